@@ -1,0 +1,161 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The VM: /dev/kvm, the vCPUs and their threads, pause and resume, and how
+ * the VM ends. Devices, loaders and the control socket use this header.
+ *
+ * Threads: each vCPU has its own thread running KVM_RUN. The main thread
+ * owns everything else (the control socket, snapshots) and is the only one
+ * that pauses, resumes or tears down. Device handlers run on vCPU threads
+ * and take their device's own lock.
+ */
+#ifndef KVMSNAP_KVM_H
+#define KVMSNAP_KVM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+struct kvm;
+struct kvm_cpu;
+
+/* What a loader leaves for the vCPUs: how to enter the guest. */
+enum boot_mode {
+	BOOT_LONG64,	 /* 64-bit mode, host page tables at BOOT_PGTABLE_GPA */
+	BOOT_MULTIBOOT1, /* 32-bit protected mode, paging off, as Multiboot v1 */
+};
+
+struct boot_state {
+	enum boot_mode mode;
+	uint64_t entry;
+	uint64_t rsp;	    /* 0: leave it to the guest */
+	uint64_t rdi;	    /* BOOT_LONG64: first argument */
+	uint64_t eax, ebx;  /* BOOT_MULTIBOOT1 */
+	bool all_cpus;	    /* every vCPU enters at entry (RSI = index); else APs wait for SIPI */
+	uint64_t image_end; /* first GPA above everything the loader placed */
+};
+
+/* An I/O port or MMIO handler. data is size bytes, little-endian. */
+typedef void (*io_handler_fn)(struct kvm_cpu *cpu, uint64_t addr, uint8_t *data, uint32_t size,
+			      bool is_write, void *opaque);
+
+struct io_handler {
+	uint64_t base, len;
+	io_handler_fn fn;
+	void *opaque;
+};
+
+#define KVM_MAX_IO_HANDLERS 16
+
+/* Guest progress that the message port collects per vCPU. */
+struct guest_progress {
+	uint64_t pages;	 /* MSGPORT_PROGRESS */
+	uint64_t passes; /* MSGPORT_PASS */
+	bool ready;	 /* MSGPORT_READY seen */
+};
+
+struct kvm_cpu {
+	struct kvm *kvm;
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	struct guest_progress progress;
+	uint64_t nr_exits;
+};
+
+enum kvm_state { KVM_STATE_RUNNING, KVM_STATE_PAUSED, KVM_STATE_EXITING };
+
+struct kvm {
+	int sys_fd;
+	int vm_fd;
+	int run_size;
+	uint32_t tsc_khz;
+	struct kvm_cpuid2 *cpuid;
+
+	unsigned int nr_cpus;
+	struct kvm_cpu **cpus;
+
+	struct mem_registry mem;
+	uint64_t ram_size;
+
+	unsigned int nr_pio, nr_mmio;
+	struct io_handler pio[KVM_MAX_IO_HANDLERS];
+	struct io_handler mmio[KVM_MAX_IO_HANDLERS];
+
+	struct boot_state boot;
+
+	/* Pause/ack protocol: see kvm-cpu.c. Guarded by lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum kvm_state state;
+	bool pause_requested;
+	unsigned int nr_paused;
+
+	/* How the VM ended: guarded by lock; exit_efd becomes readable. */
+	int exit_efd;
+	bool exited;
+	int exit_status;
+	char exit_reason[128];
+
+	uint64_t start_ns;
+	char guest_desc[128]; /* for status: "dirtier:ws=256M" or the kernel path */
+};
+
+#define kvm__for_each_cpu(kvm, cpu, i) for ((i) = 0; (i) < (kvm)->nr_cpus && ((cpu) = (kvm)->cpus[(i)]); (i)++)
+
+/*
+ * Open the KVM device, check its API version and every capability kvmsnap
+ * needs (one error line naming each one missing). 0 or -errno.
+ */
+int kvm__open(struct kvm *kvm, const char *dev_path);
+
+/*
+ * Create the VM: the in-kernel irqchip and PIT, TSS and identity map
+ * addresses, and the memory registry (empty; see pc__setup()). 0 or -errno.
+ */
+int kvm__create_vm(struct kvm *kvm);
+
+/* Register a port or MMIO handler for [base, base + len). 0 or -ENOSPC/-EEXIST. */
+int kvm__register_pio(struct kvm *kvm, uint16_t base, uint16_t len, io_handler_fn fn, void *opaque);
+int kvm__register_mmio(struct kvm *kvm, uint64_t base, uint64_t len, io_handler_fn fn,
+		       void *opaque);
+
+/* Dispatch one access; unclaimed reads return all ones, unclaimed writes are dropped. */
+void kvm__emulate_pio(struct kvm_cpu *cpu, uint16_t port, uint8_t *data, uint32_t size,
+		      bool is_write);
+void kvm__emulate_mmio(struct kvm_cpu *cpu, uint64_t addr, uint8_t *data, uint32_t size,
+		       bool is_write);
+
+/*
+ * Ask the VM to end with the given process exit status; the first request
+ * wins. Safe from any thread, including vCPU threads. The reason is logged.
+ */
+void kvm__request_exit(struct kvm *kvm, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+bool kvm__has_exited(struct kvm *kvm);
+
+/* vCPUs: create them, set their entry state from kvm->boot, start threads. */
+int kvm_cpu__create_all(struct kvm *kvm, unsigned int nr_cpus);
+int kvm_cpu__reset_all(struct kvm *kvm);
+int kvm_cpu__start_all(struct kvm *kvm);
+/* Kick every vCPU out of KVM_RUN, join the threads. Call after the VM exited. */
+void kvm_cpu__stop_all(struct kvm *kvm);
+
+/*
+ * Pause every vCPU. Returns only when each one is out of KVM_RUN and parked;
+ * latency_us (may be NULL) gets how long that took. -EALREADY if paused,
+ * -ESHUTDOWN if the VM is ending. Main thread only.
+ */
+int kvm__pause(struct kvm *kvm, uint64_t *latency_us);
+/* Let paused vCPUs run again. -EALREADY if not paused. Main thread only. */
+int kvm__resume(struct kvm *kvm);
+bool kvm__is_paused(struct kvm *kvm);
+
+/* Tear everything down; safe on a partly set-up VM. */
+void kvm__exit(struct kvm *kvm);
+
+#endif

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Guest loaders. They write into guest memory only through the registry
+ * (mem__write / mem__gpa_to_host), never below KERNEL_MIN_GPA except for the
+ * boot structures of layout.h, and fill a struct boot_state that the vCPUs
+ * are started from. Every malformed input gets one error line that says what
+ * is wrong ("kernel FILE: ..."), and a negative errno (-ENOEXEC for a bad
+ * file); nothing exits the process.
+ */
+#ifndef KVMSNAP_LOADER_H
+#define KVMSNAP_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvm.h"
+#include "mem.h"
+
+struct kernel_args {
+	const char *path;	     /* kernel file */
+	const char *append;	     /* --append, may be NULL */
+	const char *const *initrds;  /* --initrd files (Multiboot modules), may be NULL */
+	unsigned int nr_initrds;
+};
+
+/*
+ * Load a kernel file: a Multiboot v1 kernel (header in its first 8 KiB) is
+ * entered as the Multiboot spec says; otherwise an ELF64 executable is
+ * entered in 64-bit mode. Also builds the boot GDT and page tables.
+ */
+int loader__load_kernel(struct mem_registry *mem, const struct kernel_args *args,
+			struct boot_state *boot);
+
+/*
+ * Load an ELF64 x86-64 executable from memory (name is used in messages).
+ * Sets boot->mode = BOOT_LONG64, entry and image_end; builds the boot GDT and
+ * the identity page tables.
+ */
+int loader__load_elf64(struct mem_registry *mem, const char *name, const void *buf, size_t len,
+		       struct boot_state *boot);
+
+/*
+ * Parse and load a Multiboot v1 kernel from memory. Returns -ENOENT (and
+ * prints nothing) if buf has no Multiboot header in its first 8 KiB.
+ */
+int loader__load_multiboot(struct mem_registry *mem, const struct kernel_args *args,
+			   const void *buf, size_t len, struct boot_state *boot);
+
+/* Flat boot GDT at BOOT_GDT_GPA: 0x08 code64, 0x10 data, 0x18 code32. */
+#define BOOT_CS64 0x08
+#define BOOT_DS	  0x10
+#define BOOT_CS32 0x18
+int boot__build_gdt(struct mem_registry *mem);
+
+/*
+ * Identity-map [0, 4 GiB) and all RAM above it with 2 MiB pages, U/S and
+ * R/W set at every level, at BOOT_PGTABLE_GPA. Returns 0 or -ENOSPC.
+ */
+int boot__build_pagetables(struct mem_registry *mem);
+
+#endif

@@ -1,0 +1,252 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The memory-region registry; see mem.h for the contracts. */
+#include "mem.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <linux/kvm.h>
+
+#include "util/util.h"
+
+void mem__init(struct mem_registry *reg)
+{
+	memset(reg, 0, sizeof(*reg));
+	reg->vm_fd = -1;
+}
+
+struct mem_region *mem__find_region(struct mem_registry *reg, const char *name)
+{
+	struct mem_region *r;
+
+	mem__for_each_region(reg, r)
+		if (!strcmp(r->name, name))
+			return r;
+	return NULL;
+}
+
+int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, uint32_t flags,
+		    struct mem_region **out)
+{
+	struct mem_region *r;
+	void *host;
+
+	if (reg->nr_regions >= MEM_MAX_REGIONS) {
+		pr_err("memory region %s: too many regions (max %d)", name, MEM_MAX_REGIONS);
+		return -ENOSPC;
+	}
+	if (!*name || strlen(name) >= MEM_REGION_NAME_MAX || mem__find_region(reg, name)) {
+		pr_err("memory region '%s': name empty, too long or already used", name);
+		return -EINVAL;
+	}
+	if (!size || size > MEM_REGION_SIZE_MAX) {
+		pr_err("memory region %s: size %llu out of range", name, (unsigned long long)size);
+		return -EINVAL;
+	}
+	size = ALIGN_UP(size, PAGE_SIZE);
+	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (host == MAP_FAILED) {
+		int err = -errno;
+
+		pr_err("memory region %s: cannot map %llu bytes: %s", name,
+		       (unsigned long long)size, strerror(-err));
+		return err;
+	}
+	r = &reg->regions[reg->nr_regions++];
+	memset(r, 0, sizeof(*r));
+	strcpy(r->name, name);
+	r->size = size;
+	r->flags = flags;
+	r->host = host;
+	if (out)
+		*out = r;
+	return 0;
+}
+
+static bool spans_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
+int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa,
+		   uint64_t size, uint64_t offset)
+{
+	struct mem_region *r;
+	struct mem_range *rg;
+
+	if (!IS_ALIGNED(gpa | size | offset, PAGE_SIZE) || !size || offset > region->size ||
+	    size > region->size - offset || gpa + size < gpa) {
+		pr_err("memory region %s: bad range gpa 0x%llx size 0x%llx offset 0x%llx",
+		       region->name, (unsigned long long)gpa, (unsigned long long)size,
+		       (unsigned long long)offset);
+		return -EINVAL;
+	}
+	if (region->nr_ranges >= MEM_MAX_RANGES) {
+		pr_err("memory region %s: too many ranges", region->name);
+		return -ENOSPC;
+	}
+	mem__for_each_region(reg, r) {
+		mem__for_each_range(r, rg) {
+			if (spans_overlap(gpa, size, rg->gpa, rg->size)) {
+				pr_err("memory region %s: range at 0x%llx overlaps %s at 0x%llx",
+				       region->name, (unsigned long long)gpa, r->name,
+				       (unsigned long long)rg->gpa);
+				return -EEXIST;
+			}
+		}
+	}
+	rg = &region->ranges[region->nr_ranges++];
+	rg->gpa = gpa;
+	rg->size = size;
+	rg->offset = offset;
+	rg->slot = reg->next_slot++;
+	return 0;
+}
+
+struct mem_range *mem__find_range(struct mem_registry *reg, uint64_t gpa,
+				  struct mem_region **region)
+{
+	struct mem_region *r;
+	struct mem_range *rg;
+
+	mem__for_each_region(reg, r) {
+		mem__for_each_range(r, rg) {
+			if (gpa >= rg->gpa && gpa - rg->gpa < rg->size) {
+				if (region)
+					*region = r;
+				return rg;
+			}
+		}
+	}
+	return NULL;
+}
+
+void *mem__gpa_to_host(struct mem_registry *reg, uint64_t gpa, uint64_t len)
+{
+	struct mem_region *r;
+	struct mem_range *rg = mem__find_range(reg, gpa, &r);
+
+	if (!len)
+		len = 1;
+	if (!rg || len > rg->size - (gpa - rg->gpa))
+		return NULL;
+	return (char *)r->host + rg->offset + (gpa - rg->gpa);
+}
+
+int mem__write(struct mem_registry *reg, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *dst = mem__gpa_to_host(reg, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
+
+static int set_slot(struct mem_registry *reg, struct mem_region *r, struct mem_range *rg,
+		    bool log_dirty)
+{
+	struct kvm_userspace_memory_region kr = {
+		.slot = rg->slot,
+		.guest_phys_addr = rg->gpa,
+		.memory_size = rg->size,
+		.userspace_addr = (uint64_t)(uintptr_t)((char *)r->host + rg->offset),
+	};
+
+	if (r->flags & MEM_REGION_READONLY)
+		kr.flags |= KVM_MEM_READONLY;
+	else if (log_dirty)
+		kr.flags |= KVM_MEM_LOG_DIRTY_PAGES;
+	if (ioctl(reg->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
+		int err = -errno;
+
+		pr_err("KVM_SET_USER_MEMORY_REGION %s slot %u at 0x%llx: %s", r->name, rg->slot,
+		       (unsigned long long)rg->gpa, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+int mem__register_slots(struct mem_registry *reg, int vm_fd)
+{
+	struct mem_region *r;
+	struct mem_range *rg;
+	int ret;
+
+	reg->vm_fd = vm_fd;
+	mem__for_each_region(reg, r) {
+		mem__for_each_range(r, rg) {
+			ret = set_slot(reg, r, rg, reg->log_dirty);
+			if (ret)
+				return ret;
+		}
+	}
+	return 0;
+}
+
+int mem__set_log_dirty(struct mem_registry *reg, bool on)
+{
+	struct mem_region *r;
+	struct mem_range *rg;
+	int ret;
+
+	if (reg->vm_fd < 0)
+		return -ENODEV;
+	mem__for_each_region(reg, r) {
+		if (r->flags & MEM_REGION_READONLY)
+			continue;
+		mem__for_each_range(r, rg) {
+			ret = set_slot(reg, r, rg, on);
+			if (ret)
+				return ret;
+		}
+	}
+	reg->log_dirty = on;
+	return 0;
+}
+
+uint64_t mem__bitmap_bytes(const struct mem_range *range)
+{
+	/* KVM writes whole longs. */
+	return ALIGN_UP(range->size / PAGE_SIZE, 64) / 8;
+}
+
+int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap)
+{
+	struct kvm_dirty_log log = {.slot = range->slot, .dirty_bitmap = bitmap};
+
+	if (reg->vm_fd < 0 || !reg->log_dirty)
+		return -ENODEV;
+	if (ioctl(reg->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		int err = -errno;
+
+		pr_err("KVM_GET_DIRTY_LOG slot %u: %s", range->slot, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+uint64_t mem__total_size(const struct mem_registry *reg)
+{
+	uint64_t total = 0;
+	unsigned int i;
+
+	for (i = 0; i < reg->nr_regions; i++)
+		total += reg->regions[i].size;
+	return total;
+}
+
+void mem__exit(struct mem_registry *reg)
+{
+	struct mem_region *r;
+
+	mem__for_each_region(reg, r) {
+		if (r->host)
+			munmap(r->host, r->size);
+		r->host = NULL;
+	}
+	reg->nr_regions = 0;
+}

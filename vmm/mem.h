@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The memory-region registry: the single source of truth about guest memory.
+ *
+ * A region (pc.ram, vga.vram, pc.bios, acpi.tables) is one host mapping of
+ * `size` bytes. It is visible to the guest through one or more ranges; each
+ * range maps [gpa, gpa + size) to [offset, offset + size) of the region and is
+ * its own KVM memory slot, so it can log dirty pages. Ranges of one region may
+ * alias (the VGA text window and the linear framebuffer both show the start
+ * of vga.vram).
+ *
+ * The registry can be built and used without KVM (tests, loaders); only
+ * mem__register_slots() and the dirty-log calls talk to KVM.
+ */
+#ifndef KVMSNAP_MEM_H
+#define KVMSNAP_MEM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MEM_MAX_REGIONS	   8
+#define MEM_MAX_RANGES	   4
+#define MEM_REGION_NAME_MAX 32
+#define MEM_REGION_SIZE_MAX (1ULL << 40)
+
+enum mem_region_flags {
+	MEM_REGION_READONLY = 1u << 0, /* the guest cannot write it (KVM_MEM_READONLY) */
+	MEM_REGION_RAM = 1u << 1,      /* main RAM, as opposed to device memory */
+};
+
+struct mem_range {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t offset; /* into the region */
+	uint32_t slot;	 /* KVM slot id, unique over the registry */
+};
+
+struct mem_region {
+	char name[MEM_REGION_NAME_MAX];
+	uint64_t size; /* a multiple of 4 KiB */
+	uint32_t flags;
+	void *host; /* page-aligned mapping of size bytes */
+	unsigned int nr_ranges;
+	struct mem_range ranges[MEM_MAX_RANGES];
+};
+
+struct mem_registry {
+	unsigned int nr_regions;
+	struct mem_region regions[MEM_MAX_REGIONS];
+	uint32_t next_slot;
+	int vm_fd;	/* -1 until mem__register_slots() */
+	bool log_dirty; /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
+};
+
+#define mem__for_each_region(reg, r) for ((r) = (reg)->regions; (r) < (reg)->regions + (reg)->nr_regions; (r)++)
+#define mem__for_each_range(region, rg) for ((rg) = (region)->ranges; (rg) < (region)->ranges + (region)->nr_ranges; (rg)++)
+
+void mem__init(struct mem_registry *reg);
+
+/*
+ * Add a region and map `size` bytes (rounded up to 4 KiB) of zeroed anonymous
+ * memory for it. Names must be unique. Returns 0 or -errno and reports why.
+ */
+int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, uint32_t flags,
+		    struct mem_region **out);
+
+/*
+ * Make [offset, offset + size) of the region visible at gpa. All three must be
+ * 4 KiB aligned, the range must lie inside the region and must not overlap
+ * another range's guest-physical span. Returns 0 or -errno.
+ */
+int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa,
+		   uint64_t size, uint64_t offset);
+
+struct mem_region *mem__find_region(struct mem_registry *reg, const char *name);
+/* The range that contains gpa, and its region; NULL if no slot backs gpa. */
+struct mem_range *mem__find_range(struct mem_registry *reg, uint64_t gpa,
+				  struct mem_region **region);
+
+/*
+ * The one bounds check for guest-supplied addresses: the host pointer for
+ * [gpa, gpa + len), or NULL unless the whole span lies inside one range.
+ * len == 0 is treated as 1. Never trust a guest address without it.
+ */
+void *mem__gpa_to_host(struct mem_registry *reg, uint64_t gpa, uint64_t len);
+#define GUEST_PTR(reg, gpa, type) ((type *)mem__gpa_to_host((reg), (gpa), sizeof(type)))
+
+/* Copy into guest memory through mem__gpa_to_host(); 0 or -EFAULT. */
+int mem__write(struct mem_registry *reg, uint64_t gpa, const void *src, uint64_t len);
+
+/* Register every range as a KVM memory slot of vm_fd. 0 or -errno. */
+int mem__register_slots(struct mem_registry *reg, int vm_fd);
+
+/*
+ * Turn KVM_MEM_LOG_DIRTY_PAGES on or off for every writable slot. Turning it
+ * on starts every page clean. 0 or -errno.
+ */
+int mem__set_log_dirty(struct mem_registry *reg, bool on);
+
+/*
+ * Fetch and clear the dirty bitmap of one range (KVM_GET_DIRTY_LOG). bitmap
+ * holds at least mem__bitmap_bytes(range) bytes; bit i is page i of the range.
+ */
+uint64_t mem__bitmap_bytes(const struct mem_range *range);
+int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap);
+
+/* Total bytes of all regions; unmap everything. */
+uint64_t mem__total_size(const struct mem_registry *reg);
+void mem__exit(struct mem_registry *reg);
+
+#endif

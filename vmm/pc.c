@@ -1,0 +1,121 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The PC memory map: regions in registry order, each with its ranges. */
+#include "pc.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "acpi/acpi.h"
+#include "devices/bios.h"
+#include "layout.h"
+#include "util/util.h"
+
+int pc__check_config(const struct pc_config *cfg)
+{
+	char a[32], b[32];
+
+	if (cfg->ram_size < MEM_MIN || cfg->ram_size > MEM_MAX ||
+	    !IS_ALIGNED(cfg->ram_size, PAGE_SIZE)) {
+		pr_err("--mem %s: must be a multiple of 4K between %s and %s",
+		       format_size(cfg->ram_size, a, sizeof(a)), format_size(MEM_MIN, b, sizeof(b)),
+		       "64G");
+		return -EINVAL;
+	}
+	if (cfg->vram_size < VRAM_MIN || cfg->vram_size > VGA_VRAM_MAX ||
+	    !IS_ALIGNED(cfg->vram_size, 64 * KiB)) {
+		pr_err("--vram %s: must be a multiple of 64K between 64K and 256M",
+		       format_size(cfg->vram_size, a, sizeof(a)));
+		return -EINVAL;
+	}
+	if (cfg->nr_cpus < 1 || cfg->nr_cpus > VCPUS_MAX) {
+		pr_err("--vcpus %u: must be between 1 and %d", cfg->nr_cpus, VCPUS_MAX);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+uint64_t pc__low_ram_end(uint64_t ram_size)
+{
+	return MIN(ram_size, LOW_RAM_LIMIT);
+}
+
+static int setup_ram(struct mem_registry *reg, const struct pc_config *cfg)
+{
+	uint64_t low_end = pc__low_ram_end(cfg->ram_size);
+	struct mem_region *r;
+	int ret;
+
+	/* Offsets equal guest addresses below 4 GiB; the 640K-1M part stays unmapped. */
+	ret = mem__add_region(reg, "pc.ram", cfg->ram_size, MEM_REGION_RAM, &r);
+	if (!ret)
+		ret = mem__add_range(reg, r, 0, LOW_RAM_END, 0);
+	if (!ret)
+		ret = mem__add_range(reg, r, HIGH_RAM_START, low_end - HIGH_RAM_START,
+				     HIGH_RAM_START);
+	if (!ret && cfg->ram_size > LOW_RAM_LIMIT)
+		ret = mem__add_range(reg, r, HIGH_MEM_START, cfg->ram_size - LOW_RAM_LIMIT,
+				     LOW_RAM_LIMIT);
+	return ret;
+}
+
+static int setup_vga(struct mem_registry *reg, const struct pc_config *cfg)
+{
+	struct mem_region *r;
+	int ret;
+
+	ret = mem__add_region(reg, "vga.vram", cfg->vram_size, 0, &r);
+	if (!ret)
+		ret = mem__add_range(reg, r, VGA_TEXT_GPA, VGA_TEXT_SIZE, 0);
+	if (!ret)
+		ret = mem__add_range(reg, r, VGA_LFB_GPA, cfg->vram_size, 0);
+	return ret;
+}
+
+static int setup_bios(struct mem_registry *reg)
+{
+	struct mem_region *r;
+	int ret;
+
+	ret = mem__add_region(reg, "pc.bios", BIOS_SIZE, MEM_REGION_READONLY, &r);
+	if (!ret)
+		ret = mem__add_range(reg, r, BIOS_GPA, BIOS_SIZE, 0);
+	if (!ret)
+		bios__fill(r->host, r->size);
+	return ret;
+}
+
+static int setup_acpi(struct mem_registry *reg, const struct pc_config *cfg)
+{
+	struct acpi_config acfg = {
+		.gpa = ACPI_GPA,
+		.size = ACPI_SIZE,
+		.nr_cpus = cfg->nr_cpus,
+		.lapic_gpa = LAPIC_GPA,
+		.ioapic_gpa = IOAPIC_GPA,
+	};
+	struct mem_region *r;
+	int ret;
+
+	ret = mem__add_region(reg, "acpi.tables", ACPI_SIZE, 0, &r);
+	if (!ret)
+		ret = mem__add_range(reg, r, ACPI_GPA, ACPI_SIZE, 0);
+	if (!ret)
+		ret = acpi__build(r->host, &acfg);
+	return ret;
+}
+
+int pc__setup_memory(struct mem_registry *reg, const struct pc_config *cfg)
+{
+	int ret = pc__check_config(cfg);
+
+	/* This order is the registry order, and so the image's section order. */
+	if (!ret)
+		ret = setup_ram(reg, cfg);
+	if (!ret)
+		ret = setup_vga(reg, cfg);
+	if (!ret)
+		ret = setup_bios(reg);
+	if (!ret)
+		ret = setup_acpi(reg, cfg);
+	return ret;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Small helpers shared by vmm/, snapshot/ and tools/. No process exits here. */
+#ifndef KVMSNAP_UTIL_H
+#define KVMSNAP_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ARRAY_SIZE(a)	      (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a)	      (((x) + (a)-1) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a)      ((x) & ~((__typeof__(x))(a)-1))
+#define IS_ALIGNED(x, a)      (((x) & ((__typeof__(x))(a)-1)) == 0)
+#define MIN(a, b)	      ((a) < (b) ? (a) : (b))
+#define MAX(a, b)	      ((a) > (b) ? (a) : (b))
+#define KiB		      (1ULL << 10)
+#define MiB		      (1ULL << 20)
+#define GiB		      (1ULL << 30)
+#define PAGE_SIZE	      4096ULL
+#define PAGE_SHIFT	      12
+#define __unused	      __attribute__((unused))
+#define __printf(a, b)	      __attribute__((format(printf, a, b)))
+
+/*
+ * Messages go to stderr as "kvmsnap: error: ..." and so on. The code that
+ * finds an error reports it once, with its cause; callers only propagate the
+ * negative errno. pr_debug prints only when log_verbose is set.
+ */
+extern int log_verbose;
+void pr_err(const char *fmt, ...) __printf(1, 2);
+void pr_warn(const char *fmt, ...) __printf(1, 2);
+void pr_info(const char *fmt, ...) __printf(1, 2);
+void pr_debug(const char *fmt, ...) __printf(1, 2);
+
+/* Loop over short reads and writes and EINTR. Return count, or -errno. */
+ssize_t read_in_full(int fd, void *buf, size_t count);
+ssize_t write_in_full(int fd, const void *buf, size_t count);
+ssize_t pread_in_full(int fd, void *buf, size_t count, off_t offset);
+ssize_t pwrite_in_full(int fd, const void *buf, size_t count, off_t offset);
+
+/*
+ * Parse "123", "64K", "256M", "2G", "1T" (binary units, case-insensitive,
+ * optional trailing "iB"/"B"). Returns 0, -EINVAL for a malformed string or
+ * -ERANGE when the value does not fit in 64 bits.
+ */
+int parse_size(const char *s, uint64_t *out);
+/* Parse a decimal unsigned integer in [min, max]; 0, -EINVAL or -ERANGE. */
+int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* "256M"-style rendering into buf, exact when the value is a unit multiple. */
+const char *format_size(uint64_t v, char *buf, size_t len);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t now_ns(void);
+
+#endif
