@@ -60,7 +60,7 @@ struct kvmsnap_bootinfo {
 #define MSGPORT_PROGRESS   0x10 /* W: this vCPU's total of pages written */
 #define MSGPORT_PASS	   0x18 /* W: this vCPU's completed passes */
 #define MSGPORT_FAIL	   0x20 /* W: self-check failed at this GPA; the VM ends with status 3 */
-#define MSGPORT_LOG	   0x28 /* W: GPA of a NUL-terminated line (< 256 bytes) to log */
+#define MSGPORT_PUTS	   0x28 /* W: GPA of a NUL-terminated string (< 256 bytes) for the serial sink */
 #define MSGPORT_FAULT	   0x30 /* W: GPA of a struct kvmsnap_fault; the VM ends */
 #define MSGPORT_READY	   0x38 /* W: this vCPU reached ring 3 */
 #define MSGPORT_ID	   0x00 /* R: KVMSNAP_MSGPORT_ID */
