@@ -56,10 +56,9 @@ TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c tests/kvm/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
 HARNESS	  := $(O)/tests/harness.o
 
-# Test programs do not link the guest blob: KVM tests drive build/kvmsnap.
-$(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(LIB)
+$(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(LIB) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(GUEST_BLOB_OBJ) $(LIB) $(LDLIBS)
 
 tests: $(BIN) $(TEST_BINS) $(TEST_KERNELS)
 

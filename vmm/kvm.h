@@ -20,6 +20,18 @@
 
 struct kvm;
 struct kvm_cpu;
+struct console;
+
+/*
+ * Exit statuses of `kvmsnap run`. Odd values are the guest's own: debug-exit
+ * (port 0xf4) or MSGPORT_EXIT with value v gives (v << 1) | 1, as QEMU's
+ * isa-debug-exit does. kvmsnap's own are even.
+ */
+#define EXIT_OK		 0 /* quit on the control socket */
+#define EXIT_VMM_ERROR	 2 /* bad input, or kvmsnap itself failed */
+#define EXIT_GUEST_CRASH 4 /* triple fault, KVM internal error, guest exception */
+#define EXIT_GUEST_CHECK 6 /* the guest reported a failed self-check */
+#define EXIT_SIGNAL_BASE 128 /* + signal number, for SIGINT/SIGTERM/SIGHUP */
 
 /* What a loader leaves for the vCPUs: how to enter the guest. */
 enum boot_mode {
@@ -87,6 +99,7 @@ struct kvm {
 	struct io_handler mmio[KVM_MAX_IO_HANDLERS];
 
 	struct boot_state boot;
+	struct console *console; /* the serial sink, shared by the UART and msgport */
 
 	/* Pause/ack protocol: see kvm-cpu.c. Guarded by lock. */
 	pthread_mutex_t lock;
@@ -102,10 +115,13 @@ struct kvm {
 	char exit_reason[128];
 
 	uint64_t start_ns;
-	char guest_desc[128]; /* for status: "dirtier:ws=256M" or the kernel path */
+	char guest_desc[320]; /* for status: "dirtier:ws=256M" or the kernel path */
 };
 
 #define kvm__for_each_cpu(kvm, cpu, i) for ((i) = 0; (i) < (kvm)->nr_cpus && ((cpu) = (kvm)->cpus[(i)]); (i)++)
+
+/* Zero kvm and mark every descriptor closed, so kvm__exit() is always safe. */
+void kvm__init(struct kvm *kvm);
 
 /*
  * Open the KVM device, check its API version and every capability kvmsnap

@@ -1,13 +1,16 @@
-/* Embed the built-in guest ELF files; vmm/guests.c lists them. */
-#define EMBED(name)                                             \
+/*
+ * Embed the built-in guest ELF files; vmm/guests.c lists them. The build
+ * passes the guest folder to the assembler with -I, where .incbin looks.
+ */
+#define EMBED(name, file)                                            \
 	.section .rodata.guest_##name, "a";                     \
 	.balign 16;                                             \
 	.global guest_##name##_start, guest_##name##_end;       \
 	guest_##name##_start:                                   \
-	.incbin GUEST_DIR "/" #name ".elf";                     \
+	.incbin file;                                           \
 	guest_##name##_end:
 
-EMBED(hello)
-EMBED(dirtier)
+EMBED(hello, "hello.elf")
+EMBED(dirtier, "dirtier.elf")
 
 	.section .note.GNU-stack, "", @progbits

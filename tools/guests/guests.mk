@@ -32,4 +32,4 @@ $(O)/guests/%.elf: $(O)/guests/%.c.o $(GUEST_RT_OBJS) tools/guests/guest.ld
 # The blob defines guest_NAME_start/_end for each guest (see vmm/guests.c).
 $(GUEST_BLOB_OBJ): tools/guests/blob.S $(GUEST_ELFS)
 	@$(if $(Q),echo "  GUESTAS $<")
-	$(Q)$(CC) -c -DGUEST_DIR='"$(O)/guests"' $< -o $@
+	$(Q)$(CC) -c -Wa,-I$(O)/guests $< -o $@

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: GPL-2.0
+/* kvmsnap run: build the PC, load a guest, run it until it ends. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "builtin.h"
+#include "caps.h"
+#include "control/control.h"
+#include "devices/console.h"
+#include "devices/debug-exit.h"
+#include "devices/msgport.h"
+#include "devices/uart.h"
+#include "guests.h"
+#include "kvm.h"
+#include "layout.h"
+#include "loader/loader.h"
+#include "pc.h"
+#include "util/util.h"
+
+#define MAX_INITRDS 16
+
+struct run_opts {
+	struct pc_config pc;
+	struct guest_spec guest;
+	bool have_guest;
+	struct kernel_args kernel;
+	const char *initrds[MAX_INITRDS];
+	char *initrd_list;
+	const char *control;
+	const char *serial;
+	const char *kvm_dev;
+	bool keep_caps;
+};
+
+static void run_usage(FILE *f)
+{
+	const struct builtin_guest *g;
+	unsigned int nr, i, j;
+
+	fprintf(f,
+		"usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
+		"                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] [--initrd FILE[,FILE...]])\n"
+		"                   [--control PATH] [--serial stdio|FILE|none] [--keep-caps] [-v]\n"
+		"\n"
+		"Run a guest on KVM until it exits, `kvmsnap ctl PATH quit` is sent, or a\n"
+		"SIGINT/SIGTERM arrives.\n"
+		"\n"
+		"  --mem SIZE        guest RAM (K/M/G suffixes), default 256M, 2M..64G\n"
+		"  --vcpus N         vCPUs, one thread each, default 1, at most %d\n"
+		"  --vram SIZE       VGA video RAM, default 16M, 64K..256M\n"
+		"  --guest SPEC      a built-in test guest (below)\n"
+		"  --kernel FILE     a Multiboot v1 kernel (entered as the spec says) or an\n"
+		"                    ELF64 kernel (entered in 64-bit mode)\n"
+		"  --append STR      kernel command line\n"
+		"  --initrd FILES    Multiboot modules, comma-separated\n"
+		"  --control PATH    serve the JSON control protocol on this UNIX socket\n"
+		"  --serial WHERE    guest serial output: stdio (default), a file, or none\n"
+		"  --kvm-device PATH the KVM device, default /dev/kvm\n"
+		"  --keep-caps       keep capabilities; by default kvmsnap drops every\n"
+		"                    capability and sets no_new_privs once /dev/kvm, the\n"
+		"                    serial file and the control socket are open. Keep them\n"
+		"                    only to debug (e.g. to attach perf or gdb as root);\n"
+		"                    KVMSNAP_KEEP_CAPS=1 in the environment does the same.\n"
+		"  -v, --verbose     debug messages\n"
+		"\n"
+		"Exit status: (v << 1) | 1 when the guest writes v to the debug-exit port 0xf4\n"
+		"or the message port's exit register; 0 after `ctl quit`; 2 for bad input or a\n"
+		"kvmsnap failure; 4 when the guest crashed; 6 when it reported a failed\n"
+		"self-check; 128+N on signal N.\n"
+		"\n"
+		"Built-in guests:\n",
+		VCPUS_MAX);
+	g = guests__table(&nr);
+	for (i = 0; i < nr; i++) {
+		fprintf(f, "  %-10s %s\n", g[i].name, g[i].help);
+		for (j = 0; j < g[i].nr_params; j++)
+			fprintf(f, "      %-8s %s\n", g[i].params[j].key, g[i].params[j].help);
+	}
+}
+
+static int parse_size_opt(const char *opt, const char *val, uint64_t *out)
+{
+	int ret = parse_size(val, out);
+
+	if (ret)
+		pr_err("%s %s: %s", opt, val,
+		       ret == -ERANGE ? "too large" : "not a size (use e.g. 512M or 2G)");
+	return ret;
+}
+
+static int parse_initrds(struct run_opts *o, const char *list)
+{
+	char *tok, *save;
+
+	free(o->initrd_list);
+	o->initrd_list = strdup(list);
+	if (!o->initrd_list)
+		return -ENOMEM;
+	o->kernel.nr_initrds = 0;
+	for (tok = strtok_r(o->initrd_list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (o->kernel.nr_initrds >= MAX_INITRDS) {
+			pr_err("--initrd: more than %d files", MAX_INITRDS);
+			return -EINVAL;
+		}
+		o->initrds[o->kernel.nr_initrds++] = tok;
+	}
+	o->kernel.initrds = o->initrds;
+	return 0;
+}
+
+enum {
+	OPT_MEM = 256,
+	OPT_VCPUS,
+	OPT_VRAM,
+	OPT_GUEST,
+	OPT_KERNEL,
+	OPT_APPEND,
+	OPT_INITRD,
+	OPT_CONTROL,
+	OPT_SERIAL,
+	OPT_KVM_DEV,
+	OPT_KEEP_CAPS,
+};
+
+static const struct option run_options[] = {
+	{"mem", required_argument, NULL, OPT_MEM},
+	{"vcpus", required_argument, NULL, OPT_VCPUS},
+	{"vram", required_argument, NULL, OPT_VRAM},
+	{"guest", required_argument, NULL, OPT_GUEST},
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"append", required_argument, NULL, OPT_APPEND},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"control", required_argument, NULL, OPT_CONTROL},
+	{"serial", required_argument, NULL, OPT_SERIAL},
+	{"kvm-device", required_argument, NULL, OPT_KVM_DEV},
+	{"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{},
+};
+
+/* Returns 0, 1 for --help (already printed), or -EINVAL (reported). */
+static int run_parse(int argc, char **argv, struct run_opts *o)
+{
+	uint64_t v;
+	int c, ret = 0;
+
+	o->pc.ram_size = 256 * MiB;
+	o->pc.vram_size = VRAM_DEFAULT;
+	o->pc.nr_cpus = 1;
+	o->serial = "stdio";
+	o->kvm_dev = "/dev/kvm";
+	o->keep_caps = getenv("KVMSNAP_KEEP_CAPS") && !strcmp(getenv("KVMSNAP_KEEP_CAPS"), "1");
+	opterr = 0;
+	optind = 1;
+	while (!ret && (c = getopt_long(argc, argv, "+vh", run_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_MEM:
+			ret = parse_size_opt("--mem", optarg, &o->pc.ram_size);
+			break;
+		case OPT_VRAM:
+			ret = parse_size_opt("--vram", optarg, &o->pc.vram_size);
+			break;
+		case OPT_VCPUS:
+			ret = parse_uint(optarg, 1, VCPUS_MAX, &v);
+			if (ret)
+				pr_err("--vcpus %s: must be a number from 1 to %d", optarg, VCPUS_MAX);
+			o->pc.nr_cpus = (unsigned int)v;
+			break;
+		case OPT_GUEST:
+			ret = guests__parse(optarg, &o->guest);
+			o->have_guest = true;
+			break;
+		case OPT_KERNEL:
+			o->kernel.path = optarg;
+			break;
+		case OPT_APPEND:
+			o->kernel.append = optarg;
+			break;
+		case OPT_INITRD:
+			ret = parse_initrds(o, optarg);
+			break;
+		case OPT_CONTROL:
+			o->control = optarg;
+			break;
+		case OPT_SERIAL:
+			o->serial = optarg;
+			break;
+		case OPT_KVM_DEV:
+			o->kvm_dev = optarg;
+			break;
+		case OPT_KEEP_CAPS:
+			o->keep_caps = true;
+			break;
+		case 'v':
+			log_verbose = 1;
+			break;
+		case 'h':
+			run_usage(stdout);
+			return 1;
+		case ':':
+			pr_err("run: option %s needs a value", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			pr_err("run: unknown option '%s' (see kvmsnap run --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (ret)
+		return -EINVAL;
+	if (optind < argc) {
+		pr_err("run: unexpected argument '%s'", argv[optind]);
+		return -EINVAL;
+	}
+	if (o->have_guest == !!o->kernel.path) {
+		pr_err("run: give exactly one of --guest NAME or --kernel FILE");
+		return -EINVAL;
+	}
+	if (!o->kernel.path && (o->kernel.append || o->kernel.nr_initrds)) {
+		pr_err("run: --append and --initrd go with --kernel");
+		return -EINVAL;
+	}
+	return pc__check_config(&o->pc) ? -EINVAL : 0;
+}
+
+static int setup_devices(struct kvm *kvm, struct uart *com1)
+{
+	int ret;
+
+	/* Explicit order: each device claims its own ports or MMIO range. */
+	ret = uart__init(com1, kvm, PORT_COM1, 4);
+	if (!ret)
+		ret = debug_exit__init(kvm, PORT_DEBUG_EXIT);
+	if (!ret)
+		ret = msgport__init(kvm, MSGPORT_GPA);
+	if (ret)
+		pr_err("cannot register devices: %s", strerror(-ret));
+	return ret;
+}
+
+static int setup_vm(struct kvm *kvm, struct run_opts *o, struct uart *com1)
+{
+	int ret;
+
+	ret = kvm__open(kvm, o->kvm_dev);
+	if (!ret)
+		ret = kvm__create_vm(kvm);
+	if (ret)
+		return ret;
+	kvm->ram_size = o->pc.ram_size;
+	ret = pc__setup_memory(&kvm->mem, &o->pc);
+	if (!ret)
+		ret = mem__register_slots(&kvm->mem, kvm->vm_fd);
+	if (!ret)
+		ret = kvm_cpu__create_all(kvm, o->pc.nr_cpus);
+	if (ret)
+		return ret;
+	if (o->have_guest) {
+		ret = guests__load(kvm, &o->guest);
+		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
+	} else {
+		ret = loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot);
+		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
+	}
+	if (!ret)
+		ret = setup_devices(kvm, com1);
+	return ret;
+}
+
+/* SIGINT/SIGTERM/SIGHUP end the VM cleanly; this thread waits for them. */
+static void *signal_thread(void *arg)
+{
+	struct kvm *kvm = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigwait(&set, &sig) == 0)
+		kvm__request_exit(kvm, EXIT_SIGNAL_BASE + sig, "received signal %s",
+				  strsignal(sig));
+	return NULL;
+}
+
+static void report_exit(struct kvm *kvm)
+{
+	switch (kvm->exit_status) {
+	case EXIT_GUEST_CRASH:
+	case EXIT_GUEST_CHECK:
+	case EXIT_VMM_ERROR:
+		pr_err("%s", kvm->exit_reason);
+		break;
+	default:
+		pr_debug("VM ended: %s (status %d)", kvm->exit_reason, kvm->exit_status);
+	}
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct run_opts o = {0};
+	struct console con = {.fd = -1};
+	struct uart com1;
+	struct kvm kvm;
+	pthread_t sigthr;
+	bool sigthr_started = false;
+	int listen_fd = -1, ret, status = EXIT_VMM_ERROR;
+	sigset_t set;
+
+	kvm__init(&kvm);
+	ret = run_parse(argc, argv, &o);
+	if (ret) {
+		free(o.initrd_list);
+		return ret > 0 ? 0 : EXIT_VMM_ERROR;
+	}
+
+	/* Signals go to the signal thread only; every thread inherits this mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	ret = console__open(&con, o.serial);
+	if (ret)
+		goto out;
+	kvm.console = &con;
+	if (o.control) {
+		listen_fd = control__listen(o.control);
+		if (listen_fd < 0)
+			goto out;
+	}
+	ret = setup_vm(&kvm, &o, &com1);
+	if (ret)
+		goto out;
+	if (!o.keep_caps && caps__drop_all())
+		goto out;
+	ret = kvm_cpu__reset_all(&kvm);
+	if (ret)
+		goto out;
+	if (pthread_create(&sigthr, NULL, signal_thread, &kvm) == 0)
+		sigthr_started = true;
+	ret = kvm_cpu__start_all(&kvm);
+	if (!ret)
+		ret = control__serve(&kvm, listen_fd, o.control);
+	listen_fd = -1; /* control__serve closed it */
+	kvm_cpu__stop_all(&kvm);
+	report_exit(&kvm);
+	status = kvm.exit_status;
+out:
+	if (sigthr_started) {
+		pthread_cancel(sigthr);
+		pthread_join(sigthr, NULL);
+	}
+	if (listen_fd >= 0) {
+		close(listen_fd);
+		unlink(o.control);
+	}
+	kvm__exit(&kvm);
+	console__close(&con);
+	free(o.initrd_list);
+	return status;
+}

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The subcommands of the kvmsnap binary. Each takes the arguments after its
+ * own name (argv[0] is the subcommand) and returns the process exit status.
+ */
+#ifndef KVMSNAP_BUILTIN_H
+#define KVMSNAP_BUILTIN_H
+
+int cmd_run(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
+
+#endif

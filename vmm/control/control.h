@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The control socket: a UNIX stream socket speaking one JSON object per line,
+ * request and reply. Documentation/vmm.md describes the protocol.
+ *
+ *   {"cmd":"status"}                        state, vCPUs, memory, regions
+ *   {"cmd":"pause"} / {"cmd":"resume"}      park or release every vCPU
+ *   {"cmd":"quit"}                          end the VM with status 0
+ *   {"cmd":"digest"}                        XXH3-64 of every region
+ *   {"cmd":"dirty-log","enable":BOOL}       KVM dirty logging on or off
+ *   {"cmd":"stats"}                         guest progress and dirty pages
+ *
+ * Every reply is {"ok":true,...} or {"ok":false,"error":"..."}.
+ */
+#ifndef KVMSNAP_CONTROL_H
+#define KVMSNAP_CONTROL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvm.h"
+
+/* Longest request line, without its newline; a longer one closes the connection. */
+#define CONTROL_LINE_MAX (64 * 1024)
+/* Clients served at once; one more is told so and disconnected. */
+#define CONTROL_MAX_CLIENTS 8
+
+/*
+ * Create, bind and listen on path. A stale socket file (nobody listening) is
+ * replaced; a live one or a non-socket file is refused with one error line.
+ * Returns the listening fd (close-on-exec) or -errno.
+ */
+int control__listen(const char *path);
+
+/*
+ * Serve clients on the calling (main) thread until the VM has exited, then
+ * close listen_fd and unlink path. listen_fd may be -1: then only wait for the
+ * VM to exit. Returns 0, or -errno after a fatal poll error; the VM has then
+ * been asked to exit too, so the caller can tear it down as usual.
+ */
+int control__serve(struct kvm *kvm, int listen_fd, const char *path);
+
+/* What the commands remember between requests (one per server). */
+struct control_state {
+	struct kvm *kvm;
+	uint64_t stats_ns;    /* when stats last ran; 0: never */
+	uint64_t stats_pages; /* total guest progress pages then */
+};
+
+void control__init_state(struct control_state *st, struct kvm *kvm);
+
+/*
+ * Handle one request line (len bytes, no newline, need not be NUL-terminated)
+ * and return the reply line, without newline, in malloc'd memory; NULL only
+ * when out of memory. Needs no KVM for status, digest and stats on a VM
+ * without vCPUs or slots; commands that need a running VM then fail cleanly.
+ */
+char *control__handle_line(struct control_state *st, const char *line, size_t len);
+
+/*
+ * Dirty-page accounting, by region page: OR the KVM bitmap of one range
+ * (bit i is page i of the range) into a bitmap of its region (bit j is region
+ * page j), so aliasing ranges count each region page once.
+ */
+void control__merge_dirty(uint64_t *region_bitmap, const struct mem_range *range,
+			  const uint64_t *range_bitmap);
+uint64_t control__count_bits(const uint64_t *bitmap, uint64_t nbits);
+
+#endif

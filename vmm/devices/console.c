@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "devices/console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+int console__open(struct console *con, const char *spec)
+{
+	pthread_mutex_init(&con->lock, NULL);
+	if (!strcmp(spec, "none")) {
+		con->fd = -1;
+		return 0;
+	}
+	if (!strcmp(spec, "stdio")) {
+		con->fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	} else {
+		con->fd = open(spec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+	}
+	if (con->fd < 0) {
+		int err = -errno;
+
+		pr_err("--serial %s: %s", spec, strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+void console__write(struct console *con, const void *buf, size_t len)
+{
+	ssize_t ret;
+
+	if (con->fd < 0)
+		return;
+	pthread_mutex_lock(&con->lock);
+	ret = write_in_full(con->fd, buf, len);
+	if (ret < 0) {
+		/* A closed pipe or full disk must not stop the guest. */
+		pr_warn("serial output: %s; further output dropped", strerror((int)-ret));
+		close(con->fd);
+		con->fd = -1;
+	}
+	pthread_mutex_unlock(&con->lock);
+}
+
+void console__close(struct console *con)
+{
+	if (con->fd >= 0)
+		close(con->fd);
+	con->fd = -1;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A 16550A UART. Transmit goes to the console at once, so the transmitter is
+ * always empty (LSR.THRE|TEMT). Receive only sees loopback data. The register
+ * file is plain fixed-width fields so that it can be saved as it is.
+ */
+#ifndef KVMSNAP_UART_H
+#define KVMSNAP_UART_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+struct kvm;
+
+#define UART_FIFO_SIZE 16
+
+struct uart_regs {
+	uint8_t ier, iir, fcr, lcr, mcr, lsr, msr, scr;
+	uint8_t dll, dlm;
+	uint8_t thri_pending; /* THR-empty interrupt latched, cleared by IIR read or THR write */
+	uint8_t rx_count, rx_head;
+	uint8_t rx_fifo[UART_FIFO_SIZE];
+	uint8_t irq_level; /* last level driven on the IRQ line */
+};
+
+struct uart {
+	struct kvm *kvm;
+	uint16_t base;
+	uint8_t irq;
+	pthread_mutex_t lock;
+	struct uart_regs r;
+};
+
+/* Reset the registers and claim ports [base, base + 8). 0 or -errno. */
+int uart__init(struct uart *u, struct kvm *kvm, uint16_t base, uint8_t irq);
+
+/* Register access; exposed for unit tests. offset is 0..7, one byte. */
+uint8_t uart__read(struct uart *u, unsigned int offset);
+void uart__write(struct uart *u, unsigned int offset, uint8_t val);
+
+#endif

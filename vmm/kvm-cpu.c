@@ -1,0 +1,478 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPUs: creation, entry state, the run loop, and the pause/ack protocol.
+ *
+ * Pause/ack: the main thread sets kvm->pause_requested under kvm->lock and
+ * sends SIGKICK to every vCPU thread. The signal handler sets the thread's
+ * run->immediate_exit, so a kick that lands between the flag check and
+ * KVM_RUN still makes KVM_RUN return at once. A vCPU that sees the flag
+ * counts itself in nr_paused, signals kvm->cond and sleeps on it until the
+ * flag is cleared. kvm__pause() returns when nr_paused == nr_cpus: every vCPU
+ * is then outside KVM_RUN and its state is stable.
+ */
+#include "kvm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "loader/loader.h"
+#include "util/util.h"
+
+#define SIGKICK SIGUSR1
+
+static __thread struct kvm_cpu *current_cpu;
+
+static void kvm_cpu__on_kick(int sig)
+{
+	(void)sig;
+	if (current_cpu)
+		__atomic_store_n(&current_cpu->run->immediate_exit, 1, __ATOMIC_RELAXED);
+}
+
+/* Give each vCPU its own APIC id in CPUID, as the MADT says. */
+static int kvm_cpu__set_cpuid(struct kvm_cpu *cpu)
+{
+	const struct kvm_cpuid2 *src = cpu->kvm->cpuid;
+	size_t sz = sizeof(*src) + src->nent * sizeof(src->entries[0]);
+	struct kvm_cpuid2 *c = malloc(sz);
+	unsigned int i;
+	int ret = 0;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, src, sz);
+	for (i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x00ffffff) | (cpu->id << 24);
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = cpu->id;
+			break;
+		case 0xa:
+			/* No PMU is virtualized for guests. */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		}
+	}
+	if (ioctl(cpu->fd, KVM_SET_CPUID2, c) < 0) {
+		ret = -errno;
+		pr_err("vCPU %u: KVM_SET_CPUID2: %s", cpu->id, strerror(-ret));
+	}
+	free(c);
+	return ret;
+}
+
+static int kvm_cpu__create(struct kvm *kvm, unsigned int id, struct kvm_cpu **out)
+{
+	struct kvm_cpu *cpu = calloc(1, sizeof(*cpu));
+	int ret;
+
+	if (!cpu)
+		return -ENOMEM;
+	*out = cpu;
+	cpu->kvm = kvm;
+	cpu->id = id;
+	cpu->fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, id);
+	if (cpu->fd < 0) {
+		ret = -errno;
+		pr_err("KVM_CREATE_VCPU %u: %s", id, strerror(-ret));
+		return ret;
+	}
+	cpu->run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu->fd, 0);
+	if (cpu->run == MAP_FAILED) {
+		cpu->run = NULL;
+		ret = -errno;
+		pr_err("vCPU %u: mmap kvm_run: %s", id, strerror(-ret));
+		return ret;
+	}
+	ret = kvm_cpu__set_cpuid(cpu);
+	if (ret)
+		return ret;
+	if (id == 0) {
+		ret = ioctl(cpu->fd, KVM_GET_TSC_KHZ, 0);
+		kvm->tsc_khz = ret > 0 ? ret : 0;
+	}
+	return 0;
+}
+
+int kvm_cpu__create_all(struct kvm *kvm, unsigned int nr_cpus)
+{
+	unsigned int i;
+	int ret;
+
+	kvm->cpus = calloc(nr_cpus, sizeof(*kvm->cpus));
+	if (!kvm->cpus)
+		return -ENOMEM;
+	kvm->nr_cpus = nr_cpus;
+	for (i = 0; i < nr_cpus; i++) {
+		ret = kvm_cpu__create(kvm, i, &kvm->cpus[i]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+#define CPU_IOCTL(cpu, req, arg)                                                                   \
+	({                                                                                         \
+		int _r = ioctl((cpu)->fd, (req), (arg));                                           \
+		if (_r < 0) {                                                                      \
+			_r = -errno;                                                               \
+			pr_err("vCPU %u: %s: %s", (cpu)->id, #req, strerror(-_r));                 \
+		}                                                                                  \
+		_r;                                                                                \
+	})
+
+static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64,
+			 bool db)
+{
+	*s = (struct kvm_segment){
+		.base = 0,
+		.limit = 0xffffffff,
+		.selector = sel,
+		.type = type,
+		.present = 1,
+		.dpl = 0,
+		.db = db,
+		.s = 1,
+		.l = code64,
+		.g = 1,
+	};
+}
+
+#define CR0_PE	 (1ULL << 0)
+#define CR0_MP	 (1ULL << 1)
+#define CR0_ET	 (1ULL << 4)
+#define CR0_NE	 (1ULL << 5)
+#define CR0_WP	 (1ULL << 16)
+#define CR0_PG	 (1ULL << 31)
+#define CR4_PAE	 (1ULL << 5)
+#define CR4_OSFXSR (1ULL << 9)
+#define CR4_OSXMMEXCPT (1ULL << 10)
+#define EFER_LME (1ULL << 8)
+#define EFER_LMA (1ULL << 10)
+#define SEG_CODE 0xb /* execute/read, accessed */
+#define SEG_DATA 0x3 /* read/write, accessed */
+
+static int kvm_cpu__set_entry(struct kvm_cpu *cpu)
+{
+	const struct boot_state *b = &cpu->kvm->boot;
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = {.rflags = 0x2};
+	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
+	int ret;
+
+	ret = CPU_IOCTL(cpu, KVM_GET_SREGS, &sregs);
+	if (ret)
+		return ret;
+	sregs.gdt.base = BOOT_GDT_GPA;
+	sregs.gdt.limit = 4 * 8 - 1;
+	flat_segment(&sregs.ds, BOOT_DS, SEG_DATA, false, true);
+	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	if (b->mode == BOOT_LONG64) {
+		flat_segment(&sregs.cs, BOOT_CS64, SEG_CODE, true, false);
+		sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+		sregs.cr3 = BOOT_PGTABLE_GPA;
+		sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
+		sregs.efer = EFER_LME | EFER_LMA;
+		regs.rdi = b->rdi;
+		regs.rsi = cpu->id;
+		regs.rsp = b->rsp;
+	} else {
+		/* Multiboot: protected mode, paging off, flat 4 GiB segments. */
+		flat_segment(&sregs.cs, BOOT_CS32, SEG_CODE, false, true);
+		sregs.cr0 = CR0_PE | CR0_ET;
+		sregs.cr3 = sregs.cr4 = sregs.efer = 0;
+		regs.rax = b->eax;
+		regs.rbx = b->ebx;
+	}
+	regs.rip = b->entry;
+	ret = CPU_IOCTL(cpu, KVM_SET_SREGS, &sregs);
+	if (!ret)
+		ret = CPU_IOCTL(cpu, KVM_SET_REGS, &regs);
+	if (!ret)
+		ret = CPU_IOCTL(cpu, KVM_SET_FPU, &fpu);
+	return ret;
+}
+
+/* LINT0 takes the 8259's ExtINT and LINT1 the NMI, as firmware leaves a PC. */
+static int kvm_cpu__setup_lapic(struct kvm_cpu *cpu)
+{
+	struct kvm_lapic_state lapic;
+	uint32_t *lint0, *lint1;
+	int ret;
+
+	ret = CPU_IOCTL(cpu, KVM_GET_LAPIC, &lapic);
+	if (ret)
+		return ret;
+	lint0 = (uint32_t *)(void *)&lapic.regs[0x350];
+	lint1 = (uint32_t *)(void *)&lapic.regs[0x360];
+	*lint0 = (*lint0 & ~0x700u & ~0x10000u) | 0x700;
+	*lint1 = (*lint1 & ~0x700u & ~0x10000u) | 0x400;
+	return CPU_IOCTL(cpu, KVM_SET_LAPIC, &lapic);
+}
+
+int kvm_cpu__reset_all(struct kvm *kvm)
+{
+	struct kvm_mp_state runnable = {.mp_state = KVM_MP_STATE_RUNNABLE};
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < kvm->nr_cpus; i++) {
+		struct kvm_cpu *cpu = kvm->cpus[i];
+
+		ret = kvm_cpu__setup_lapic(cpu);
+		if (ret)
+			return ret;
+		/* Without all_cpus, APs stay in wait-for-SIPI as on real hardware. */
+		if (i > 0 && !kvm->boot.all_cpus)
+			continue;
+		ret = kvm_cpu__set_entry(cpu);
+		if (!ret && i > 0)
+			ret = CPU_IOCTL(cpu, KVM_SET_MP_STATE, &runnable);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void kvm_cpu__report_crash(struct kvm_cpu *cpu, const char *what)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(cpu->fd, KVM_GET_REGS, &regs) < 0)
+		memset(&regs, 0, sizeof(regs));
+	kvm__request_exit(cpu->kvm, EXIT_GUEST_CRASH, "vCPU %u: %s at rip 0x%llx", cpu->id, what,
+			  (unsigned long long)regs.rip);
+}
+
+static void kvm_cpu__handle_io(struct kvm_cpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint32_t i;
+
+	/* The kernel fills these, but a bad offset would corrupt our memory. */
+	if (run->io.size == 0 || run->io.size > 4 || run->io.data_offset > (uint64_t)cpu->kvm->run_size ||
+	    bytes > cpu->kvm->run_size - run->io.data_offset) {
+		kvm_cpu__report_crash(cpu, "malformed KVM_EXIT_IO");
+		return;
+	}
+	for (i = 0; i < run->io.count; i++)
+		kvm__emulate_pio(cpu, run->io.port, data + i * run->io.size, run->io.size,
+				 run->io.direction == KVM_EXIT_IO_OUT);
+}
+
+/* Handle one exit. Returns false when the thread should stop. */
+static bool kvm_cpu__handle_exit(struct kvm_cpu *cpu)
+{
+	struct kvm_run *run = cpu->run;
+	char what[96];
+
+	cpu->nr_exits++;
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		kvm_cpu__handle_io(cpu);
+		return true;
+	case KVM_EXIT_MMIO:
+		if (run->mmio.len > sizeof(run->mmio.data)) {
+			kvm_cpu__report_crash(cpu, "malformed KVM_EXIT_MMIO");
+			return false;
+		}
+		kvm__emulate_mmio(cpu, run->mmio.phys_addr, run->mmio.data, run->mmio.len,
+				  run->mmio.is_write);
+		return true;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_HLT:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		kvm_cpu__report_crash(cpu, "triple fault (shutdown): an exception had no working handler");
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		kvm__request_exit(cpu->kvm, EXIT_OK, "vCPU %u: guest system event %u (shutdown or reset)",
+				  cpu->id, run->system_event.type);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "VM entry failed, hardware reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		kvm_cpu__report_crash(cpu, what);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(what, sizeof(what), "KVM internal error, suberror %u",
+			 run->internal.suberror);
+		kvm_cpu__report_crash(cpu, what);
+		return false;
+	default:
+		snprintf(what, sizeof(what), "unhandled KVM exit reason %u", run->exit_reason);
+		kvm_cpu__report_crash(cpu, what);
+		return false;
+	}
+}
+
+/* Park while a pause is requested. Returns false if the VM is ending. */
+static bool kvm_cpu__park_if_requested(struct kvm_cpu *cpu)
+{
+	struct kvm *kvm = cpu->kvm;
+	bool go_on;
+
+	pthread_mutex_lock(&kvm->lock);
+	if (kvm->pause_requested && !kvm->exited) {
+		kvm->nr_paused++;
+		pthread_cond_broadcast(&kvm->cond);
+		while (kvm->pause_requested && !kvm->exited)
+			pthread_cond_wait(&kvm->cond, &kvm->lock);
+		kvm->nr_paused--;
+	}
+	go_on = !kvm->exited;
+	pthread_mutex_unlock(&kvm->lock);
+	return go_on;
+}
+
+static void *kvm_cpu__thread(void *arg)
+{
+	struct kvm_cpu *cpu = arg;
+	sigset_t kick;
+	char name[16];
+
+	current_cpu = cpu;
+	snprintf(name, sizeof(name), "kvmsnap-vcpu%u", cpu->id);
+	pthread_setname_np(pthread_self(), name);
+	sigemptyset(&kick);
+	sigaddset(&kick, SIGKICK);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+	for (;;) {
+		/* Clear before the check: a kick after this point is seen by KVM_RUN. */
+		__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (!kvm_cpu__park_if_requested(cpu))
+			break;
+		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			kvm__request_exit(cpu->kvm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: %s", cpu->id,
+					  strerror(errno));
+			break;
+		}
+		if (!kvm_cpu__handle_exit(cpu))
+			break;
+	}
+	return NULL;
+}
+
+int kvm_cpu__start_all(struct kvm *kvm)
+{
+	struct sigaction sa = {.sa_handler = kvm_cpu__on_kick};
+	unsigned int i;
+	sigset_t kick;
+	int ret;
+
+	/* No SA_RESTART: the kick must interrupt KVM_RUN. */
+	sigaction(SIGKICK, &sa, NULL);
+	/* Threads inherit the mask; each vCPU thread unblocks SIGKICK itself. */
+	sigemptyset(&kick);
+	sigaddset(&kick, SIGKICK);
+	pthread_sigmask(SIG_BLOCK, &kick, NULL);
+	for (i = 0; i < kvm->nr_cpus; i++) {
+		ret = pthread_create(&kvm->cpus[i]->thread, NULL, kvm_cpu__thread, kvm->cpus[i]);
+		if (ret) {
+			pr_err("vCPU %u: pthread_create: %s", i, strerror(ret));
+			kvm__request_exit(kvm, EXIT_VMM_ERROR, "cannot start vCPU threads");
+			return -ret;
+		}
+		kvm->cpus[i]->thread_started = true;
+	}
+	return 0;
+}
+
+static void kvm_cpu__kick_all(struct kvm *kvm)
+{
+	unsigned int i;
+
+	for (i = 0; i < kvm->nr_cpus; i++)
+		if (kvm->cpus[i]->thread_started)
+			pthread_kill(kvm->cpus[i]->thread, SIGKICK);
+}
+
+void kvm_cpu__stop_all(struct kvm *kvm)
+{
+	unsigned int i;
+
+	kvm__request_exit(kvm, EXIT_OK, "stopped");
+	kvm_cpu__kick_all(kvm);
+	for (i = 0; i < kvm->nr_cpus; i++) {
+		if (!kvm->cpus[i]->thread_started)
+			continue;
+		pthread_join(kvm->cpus[i]->thread, NULL);
+		kvm->cpus[i]->thread_started = false;
+	}
+}
+
+int kvm__pause(struct kvm *kvm, uint64_t *latency_us)
+{
+	uint64_t t0 = now_ns();
+	int ret = 0;
+
+	pthread_mutex_lock(&kvm->lock);
+	if (kvm->exited) {
+		ret = -ESHUTDOWN;
+	} else if (kvm->pause_requested) {
+		ret = -EALREADY;
+	} else {
+		kvm->pause_requested = true;
+	}
+	pthread_mutex_unlock(&kvm->lock);
+	if (ret)
+		return ret;
+
+	kvm_cpu__kick_all(kvm);
+	pthread_mutex_lock(&kvm->lock);
+	while (kvm->nr_paused < kvm->nr_cpus && !kvm->exited)
+		pthread_cond_wait(&kvm->cond, &kvm->lock);
+	if (kvm->exited) {
+		kvm->pause_requested = false;
+		ret = -ESHUTDOWN;
+	} else {
+		kvm->state = KVM_STATE_PAUSED;
+	}
+	pthread_mutex_unlock(&kvm->lock);
+	if (!ret && latency_us)
+		*latency_us = (now_ns() - t0) / 1000;
+	return ret;
+}
+
+int kvm__resume(struct kvm *kvm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&kvm->lock);
+	if (!kvm->pause_requested || kvm->state != KVM_STATE_PAUSED) {
+		ret = kvm->exited ? -ESHUTDOWN : -EALREADY;
+	} else {
+		kvm->pause_requested = false;
+		kvm->state = KVM_STATE_RUNNING;
+		pthread_cond_broadcast(&kvm->cond);
+	}
+	pthread_mutex_unlock(&kvm->lock);
+	return ret;
+}
+
+bool kvm__is_paused(struct kvm *kvm)
+{
+	bool ret;
+
+	pthread_mutex_lock(&kvm->lock);
+	ret = kvm->state == KVM_STATE_PAUSED;
+	pthread_mutex_unlock(&kvm->lock);
+	return ret;
+}
