@@ -17,7 +17,9 @@ struct acpi_config {
 /*
  * Build the tables into buf (cfg->size bytes, zeroed by the caller), with
  * the RSDP at offset 0 and every pointer a guest-physical address inside
- * [gpa, gpa + size). All checksums valid. 0, or -ENOSPC if they do not fit.
+ * [gpa, gpa + size). All checksums valid. 0, -ENOSPC if they do not fit
+ * (buf is then left zeroed), or -EINVAL for nr_cpus outside 1..254 or APIC
+ * addresses above 4 GiB.
  */
 int acpi__build(void *buf, const struct acpi_config *cfg);
 
