@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The built-in guests, run by the real binary: hello's output and exit code,
+ * the dirtier's self-check in each pattern on one and two vCPUs, its pacing,
+ * and the errors for bad --guest specifications.
+ */
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "../harness.h"
+
+#define RUN_TIMEOUT	 45 /* seconds a kvmsnap run may take */
+#define RUN_POLL_US	 10000
+#define OUT_MAX		 65536
+#define GUEST_EXIT(code) (((code) << 1) | 1) /* status for MSGPORT_EXIT code */
+#define STATUS_BAD_INPUT 2
+#define STATUS_TIMEOUT	 -1
+#define STATUS_SIGNALED	 -2
+
+struct run {
+	int status;	      /* exit status, or STATUS_TIMEOUT / STATUS_SIGNALED */
+	double secs;	      /* wall time */
+	char serial[OUT_MAX]; /* what the guest wrote to --serial */
+	char err[OUT_MAX];    /* kvmsnap's stderr */
+};
+
+static const char *kvmsnap_bin(void)
+{
+	const char *bin = getenv("KVMSNAP_BIN");
+
+	return bin && *bin ? bin : "build/kvmsnap";
+}
+
+static bool have_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static void read_file(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, size - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+}
+
+static double now_secs(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Run `kvmsnap run ARGS... --serial TMPFILE` with stdout and stderr in temp
+ * files; kill it after RUN_TIMEOUT seconds. Returns 0, or -1 if it could not
+ * be started.
+ */
+static int run_kvmsnap(struct run *r, const char *const *args)
+{
+	char dir[] = "/tmp/kvmsnap-test-XXXXXX", serial[64], err[64], out[64];
+	const char *argv[32];
+	unsigned int n = 0;
+	double start, deadline;
+	int status, fd;
+	pid_t pid, w;
+
+	memset(r, 0, sizeof(*r));
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(serial, sizeof(serial), "%s/serial", dir);
+	snprintf(err, sizeof(err), "%s/stderr", dir);
+	snprintf(out, sizeof(out), "%s/stdout", dir);
+
+	argv[n++] = kvmsnap_bin();
+	argv[n++] = "run";
+	while (*args && n < 28)
+		argv[n++] = *args++;
+	argv[n++] = "--serial";
+	argv[n++] = serial;
+	argv[n] = NULL;
+
+	start = now_secs();
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0)
+			dup2(fd, STDOUT_FILENO);
+		fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0)
+			dup2(fd, STDERR_FILENO);
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+
+	deadline = start + RUN_TIMEOUT;
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_secs() < deadline)
+		usleep(RUN_POLL_US);
+	if (w == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		r->status = STATUS_TIMEOUT;
+	} else if (w < 0 || !WIFEXITED(status)) {
+		r->status = STATUS_SIGNALED;
+	} else {
+		r->status = WEXITSTATUS(status);
+	}
+	r->secs = now_secs() - start;
+
+	read_file(serial, r->serial, sizeof(r->serial));
+	read_file(err, r->err, sizeof(r->err));
+	unlink(serial);
+	unlink(err);
+	unlink(out);
+	rmdir(dir);
+	return 0;
+}
+
+static unsigned int count_lines(const char *s)
+{
+	unsigned int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+#define REQUIRE_KVM() TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened: %s", strerror(errno))
+
+/* A run that must end with exit code `code` from the guest. */
+#define RUN_OK(r, code, ...)                                                                       \
+	do {                                                                                       \
+		const char *_args[] = {__VA_ARGS__, NULL};                                         \
+		ASSERT_EQ(run_kvmsnap(r, _args), 0);                                               \
+		if ((r)->status != GUEST_EXIT(code))                                               \
+			TH_LOG("exit status %d after %.1f s\nstderr:\n%sserial:\n%s", (r)->status, \
+			       (r)->secs, (r)->err, (r)->serial);                                  \
+		ASSERT_EQ((r)->status, GUEST_EXIT(code));                                          \
+	} while (0)
+
+/* A run that kvmsnap must refuse with one "kvmsnap: error:" line. */
+#define RUN_BAD(r, ...)                                                 \
+	do {                                                            \
+		const char *_args[] = {__VA_ARGS__, NULL};              \
+		ASSERT_EQ(run_kvmsnap(r, _args), 0);                    \
+		EXPECT_EQ((r)->status, STATUS_BAD_INPUT);               \
+		EXPECT_EQ(strncmp((r)->err, "kvmsnap: error:", 15), 0); \
+		EXPECT_EQ(count_lines((r)->err), 1);                    \
+		if (_r->failed)                                         \
+			TH_LOG("stderr: %s", (r)->err);                 \
+	} while (0)
+
+static struct run run_buf;
+
+TEST(hello_exits_1)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--guest", "hello");
+	EXPECT_NOT_NULL(strstr(r->serial, "kvmsnap hello from ring 3\n"));
+	EXPECT_NOT_NULL(strstr(r->serial, "kvmsnap hello: 1 vCPU\n"));
+}
+
+TEST(hello_code_5_exits_11)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 5, "--guest", "hello:code=5");
+	EXPECT_EQ(r->status, 11);
+	EXPECT_NOT_NULL(strstr(r->serial, "kvmsnap hello from ring 3\n"));
+}
+
+TEST(hello_two_vcpus)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--vcpus", "2", "--guest", "hello");
+	EXPECT_NOT_NULL(strstr(r->serial, "kvmsnap hello: 2 vCPUs\n"));
+}
+
+TEST(dirtier_seq)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--mem", "64M", "--guest", "dirtier:ws=8M,passes=3");
+	EXPECT_NOT_NULL(strstr(r->serial, "pattern seq"));
+	EXPECT_NOT_NULL(strstr(r->serial, "dirtier: 3 passes done, self-check ok\n"));
+}
+
+TEST(dirtier_seq_two_vcpus)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--mem", "64M", "--vcpus", "2", "--guest", "dirtier:ws=8M,passes=3");
+	EXPECT_NOT_NULL(strstr(r->serial, "2 vCPUs"));
+	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
+}
+
+TEST(dirtier_random)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--mem", "64M", "--guest", "dirtier:ws=8M,passes=3,pattern=random,seed=7");
+	EXPECT_NOT_NULL(strstr(r->serial, "pattern random"));
+	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
+}
+
+TEST(dirtier_hot_two_vcpus)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--mem", "64M", "--vcpus", "2", "--guest",
+	       "dirtier:ws=8M,passes=3,pattern=hot");
+	EXPECT_NOT_NULL(strstr(r->serial, "pattern hot"));
+	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
+}
+
+/* ws=0 means all free RAM; an odd page count leaves a remainder slice. */
+TEST(dirtier_whole_ram_three_vcpus)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--mem", "16M", "--vcpus", "3", "--guest", "dirtier:passes=2,pattern=random");
+	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
+}
+
+/* 1024 pages x 2 passes at 2 pages/ms cannot take less than about a second. */
+TEST(dirtier_rate_is_paced)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_OK(r, 0, "--mem", "64M", "--guest", "dirtier:ws=4M,passes=2,rate=2");
+	EXPECT_NOT_NULL(strstr(r->serial, "rate 2 pages/ms"));
+	EXPECT_GE(r->secs, 0.9);
+}
+
+TEST(bad_guest_parameter)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_BAD(r, "--guest", "dirtier:bogus=1");
+}
+
+TEST(no_such_guest)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_BAD(r, "--guest", "nosuchguest");
+}
+
+TEST(dirtier_ws_larger_than_ram)
+{
+	struct run *r = &run_buf;
+
+	REQUIRE_KVM();
+	RUN_BAD(r, "--mem", "64M", "--guest", "dirtier:ws=128M");
+}
+
+TEST_HARNESS_MAIN
