@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Explicit little-endian field access for on-disk structures. */
+#ifndef KVMSNAP_LE_H
+#define KVMSNAP_LE_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline void put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put_le32(uint8_t *p, uint32_t v)
+{
+	put_le16(p, (uint16_t)v);
+	put_le16(p + 2, (uint16_t)(v >> 16));
+}
+
+static inline void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint16_t get_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t get_le32(const uint8_t *p)
+{
+	return get_le16(p) | ((uint32_t)get_le16(p + 2) << 16);
+}
+
+static inline uint64_t get_le64(const uint8_t *p)
+{
+	return get_le32(p) | ((uint64_t)get_le32(p + 4) << 32);
+}
+
+#endif

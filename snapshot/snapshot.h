@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kvmsnap snapshot library: image layout and sizing, the on-disk format,
+ * image targets (file or block device), the precopy writer, verify, and the
+ * VM state record container. Documentation/snapshot-format.md is the format.
+ *
+ * Rules for everything declared here:
+ *  - Functions return 0 (or a count) on success and a negative errno on
+ *    failure, and then fill *err with one line that names the cause. They
+ *    never print and never exit the process.
+ *  - Nothing here includes vmm/: the VM is reached only through struct
+ *    snap_vm (writer.h), so the library runs on plain memory in tests.
+ */
+#ifndef KVMSNAP_SNAPSHOT_H
+#define KVMSNAP_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SNAP_PAGE_SIZE	     4096ULL
+#define SNAP_PAGE_HDR_SIZE   8ULL
+#define SNAP_FORMAT_VERSION  1
+#define SNAP_MAX_REGIONS     16
+#define SNAP_REGION_ID_MAX   31 /* bytes, without NUL */
+#define SNAP_HEADER_SIZE     4096ULL
+#define SNAP_START_SIZE	     4096ULL
+#define SNAP_FOOTER_SIZE     4096ULL
+#define SNAP_STATE_FIXED     16384ULL
+#define SNAP_STATE_PER_VCPU  32768ULL
+#define SNAP_SECTION_DESC    64ULL /* section descriptor before the page header table */
+#define SNAP_METADATA_MAX    1024
+#define SNAP_MACHINE_PC	     "kvmsnap-pc-1"
+
+/* Page header flags (low 12 bits). */
+#define SNAP_PAGE_PRESENT 0x1ULL
+
+struct snap_error {
+	int code;
+	char msg[320];
+};
+
+/* Fill err and return code (negative errno). */
+int snap_err(struct snap_error *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+enum snap_state { SNAP_STATE_EMPTY = 0, SNAP_STATE_WRITING = 1, SNAP_STATE_COMPLETE = 2 };
+enum snap_order { SNAP_ORDER_REGISTRY = 0, SNAP_ORDER_SIZE = 1 };
+
+const char *snap_state_name(uint32_t state);
+const char *snap_order_name(uint32_t order);
+
+/* One memory owner, as listed in the RAM start section. */
+struct snap_region_desc {
+	char id[SNAP_REGION_ID_MAX + 1];
+	uint64_t size; /* bytes, a multiple of 4096 */
+};
+
+/* What the VM start section records: enough to rebuild the VM. */
+struct snap_config {
+	char machine[32];
+	uint32_t vcpus;
+	uint64_t ram_size;
+	uint64_t vram_size;
+	unsigned int nr_regions;
+	struct snap_region_desc regions[SNAP_MAX_REGIONS]; /* registry order */
+};
+
+struct snap_section {
+	uint32_t id;	     /* 1 + region index */
+	uint32_t region;     /* index into snap_config.regions */
+	uint64_t offset;     /* absolute, 4096-aligned */
+	uint64_t size;	     /* page header area + data area */
+	uint64_t table_off;  /* absolute offset of the page header table */
+	uint64_t data_off;   /* absolute, 4096-aligned */
+	uint64_t pages;
+};
+
+/* Where everything is, and the sizing terms that `image size` prints. */
+struct snap_layout {
+	uint32_t order;
+	uint64_t header_off, header_size;
+	uint64_t start_off, start_size;
+	uint64_t state_off, state_size;
+	uint64_t footer_off, footer_size;
+	uint64_t image_size;
+	unsigned int nr_sections;
+	struct snap_section sections[SNAP_MAX_REGIONS]; /* in image order */
+	/* Sizing terms. */
+	uint64_t total_ram_bytes; /* sum of region sizes */
+	uint64_t total_ram;	  /* Total_ram_bytes / 4096 * (4096 + 8) */
+	uint64_t padding;	  /* image_size minus every other term */
+};
+
+/* Check a configuration (ids, sizes, counts). 0 or -EINVAL. */
+int snap_config_check(const struct snap_config *cfg, struct snap_error *err);
+
+/* Compute the layout for a configuration and section order. */
+int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct snap_layout *out,
+			struct snap_error *err);
+
+/* The section that holds region index r, or NULL. */
+const struct snap_section *snap_layout_section(const struct snap_layout *l, unsigned int r);
+
+/* The decoded header block. */
+struct snap_header {
+	uint32_t version;
+	uint8_t uuid[16];
+	uint32_t state;
+	uint32_t order;
+	uint64_t generation;
+	uint64_t created_ns, started_ns, completed_ns; /* CLOCK_REALTIME */
+	uint64_t image_size;
+	uint64_t start_off, start_size, state_off, state_size, footer_off, footer_size;
+	uint32_t nr_sections;
+	uint64_t state_used;
+	struct snap_section sections[SNAP_MAX_REGIONS];
+	uint32_t metadata_len;
+	char metadata[SNAP_METADATA_MAX + 1]; /* NUL-terminated */
+};
+
+/* Decoded footer. */
+struct snap_footer {
+	uint64_t generation;
+	uint32_t nr_regions;
+	uint32_t digest_algo; /* 1 = XXH3 page tree */
+	uint64_t pause_ns;
+	uint32_t passes;
+	uint32_t flags; /* bit 0: converged */
+	uint64_t downtime_us, total_us, bytes_written;
+	uint64_t digest[SNAP_MAX_REGIONS];
+	uint64_t region_size[SNAP_MAX_REGIONS];
+};
+#define SNAP_FOOTER_CONVERGED 0x1u
+#define SNAP_DIGEST_XXH3_TREE 1u
+
+/* Block codecs: encode writes a whole block, checksum included. Decode checks
+ * magic, version, checksum and internal consistency before filling *out. */
+void snap_header_encode(const struct snap_header *h, uint8_t buf[SNAP_HEADER_SIZE]);
+int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *h,
+		       struct snap_error *err);
+void snap_start_encode(const struct snap_config *cfg, uint8_t buf[SNAP_START_SIZE]);
+int snap_start_decode(const uint8_t buf[SNAP_START_SIZE], struct snap_config *cfg,
+		      struct snap_error *err);
+void snap_footer_encode(const struct snap_footer *f, uint8_t buf[SNAP_FOOTER_SIZE]);
+int snap_footer_decode(const uint8_t buf[SNAP_FOOTER_SIZE], struct snap_footer *f,
+		       struct snap_error *err);
+/* The 64-byte descriptor at the start of a section. */
+void snap_section_desc_encode(const struct snap_section *s, const struct snap_region_desc *r,
+			      uint8_t buf[SNAP_SECTION_DESC]);
+int snap_section_desc_check(const uint8_t buf[SNAP_SECTION_DESC], const struct snap_section *s,
+			    const struct snap_region_desc *r, struct snap_error *err);
+
+static inline uint64_t snap_page_hdr(uint64_t index, uint64_t flags)
+{
+	return (index << 12) | (flags & 0xfff);
+}
+
+/*
+ * The region digest: XXH3-64 over the little-endian XXH3-64 of each page.
+ * page_hashes (may be NULL) receives the per-page values.
+ */
+uint64_t snap_digest_pages(const void *mem, uint64_t pages, uint64_t *page_hashes);
+uint64_t snap_digest_tree(const uint64_t *page_hashes, uint64_t pages);
+
+#endif

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The precopy writer: live snapshot of a running VM into an image, passes
+ * of dirty pages written over their fixed slots, then a short final pause.
+ * The VM is reached only through struct snap_vm.
+ */
+#ifndef KVMSNAP_WRITER_H
+#define KVMSNAP_WRITER_H
+
+#include "snapshot/image.h"
+
+/* One memory owner as the writer sees it. */
+struct snap_vm_region {
+	const uint8_t *mem; /* readable mapping of the whole region */
+	uint64_t size;
+	uint64_t *dirty;    /* bitmap, one bit per region page; filled by fetch_dirty */
+};
+
+struct snap_vm_ops {
+	/* Start dirty logging: every page clean from now on. */
+	int (*log_start)(void *ctx, struct snap_error *err);
+	/* Fill every region's dirty bitmap with the pages dirtied since the last call. */
+	int (*fetch_dirty)(void *ctx, struct snap_error *err);
+	/* Stop every vCPU; return when all are out of guest mode. */
+	int (*pause)(void *ctx, uint64_t *latency_us, struct snap_error *err);
+	/* Write the VM state area contents (header and records) into buf. */
+	int (*save_state)(void *ctx, uint8_t *buf, size_t cap, size_t *used,
+			  struct snap_error *err);
+	/* Resume the vCPUs (if paused) and stop dirty logging. Must not fail silently. */
+	int (*finish)(void *ctx, struct snap_error *err);
+};
+
+struct snap_vm {
+	void *ctx;
+	const struct snap_vm_ops *ops;
+	struct snap_config cfg;
+	struct snap_vm_region regions[SNAP_MAX_REGIONS]; /* cfg.regions order */
+	char metadata[SNAP_METADATA_MAX + 1];
+};
+
+struct snap_pass {
+	uint64_t dirty_pages;
+	uint64_t bytes;
+	uint64_t duration_us;
+};
+
+#define SNAP_MAX_PASSES 64
+
+struct snap_progress {
+	unsigned int pass;
+	uint64_t remaining_bytes;
+	double rate_mib_s;
+};
+
+struct snap_options {
+	uint64_t threshold;	  /* bytes; 0 = derive from max_downtime_ms */
+	uint64_t max_downtime_ms; /* default 20 */
+	unsigned int max_passes;  /* default 30, at most SNAP_MAX_PASSES */
+	uint64_t max_time_ms;	  /* precopy time budget, default 60000 */
+	void (*progress)(const struct snap_progress *p, void *arg);
+	void *progress_arg;
+};
+
+struct snap_report {
+	unsigned int nr_passes;
+	struct snap_pass passes[SNAP_MAX_PASSES];
+	uint64_t threshold;
+	uint64_t pause_latency_us;
+	uint64_t downtime_us;
+	uint64_t total_us;
+	uint64_t bytes_written;
+	uint64_t image_size;
+	uint64_t generation;
+	bool converged;
+	const char *stop_reason; /* why precopy ended */
+	uint64_t digests[SNAP_MAX_REGIONS];
+};
+
+/*
+ * Take a live snapshot of vm into img (opened RDWR, layout for vm->cfg).
+ * On failure, the VM is resumed and logging stopped (finish is always
+ * called), the image is left in state `writing` (or with a header that fails
+ * its checksum), and the cause is in *err.
+ */
+int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_options *opts,
+	       struct snap_report *rep, struct snap_error *err);
+
+#endif
