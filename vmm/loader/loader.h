@@ -23,13 +23,24 @@ struct kernel_args {
 	unsigned int nr_initrds;
 };
 
+/* Kernel files larger than this (or than guest RAM) are refused before reading. */
+#define KERNEL_FILE_MAX (64ULL << 20)
+
 /*
  * Load a kernel file: a Multiboot v1 kernel (header in its first 8 KiB) is
  * entered as the Multiboot spec says; otherwise an ELF64 executable is
  * entered in 64-bit mode. Also builds the boot GDT and page tables.
+ * The loaders set every field of *boot but all_cpus, which is the caller's.
  */
 int loader__load_kernel(struct mem_registry *mem, const struct kernel_args *args,
 			struct boot_state *boot);
+
+/*
+ * The format detection of loader__load_kernel() on a kernel already in
+ * memory (args->path names it in messages): Multiboot first, then ELF64.
+ */
+int loader__load_image(struct mem_registry *mem, const struct kernel_args *args, const void *buf,
+		       size_t len, struct boot_state *boot);
 
 /*
  * Load an ELF64 x86-64 executable from memory (name is used in messages).
@@ -40,16 +51,28 @@ int loader__load_elf64(struct mem_registry *mem, const char *name, const void *b
 		       struct boot_state *boot);
 
 /*
- * Parse and load a Multiboot v1 kernel from memory. Returns -ENOENT (and
- * prints nothing) if buf has no Multiboot header in its first 8 KiB.
+ * Parse and load a Multiboot v1 kernel from memory: an ELF32 (or ELF64, as
+ * GRUB allows) image, or the a.out kludge of header flag bit 16. args->initrds
+ * become the modules, page-aligned after the kernel; the information
+ * structure goes at MB_INFO_GPA. Returns -ENOENT (and prints nothing) if buf
+ * has no Multiboot header in its first 8 KiB.
  */
 int loader__load_multiboot(struct mem_registry *mem, const struct kernel_args *args,
 			   const void *buf, size_t len, struct boot_state *boot);
 
+/*
+ * Find the Multiboot v1 header: 4-byte aligned in the first 8 KiB, with a
+ * valid checksum. 0 and its offset; -ENOENT if there is none; -EBADMSG (and
+ * the offset) if the only candidates have the magic but a bad checksum.
+ */
+#define MULTIBOOT_SEARCH 8192
+int loader__find_multiboot(const void *buf, size_t len, size_t *offset);
+
 /* Flat boot GDT at BOOT_GDT_GPA: 0x08 code64, 0x10 data, 0x18 code32. */
-#define BOOT_CS64 0x08
-#define BOOT_DS	  0x10
-#define BOOT_CS32 0x18
+#define BOOT_CS64     0x08
+#define BOOT_DS	      0x10
+#define BOOT_CS32     0x18
+#define BOOT_GDT_SIZE 32 /* bytes: the GDTR limit is BOOT_GDT_SIZE - 1 */
 int boot__build_gdt(struct mem_registry *mem);
 
 /*
