@@ -8,7 +8,9 @@
  *   {"cmd":"quit"}                          end the VM with status 0
  *   {"cmd":"digest"}                        XXH3-64 of every region
  *   {"cmd":"dirty-log","enable":BOOL}       KVM dirty logging on or off
- *   {"cmd":"stats"}                         guest progress and dirty pages
+ *   {"cmd":"stats"}                         guest progress; pages dirtied per
+ *                                           region since the previous stats or
+ *                                           since dirty logging was turned on
  *
  * Every reply is {"ok":true,...} or {"ok":false,"error":"..."}.
  */

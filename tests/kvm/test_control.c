@@ -1,0 +1,890 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control socket of a real `kvmsnap run` with the dirtier guest: status,
+ * pause and resume (with the pause latency), digests, stats and dirty pages,
+ * several clients, malformed input, quit, a second run on the same socket,
+ * and `kvmsnap ctl`. The protocol is spoken with raw socket code here.
+ */
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "../harness.h"
+
+#define START_TIMEOUT_MS 10000 /* until the control socket answers */
+#define REPLY_TIMEOUT_MS 10000
+#define EXIT_TIMEOUT_MS	 10000
+#define OUT_MAX		 65536
+#define RAM_BYTES	 134217728ULL /* --mem 128M */
+#define WS_PAGES	 8192	      /* dirtier:ws=32M */
+#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+
+struct vm {
+	pid_t pid;
+	char dir[64];
+	char sock[96];
+};
+
+static const char *kvmsnap_bin(void)
+{
+	const char *bin = getenv("KVMSNAP_BIN");
+
+	return bin && *bin ? bin : "build/kvmsnap";
+}
+
+static bool have_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	usleep(ms * 1000);
+}
+
+/* ---- raw protocol ---- */
+
+static int ctl_open(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+static int send_all(int fd, const void *buf, size_t len)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		done += n;
+	}
+	return 0;
+}
+
+/* One line (malloc'd, no newline); NULL on EOF, error or timeout. Reads byte-wise. */
+static char *recv_line(int fd)
+{
+	uint64_t deadline = ms_now() + REPLY_TIMEOUT_MS;
+	size_t used = 0, cap = 4096;
+	char *buf = malloc(cap);
+
+	while (buf) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t now = ms_now();
+		ssize_t n;
+
+		if (used == cap) {
+			char *b = realloc(buf, cap *= 2);
+
+			if (!b)
+				break;
+			buf = b;
+		}
+		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) != 1)
+			break;
+		n = recv(fd, buf + used, 1, 0);
+		if (n <= 0)
+			break;
+		if (buf[used] == '\n') {
+			buf[used] = '\0';
+			return buf;
+		}
+		used++;
+	}
+	free(buf);
+	return NULL;
+}
+
+/* Send one request line on fd; the parsed reply object, or NULL. */
+static struct json_object *call_fd(int fd, const char *req)
+{
+	struct json_object *o = NULL;
+	char *line;
+
+	if (send_all(fd, req, strlen(req)) || send_all(fd, "\n", 1))
+		return NULL;
+	line = recv_line(fd);
+	if (line)
+		o = json_tokener_parse(line);
+	free(line);
+	if (o && !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		o = NULL;
+	}
+	return o;
+}
+
+static struct json_object *call(const char *path, const char *req)
+{
+	int fd = ctl_open(path);
+	struct json_object *o;
+
+	if (fd < 0)
+		return NULL;
+	o = call_fd(fd, req);
+	close(fd);
+	return o;
+}
+
+static struct json_object *get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (o)
+		json_object_object_get_ex(o, key, &v);
+	return v;
+}
+
+static int ok_of(struct json_object *o)
+{
+	struct json_object *v = get(o, "ok");
+
+	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : -1;
+}
+
+static const char *str_of(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static uint64_t u64_of(struct json_object *o, const char *key)
+{
+	return json_object_get_uint64(get(o, key));
+}
+
+static struct json_object *at(struct json_object *a, size_t i)
+{
+	return json_object_is_type(a, json_type_array) && i < json_object_array_length(a)
+		   ? json_object_array_get_idx(a, i)
+		   : NULL;
+}
+
+static size_t len_of(struct json_object *a)
+{
+	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+/* The digest of the named region in a digest reply, or NULL. */
+static const char *digest_of(struct json_object *r, const char *name)
+{
+	struct json_object *regions = get(r, "regions");
+	size_t i;
+
+	for (i = 0; i < len_of(regions); i++)
+		if (!strcmp(str_of(at(regions, i), "name") ?: "", name))
+			return str_of(at(regions, i), "digest");
+	return NULL;
+}
+
+/* Dirty pages of the named region in a stats reply; -1 if absent. */
+static int64_t dirty_of(struct json_object *r, const char *name)
+{
+	struct json_object *dirty = get(r, "dirty");
+	size_t i;
+
+	for (i = 0; i < len_of(dirty); i++)
+		if (!strcmp(str_of(at(dirty, i), "region") ?: "", name))
+			return (int64_t)u64_of(at(dirty, i), "pages");
+	return -1;
+}
+
+/* ---- the kvmsnap process ---- */
+
+/* Wait up to ms for pid; its exit status, or -1 on timeout / -2 if signalled. */
+static int wait_exit(pid_t pid, unsigned int ms)
+{
+	uint64_t deadline = ms_now() + ms;
+	int status;
+
+	do {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+		if (w < 0)
+			return -2;
+		sleep_ms(10);
+	} while (ms_now() < deadline);
+	return -1;
+}
+
+/* Start `kvmsnap run` on the dirtier with nr_cpus vCPUs; 0 once the socket answers. */
+static int vm_start(struct vm *vm, unsigned int nr_cpus)
+{
+	char cpus[16];
+	uint64_t deadline;
+
+	memset(vm, 0, sizeof(*vm));
+	snprintf(vm->dir, sizeof(vm->dir), "/tmp/kvmsnap-ctl-XXXXXX");
+	if (!mkdtemp(vm->dir))
+		return -1;
+	snprintf(vm->sock, sizeof(vm->sock), "%s/ctl.sock", vm->dir);
+	snprintf(cpus, sizeof(cpus), "%u", nr_cpus);
+	fflush(NULL);
+	vm->pid = fork();
+	if (vm->pid < 0)
+		return -1;
+	if (vm->pid == 0) {
+		execl(kvmsnap_bin(), "kvmsnap", "run", "--guest", "dirtier:ws=32M", "--mem", "128M",
+		      "--vcpus", cpus, "--control", vm->sock, "--serial", "none", (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", kvmsnap_bin(), strerror(errno));
+		_exit(127);
+	}
+	deadline = ms_now() + START_TIMEOUT_MS;
+	while (ms_now() < deadline) {
+		int fd = ctl_open(vm->sock), status;
+
+		if (fd >= 0) {
+			close(fd);
+			return 0;
+		}
+		if (waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
+			TH_LOG("kvmsnap run exited early with status %d",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			vm->pid = 0;
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	TH_LOG("the control socket %s did not come up", vm->sock);
+	return -1;
+}
+
+/* Quit politely, else kill; remove what is left. Returns kvmsnap's exit status. */
+static int vm_stop(struct vm *vm)
+{
+	int status = -1;
+
+	if (vm->pid > 0) {
+		json_object_put(call(vm->sock, "{\"cmd\":\"quit\"}"));
+		status = wait_exit(vm->pid, EXIT_TIMEOUT_MS);
+		if (status == -1) {
+			kill(vm->pid, SIGKILL);
+			waitpid(vm->pid, NULL, 0);
+		}
+		vm->pid = 0;
+	}
+	if (vm->dir[0]) {
+		unlink(vm->sock);
+		rmdir(vm->dir);
+		vm->dir[0] = '\0';
+	}
+	return status;
+}
+
+/* Wait until every vCPU of the dirtier reports ready and some progress. */
+static bool wait_guest_running(const char *sock)
+{
+	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+
+	while (ms_now() < deadline) {
+		struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
+		struct json_object *cpus = get(r, "cpus");
+		bool all = len_of(cpus) > 0;
+		size_t i;
+
+		for (i = 0; i < len_of(cpus); i++)
+			all = all && json_object_get_boolean(get(at(cpus, i), "ready")) &&
+			      u64_of(at(cpus, i), "pages") > 0;
+		json_object_put(r);
+		if (all)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+/* Run kvmsnap with args; stdout and stderr land in out and err. Exit status or -1. */
+static int run_cli(const char *const *args, char *out, char *err)
+{
+	char dir[] = "/tmp/kvmsnap-ctlcli-XXXXXX", po[64], pe[64];
+	const char *argv[16];
+	size_t n = 0;
+	int status;
+	pid_t pid;
+
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(po, sizeof(po), "%s/out", dir);
+	snprintf(pe, sizeof(pe), "%s/err", dir);
+	argv[n++] = "kvmsnap";
+	while (*args && n < ARRAY_SIZE(argv) - 1)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int fo = open(po, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int fe = open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(kvmsnap_bin(), (char *const *)argv);
+		_exit(127);
+	}
+	status = pid > 0 ? wait_exit(pid, 60000) : -1;
+	for (n = 0; n < 2; n++) {
+		FILE *f = fopen(n ? pe : po, "r");
+		char *buf = n ? err : out;
+		size_t got = f ? fread(buf, 1, OUT_MAX - 1, f) : 0;
+
+		buf[got] = '\0';
+		if (f)
+			fclose(f);
+	}
+	unlink(po);
+	unlink(pe);
+	rmdir(dir);
+	return status;
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* ---- one VM per test ---- */
+
+FIXTURE(ctl)
+{
+	struct vm vm;
+};
+
+FIXTURE_SETUP(ctl)
+{
+	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened");
+	ASSERT_EQ(access(kvmsnap_bin(), X_OK), 0);
+	ASSERT_EQ(vm_start(&self->vm, 1), 0);
+}
+
+FIXTURE_TEARDOWN(ctl)
+{
+	/* Exit status 0 after quit: also no sanitizer report in kvmsnap. */
+	if (self->vm.pid > 0)
+		EXPECT_EQ(vm_stop(&self->vm), 0);
+	else
+		vm_stop(&self->vm);
+}
+
+TEST_F(ctl, status_reports_the_vm)
+{
+	static const char *const names[] = {"pc.ram", "vga.vram", "pc.bios", "acpi.tables"};
+	struct json_object *r = call(self->vm.sock, "{\"cmd\":\"status\"}"), *regions, *flags;
+	size_t i;
+
+	ASSERT_NOT_NULL(r);
+	ASSERT_EQ(ok_of(r), 1);
+	EXPECT_STREQ(str_of(r, "state"), "running");
+	EXPECT_EQ(u64_of(r, "vcpus"), 1);
+	EXPECT_EQ(u64_of(r, "mem"), RAM_BYTES);
+	EXPECT_STREQ(str_of(r, "guest"), "dirtier:ws=32M");
+	EXPECT_TRUE(json_object_is_type(get(r, "uptime_ms"), json_type_int));
+	EXPECT_FALSE(json_object_get_boolean(get(r, "dirty_log")));
+	regions = get(r, "regions");
+	ASSERT_EQ(len_of(regions), 4);
+	for (i = 0; i < 4; i++) {
+		struct json_object *g = at(regions, i);
+
+		EXPECT_STREQ(str_of(g, "name"), names[i]);
+		EXPECT_GT(u64_of(g, "size"), 0);
+		EXPECT_GE(len_of(get(g, "ranges")), 1);
+	}
+	EXPECT_EQ(u64_of(at(regions, 0), "size"), RAM_BYTES);
+	flags = get(at(regions, 0), "flags");
+	EXPECT_STREQ(json_object_get_string(at(flags, 0)), "ram");
+	flags = get(at(regions, 2), "flags");
+	EXPECT_STREQ(json_object_get_string(at(flags, 0)), "readonly");
+	/* vga.vram: the text window and the linear framebuffer alias offset 0. */
+	EXPECT_EQ(len_of(get(at(regions, 1), "ranges")), 2);
+	json_object_put(r);
+}
+
+TEST_F(ctl, pause_digest_resume)
+{
+	struct json_object *r, *d1, *d2;
+	const char *sock = self->vm.sock;
+	size_t i;
+
+	ASSERT_TRUE(wait_guest_running(sock));
+	r = call(sock, "{\"cmd\":\"pause\"}");
+	ASSERT_EQ(ok_of(r), 1);
+	EXPECT_TRUE(json_object_is_type(get(r, "latency_us"), json_type_int));
+	EXPECT_GE(json_object_get_int64(get(r, "latency_us")), 0);
+	TH_LOG("pause latency %" PRIu64 " us", u64_of(r, "latency_us"));
+	json_object_put(r);
+
+	r = call(sock, "{\"cmd\":\"status\"}");
+	EXPECT_STREQ(str_of(r, "state"), "paused");
+	json_object_put(r);
+	r = call(sock, "{\"cmd\":\"pause\"}");
+	EXPECT_EQ(ok_of(r), 0);
+	EXPECT_STREQ(str_of(r, "error"), "already paused");
+	json_object_put(r);
+
+	/* Paused: nothing changes memory, so every digest repeats. */
+	d1 = call(sock, "{\"cmd\":\"digest\"}");
+	sleep_ms(100);
+	d2 = call(sock, "{\"cmd\":\"digest\"}");
+	ASSERT_EQ(ok_of(d1), 1);
+	ASSERT_EQ(ok_of(d2), 1);
+	EXPECT_STREQ(str_of(d1, "algorithm"), "xxh3-64");
+	EXPECT_TRUE(json_object_get_boolean(get(d1, "paused")));
+	ASSERT_EQ(len_of(get(d1, "regions")), 4);
+	for (i = 0; i < 4; i++) {
+		struct json_object *a = at(get(d1, "regions"), i), *b = at(get(d2, "regions"), i);
+		const char *da = str_of(a, "digest");
+
+		EXPECT_STREQ(str_of(a, "name"), str_of(b, "name"));
+		EXPECT_STREQ(da, str_of(b, "digest"));
+		EXPECT_EQ(strlen(da ?: ""), 16);
+		EXPECT_EQ(strspn(da ?: "", "0123456789abcdef"), 16);
+	}
+	json_object_put(d1);
+	json_object_put(d2);
+
+	r = call(sock, "{\"cmd\":\"resume\"}");
+	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+	r = call(sock, "{\"cmd\":\"resume\"}");
+	EXPECT_STREQ(str_of(r, "error"), "not paused");
+	json_object_put(r);
+	r = call(sock, "{\"cmd\":\"status\"}");
+	EXPECT_STREQ(str_of(r, "state"), "running");
+	json_object_put(r);
+}
+
+TEST_F(ctl, digest_changes_while_running)
+{
+	struct json_object *d1, *d2;
+	const char *a, *b;
+
+	ASSERT_TRUE(wait_guest_running(self->vm.sock));
+	d1 = call(self->vm.sock, "{\"cmd\":\"digest\"}");
+	sleep_ms(200);
+	d2 = call(self->vm.sock, "{\"cmd\":\"digest\"}");
+	ASSERT_EQ(ok_of(d1), 1);
+	ASSERT_EQ(ok_of(d2), 1);
+	EXPECT_FALSE(json_object_get_boolean(get(d1, "paused")));
+	a = digest_of(d1, "pc.ram");
+	b = digest_of(d2, "pc.ram");
+	ASSERT_NOT_NULL(a);
+	ASSERT_NOT_NULL(b);
+	EXPECT_STRNE(a, b);
+	/* The guest never writes the firmware. */
+	EXPECT_STREQ(digest_of(d1, "pc.bios"), digest_of(d2, "pc.bios"));
+	json_object_put(d1);
+	json_object_put(d2);
+}
+
+TEST_F(ctl, stats_show_progress)
+{
+	struct json_object *s1, *s2, *cpu;
+
+	ASSERT_TRUE(wait_guest_running(self->vm.sock));
+	s1 = call(self->vm.sock, "{\"cmd\":\"stats\"}");
+	sleep_ms(200);
+	s2 = call(self->vm.sock, "{\"cmd\":\"stats\"}");
+	ASSERT_EQ(ok_of(s1), 1);
+	ASSERT_EQ(ok_of(s2), 1);
+	EXPECT_GT(u64_of(s2, "pages"), u64_of(s1, "pages"));
+	EXPECT_GE(u64_of(s2, "interval_ms"), 150);
+	EXPECT_LT(u64_of(s2, "interval_ms"), 5000);
+	EXPECT_GT(u64_of(s2, "pages_per_sec"), 0);
+	EXPECT_FALSE(json_object_get_boolean(get(s2, "dirty_log")));
+	EXPECT_NULL(get(s2, "dirty"));
+	ASSERT_EQ(len_of(get(s2, "cpus")), 1);
+	cpu = at(get(s2, "cpus"), 0);
+	EXPECT_EQ(u64_of(cpu, "cpu"), 0);
+	EXPECT_TRUE(json_object_get_boolean(get(cpu, "ready")));
+	EXPECT_EQ(u64_of(cpu, "pages"), u64_of(s2, "pages"));
+	EXPECT_GT(u64_of(cpu, "exits"), 0);
+	TH_LOG("guest progress: %" PRIu64 " pages/s over %" PRIu64 " ms",
+	       u64_of(s2, "pages_per_sec"), u64_of(s2, "interval_ms"));
+	json_object_put(s1);
+	json_object_put(s2);
+}
+
+TEST_F(ctl, dirty_log_counts_dirty_pages)
+{
+	const char *sock = self->vm.sock;
+	struct json_object *r;
+	int64_t ram, vram;
+	int i;
+
+	ASSERT_TRUE(wait_guest_running(sock));
+	r = call(sock, "{\"cmd\":\"dirty-log\",\"enable\":true}");
+	ASSERT_EQ(ok_of(r), 1);
+	EXPECT_TRUE(json_object_get_boolean(get(r, "dirty_log")));
+	json_object_put(r);
+	r = call(sock, "{\"cmd\":\"status\"}");
+	EXPECT_TRUE(json_object_get_boolean(get(r, "dirty_log")));
+	json_object_put(r);
+
+	/* Twice: since enabling, then since the previous stats (fetch-and-clear). */
+	for (i = 0; i < 2; i++) {
+		sleep_ms(200);
+		r = call(sock, "{\"cmd\":\"stats\"}");
+		ASSERT_EQ(ok_of(r), 1);
+		EXPECT_TRUE(json_object_get_boolean(get(r, "dirty_log")));
+		/* The interval starts with the dirty log, not with the VM. */
+		EXPECT_GE(u64_of(r, "interval_ms"), 150);
+		EXPECT_LT(u64_of(r, "interval_ms"), 5000);
+		ram = dirty_of(r, "pc.ram");
+		vram = dirty_of(r, "vga.vram");
+		TH_LOG("dirty in %" PRIu64 " ms: pc.ram %" PRId64 " pages, vga.vram %" PRId64,
+		       u64_of(r, "interval_ms"), ram, vram);
+		/* The whole 32M working set is rewritten many times in 200 ms. */
+		EXPECT_GE(ram, WS_PAGES);
+		EXPECT_LE(ram, RAM_BYTES / 4096);
+		EXPECT_GE(vram, 0);
+		EXPECT_LE(vram, (16 << 20) / 4096);
+		EXPECT_EQ(dirty_of(r, "pc.bios"), -1); /* read-only: not logged */
+		EXPECT_GE(dirty_of(r, "acpi.tables"), 0);
+		json_object_put(r);
+	}
+
+	r = call(sock, "{\"cmd\":\"dirty-log\",\"enable\":false}");
+	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+	r = call(sock, "{\"cmd\":\"stats\"}");
+	EXPECT_EQ(ok_of(r), 1);
+	EXPECT_FALSE(json_object_get_boolean(get(r, "dirty_log")));
+	EXPECT_NULL(get(r, "dirty"));
+	json_object_put(r);
+}
+
+TEST_F(ctl, clients_in_turn_and_at_once)
+{
+	const char *sock = self->vm.sock;
+	struct json_object *r;
+	int a, b, i;
+
+	for (i = 0; i < 20; i++) {
+		r = call(sock, "{\"cmd\":\"status\"}");
+		ASSERT_EQ(ok_of(r), 1);
+		json_object_put(r);
+	}
+	a = ctl_open(sock);
+	b = ctl_open(sock);
+	ASSERT_GE(a, 0);
+	ASSERT_GE(b, 0);
+	/* b asks while a has half a request in: a's partial line does not block b. */
+	ASSERT_EQ(send_all(a, "{\"cmd\":", 7), 0);
+	r = call_fd(b, "{\"cmd\":\"stats\"}");
+	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+	r = call_fd(a, "\"status\"}");
+	EXPECT_STREQ(str_of(r, "state"), "running");
+	json_object_put(r);
+	for (i = 0; i < 5; i++) {
+		r = call_fd(i & 1 ? a : b, "{\"cmd\":\"digest\"}");
+		EXPECT_EQ(ok_of(r), 1);
+		json_object_put(r);
+	}
+	/* Pipelined: three requests in one write, three replies in order. */
+	ASSERT_EQ(
+	    send_all(a, "{\"cmd\":\"status\"}\n{\"cmd\":\"stats\"}\n{\"cmd\":\"bogus\"}\n", 50), 0);
+	r = call_fd(b, "{\"cmd\":\"status\"}");
+	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+	for (i = 0; i < 3; i++) {
+		char *line = recv_line(a);
+
+		ASSERT_NOT_NULL(line);
+		r = json_tokener_parse(line);
+		free(line);
+		EXPECT_EQ(ok_of(r), i < 2);
+		if (i == 0)
+			EXPECT_NOT_NULL(get(r, "regions"));
+		if (i == 1)
+			EXPECT_NOT_NULL(get(r, "cpus"));
+		json_object_put(r);
+	}
+	close(a);
+	close(b);
+}
+
+static void expect_rejected(struct th_result *_r, const char *sock, const char *bytes, size_t len)
+{
+	int fd = ctl_open(sock);
+	char *line;
+
+	if (fd < 0) {
+		TH_LOG("cannot connect to %s", sock);
+		_r->failed = 1;
+		return;
+	}
+	send_all(fd, bytes, len);
+	line = recv_line(fd);
+	if (line) {
+		struct json_object *r = json_tokener_parse(line);
+
+		/* An error reply with a reason... */
+		if (ok_of(r) != 0 || !str_of(r, "error") || !*str_of(r, "error")) {
+			TH_LOG("input %.20s...: unexpected reply %s", bytes, line);
+			_r->failed = 1;
+		}
+		json_object_put(r);
+		free(line);
+	} /* ...or a closed connection. */
+	close(fd);
+}
+
+TEST_F(ctl, malformed_input_is_refused)
+{
+	static const char *const lines[] = {
+	    "\x01\x02\xff\xfe garbage \x80\n",
+	    "[1,2]\n",
+	    "{}\n",
+	    "{\"cmd\":5}\n",
+	    "{\"cmd\":\"launch-missiles\"}\n",
+	    "{\"cmd\":\"dirty-log\",\"enable\":\"on\"}\n",
+	    "{\"cmd\":\"status\"\n",
+	    "\n",
+	};
+	const char *sock = self->vm.sock;
+	size_t i, big_len = 100 * 1024;
+	struct json_object *r;
+	char *big;
+	int fd;
+
+	for (i = 0; i < ARRAY_SIZE(lines); i++)
+		expect_rejected(_r, sock, lines[i], strlen(lines[i]));
+	big = malloc(big_len + 1);
+	ASSERT_NOT_NULL(big);
+	memset(big, 'a', big_len);
+	big[big_len] = '\n';
+	expect_rejected(_r, sock, big, big_len + 1);
+	free(big);
+	/* Half a request, then gone. */
+	fd = ctl_open(sock);
+	ASSERT_GE(fd, 0);
+	send_all(fd, "{\"cmd\":\"sta", 11);
+	close(fd);
+	/* The VM still answers, and still runs. */
+	r = call(sock, "{\"cmd\":\"status\"}");
+	EXPECT_EQ(ok_of(r), 1);
+	EXPECT_STREQ(str_of(r, "state"), "running");
+	json_object_put(r);
+}
+
+TEST_F(ctl, quit_ends_kvmsnap)
+{
+	struct json_object *r;
+	struct stat st;
+	int fd, status;
+
+	fd = ctl_open(self->vm.sock);
+	ASSERT_GE(fd, 0);
+	r = call_fd(fd, "{\"cmd\":\"quit\"}");
+	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+	close(fd);
+	status = wait_exit(self->vm.pid, EXIT_TIMEOUT_MS);
+	self->vm.pid = 0;
+	EXPECT_EQ(status, 0);
+	EXPECT_NE(lstat(self->vm.sock, &st), 0);
+	EXPECT_EQ(errno, ENOENT);
+}
+
+TEST_F(ctl, second_run_on_a_live_socket_fails)
+{
+	const char *args[] = {"run",	   "--guest",	  "dirtier:ws=4M", "--mem", "64M",
+			      "--control", self->vm.sock, "--serial",	   "none",  NULL};
+	static char out[OUT_MAX], err[OUT_MAX];
+	struct json_object *r;
+	int status;
+
+	status = run_cli(args, out, err);
+	EXPECT_NE(status, 0);
+	EXPECT_NE(status, -1);
+	EXPECT_NOT_NULL(strstr(err, "is in use by another process"));
+	err[strcspn(err, "\n")] = '\0';
+	TH_LOG("second run: status %d, stderr: %s", status, err);
+	/* The first VM and its socket are untouched. */
+	r = call(self->vm.sock, "{\"cmd\":\"status\"}");
+	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+}
+
+TEST_F(ctl, ctl_command)
+{
+	const char *sock = self->vm.sock;
+	const char *status_json[] = {"ctl", sock, "status", "--json", NULL};
+	const char *status_text[] = {"ctl", sock, "status", NULL};
+	const char *pause[] = {"ctl", sock, "pause", NULL};
+	const char *resume[] = {"ctl", sock, "resume", NULL};
+	const char *digest[] = {"ctl", sock, "digest", NULL};
+	const char *dirty_on[] = {"ctl", sock, "dirty-log", "on", NULL};
+	const char *stats[] = {"ctl", sock, "stats", NULL};
+	const char *quit[] = {"ctl", sock, "quit", NULL};
+	static char out[OUT_MAX], err[OUT_MAX];
+	struct json_object *r;
+
+	EXPECT_EQ(run_cli(status_json, out, err), 0);
+	EXPECT_EQ(count_lines(out), 1);
+	r = json_tokener_parse(out);
+	EXPECT_EQ(ok_of(r), 1);
+	EXPECT_EQ(u64_of(r, "mem"), RAM_BYTES);
+	json_object_put(r);
+
+	EXPECT_EQ(run_cli(status_text, out, err), 0);
+	EXPECT_NOT_NULL(strstr(out, "state:     running\n"));
+	EXPECT_NOT_NULL(strstr(out, "region pc.ram: 128M, ram"));
+	EXPECT_EQ(run_cli(pause, out, err), 0);
+	EXPECT_NOT_NULL(strstr(out, "paused in "));
+	EXPECT_EQ(run_cli(pause, out, err), 1);
+	EXPECT_STREQ(err, "kvmsnap: error: already paused\n");
+	EXPECT_EQ(run_cli(digest, out, err), 0);
+	EXPECT_NOT_NULL(strstr(out, "paused:    yes\n"));
+	EXPECT_NOT_NULL(strstr(out, "pc.ram "));
+	EXPECT_EQ(run_cli(resume, out, err), 0);
+	EXPECT_EQ(run_cli(dirty_on, out, err), 0);
+	EXPECT_STREQ(out, "dirty log: on\n");
+	EXPECT_EQ(run_cli(stats, out, err), 0);
+	EXPECT_NOT_NULL(strstr(out, "dirty pc.ram: "));
+	EXPECT_EQ(run_cli(quit, out, err), 0);
+	EXPECT_EQ(wait_exit(self->vm.pid, EXIT_TIMEOUT_MS), 0);
+	self->vm.pid = 0;
+}
+
+/* ---- without a VM ---- */
+
+TEST(ctl_errors)
+{
+	char dir[] = "/tmp/kvmsnap-ctl-XXXXXX", sock[64];
+	const char *missing[] = {"ctl", sock, "status", NULL};
+	const char *bad_cmd[] = {"ctl", sock, "reboot", NULL};
+	const char *no_arg[] = {"ctl", sock, "dirty-log", NULL};
+	const char *help[] = {"ctl", "--help", NULL};
+	static char out[OUT_MAX], err[OUT_MAX];
+
+	ASSERT_EQ(access(kvmsnap_bin(), X_OK), 0);
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/missing.sock", dir);
+	EXPECT_EQ(run_cli(missing, out, err), 1);
+	EXPECT_EQ(count_lines(err), 1);
+	EXPECT_EQ(strncmp(err, "kvmsnap: error: cannot connect to control socket ", 49), 0);
+	EXPECT_NOT_NULL(strstr(err, "No such file or directory"));
+	EXPECT_STREQ(out, "");
+	EXPECT_EQ(run_cli(bad_cmd, out, err), 2);
+	EXPECT_EQ(count_lines(err), 1);
+	EXPECT_EQ(run_cli(no_arg, out, err), 2);
+	EXPECT_EQ(count_lines(err), 1);
+	EXPECT_EQ(run_cli(help, out, err), 0);
+	EXPECT_NOT_NULL(strstr(out, "usage: kvmsnap ctl PATH"));
+	rmdir(dir);
+}
+
+/* ---- pause and resume on two vCPUs ---- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#define PAUSE_ROUNDS 50
+
+TEST_TIMEOUT(pause_resume_two_vcpus, 120)
+{
+	uint64_t lat[PAUSE_ROUNDS], before[2], after[2];
+	struct json_object *r, *s1, *s2;
+	struct vm vm;
+	int i, fd;
+	size_t c;
+
+	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened");
+	ASSERT_EQ(vm_start(&vm, 2), 0);
+	fd = -1;
+	if (!wait_guest_running(vm.sock)) {
+		TH_LOG("the dirtier did not start on both vCPUs");
+		_r->failed = 1;
+		goto out;
+	}
+	fd = ctl_open(vm.sock);
+	r = call_fd(fd, "{\"cmd\":\"stats\"}");
+	for (c = 0; c < 2; c++)
+		before[c] = u64_of(at(get(r, "cpus"), c), "pages");
+	json_object_put(r);
+
+	for (i = 0; i < PAUSE_ROUNDS && !_r->failed; i++) {
+		r = call_fd(fd, "{\"cmd\":\"pause\"}");
+		if (ok_of(r) != 1) {
+			TH_LOG("round %d: pause failed: %s", i, str_of(r, "error") ?: "no reply");
+			_r->failed = 1;
+		}
+		lat[i] = u64_of(r, "latency_us");
+		json_object_put(r);
+		r = call_fd(fd, "{\"cmd\":\"status\"}");
+		EXPECT_STREQ(str_of(r, "state"), "paused");
+		json_object_put(r);
+		/* Every vCPU parked: no progress between two looks. */
+		s1 = call_fd(fd, "{\"cmd\":\"stats\"}");
+		usleep(2000);
+		s2 = call_fd(fd, "{\"cmd\":\"stats\"}");
+		EXPECT_EQ(len_of(get(s2, "cpus")), 2);
+		EXPECT_EQ(u64_of(s1, "pages"), u64_of(s2, "pages"));
+		json_object_put(s1);
+		json_object_put(s2);
+		r = call_fd(fd, "{\"cmd\":\"resume\"}");
+		EXPECT_EQ(ok_of(r), 1);
+		json_object_put(r);
+		usleep(5000);
+	}
+	ASSERT_EQ(i, PAUSE_ROUNDS);
+	qsort(lat, PAUSE_ROUNDS, sizeof(lat[0]), cmp_u64);
+	TH_LOG("pause latency over %d pauses of 2 vCPUs: min %" PRIu64 " us, median %" PRIu64
+	       " us, max %" PRIu64 " us",
+	       PAUSE_ROUNDS, lat[0], lat[PAUSE_ROUNDS / 2], lat[PAUSE_ROUNDS - 1]);
+
+	/* Both vCPUs still make progress afterwards. */
+	sleep_ms(100);
+	r = call_fd(fd, "{\"cmd\":\"stats\"}");
+	for (c = 0; c < 2; c++) {
+		after[c] = u64_of(at(get(r, "cpus"), c), "pages");
+		EXPECT_GT(after[c], before[c]);
+	}
+	json_object_put(r);
+out:
+	if (fd >= 0)
+		close(fd);
+	EXPECT_EQ(vm_stop(&vm), 0);
+}
+
+TEST_HARNESS_MAIN

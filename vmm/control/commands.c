@@ -1,0 +1,546 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Control requests: parse one JSON line, check it against the command table,
+ * run the handler and render the reply line. No I/O here, so the whole
+ * request path can be tested without KVM or sockets.
+ */
+#include "control/control.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "digest.h"
+#include "util/util.h"
+
+#define BITS_TO_U64(n) (((n) + 63) / 64)
+
+struct request {
+	struct control_state *st;
+	struct kvm *kvm;
+	struct json_object *args;  /* the request object */
+	struct json_object *reply; /* {"ok":true}; handlers add their fields */
+	char error[256];
+};
+
+struct command {
+	const char *name;
+	const char *const *args; /* members allowed besides "cmd"; NULL-terminated */
+	int (*fn)(struct request *rq);
+};
+
+static int __printf(2, 3) fail(struct request *rq, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rq->error, sizeof(rq->error), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* json-c returns NULL when out of memory; the member then reads as null. */
+static void add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static void add_bool(struct json_object *o, const char *key, bool v)
+{
+	json_object_object_add(o, key, json_object_new_boolean(v));
+}
+
+static void add_str(struct json_object *o, const char *key, const char *v)
+{
+	json_object_object_add(o, key, json_object_new_string(v));
+}
+
+static uint64_t ms_between(uint64_t from_ns, uint64_t to_ns)
+{
+	return to_ns > from_ns ? (to_ns - from_ns) / 1000000 : 0;
+}
+
+static const char *vm_state(struct kvm *kvm)
+{
+	if (kvm__has_exited(kvm))
+		return "exiting";
+	return kvm__is_paused(kvm) ? "paused" : "running";
+}
+
+/* ---- status ---- */
+
+static struct json_object *region_flags(const struct mem_region *r)
+{
+	struct json_object *flags = json_object_new_array();
+
+	if (r->flags & MEM_REGION_RAM)
+		json_object_array_add(flags, json_object_new_string("ram"));
+	if (r->flags & MEM_REGION_READONLY)
+		json_object_array_add(flags, json_object_new_string("readonly"));
+	return flags;
+}
+
+static struct json_object *region_ranges(const struct mem_region *r)
+{
+	struct json_object *ranges = json_object_new_array();
+	const struct mem_range *rg;
+
+	mem__for_each_range (r, rg) {
+		struct json_object *o = json_object_new_object();
+
+		add_u64(o, "gpa", rg->gpa);
+		add_u64(o, "size", rg->size);
+		add_u64(o, "offset", rg->offset);
+		add_u64(o, "slot", rg->slot);
+		json_object_array_add(ranges, o);
+	}
+	return ranges;
+}
+
+static int cmd_status(struct request *rq)
+{
+	struct kvm *kvm = rq->kvm;
+	struct json_object *regions = json_object_new_array();
+	const struct mem_region *r;
+
+	add_str(rq->reply, "state", vm_state(kvm));
+	add_u64(rq->reply, "vcpus", kvm->nr_cpus);
+	add_u64(rq->reply, "mem", kvm->ram_size);
+	add_str(rq->reply, "guest", kvm->guest_desc);
+	add_u64(rq->reply, "uptime_ms", kvm->start_ns ? ms_between(kvm->start_ns, now_ns()) : 0);
+	add_bool(rq->reply, "dirty_log", kvm->mem.log_dirty);
+	mem__for_each_region (&kvm->mem, r) {
+		struct json_object *o = json_object_new_object();
+
+		add_str(o, "name", r->name);
+		add_u64(o, "size", r->size);
+		json_object_object_add(o, "flags", region_flags(r));
+		json_object_object_add(o, "ranges", region_ranges(r));
+		json_object_array_add(regions, o);
+	}
+	json_object_object_add(rq->reply, "regions", regions);
+	return 0;
+}
+
+/* ---- pause, resume, quit ---- */
+
+static int cmd_pause(struct request *rq)
+{
+	uint64_t us = 0;
+	int ret = kvm__pause(rq->kvm, &us);
+
+	if (ret == -EALREADY)
+		return fail(rq, "already paused");
+	if (ret == -ESHUTDOWN)
+		return fail(rq, "the VM is shutting down");
+	if (ret)
+		return fail(rq, "cannot pause the VM: %s", strerror(-ret));
+	add_u64(rq->reply, "latency_us", us);
+	return 0;
+}
+
+static int cmd_resume(struct request *rq)
+{
+	int ret = kvm__resume(rq->kvm);
+
+	if (ret == -EALREADY)
+		return fail(rq, "not paused");
+	if (ret == -ESHUTDOWN)
+		return fail(rq, "the VM is shutting down");
+	if (ret)
+		return fail(rq, "cannot resume the VM: %s", strerror(-ret));
+	return 0;
+}
+
+static int cmd_quit(struct request *rq)
+{
+	/* The server sends this reply before it notices the exit and closes. */
+	kvm__request_exit(rq->kvm, 0, "quit requested on the control socket");
+	return 0;
+}
+
+/* ---- digest ---- */
+
+static int cmd_digest(struct request *rq)
+{
+	struct json_object *regions = json_object_new_array();
+	const struct mem_region *r;
+	char hex[DIGEST_HEX_SIZE];
+
+	add_str(rq->reply, "algorithm", DIGEST_ALGORITHM);
+	add_bool(rq->reply, "paused", kvm__is_paused(rq->kvm));
+	mem__for_each_region (&rq->kvm->mem, r) {
+		struct json_object *o = json_object_new_object();
+
+		add_str(o, "name", r->name);
+		add_u64(o, "size", r->size);
+		add_str(o, "digest", digest__format(digest__region(r), hex));
+		json_object_array_add(regions, o);
+	}
+	json_object_object_add(rq->reply, "regions", regions);
+	return 0;
+}
+
+/* ---- dirty-log ---- */
+
+static uint64_t progress_pages(struct kvm *kvm)
+{
+	struct kvm_cpu *cpu;
+	uint64_t total = 0;
+	unsigned int i;
+
+	kvm__for_each_cpu (kvm, cpu, i)
+		total += __atomic_load_n(&cpu->progress.pages, __ATOMIC_RELAXED);
+	return total;
+}
+
+static void stats_restart(struct request *rq)
+{
+	rq->st->stats_ns = now_ns();
+	rq->st->stats_pages = progress_pages(rq->kvm);
+}
+
+static int cmd_dirty_log(struct request *rq)
+{
+	struct mem_registry *mem = &rq->kvm->mem;
+	struct json_object *v;
+	bool on;
+	int ret;
+
+	if (!json_object_object_get_ex(rq->args, "enable", &v))
+		return fail(rq, "dirty-log needs \"enable\": true or false");
+	if (!json_object_is_type(v, json_type_boolean))
+		return fail(rq, "\"enable\" must be true or false");
+	on = json_object_get_boolean(v);
+	/* Already in that state: leave the slots alone, so no dirty bits are lost. */
+	if (mem->log_dirty != on) {
+		ret = mem__set_log_dirty(mem, on);
+		if (ret == -ENODEV)
+			return fail(rq, "dirty logging needs a VM with memory slots");
+		if (ret)
+			return fail(rq, "cannot turn dirty logging %s: %s", on ? "on" : "off",
+				    strerror(-ret));
+		/* The next stats interval starts with the dirty log: one interval for both. */
+		if (on)
+			stats_restart(rq);
+	}
+	add_bool(rq->reply, "dirty_log", on);
+	return 0;
+}
+
+/* ---- stats ---- */
+
+void control__merge_dirty(uint64_t *region_bitmap, const struct mem_range *range,
+			  const uint64_t *range_bitmap)
+{
+	uint64_t pages = range->size / PAGE_SIZE, base = range->offset / PAGE_SIZE;
+	uint64_t w;
+
+	for (w = 0; w < BITS_TO_U64(pages); w++) {
+		uint64_t bits = range_bitmap[w];
+
+		/* KVM fills whole words; bits past the range are not pages. */
+		if (w == pages / 64)
+			bits &= (1ULL << (pages % 64)) - 1;
+		while (bits) {
+			uint64_t page = base + w * 64 + __builtin_ctzll(bits);
+
+			region_bitmap[page / 64] |= 1ULL << (page % 64);
+			bits &= bits - 1;
+		}
+	}
+}
+
+uint64_t control__count_bits(const uint64_t *bitmap, uint64_t nbits)
+{
+	uint64_t n = 0, w;
+
+	for (w = 0; w < nbits / 64; w++)
+		n += __builtin_popcountll(bitmap[w]);
+	if (nbits % 64)
+		n += __builtin_popcountll(bitmap[w] & ((1ULL << (nbits % 64)) - 1));
+	return n;
+}
+
+/* Fetch-and-clear every range of r; *pages gets its distinct dirty pages. */
+static int region_dirty_pages(struct request *rq, const struct mem_region *r, uint64_t *pages)
+{
+	uint64_t npages = r->size / PAGE_SIZE, scratch_bytes = 0;
+	uint64_t *rbm, *scratch;
+	const struct mem_range *rg;
+	int ret = 0;
+
+	mem__for_each_range (r, rg)
+		scratch_bytes = MAX(scratch_bytes, mem__bitmap_bytes(rg));
+	rbm = calloc(BITS_TO_U64(npages) + 1, sizeof(uint64_t));
+	scratch = malloc(scratch_bytes + sizeof(uint64_t));
+	if (!rbm || !scratch) {
+		ret = fail(rq, "out of memory for the dirty bitmap of %s", r->name);
+		goto out;
+	}
+	mem__for_each_range (r, rg) {
+		memset(scratch, 0, mem__bitmap_bytes(rg));
+		ret = mem__get_dirty_log(&rq->kvm->mem, rg, scratch);
+		if (ret) {
+			ret = fail(rq, "cannot fetch the dirty log of %s: %s", r->name,
+				   strerror(-ret));
+			goto out;
+		}
+		control__merge_dirty(rbm, rg, scratch);
+	}
+	*pages = control__count_bits(rbm, npages);
+out:
+	free(rbm);
+	free(scratch);
+	return ret;
+}
+
+static int stats_dirty(struct request *rq)
+{
+	struct json_object *list = json_object_new_array();
+	const struct mem_region *r;
+	uint64_t pages = 0;
+
+	json_object_object_add(rq->reply, "dirty", list);
+	mem__for_each_region (&rq->kvm->mem, r) {
+		struct json_object *o;
+
+		if (r->flags & MEM_REGION_READONLY)
+			continue;
+		if (region_dirty_pages(rq, r, &pages))
+			return -1;
+		o = json_object_new_object();
+		add_str(o, "region", r->name);
+		add_u64(o, "pages", pages);
+		json_object_array_add(list, o);
+	}
+	return 0;
+}
+
+static uint64_t stats_cpus(struct request *rq, uint64_t *total_passes)
+{
+	struct json_object *cpus = json_object_new_array();
+	uint64_t total = 0, passes = 0;
+	struct kvm_cpu *cpu;
+	unsigned int i;
+
+	/* Plain words written by the vCPU threads: relaxed loads, no lock. */
+	kvm__for_each_cpu (rq->kvm, cpu, i) {
+		struct json_object *o = json_object_new_object();
+		uint64_t p = __atomic_load_n(&cpu->progress.pages, __ATOMIC_RELAXED);
+		uint64_t n = __atomic_load_n(&cpu->progress.passes, __ATOMIC_RELAXED);
+
+		add_u64(o, "cpu", i);
+		add_u64(o, "pages", p);
+		add_u64(o, "passes", n);
+		add_bool(o, "ready", __atomic_load_n(&cpu->progress.ready, __ATOMIC_RELAXED));
+		add_u64(o, "exits", __atomic_load_n(&cpu->nr_exits, __ATOMIC_RELAXED));
+		json_object_array_add(cpus, o);
+		total += p;
+		passes += n;
+	}
+	json_object_object_add(rq->reply, "cpus", cpus);
+	*total_passes = passes;
+	return total;
+}
+
+static int cmd_stats(struct request *rq)
+{
+	struct control_state *st = rq->st;
+	uint64_t now = now_ns(), since, base_pages, pages, passes, interval_ns, pps = 0;
+
+	pages = stats_cpus(rq, &passes);
+	/* The first interval starts when the VM did, with no progress yet. */
+	since = st->stats_ns ? st->stats_ns : rq->kvm->start_ns;
+	base_pages = st->stats_ns ? st->stats_pages : 0;
+	interval_ns = since && now > since ? now - since : 0;
+	if (interval_ns && pages >= base_pages)
+		pps = (uint64_t)((double)(pages - base_pages) * 1e9 / (double)interval_ns);
+
+	add_u64(rq->reply, "pages", pages);
+	add_u64(rq->reply, "passes", passes);
+	add_u64(rq->reply, "interval_ms", interval_ns / 1000000);
+	add_u64(rq->reply, "pages_per_sec", pps);
+	add_bool(rq->reply, "dirty_log", rq->kvm->mem.log_dirty);
+	if (rq->kvm->mem.log_dirty && stats_dirty(rq))
+		return -1;
+	st->stats_ns = now;
+	st->stats_pages = pages;
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static const char *const no_args[] = {NULL};
+static const char *const dirty_log_args[] = {"enable", NULL};
+
+static const struct command commands[] = {
+    {"status", no_args, cmd_status}, {"pause", no_args, cmd_pause},
+    {"resume", no_args, cmd_resume}, {"quit", no_args, cmd_quit},
+    {"digest", no_args, cmd_digest}, {"dirty-log", dirty_log_args, cmd_dirty_log},
+    {"stats", no_args, cmd_stats},
+};
+
+static const struct command *find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+static bool arg_allowed(const struct command *c, const char *key)
+{
+	const char *const *a;
+
+	if (!strcmp(key, "cmd"))
+		return true;
+	for (a = c->args; *a; a++)
+		if (!strcmp(*a, key))
+			return true;
+	return false;
+}
+
+static bool is_blank(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return false;
+	return true;
+}
+
+/* The request object, or NULL with rq->error set. */
+static struct json_object *parse_request(struct request *rq, const char *line, size_t len)
+{
+	struct json_object *obj = NULL;
+	struct json_tokener *tok;
+	enum json_tokener_error err;
+	char *buf;
+
+	if (is_blank(line, len)) {
+		fail(rq, "empty request; send one JSON object such as {\"cmd\":\"status\"}");
+		return NULL;
+	}
+	if (memchr(line, '\0', len)) {
+		fail(rq, "request contains a NUL byte");
+		return NULL;
+	}
+	/* Parse through the NUL as well, so a bare number or literal ends there. */
+	buf = malloc(len + 1);
+	tok = json_tokener_new();
+	if (!buf || !tok) {
+		fail(rq, "out of memory");
+		goto out;
+	}
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8 |
+					JSON_TOKENER_ALLOW_TRAILING_CHARS);
+	obj = json_tokener_parse_ex(tok, buf, len + 1);
+	err = json_tokener_get_error(tok);
+	if (err != json_tokener_success) {
+		fail(rq, "request is not valid JSON: %s", json_tokener_error_desc(err));
+	} else if (!is_blank(buf + json_tokener_get_parse_end(tok),
+			     len - MIN(len, json_tokener_get_parse_end(tok)))) {
+		fail(rq, "request has more after its JSON value; send one object per line");
+	} else if (!json_object_is_type(obj, json_type_object)) {
+		fail(rq, "request must be a JSON object such as {\"cmd\":\"status\"}");
+	} else {
+		goto out;
+	}
+	json_object_put(obj);
+	obj = NULL;
+out:
+	if (tok)
+		json_tokener_free(tok);
+	free(buf);
+	return obj;
+}
+
+static const struct command *check_request(struct request *rq)
+{
+	const struct command *c;
+	struct json_object *v;
+	const char *name;
+
+	if (!json_object_object_get_ex(rq->args, "cmd", &v)) {
+		fail(rq, "request has no \"cmd\" member");
+		return NULL;
+	}
+	if (!json_object_is_type(v, json_type_string)) {
+		fail(rq, "\"cmd\" must be a string");
+		return NULL;
+	}
+	name = json_object_get_string(v);
+	c = find_command(name);
+	if (!c) {
+		fail(rq,
+		     "unknown command \"%.64s\"; commands are status, pause, resume, quit, "
+		     "digest, dirty-log and stats",
+		     name);
+		return NULL;
+	}
+	json_object_object_foreach(rq->args, key, val)
+	{
+		(void)val;
+		if (!arg_allowed(c, key)) {
+			fail(rq, "%s takes no \"%.64s\" argument", c->name, key);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+static char *render(struct json_object *o)
+{
+	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							      JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	return s ? strdup(s) : NULL;
+}
+
+void control__init_state(struct control_state *st, struct kvm *kvm)
+{
+	memset(st, 0, sizeof(*st));
+	st->kvm = kvm;
+}
+
+char *control__handle_line(struct control_state *st, const char *line, size_t len)
+{
+	struct request rq = {.st = st, .kvm = st->kvm};
+	const struct command *c;
+	struct json_object *out;
+	char *reply;
+	int ret = -1;
+
+	rq.args = parse_request(&rq, line, len);
+	rq.reply = json_object_new_object();
+	if (!rq.reply) {
+		json_object_put(rq.args);
+		return NULL;
+	}
+	json_object_object_add(rq.reply, "ok", json_object_new_boolean(1));
+	if (rq.args) {
+		c = check_request(&rq);
+		if (c)
+			ret = c->fn(&rq);
+	}
+	out = rq.reply;
+	if (ret) {
+		json_object_put(rq.reply);
+		out = json_object_new_object();
+		json_object_object_add(out, "ok", json_object_new_boolean(0));
+		json_object_object_add(out, "error", json_object_new_string(rq.error));
+	}
+	reply = out ? render(out) : NULL;
+	json_object_put(out);
+	json_object_put(rq.args);
+	return reply;
+}

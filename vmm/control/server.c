@@ -1,0 +1,442 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control socket server: listen, accept, poll and line framing. It runs
+ * on the main thread and never blocks on a client: sockets are non-blocking,
+ * each client has its own line buffer, and a client that does not read its
+ * replies only stops being read from.
+ */
+#include "control/control.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define IN_CAP (CONTROL_LINE_MAX + 1) /* a longest line and its newline */
+_Static_assert(CONTROL_LINE_MAX == 65536, "the overlong-line error names the limit");
+#define ACCEPT_BACKOFF_NS (100 * 1000000ULL) /* after EMFILE and the like */
+
+struct client {
+	int fd; /* -1: free slot */
+	char *in;
+	size_t in_len;
+	size_t in_scan; /* in[0..in_scan) holds no newline */
+	char *out;
+	size_t out_len, out_off, out_cap;
+	bool eof;     /* nothing more to read */
+	bool closing; /* close once the output is flushed */
+	bool dead;    /* the peer cannot receive: replies are dropped */
+};
+
+struct server {
+	struct kvm *kvm;
+	int listen_fd;
+	uint64_t accept_after_ns; /* 0, or when to try accept() again */
+	struct control_state st;
+	struct client clients[CONTROL_MAX_CLIENTS];
+};
+
+/* ---- listening ---- */
+
+static int fill_addr(struct sockaddr_un *sa, const char *path)
+{
+	size_t len = strlen(path);
+
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (!len) {
+		pr_err("the control socket path is empty");
+		return -EINVAL;
+	}
+	if (len >= sizeof(sa->sun_path)) {
+		pr_err("control socket path %s is too long (%zu bytes, at most %zu)", path, len,
+		       sizeof(sa->sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sa->sun_path, path, len);
+	return 0;
+}
+
+/* 0 if nobody listens on the socket file at path, -EADDRINUSE if someone does. */
+static int probe_socket(const struct sockaddr_un *sa, const char *path)
+{
+	int fd, ret, err;
+
+	/* Non-blocking: a live listener with a full backlog must not hang us. */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("cannot create a socket: %s", strerror(-err));
+		return err;
+	}
+	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	err = ret ? errno : 0;
+	close(fd);
+	if (err == ECONNREFUSED || err == ENOENT)
+		return 0;
+	if (!err || err == EAGAIN || err == EINPROGRESS) {
+		pr_err("control socket %s is in use by another process", path);
+		return -EADDRINUSE;
+	}
+	pr_err("cannot check control socket %s: %s", path, strerror(err));
+	return -err;
+}
+
+/* Refuse a live socket or a non-socket at path; remove a stale socket. */
+static int clear_path(const struct sockaddr_un *sa, const char *path)
+{
+	struct stat st;
+	int ret;
+
+	if (lstat(path, &st)) {
+		if (errno == ENOENT)
+			return 0;
+		ret = -errno;
+		pr_err("cannot check control socket %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		pr_err("%s exists and is not a socket", path);
+		return -EEXIST;
+	}
+	ret = probe_socket(sa, path);
+	if (ret)
+		return ret;
+	if (unlink(path) && errno != ENOENT) {
+		ret = -errno;
+		pr_err("cannot remove stale control socket %s: %s", path, strerror(-ret));
+		return ret;
+	}
+	pr_debug("removed stale control socket %s", path);
+	return 0;
+}
+
+int control__listen(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd, ret;
+
+	ret = fill_addr(&sa, path);
+	if (!ret)
+		ret = clear_path(&sa, path);
+	if (ret)
+		return ret;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		ret = -errno;
+		pr_err("cannot create the control socket: %s", strerror(-ret));
+		return ret;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		ret = -errno;
+		if (ret == -EADDRINUSE)
+			pr_err("control socket %s is in use by another process", path);
+		else
+			pr_err("cannot bind control socket %s: %s", path, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	/* Owner only: the socket can stop the VM and read its memory digests. */
+	if (chmod(path, 0600) || listen(fd, 16)) {
+		ret = -errno;
+		pr_err("cannot listen on control socket %s: %s", path, strerror(-ret));
+		close(fd);
+		unlink(path);
+		return ret;
+	}
+	return fd;
+}
+
+/* ---- clients ---- */
+
+static bool has_output(const struct client *c)
+{
+	return c->out_off < c->out_len;
+}
+
+static bool can_read(const struct client *c)
+{
+	return !c->eof && !c->closing && (c->dead || !has_output(c));
+}
+
+static void client_drop(struct client *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+static int client_queue(struct client *c, const char *s, size_t len)
+{
+	size_t need;
+
+	if (c->dead)
+		return 0;
+	if (c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	need = c->out_len + len + 1;
+	if (need > c->out_cap) {
+		char *p = realloc(c->out, need);
+
+		if (!p)
+			return -ENOMEM;
+		c->out = p;
+		c->out_cap = need;
+	}
+	memcpy(c->out + c->out_len, s, len);
+	c->out[c->out_len + len] = '\n';
+	c->out_len += len + 1;
+	return 0;
+}
+
+static void client_flush(struct client *c)
+{
+	while (has_output(c) && !c->dead) {
+		ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n <= 0) {
+			/* Gone (EPIPE, ECONNRESET): still run what it already sent. */
+			c->dead = true;
+			c->out_off = c->out_len = 0;
+			return;
+		}
+		c->out_off += n;
+	}
+}
+
+static void client_read(struct client *c)
+{
+	ssize_t n;
+
+	do {
+		n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n > 0)
+		c->in_len += n;
+	else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
+		c->eof = true; /* a partial last line is dropped */
+}
+
+static void client_reply(struct client *c, const char *reply)
+{
+	static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}";
+
+	if ((reply && !client_queue(c, reply, strlen(reply))) || !client_queue(c, oom, strlen(oom)))
+		return;
+	c->closing = true;
+}
+
+/* Handle complete lines for as long as the replies go out at once. */
+static void client_process(struct server *srv, struct client *c)
+{
+	while ((c->dead || !has_output(c)) && !c->closing) {
+		char *nl = memchr(c->in + c->in_scan, '\n', c->in_len - c->in_scan);
+		size_t used;
+		char *reply;
+
+		if (!nl) {
+			c->in_scan = c->in_len;
+			if (c->in_len < IN_CAP)
+				return;
+			client_reply(c, "{\"ok\":false,\"error\":\"request line longer than "
+					"65536 bytes; closing the connection\"}");
+			c->closing = true;
+			client_flush(c);
+			return;
+		}
+		used = nl - c->in + 1;
+		reply = control__handle_line(&srv->st, c->in, used - 1);
+		client_reply(c, reply);
+		free(reply);
+		memmove(c->in, c->in + used, c->in_len - used);
+		c->in_len -= used;
+		c->in_scan = 0;
+		client_flush(c);
+	}
+}
+
+static bool client_done(const struct client *c)
+{
+	if (has_output(c) && !c->dead)
+		return false;
+	if (c->closing)
+		return true;
+	/* After EOF, lines still buffered wait only for output to drain. */
+	return c->eof && !memchr(c->in, '\n', c->in_len);
+}
+
+static void client_service(struct server *srv, struct client *c, short revents)
+{
+	if (has_output(c))
+		client_flush(c);
+	if (can_read(c) && (revents & (POLLIN | POLLHUP | POLLERR)))
+		client_read(c);
+	client_process(srv, c);
+	if (client_done(c))
+		client_drop(c);
+}
+
+static struct client *client_slot(struct server *srv)
+{
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(srv->clients); i++)
+		if (srv->clients[i].fd < 0)
+			return &srv->clients[i];
+	return NULL;
+}
+
+static void reject(int fd)
+{
+	static const char msg[] = "{\"ok\":false,\"error\":\"too many control clients "
+				  "(at most 8 at once); try again later\"}\n";
+
+	/* Best effort: a tiny reply to a fresh socket does not block. */
+	if (send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		pr_debug("control: cannot tell a client it was refused: %s", strerror(errno));
+	close(fd);
+}
+
+static void accept_clients(struct server *srv)
+{
+	int i, fd;
+
+	for (i = 0; i < 16; i++) {
+		struct client *c;
+
+		fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				pr_warn("control socket: cannot accept a client: %s",
+					strerror(errno));
+				srv->accept_after_ns = now_ns() + ACCEPT_BACKOFF_NS;
+			}
+			return; /* EAGAIN, ECONNABORTED, EINTR: nothing (more) to do now */
+		}
+		c = client_slot(srv);
+		if (!c) {
+			reject(fd);
+			continue;
+		}
+		c->in = malloc(IN_CAP);
+		if (!c->in) {
+			pr_warn("control socket: out of memory for a client");
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+	}
+}
+
+/* ---- the loop ---- */
+
+static short client_events(const struct client *c)
+{
+	short ev = 0;
+
+	if (has_output(c) && !c->dead)
+		ev |= POLLOUT;
+	if (can_read(c))
+		ev |= POLLIN;
+	return ev;
+}
+
+static int serve_once(struct server *srv)
+{
+	struct pollfd pfd[2 + CONTROL_MAX_CLIENTS];
+	struct client *owner[2 + CONTROL_MAX_CLIENTS];
+	int n = 0, timeout = -1, ret, i;
+	uint64_t now;
+	size_t k;
+
+	pfd[n++] = (struct pollfd){.fd = srv->kvm->exit_efd, .events = POLLIN};
+	if (srv->kvm->exit_efd < 0)
+		timeout = 100; /* nothing to wake us: look now and then */
+	if (srv->listen_fd >= 0 && srv->accept_after_ns) {
+		now = now_ns();
+		if (now >= srv->accept_after_ns)
+			srv->accept_after_ns = 0;
+		else
+			timeout = (srv->accept_after_ns - now) / 1000000 + 1;
+	}
+	pfd[n++] =
+	    (struct pollfd){.fd = srv->accept_after_ns ? -1 : srv->listen_fd, .events = POLLIN};
+	for (k = 0; k < ARRAY_SIZE(srv->clients); k++) {
+		struct client *c = &srv->clients[k];
+
+		if (c->fd < 0)
+			continue;
+		owner[n] = c;
+		pfd[n++] = (struct pollfd){.fd = c->fd, .events = client_events(c)};
+	}
+	ret = poll(pfd, n, timeout);
+	if (ret < 0)
+		return errno == EINTR ? 0 : -errno;
+	/* exit_efd stays readable and is not ours to consume: the caller checks. */
+	if (pfd[1].revents & POLLIN)
+		accept_clients(srv);
+	for (i = 2; i < n; i++)
+		if (pfd[i].revents)
+			client_service(srv, owner[i], pfd[i].revents);
+	return 0;
+}
+
+static void serve_cleanup(struct server *srv, const char *path)
+{
+	size_t k;
+
+	for (k = 0; k < ARRAY_SIZE(srv->clients); k++) {
+		struct client *c = &srv->clients[k];
+
+		if (c->fd < 0)
+			continue;
+		client_flush(c); /* e.g. the reply to quit, if it is still queued */
+		client_drop(c);
+	}
+	if (srv->listen_fd >= 0) {
+		close(srv->listen_fd);
+		if (path && unlink(path) && errno != ENOENT)
+			pr_warn("cannot remove control socket %s: %s", path, strerror(errno));
+	}
+}
+
+int control__serve(struct kvm *kvm, int listen_fd, const char *path)
+{
+	struct server srv = {.kvm = kvm, .listen_fd = listen_fd};
+	size_t k;
+	int ret = 0;
+
+	control__init_state(&srv.st, kvm);
+	for (k = 0; k < ARRAY_SIZE(srv.clients); k++)
+		srv.clients[k].fd = -1;
+	/* Accepted sockets inherit nothing, but accept() must never block. */
+	if (listen_fd >= 0)
+		fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK);
+
+	while (!kvm__has_exited(kvm)) {
+		ret = serve_once(&srv);
+		if (ret) {
+			pr_err("control socket: poll: %s", strerror(-ret));
+			kvm__request_exit(kvm, EXIT_VMM_ERROR, "the control socket failed");
+			break;
+		}
+	}
+	serve_cleanup(&srv, path);
+	return ret;
+}
