@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <linux/kvm.h>
 
 #include "util/util.h"
@@ -32,6 +33,7 @@ int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, u
 {
 	struct mem_region *r;
 	void *host;
+	int fd;
 
 	if (reg->nr_regions >= MEM_MAX_REGIONS) {
 		pr_err("memory region %s: too many regions (max %d)", name, MEM_MAX_REGIONS);
@@ -46,13 +48,23 @@ int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, u
 		return -EINVAL;
 	}
 	size = ALIGN_UP(size, PAGE_SIZE);
-	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		    -1, 0);
+	fd = memfd_create(name, MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+		int err = -errno;
+
+		pr_err("memory region %s: cannot create %llu bytes of memory: %s", name,
+		       (unsigned long long)size, strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (host == MAP_FAILED) {
 		int err = -errno;
 
 		pr_err("memory region %s: cannot map %llu bytes: %s", name,
 		       (unsigned long long)size, strerror(-err));
+		close(fd);
 		return err;
 	}
 	r = &reg->regions[reg->nr_regions++];
@@ -61,6 +73,7 @@ int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, u
 	r->size = size;
 	r->flags = flags;
 	r->host = host;
+	r->fd = fd;
 	if (out)
 		*out = r;
 	return 0;
@@ -246,7 +259,10 @@ void mem__exit(struct mem_registry *reg)
 	mem__for_each_region(reg, r) {
 		if (r->host)
 			munmap(r->host, r->size);
+		if (r->fd >= 0)
+			close(r->fd);
 		r->host = NULL;
+		r->fd = -1;
 	}
 	reg->nr_regions = 0;
 }

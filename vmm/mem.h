@@ -39,7 +39,8 @@ struct mem_region {
 	char name[MEM_REGION_NAME_MAX];
 	uint64_t size; /* a multiple of 4 KiB */
 	uint32_t flags;
-	void *host; /* page-aligned mapping of size bytes */
+	void *host; /* page-aligned MAP_SHARED mapping of size bytes of fd */
+	int fd;	    /* memfd behind host: a snapshot process maps it read-only */
 	unsigned int nr_ranges;
 	struct mem_range ranges[MEM_MAX_RANGES];
 };
@@ -58,8 +59,8 @@ struct mem_registry {
 void mem__init(struct mem_registry *reg);
 
 /*
- * Add a region and map `size` bytes (rounded up to 4 KiB) of zeroed anonymous
- * memory for it. Names must be unique. Returns 0 or -errno and reports why.
+ * Add a region and map `size` bytes (rounded up to 4 KiB) of zeroed memory
+ * for it, from a memfd so that another process can be handed the region. Names must be unique. Returns 0 or -errno and reports why.
  */
 int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, uint32_t flags,
 		    struct mem_region **out);
