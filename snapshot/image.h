@@ -35,6 +35,8 @@ struct snap_target_opts {
  * partition signature unless force. Writes the header (state empty,
  * generation 0), the VM start section and every section descriptor with an
  * all-zero page header table, and makes it durable. img stays open O_RDWR.
+ * The platform metadata is img->hdr.metadata if the caller set it (img
+ * otherwise zeroed), else snap_metadata_default(cfg).
  */
 int snap_image_create(const char *path, const struct snap_config *cfg,
 		      const struct snap_target_opts *opts, struct snap_image *img,
@@ -61,13 +63,24 @@ int snap_image_prepare(const char *path, const struct snap_config *cfg,
 		       const struct snap_target_opts *opts, struct snap_image *img,
 		       struct snap_error *err);
 
+/*
+ * Read and decode the footer, and check it against the header and the
+ * configuration (generation, region count and sizes). For complete images.
+ */
+int snap_image_read_footer(struct snap_image *img, struct snap_footer *f, struct snap_error *err);
+
 /* Encode img->hdr into the header block and write it; sync if asked. */
 int snap_image_write_header(struct snap_image *img, bool sync, struct snap_error *err);
 /* fdatasync (file) or fsync (block device: flushes the device cache). */
 int snap_image_sync(struct snap_image *img, struct snap_error *err);
 void snap_image_close(struct snap_image *img);
 
-/* Read/write whole blocks at absolute offsets, through aligned bounce buffers if direct. */
+/*
+ * Read/write at absolute offsets, through aligned bounce buffers if direct
+ * and the buffer, offset or length is not 4096-aligned. An unaligned direct
+ * write reads and rewrites the blocks it only partly covers: callers must not
+ * race unaligned writes to the same block.
+ */
 int snap_image_pread(struct snap_image *img, void *buf, size_t len, uint64_t off,
 		     struct snap_error *err);
 int snap_image_pwrite(struct snap_image *img, const void *buf, size_t len, uint64_t off,

@@ -31,6 +31,10 @@
 #define SNAP_SECTION_DESC    64ULL /* section descriptor before the page header table */
 #define SNAP_METADATA_MAX    1024
 #define SNAP_MACHINE_PC	     "kvmsnap-pc-1"
+#define SNAP_KVMSNAP_VERSION "0.1.0"
+/* Sanity bounds that keep every size computation far from 64-bit overflow. */
+#define SNAP_MAX_VCPUS	     4096
+#define SNAP_REGION_SIZE_MAX (1ULL << 48)
 
 /* Page header flags (low 12 bits). */
 #define SNAP_PAGE_PRESENT 0x1ULL
@@ -43,12 +47,17 @@ struct snap_error {
 /* Fill err and return code (negative errno). */
 int snap_err(struct snap_error *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Put "prefix: " (printf-style) before the message already in err; return err->code. */
+int snap_err_prefix(struct snap_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 enum snap_state { SNAP_STATE_EMPTY = 0, SNAP_STATE_WRITING = 1, SNAP_STATE_COMPLETE = 2 };
 enum snap_order { SNAP_ORDER_REGISTRY = 0, SNAP_ORDER_SIZE = 1 };
 
 const char *snap_state_name(uint32_t state);
 const char *snap_order_name(uint32_t order);
+/* "64 MiB", "272.9 MiB", "4 KiB", "512 bytes": for messages. Returns buf. */
+const char *snap_size_str(uint64_t v, char *buf, size_t len);
 
 /* One memory owner, as listed in the RAM start section. */
 struct snap_region_desc {
@@ -94,6 +103,17 @@ struct snap_layout {
 
 /* Check a configuration (ids, sizes, counts). 0 or -EINVAL. */
 int snap_config_check(const struct snap_config *cfg, struct snap_error *err);
+
+/*
+ * Compare the configuration an image was made for with a VM's: machine,
+ * vCPUs, RAM, VRAM, then each region's id and size. 0 if equal, else -EINVAL
+ * and a message naming the first difference ("vcpus: the image has 2, the VM 1").
+ */
+int snap_config_compare(const struct snap_config *image, const struct snap_config *vm,
+			struct snap_error *err);
+
+/* The default platform metadata for cfg ("machine=...\nmem=...\n..."), NUL-terminated. */
+void snap_metadata_default(const struct snap_config *cfg, char *buf, size_t len);
 
 /* Compute the layout for a configuration and section order. */
 int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct snap_layout *out,
@@ -162,5 +182,16 @@ static inline uint64_t snap_page_hdr(uint64_t index, uint64_t flags)
  */
 uint64_t snap_digest_pages(const void *mem, uint64_t pages, uint64_t *page_hashes);
 uint64_t snap_digest_tree(const uint64_t *page_hashes, uint64_t pages);
+
+/* The same digest, fed a run of pages at a time (verify --deep reads in chunks). */
+struct snap_digest_stream {
+	void *state; /* XXH3 streaming state */
+	unsigned int fill;
+	uint8_t buf[4096]; /* little-endian page hashes not yet hashed */
+};
+int snap_digest_begin(struct snap_digest_stream *s); /* 0 or -ENOMEM */
+void snap_digest_add(struct snap_digest_stream *s, const void *mem, uint64_t pages);
+/* The digest of every page added; frees the state. */
+uint64_t snap_digest_end(struct snap_digest_stream *s);
 
 #endif

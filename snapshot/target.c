@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Image targets: a regular file preallocated in full, or a raw block device.
+ * Everything that could make a later write fail or destroy someone else's
+ * data (no space, a device too small, mounted, or holding a file system) is
+ * refused here, before the first byte of the image is written.
+ */
+#include <blkid/blkid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snapshot/target.h"
+
+#define IMAGE_MAGIC "KVMSNAPI"
+
+static int sys_err(struct snap_error *err, int e, const char *path, const char *what)
+{
+	return snap_err(err, -e, "%s: %s: %s", path, what, strerror(e));
+}
+
+static int preallocate(struct snap_target *t, const char *path, uint64_t size,
+		       struct snap_error *err)
+{
+	char human[32];
+	int e = 0;
+
+	/* Every block now, so that no snapshot write can ever meet ENOSPC. */
+	if (fallocate(t->fd, 0, 0, (off_t)size))
+		e = errno;
+	if (e == EOPNOTSUPP)
+		e = posix_fallocate(t->fd, 0, (off_t)size);
+	if (e == ENOSPC || e == EDQUOT)
+		return snap_err(err, -ENOSPC, "%s: not enough space for the %s image", path,
+				snap_size_str(size, human, sizeof(human)));
+	if (e)
+		return sys_err(err, e, path, "cannot preallocate the image");
+	t->size = size;
+	return 0;
+}
+
+static int device_size(int fd, const char *path, uint64_t *size, struct snap_error *err)
+{
+	if (ioctl(fd, BLKGETSIZE64, size))
+		return sys_err(err, errno, path, "cannot get the device size");
+	return 0;
+}
+
+static bool has_image_magic(int fd)
+{
+	char magic[8];
+
+	return pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
+	       !memcmp(magic, IMAGE_MAGIC, sizeof(magic));
+}
+
+static const char *signature_kind(const char *usage)
+{
+	if (!usage)
+		return "signature";
+	if (!strcmp(usage, "filesystem"))
+		return "file system signature";
+	if (!strcmp(usage, "raid"))
+		return "RAID member signature";
+	if (!strcmp(usage, "crypto"))
+		return "encrypted volume signature";
+	return "signature";
+}
+
+/* Refuse a device that carries a file system, RAID member, partition table, ... */
+static int check_signatures(int fd, const char *path, struct snap_error *err)
+{
+	const char *type = NULL, *usage = NULL, *pttype = NULL;
+	blkid_probe pr;
+	int ret = 0, found;
+
+	pr = blkid_new_probe();
+	if (!pr)
+		return snap_err(err, -ENOMEM, "%s: cannot probe for signatures", path);
+	if (blkid_probe_set_device(pr, fd, 0, 0)) {
+		blkid_free_probe(pr);
+		return snap_err(err, -EIO, "%s: cannot probe for signatures", path);
+	}
+	blkid_probe_enable_superblocks(pr, 1);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE);
+	blkid_probe_enable_partitions(pr, 1);
+	found = blkid_do_safeprobe(pr);
+	if (found == 0) {
+		blkid_probe_lookup_value(pr, "TYPE", &type, NULL);
+		blkid_probe_lookup_value(pr, "USAGE", &usage, NULL);
+		blkid_probe_lookup_value(pr, "PTTYPE", &pttype, NULL);
+	}
+	if (found == -2)
+		ret = snap_err(
+		    err, -EEXIST,
+		    "%s: carries several conflicting signatures; use --force to overwrite it",
+		    path);
+	else if (found < 0)
+		ret = snap_err(err, -EIO, "%s: probing for signatures failed", path);
+	else if (type)
+		ret = snap_err(err, -EEXIST, "%s: carries %s %s %s; use --force to overwrite it",
+			       path, strchr("aeiouxAEIOUX", type[0]) ? "an" : "a", type,
+			       signature_kind(usage));
+	else if (pttype)
+		ret = snap_err(err, -EEXIST,
+			       "%s: carries a %s partition table; use --force to overwrite it",
+			       path, pttype);
+	blkid_free_probe(pr);
+	return ret;
+}
+
+static int create_blockdev(const char *path, uint64_t size, bool force, struct snap_target *t,
+			   struct snap_error *err)
+{
+	char a[32], b[32];
+	int ret;
+
+	/* O_EXCL on a block device fails with EBUSY while it is mounted or held. */
+	t->fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+	if (t->fd < 0 && errno == EBUSY)
+		return snap_err(err, -EBUSY,
+				"%s: device is in use (mounted or held by another program)", path);
+	if (t->fd < 0)
+		return sys_err(err, errno, path, "cannot open");
+	t->blockdev = true;
+	ret = device_size(t->fd, path, &t->size, err);
+	if (ret)
+		return ret;
+	if (t->size < size)
+		return snap_err(err, -ENOSPC, "%s: %s device is smaller than the %s image", path,
+				snap_size_str(t->size, a, sizeof(a)),
+				snap_size_str(size, b, sizeof(b)));
+	/* An old kvmsnap image is ours to overwrite; its page data may look like anything. */
+	if (force || has_image_magic(t->fd))
+		return 0;
+	return check_signatures(t->fd, path, err);
+}
+
+int snap_target_create(const char *path, uint64_t size, bool force, struct snap_target *t,
+		       struct snap_error *err)
+{
+	struct stat st;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (t->fd >= 0) {
+		t->created = true;
+		return preallocate(t, path, size, err);
+	}
+	if (errno != EEXIST)
+		return sys_err(err, errno, path, "cannot create");
+	if (stat(path, &st))
+		return sys_err(err, errno, path, "cannot create");
+	if (S_ISBLK(st.st_mode))
+		return create_blockdev(path, size, force, t, err);
+	if (!S_ISREG(st.st_mode))
+		return snap_err(err, -EINVAL, "%s: not a regular file or a block device", path);
+	if (!force)
+		return snap_err(err, -EEXIST, "%s: already exists; use --force to overwrite it",
+				path);
+	t->fd = open(path, O_RDWR | O_TRUNC | O_CLOEXEC);
+	if (t->fd < 0)
+		return sys_err(err, errno, path, "cannot open");
+	t->created = true;
+	return preallocate(t, path, size, err);
+}
+
+int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct snap_error *err)
+{
+	struct stat st;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = -1;
+	if (stat(path, &st))
+		return sys_err(err, errno, path, "cannot open");
+	t->blockdev = S_ISBLK(st.st_mode);
+	if (!t->blockdev && !S_ISREG(st.st_mode))
+		return snap_err(err, -EINVAL, "%s: not a regular file or a block device", path);
+	/* A writer holds its device exclusively: nobody can mount it under us. */
+	t->fd =
+	    open(path, (rdwr ? O_RDWR : O_RDONLY) | (rdwr && t->blockdev ? O_EXCL : 0) | O_CLOEXEC);
+	if (t->fd < 0 && errno == EBUSY)
+		return snap_err(err, -EBUSY,
+				"%s: device is in use (mounted or held by another program)", path);
+	if (t->fd < 0)
+		return sys_err(err, errno, path, "cannot open");
+	if (t->blockdev)
+		return device_size(t->fd, path, &t->size, err);
+	if (fstat(t->fd, &st))
+		return sys_err(err, errno, path, "cannot stat");
+	t->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+bool snap_target_set_direct(struct snap_target *t)
+{
+	int fl = fcntl(t->fd, F_GETFL);
+
+	/* EINVAL where the file system has no direct I/O (tmpfs on older kernels). */
+	return fl >= 0 && fcntl(t->fd, F_SETFL, fl | O_DIRECT) == 0;
+}
+
+int snap_target_sync(struct snap_target *t, const char *path, struct snap_error *err)
+{
+	/* On a block device fsync also flushes the device's volatile write cache. */
+	if ((t->blockdev ? fsync(t->fd) : fdatasync(t->fd)) == 0)
+		return 0;
+	return sys_err(err, errno, path, "cannot make the image durable");
+}
+
+void snap_target_close(struct snap_target *t, const char *path, bool keep)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+	if (t->created && !keep)
+		unlink(path);
+}
+
+bool snap_target_is_blank_blockdev(const char *path)
+{
+	struct stat st;
+	bool ours;
+	int fd;
+
+	if (stat(path, &st) || !S_ISBLK(st.st_mode))
+		return false;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ours = has_image_magic(fd);
+	close(fd);
+	return !ours;
+}

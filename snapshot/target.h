@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Image targets, private to snapshot/: the file or block device under an
+ * image, opened, sized and checked before any byte is written to it.
+ */
+#ifndef KVMSNAP_TARGET_H
+#define KVMSNAP_TARGET_H
+
+#include "snapshot/snapshot.h"
+
+struct snap_target {
+	int fd;
+	bool blockdev;
+	bool created;  /* a regular file this call created or truncated: remove it on failure */
+	uint64_t size; /* file size or device size */
+};
+
+/*
+ * Make a target of at least size bytes at path: a new regular file (an
+ * existing one only with force: it is truncated) preallocated in full, or a
+ * block device that is large enough, not in use (held with O_EXCL from here
+ * on) and, unless force, free of foreign signatures.
+ */
+int snap_target_create(const char *path, uint64_t size, bool force, struct snap_target *t,
+		       struct snap_error *err);
+
+/* Open an existing target; a block device opened rdwr is held with O_EXCL. */
+int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct snap_error *err);
+
+/* Switch the fd to O_DIRECT; false (and no change) where unsupported. */
+bool snap_target_set_direct(struct snap_target *t);
+
+int snap_target_sync(struct snap_target *t, const char *path, struct snap_error *err);
+
+/* Close; remove the file if this process created it and keep is false. */
+void snap_target_close(struct snap_target *t, const char *path, bool keep);
+
+/* Is path a block device that does not (yet) hold a kvmsnap image? For prepare. */
+bool snap_target_is_blank_blockdev(const char *path);
+
+#endif

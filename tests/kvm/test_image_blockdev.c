@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Images on raw block devices (loop devices over sparse files). Needs root
+ * and losetup, not KVM. Every loop device is detached in the teardown.
+ */
+#include "../harness.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "snapshot/image.h"
+#include "vmm/pc.h"
+#include "vmm/snapcfg.h"
+
+int cmd_image(int argc, char **argv);
+
+#define MAX_LOOPS 4
+
+FIXTURE(blk)
+{
+	char dir[256];
+	char loops[MAX_LOOPS][64];
+	unsigned int nr_loops;
+	pid_t holder;
+	char mnt[300];
+	struct snap_config cfg;
+	struct snap_layout layout;
+};
+
+static bool have_tool(const char *name)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", name);
+	return system(cmd) == 0;
+}
+
+/* A loop device over a new sparse file of size bytes; its path in self->loops. */
+static const char *add_loop(struct _fixture_blk *self, uint64_t size)
+{
+	char file[320], cmd[400], *dev = self->loops[self->nr_loops];
+	FILE *p;
+	int fd;
+
+	if (self->nr_loops >= MAX_LOOPS)
+		return NULL;
+	snprintf(file, sizeof(file), "%s/backing%u", self->dir, self->nr_loops);
+	fd = open(file, O_CREAT | O_RDWR, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)size))
+		return NULL;
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "losetup --find --show %s 2>/dev/null", file);
+	p = popen(cmd, "r");
+	if (!p)
+		return NULL;
+	if (!fgets(dev, sizeof(self->loops[0]), p))
+		dev[0] = '\0';
+	pclose(p);
+	dev[strcspn(dev, "\n")] = '\0';
+	if (strncmp(dev, "/dev/", 5))
+		return NULL;
+	self->nr_loops++;
+	return dev;
+}
+
+FIXTURE_SETUP(blk)
+{
+	struct pc_config pc = {.ram_size = 2 << 20, .vram_size = 64 << 10, .nr_cpus = 1};
+	struct snap_error err;
+	const char *tmp = getenv("TMPDIR");
+
+	self->holder = -1;
+	TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");
+	TEST_REQUIRE(have_tool("losetup"), "losetup is not installed");
+	snprintf(self->dir, sizeof(self->dir), "%s/kvmsnap-blk-XXXXXX", tmp ? tmp : "/tmp");
+	ASSERT_NOT_NULL(mkdtemp(self->dir));
+	/* 2.5 MiB image: 2M RAM, 64K VRAM, 256K BIOS, 128K ACPI. */
+	ASSERT_EQ(snapcfg__from_pc(&pc, &self->cfg), 0);
+	ASSERT_EQ(snap_layout_compute(&self->cfg, SNAP_ORDER_REGISTRY, &self->layout, &err), 0);
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+FIXTURE_TEARDOWN(blk)
+{
+	char cmd[128];
+	unsigned int i;
+
+	if (self->holder > 0) {
+		kill(self->holder, SIGKILL);
+		waitpid(self->holder, NULL, 0);
+	}
+	if (self->mnt[0])
+		umount(self->mnt);
+	for (i = 0; i < self->nr_loops; i++) {
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", self->loops[i]);
+		if (system(cmd))
+			TH_LOG("could not detach %s", self->loops[i]);
+	}
+	if (self->dir[0])
+		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static int create(const char *dev, const struct snap_config *cfg, bool force,
+		  struct snap_error *err)
+{
+	struct snap_target_opts o = {.force = force, .direct = true};
+	struct snap_image img = {0};
+	int ret = snap_image_create(dev, cfg, &o, &img, err);
+
+	if (!ret)
+		snap_image_close(&img);
+	return ret;
+}
+
+struct cli_out {
+	int status;
+	char out[16384];
+	char err[2048];
+};
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+
+	buf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+}
+
+static void cli(struct _fixture_blk *self, struct cli_out *o, const char *const *args)
+{
+	char out[320], errp[320];
+	char *argv[16];
+	int n = 0, st;
+	pid_t pid;
+
+	snprintf(out, sizeof(out), "%s/out", self->dir);
+	snprintf(errp, sizeof(errp), "%s/err", self->dir);
+	argv[n++] = (char *)"image";
+	while (*args && n < 15)
+		argv[n++] = (char *)*args++;
+	argv[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid == 0) {
+		int fo = open(out, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+		int fe = open(errp, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+
+		dup2(fo, 1);
+		dup2(fe, 2);
+		st = cmd_image(n, argv);
+		fflush(NULL);
+		_exit(st);
+	}
+	waitpid(pid, &st, 0);
+	o->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	slurp(out, o->out, sizeof(o->out));
+	slurp(errp, o->err, sizeof(o->err));
+}
+
+#define CLI(o, ...) cli(self, (o), (const char *const[]){__VA_ARGS__, NULL})
+
+TEST_F(blk, create_on_a_loop_device)
+{
+	static struct cli_out o;
+	const char *dev = add_loop(self, 4 << 20);
+	struct snap_verify_result res;
+	struct snap_image img;
+	struct snap_error err;
+	char want[200];
+
+	ASSERT_NOT_NULL(dev);
+	ASSERT_EQ(create(dev, &self->cfg, false, &err), 0);
+	ASSERT_EQ(snap_image_open(dev, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
+	EXPECT_TRUE(img.blockdev);
+	EXPECT_EQ(img.target_size, 4 << 20);
+	EXPECT_EQ(img.hdr.image_size, self->layout.image_size);
+	EXPECT_EQ(img.hdr.state, SNAP_STATE_EMPTY);
+	EXPECT_EQ(snap_image_verify(&img, true, &res, &err), 0);
+	EXPECT_EQ(res.pages_checked, 624);
+	snap_image_close(&img);
+
+	CLI(&o, "info", dev);
+	EXPECT_EQ(o.status, 0);
+	EXPECT_NOT_NULL(strstr(o.out, "block device, 4194304 bytes"));
+	EXPECT_NOT_NULL(strstr(o.out, "state:              empty"));
+	CLI(&o, "verify", dev);
+	EXPECT_EQ(o.status, 0);
+	snprintf(want, sizeof(want), "image %s: OK (generation 0, empty, 624 pages checked)\n",
+		 dev);
+	EXPECT_STREQ(o.out, want);
+
+	/* An existing kvmsnap image is no foreign signature: prepare opens it. */
+	ASSERT_EQ(snap_image_prepare(dev, &self->cfg, NULL, &img, &err), 0);
+	EXPECT_TRUE(img.blockdev);
+	snap_image_close(&img);
+	EXPECT_EQ(create(dev, &self->cfg, false, &err), 0);
+}
+
+TEST_F(blk, prepare_makes_an_image_on_a_blank_device)
+{
+	const char *dev = add_loop(self, 4 << 20);
+	struct snap_image img = {0};
+	struct snap_error err;
+
+	ASSERT_NOT_NULL(dev);
+	ASSERT_EQ(snap_image_prepare(dev, &self->cfg, NULL, &img, &err), 0);
+	EXPECT_EQ(img.hdr.state, SNAP_STATE_EMPTY);
+	snap_image_close(&img);
+}
+
+TEST_F(blk, too_small_device_is_refused)
+{
+	const char *dev = add_loop(self, 1 << 20);
+	struct snap_error err;
+	char want[200];
+
+	ASSERT_NOT_NULL(dev);
+	EXPECT_EQ(create(dev, &self->cfg, false, &err), -ENOSPC);
+	snprintf(want, sizeof(want), "%s: 1 MiB device is smaller than the 2.52 MiB image", dev);
+	EXPECT_STREQ(err.msg, want);
+	/* force overrides signatures, never the size. */
+	EXPECT_EQ(create(dev, &self->cfg, true, &err), -ENOSPC);
+}
+
+TEST_F(blk, file_system_signature_needs_force)
+{
+	const char *dev = add_loop(self, 8 << 20);
+	struct snap_error err;
+	char cmd[200], want[200];
+	int fd;
+
+	ASSERT_NOT_NULL(dev);
+	if (have_tool("mkfs.ext4")) {
+		snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s >/dev/null 2>&1", dev);
+		ASSERT_EQ(system(cmd), 0);
+		snprintf(want, sizeof(want),
+			 "%s: carries an ext4 file system signature; use --force to overwrite it",
+			 dev);
+	} else {
+		/* The ext2/3/4 superblock magic, 0xEF53 at 1024 + 0x38. */
+		static const uint8_t magic[2] = {0x53, 0xef};
+
+		fd = open(dev, O_WRONLY);
+		ASSERT_EQ(pwrite(fd, magic, 2, 1080), 2);
+		fsync(fd);
+		close(fd);
+		snprintf(want, sizeof(want), "%s: carries an ext", dev);
+	}
+	EXPECT_EQ(create(dev, &self->cfg, false, &err), -EEXIST);
+	EXPECT_EQ(strncmp(err.msg, want, strlen(want)), 0);
+	TH_LOG("%s", err.msg);
+	ASSERT_EQ(create(dev, &self->cfg, true, &err), 0);
+	/* Now it is ours. */
+	EXPECT_EQ(create(dev, &self->cfg, false, &err), 0);
+}
+
+TEST_F(blk, partition_table_needs_force)
+{
+	const char *dev = add_loop(self, 8 << 20);
+	struct snap_error err;
+	uint8_t mbr[512] = {0};
+	int fd;
+
+	ASSERT_NOT_NULL(dev);
+	/* A DOS partition table: one Linux partition from sector 2048, and the 0x55AA mark. */
+	mbr[446 + 4] = 0x83;
+	mbr[446 + 8] = 0x00;
+	mbr[446 + 9] = 0x08;
+	mbr[446 + 12] = 0x00;
+	mbr[446 + 13] = 0x20;
+	mbr[510] = 0x55;
+	mbr[511] = 0xaa;
+	fd = open(dev, O_WRONLY);
+	ASSERT_EQ(pwrite(fd, mbr, sizeof(mbr), 0), (ssize_t)sizeof(mbr));
+	fsync(fd);
+	close(fd);
+	EXPECT_EQ(create(dev, &self->cfg, false, &err), -EEXIST);
+	EXPECT_NOT_NULL(strstr(err.msg, "partition table; use --force"));
+	EXPECT_EQ(create(dev, &self->cfg, true, &err), 0);
+}
+
+TEST_F(blk, device_held_by_another_process_is_in_use)
+{
+	const char *dev = add_loop(self, 4 << 20);
+	struct snap_image img;
+	struct snap_error err;
+	char want[200], c;
+	int p[2];
+
+	ASSERT_NOT_NULL(dev);
+	ASSERT_EQ(pipe(p), 0);
+	self->holder = fork();
+	if (self->holder == 0) {
+		int fd = open(dev, O_RDONLY | O_EXCL);
+
+		c = fd >= 0 ? 'y' : 'n';
+		if (write(p[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	ASSERT_EQ(read(p[0], &c, 1), 1);
+	ASSERT_EQ(c, 'y');
+	EXPECT_EQ(create(dev, &self->cfg, false, &err), -EBUSY);
+	snprintf(want, sizeof(want), "%s: device is in use (mounted or held by another program)",
+		 dev);
+	EXPECT_STREQ(err.msg, want);
+	EXPECT_EQ(create(dev, &self->cfg, true, &err), -EBUSY);
+	/* A writer's open is exclusive too. */
+	EXPECT_EQ(snap_image_prepare(dev, &self->cfg, NULL, &img, &err), -EBUSY);
+	close(p[0]);
+	close(p[1]);
+}
+
+TEST_F(blk, mounted_device_is_in_use)
+{
+	const char *dev = add_loop(self, 8 << 20);
+	struct snap_error err;
+	char cmd[200];
+
+	ASSERT_NOT_NULL(dev);
+	TEST_REQUIRE(have_tool("mkfs.ext4"), "mkfs.ext4 is not installed");
+	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s >/dev/null 2>&1", dev);
+	ASSERT_EQ(system(cmd), 0);
+	snprintf(self->mnt, sizeof(self->mnt), "%s/mnt", self->dir);
+	ASSERT_EQ(mkdir(self->mnt, 0700), 0);
+	if (mount(dev, self->mnt, "ext4", 0, NULL)) {
+		self->mnt[0] = '\0';
+		SKIP(return, "cannot mount ext4: %s", strerror(errno));
+	}
+	EXPECT_EQ(create(dev, &self->cfg, true, &err), -EBUSY);
+	EXPECT_NOT_NULL(strstr(err.msg, "device is in use"));
+}
+
+TEST_HARNESS_MAIN
