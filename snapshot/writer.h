@@ -13,7 +13,7 @@
 struct snap_vm_region {
 	const uint8_t *mem; /* readable mapping of the whole region */
 	uint64_t size;
-	uint64_t *dirty;    /* bitmap, one bit per region page; filled by fetch_dirty */
+	uint64_t *dirty;    /* bitmap, one bit per region page; fetch_dirty fills it, the writer may change it */
 };
 
 struct snap_vm_ops {

@@ -1,0 +1,355 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The precopy writer against a fake VM: plain memory, a mutator thread that
+ * dirties pages while the snapshot runs, and a dirty log it keeps itself.
+ * After the snapshot, the image must hold exactly the memory at the pause.
+ */
+#include "../harness.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+#include "snapshot/image.h"
+#include "snapshot/state.h"
+#include "snapshot/writer.h"
+
+#define NR_REGIONS 3
+
+static const struct {
+	const char *id;
+	uint64_t size;
+} fake_regions[NR_REGIONS] = {{"pc.ram", 8 << 20}, {"vga.vram", 1 << 20}, {"pc.bios", 64 << 10}};
+
+struct fake_vm {
+	struct snap_vm vm;
+	uint8_t *mem[NR_REGIONS];
+	uint64_t *log[NR_REGIONS]; /* the "KVM" dirty log */
+	uint8_t *expect[NR_REGIONS];
+	pthread_mutex_t lock;
+	pthread_t thread;
+	atomic_bool stop, paused, quit;
+	atomic_uint acked;
+	unsigned int fetches;
+	int fail_fetch_at;  /* fail the Nth fetch (0: never) */
+	int break_fd_at;    /* on the Nth fetch, make the image read-only */
+	struct snap_image *img;
+	bool logging, finished;
+	uint64_t writes;
+};
+
+static uint64_t pages_of(unsigned int r)
+{
+	return fake_regions[r].size / 4096;
+}
+
+/* The guest: write a page, then mark it dirty, as a write fault does. */
+static void *mutator(void *arg)
+{
+	struct fake_vm *f = arg;
+	uint64_t x = 88172645463325252ULL;
+
+	while (!f->quit) {
+		unsigned int r;
+		uint64_t page;
+
+		if (f->stop) {
+			f->acked = 1;
+			while (f->stop && !f->quit)
+				usleep(100);
+			f->acked = 0;
+			continue;
+		}
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		r = (x >> 60) % 4 ? 0 : 1; /* pc.bios is read-only: never written */
+		page = (x >> 8) % pages_of(r);
+		memset(f->mem[r] + page * 4096 + (x % 4000), (int)x, 64);
+		pthread_mutex_lock(&f->lock);
+		if (f->logging)
+			f->log[r][page / 64] |= 1ULL << (page % 64);
+		pthread_mutex_unlock(&f->lock);
+		f->writes++;
+		if (!(f->writes % 64))
+			usleep(50);
+	}
+	return NULL;
+}
+
+static int op_log_start(void *ctx, struct snap_error *err)
+{
+	struct fake_vm *f = ctx;
+	unsigned int r;
+
+	(void)err;
+	pthread_mutex_lock(&f->lock);
+	for (r = 0; r < NR_REGIONS; r++)
+		memset(f->log[r], 0, (pages_of(r) + 63) / 64 * 8);
+	f->logging = true;
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static int op_fetch(void *ctx, struct snap_error *err)
+{
+	struct fake_vm *f = ctx;
+	unsigned int r;
+
+	f->fetches++;
+	if (f->fail_fetch_at && (int)f->fetches == f->fail_fetch_at)
+		return snap_err(err, -EIO, "injected dirty-log failure");
+	if (f->break_fd_at && (int)f->fetches == f->break_fd_at) {
+		int ro = open(f->img->path, O_RDONLY);
+
+		dup2(ro, f->img->fd);
+		close(ro);
+	}
+	pthread_mutex_lock(&f->lock);
+	for (r = 0; r < NR_REGIONS; r++) {
+		size_t bytes = (pages_of(r) + 63) / 64 * 8;
+
+		memcpy(f->vm.regions[r].dirty, f->log[r], bytes);
+		memset(f->log[r], 0, bytes);
+	}
+	pthread_mutex_unlock(&f->lock);
+	return 0;
+}
+
+static int op_pause(void *ctx, uint64_t *us, struct snap_error *err)
+{
+	struct fake_vm *f = ctx;
+	unsigned int r;
+
+	(void)err;
+	f->stop = 1;
+	while (!f->acked)
+		usleep(50);
+	f->paused = 1;
+	for (r = 0; r < NR_REGIONS; r++)
+		memcpy(f->expect[r], f->mem[r], fake_regions[r].size);
+	*us = 1;
+	return 0;
+}
+
+static int op_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct snap_error *err)
+{
+	struct snap_state_writer w;
+	uint8_t *p;
+
+	(void)ctx;
+	snap_state_init(&w, buf, cap);
+	p = snap_state_add(&w, 0x7777, 0, 16);
+	if (p)
+		memcpy(p, "fake vcpu state", 16);
+	return snap_state_finish(&w, used, err);
+}
+
+static int op_finish(void *ctx, struct snap_error *err)
+{
+	struct fake_vm *f = ctx;
+
+	(void)err;
+	pthread_mutex_lock(&f->lock);
+	f->logging = false;
+	pthread_mutex_unlock(&f->lock);
+	f->paused = 0;
+	f->stop = 0;
+	f->finished = true;
+	return 0;
+}
+
+static const struct snap_vm_ops fake_ops = {op_log_start, op_fetch, op_pause, op_state, op_finish};
+
+FIXTURE(writer)
+{
+	struct fake_vm f;
+	struct snap_image img;
+	char dir[64], path[96];
+};
+
+FIXTURE_SETUP(writer)
+{
+	struct fake_vm *f = &self->f;
+	struct snap_target_opts topts = {.direct = true};
+	struct snap_error err = {0};
+	unsigned int r;
+
+	strcpy(self->dir, "/tmp/kvmsnap-writer-XXXXXX");
+	ASSERT_NOT_NULL(mkdtemp(self->dir));
+	snprintf(self->path, sizeof(self->path), "%s/img", self->dir);
+	pthread_mutex_init(&f->lock, NULL);
+	f->vm.ctx = f;
+	f->vm.ops = &fake_ops;
+	strcpy(f->vm.cfg.machine, SNAP_MACHINE_PC);
+	f->vm.cfg.vcpus = 2;
+	f->vm.cfg.ram_size = fake_regions[0].size;
+	f->vm.cfg.vram_size = fake_regions[1].size;
+	f->vm.cfg.nr_regions = NR_REGIONS;
+	strcpy(f->vm.metadata, "machine=test\n");
+	for (r = 0; r < NR_REGIONS; r++) {
+		size_t bm = (pages_of(r) + 63) / 64 * 8;
+		uint64_t i;
+
+		strcpy(f->vm.cfg.regions[r].id, fake_regions[r].id);
+		f->vm.cfg.regions[r].size = fake_regions[r].size;
+		f->mem[r] = aligned_alloc(4096, fake_regions[r].size);
+		f->expect[r] = malloc(fake_regions[r].size);
+		f->log[r] = calloc(1, bm);
+		ASSERT_NOT_NULL(f->mem[r]);
+		for (i = 0; i < fake_regions[r].size / 8; i++)
+			((uint64_t *)(void *)f->mem[r])[i] = XXH64(&i, sizeof(i), r);
+		f->vm.regions[r].mem = f->mem[r];
+		f->vm.regions[r].size = fake_regions[r].size;
+		f->vm.regions[r].dirty = calloc(1, bm);
+	}
+	ASSERT_EQ(snap_image_prepare(self->path, &f->vm.cfg, &topts, &self->img, &err), 0);
+	f->img = &self->img;
+	ASSERT_EQ(pthread_create(&f->thread, NULL, mutator, f), 0);
+}
+
+FIXTURE_TEARDOWN(writer)
+{
+	char cmd[128];
+
+	self->f.quit = 1;
+	pthread_join(self->f.thread, NULL);
+	snap_image_close(&self->img);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	if (system(cmd))
+		TH_LOG("cannot remove %s", self->dir);
+}
+
+/* Every data slot equals the memory copied at the pause. */
+static int image_matches(struct fake_vm *f, const char *path)
+{
+	struct snap_image img = {.fd = -1};
+	struct snap_error err = {0};
+	unsigned int r;
+	int bad = 0;
+
+	if (snap_image_open(path, SNAP_OPEN_RDONLY, NULL, &img, &err)) {
+		fprintf(stderr, "# open: %s\n", err.msg);
+		return -1;
+	}
+	for (r = 0; r < NR_REGIONS; r++) {
+		const struct snap_section *s = snap_layout_section(&img.layout, r);
+		uint8_t *buf = malloc(fake_regions[r].size);
+
+		if (pread(img.fd, buf, fake_regions[r].size, (off_t)s->data_off) !=
+			    (ssize_t)fake_regions[r].size ||
+		    memcmp(buf, f->expect[r], fake_regions[r].size))
+			bad++;
+		free(buf);
+	}
+	snap_image_close(&img);
+	return bad;
+}
+
+TEST_F(writer, live_snapshot_is_the_memory_at_the_pause)
+{
+	struct snap_options o = {.max_downtime_ms = 5};
+	struct snap_report rep;
+	struct snap_error err = {0};
+	struct snap_verify_result vr;
+	struct snap_image img = {.fd = -1};
+	struct stat st;
+	unsigned int r;
+
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	TH_LOG("%u passes, %llu writes by the mutator, downtime %llu us", rep.nr_passes,
+	       (unsigned long long)self->f.writes, (unsigned long long)rep.downtime_us);
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_FALSE(self->f.paused);
+	EXPECT_GE(rep.nr_passes, 2);
+	EXPECT_EQ(rep.generation, 1);
+	ASSERT_EQ(image_matches(&self->f, self->path), 0);
+	for (r = 0; r < NR_REGIONS; r++)
+		EXPECT_EQ(rep.digests[r], snap_digest_pages(self->f.expect[r], pages_of(r), NULL));
+	ASSERT_EQ(stat(self->path, &st), 0);
+	EXPECT_EQ((uint64_t)st.st_size, self->img.layout.image_size);
+	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
+	EXPECT_EQ(img.hdr.state, SNAP_STATE_COMPLETE);
+	EXPECT_EQ(snap_image_verify(&img, true, &vr, &err), 0);
+	EXPECT_TRUE(vr.digests_checked);
+	snap_image_close(&img);
+}
+
+TEST_F(writer, second_snapshot_overwrites_in_place)
+{
+	struct snap_options o = {.max_downtime_ms = 5};
+	struct snap_report rep;
+	struct snap_error err = {0};
+	struct stat st;
+	off_t size;
+
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	ASSERT_EQ(stat(self->path, &st), 0);
+	size = st.st_size;
+	usleep(20000);
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	EXPECT_EQ(rep.generation, 2);
+	ASSERT_EQ(stat(self->path, &st), 0);
+	EXPECT_EQ(st.st_size, size);
+	EXPECT_EQ(image_matches(&self->f, self->path), 0);
+}
+
+TEST_F(writer, threshold_and_pass_limit)
+{
+	struct snap_options o = {.threshold = 1, .max_passes = 3};
+	struct snap_report rep;
+	struct snap_error err = {0};
+
+	/* A 1-byte threshold cannot be met while the mutator runs: the pass limit ends it. */
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	EXPECT_EQ(rep.nr_passes, 4); /* 3 precopy passes and the final one */
+	EXPECT_FALSE(rep.converged);
+	EXPECT_STREQ(rep.stop_reason, "pass limit reached");
+	EXPECT_EQ(image_matches(&self->f, self->path), 0);
+}
+
+static void expect_refused(struct _fixture_writer *self, struct th_result *_r)
+{
+	struct snap_image img = {.fd = -1};
+	struct snap_error err = {0};
+	struct snap_verify_result vr;
+
+	if (snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err) == 0) {
+		EXPECT_EQ(img.hdr.state, SNAP_STATE_WRITING);
+		EXPECT_NE(snap_image_verify(&img, false, &vr, &err), 0);
+		TH_LOG("verify says: %s", err.msg);
+		snap_image_close(&img);
+	}
+}
+
+TEST_F(writer, failed_dirty_log_resumes_and_leaves_writing)
+{
+	struct snap_options o = {.threshold = 1, .max_passes = 10};
+	struct snap_report rep;
+	struct snap_error err = {0};
+
+	self->f.fail_fetch_at = 3;
+	EXPECT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), -EIO);
+	EXPECT_TRUE(strstr(err.msg, "injected") != NULL);
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_FALSE(self->f.paused);
+	expect_refused(self, _r);
+}
+
+TEST_F(writer, write_error_midway_resumes_and_leaves_writing)
+{
+	struct snap_options o = {.threshold = 1, .max_passes = 10};
+	struct snap_report rep;
+	struct snap_error err = {0};
+	int ret;
+
+	self->f.break_fd_at = 2;
+	ret = snap_write(&self->img, &self->f.vm, &o, &rep, &err);
+	EXPECT_LT(ret, 0);
+	TH_LOG("error: %s", err.msg);
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_FALSE(self->f.paused);
+	expect_refused(self, _r);
+}
+
+TEST_HARNESS_MAIN
