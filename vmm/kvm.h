@@ -21,6 +21,7 @@
 struct kvm;
 struct kvm_cpu;
 struct console;
+struct uart;
 
 /*
  * Exit statuses of `kvmsnap run`. Odd values are the guest's own: debug-exit
@@ -100,6 +101,7 @@ struct kvm {
 
 	struct boot_state boot;
 	struct console *console; /* the serial sink, shared by the UART and msgport */
+	struct uart *com1;	 /* device models with state to save */
 
 	/* Pause/ack protocol: see kvm-cpu.c. Guarded by lock. */
 	pthread_mutex_t lock;

@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The whole VM state: which records make it up, and the restore order.
+ * Restore decodes and checks every record before the first KVM call, then
+ * loads in the order of Documentation/state-records.md:
+ *
+ *   1. PICs, IOAPIC, PIT  (VM-wide; QEMU loads them before the vCPUs too)
+ *   2. TSC frequency, if this host's differs from the saved one
+ *   3. each vCPU: SREGS, REGS, XSAVE/FPU, XCRS, MSRS but TSC_DEADLINE,
+ *      LAPIC, TSC_DEADLINE, EVENTS, MP_STATE, DEBUGREGS, PROGRESS
+ *   4. devices (the UART may re-assert its line: the irqchip must be loaded)
+ *   5. the clock, last, as QEMU sets kvmclock when the VM starts
+ */
+#include "state/state.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "devices/uart.h"
+#include "kvm.h"
+
+/* The VM-wide and device records, decoded. */
+struct vm_records {
+	uint32_t seen; /* bit (type & 0x1f) of each 0x02xx record */
+	bool seen_uart;
+	struct irqchip_state irq;
+	struct vm_clock clock;
+	const uint8_t *uart;
+	uint32_t uart_len;
+};
+
+static uint32_t type_bit(uint32_t type)
+{
+	return 1u << (type & 0x1f);
+}
+
+static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct snap_error *err)
+{
+	struct vm_clock c;
+	uint8_t *p;
+	int e;
+
+	memset(&c, 0, sizeof(c));
+	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c.data) < 0) {
+		e = errno;
+		return snap_err(err, -e, "KVM_GET_CLOCK: %s", strerror(e));
+	}
+	c.tsc_khz = kvm->tsc_khz;
+	p = snap_state_add(w, VM_STATE_CLOCK, 0, VM_STATE_CLOCK_SIZE);
+	if (p)
+		vm_state__encode_clock(&c, p);
+	return 0;
+}
+
+int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t *buf, size_t cap,
+		   size_t *used, struct snap_error *err)
+{
+	struct snap_state_writer w;
+	struct kvm_cpu *cpu;
+	unsigned int i;
+	uint8_t *p;
+	int ret = 0;
+
+	snap_state_init(&w, buf, cap);
+	kvm__for_each_cpu (kvm, cpu, i) {
+		ret = cpu_state__save(cpu, &w, err);
+		if (ret)
+			break;
+	}
+	if (!ret)
+		ret = irqchip_state__save(kvm, &w, err);
+	if (!ret && devs && devs->com1) {
+		p = snap_state_add(&w, VM_STATE_UART, 0, UART_STATE_SIZE);
+		if (p)
+			uart__save(devs->com1, p);
+	}
+	if (!ret)
+		ret = save_clock(kvm, &w, err);
+	if (!ret)
+		ret = snap_state_finish(&w, used, err);
+	return ret;
+}
+
+static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices *devs,
+			    const struct snap_state_record *rec, struct snap_error *err)
+{
+	const char *name = vm_state__type_name(rec->type);
+	int ret;
+
+	if (rec->instance != 0)
+		return snap_err(err, -EINVAL, "%s record with instance %u, only 0 exists", name,
+				rec->instance);
+	if (rec->type == VM_STATE_UART) {
+		if (vm->seen_uart)
+			return snap_err(err, -EINVAL, "two UART records");
+		if (!devs->com1)
+			return snap_err(err, -EINVAL, "a UART record, but this VM has no UART");
+		ret = uart__check_state(rec->payload, rec->len, err);
+		vm->uart = rec->payload;
+		vm->uart_len = rec->len;
+		vm->seen_uart = !ret;
+		return ret;
+	}
+	if (vm->seen & type_bit(rec->type))
+		return snap_err(err, -EINVAL, "two %s records", name);
+	switch (rec->type) {
+	case VM_STATE_PIC_MASTER:
+		ret = vm_state__decode_pic(rec->type, rec->payload, rec->len, &vm->irq.pic[0], err);
+		break;
+	case VM_STATE_PIC_SLAVE:
+		ret = vm_state__decode_pic(rec->type, rec->payload, rec->len, &vm->irq.pic[1], err);
+		break;
+	case VM_STATE_IOAPIC:
+		ret = vm_state__decode_ioapic(rec->payload, rec->len, &vm->irq.ioapic, err);
+		break;
+	case VM_STATE_PIT:
+		ret = vm_state__decode_pit(rec->payload, rec->len, &vm->irq.pit, err);
+		break;
+	case VM_STATE_CLOCK:
+		ret = vm_state__decode_clock(rec->payload, rec->len, &vm->clock, err);
+		break;
+	default:
+		return snap_err(err, -EINVAL, "unknown record type 0x%04x", rec->type);
+	}
+	if (!ret)
+		vm->seen |= type_bit(rec->type);
+	return ret;
+}
+
+static int check_vm_records(const struct vm_records *vm, const struct vm_state_devices *devs,
+			    struct snap_error *err)
+{
+	static const uint32_t required[] = {
+	    VM_STATE_PIC_MASTER, VM_STATE_PIC_SLAVE, VM_STATE_IOAPIC, VM_STATE_PIT, VM_STATE_CLOCK,
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (!(vm->seen & type_bit(required[i])))
+			return snap_err(err, -EINVAL, "no %s record",
+					vm_state__type_name(required[i]));
+	if (devs->com1 && !vm->seen_uart)
+		return snap_err(err, -EINVAL, "no UART record, but this VM has a UART");
+	return 0;
+}
+
+/* Read every record, decode and check it, and that nothing is missing. */
+static int decode_all(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
+		      size_t len, struct cpu_state *cpus, struct vm_records *vm,
+		      struct snap_error *err)
+{
+	struct snap_state_reader r;
+	struct snap_state_record rec;
+	unsigned int i;
+	int ret;
+
+	ret = snap_state_open(&r, buf, len, err);
+	while (!ret && (ret = snap_state_next(&r, &rec, err)) > 0) {
+		if ((rec.type >> 8) == 0x01) {
+			if (rec.instance >= kvm->nr_cpus)
+				return snap_err(
+				    err, -EINVAL, "%s record for vCPU %u, but the VM has %u vCPUs",
+				    vm_state__type_name(rec.type), rec.instance, kvm->nr_cpus);
+			ret = cpu_state__decode(&cpus[rec.instance], &rec, err);
+		} else {
+			ret = decode_vm_record(vm, devs, &rec, err);
+		}
+	}
+	for (i = 0; !ret && i < kvm->nr_cpus; i++)
+		ret = cpu_state__check(&cpus[i], i, err);
+	if (!ret)
+		ret = check_vm_records(vm, devs, err);
+	return ret;
+}
+
+static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct snap_error *err)
+{
+	/* No KVM_CLOCK_REALTIME: the guest's clock goes on from the pause, not from now. */
+	struct kvm_clock_data d = {.clock = c->data.clock};
+	int e;
+
+	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &d) < 0) {
+		e = errno;
+		return snap_err(err, -e, "KVM_SET_CLOCK: %s", strerror(e));
+	}
+	return 0;
+}
+
+static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
+		    const struct cpu_state *cpus, const struct vm_records *vm,
+		    struct snap_error *err)
+{
+	unsigned int i;
+	int ret;
+
+	ret = irqchip_state__restore(kvm, &vm->irq, err);
+	if (!ret && vm->clock.tsc_khz && vm->clock.tsc_khz != kvm->tsc_khz)
+		for (i = 0; !ret && i < kvm->nr_cpus; i++)
+			ret = cpu_state__set_tsc_khz(kvm->cpus[i], vm->clock.tsc_khz, err);
+	for (i = 0; !ret && i < kvm->nr_cpus; i++)
+		ret = cpu_state__restore(kvm->cpus[i], &cpus[i], err);
+	if (!ret && vm->seen_uart)
+		ret = uart__restore(devs->com1, vm->uart, vm->uart_len, err);
+	if (!ret)
+		ret = load_clock(kvm, &vm->clock, err);
+	return ret;
+}
+
+int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
+		      size_t len, struct snap_error *err)
+{
+	struct vm_state_devices none = {0};
+	struct vm_records vm;
+	struct cpu_state *cpus;
+	unsigned int i;
+	int ret;
+
+	memset(&vm, 0, sizeof(vm));
+	if (!devs)
+		devs = &none;
+	cpus = calloc(kvm->nr_cpus ? kvm->nr_cpus : 1, sizeof(*cpus));
+	if (!cpus)
+		return snap_err(err, -ENOMEM, "out of memory for the vCPU state");
+	ret = decode_all(kvm, devs, buf, len, cpus, &vm, err);
+	if (!ret)
+		ret = load_all(kvm, devs, cpus, &vm, err);
+	for (i = 0; i < kvm->nr_cpus; i++)
+		cpu_state__free(&cpus[i]);
+	free(cpus);
+	return ret;
+}
