@@ -320,6 +320,20 @@ static bool kvm_cpu__handle_exit(struct kvm_cpu *cpu)
 	}
 }
 
+/*
+ * An I/O or MMIO exit is finished by the next KVM_RUN (a read's value goes
+ * into the register, RIP moves past the instruction). Do that now, with
+ * immediate_exit so the guest runs no further: a vCPU parked in between
+ * would otherwise be saved mid-instruction and repeat the access on restore.
+ */
+static void kvm_cpu__complete_io(struct kvm_cpu *cpu)
+{
+	__atomic_store_n(&cpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(cpu->fd, KVM_RUN, 0) == 0)
+		pr_debug("vCPU %u: completing I/O ran the guest", cpu->id);
+	__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
 /* Park while a pause is requested. Returns false if the VM is ending. */
 static bool kvm_cpu__park_if_requested(struct kvm_cpu *cpu)
 {
@@ -342,6 +356,7 @@ static bool kvm_cpu__park_if_requested(struct kvm_cpu *cpu)
 static void *kvm_cpu__thread(void *arg)
 {
 	struct kvm_cpu *cpu = arg;
+	bool pending_io = false;
 	sigset_t kick;
 	char name[16];
 
@@ -355,15 +370,23 @@ static void *kvm_cpu__thread(void *arg)
 	for (;;) {
 		/* Clear before the check: a kick after this point is seen by KVM_RUN. */
 		__atomic_store_n(&cpu->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+		if (pending_io && __atomic_load_n(&cpu->kvm->pause_requested, __ATOMIC_SEQ_CST)) {
+			kvm_cpu__complete_io(cpu);
+			pending_io = false;
+		}
 		if (!kvm_cpu__park_if_requested(cpu))
 			break;
 		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				pending_io = false; /* KVM_RUN finished it before returning */
 				continue;
+			}
 			kvm__request_exit(cpu->kvm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: %s", cpu->id,
 					  strerror(errno));
 			break;
 		}
+		pending_io = cpu->run->exit_reason == KVM_EXIT_IO ||
+			     cpu->run->exit_reason == KVM_EXIT_MMIO;
 		if (!kvm_cpu__handle_exit(cpu))
 			break;
 	}
