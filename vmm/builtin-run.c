@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "builtin.h"
@@ -20,6 +21,7 @@
 #include "kvm.h"
 #include "layout.h"
 #include "loader/loader.h"
+#include "manager.h"
 #include "pc.h"
 #include "util/util.h"
 
@@ -36,6 +38,10 @@ struct run_opts {
 	const char *serial;
 	const char *kvm_dev;
 	bool keep_caps;
+	const char *snapshot;	  /* --snapshot IMAGE */
+	uint64_t snapshot_after; /* seconds */
+	char tmpdir[64];	  /* private control socket for --snapshot without --control */
+	char tmpsock[96];
 };
 
 static void run_usage(FILE *f)
@@ -62,6 +68,9 @@ static void run_usage(FILE *f)
 		"  --control PATH    serve the JSON control protocol on this UNIX socket\n"
 		"  --serial WHERE    guest serial output: stdio (default), a file, or none\n"
 		"  --kvm-device PATH the KVM device, default /dev/kvm\n"
+		"  --snapshot IMAGE  take a live snapshot into IMAGE once the guest has run for\n"
+		"                    --snapshot-after SECONDS (default 1), as `kvmsnap snapshot`\n"
+		"                    would; the guest runs on afterwards\n"
 		"  --keep-caps       keep capabilities; by default kvmsnap drops every\n"
 		"                    capability and sets no_new_privs once /dev/kvm, the\n"
 		"                    serial file and the control socket are open. Keep them\n"
@@ -126,6 +135,8 @@ enum {
 	OPT_SERIAL,
 	OPT_KVM_DEV,
 	OPT_KEEP_CAPS,
+	OPT_SNAPSHOT,
+	OPT_SNAPSHOT_AFTER,
 };
 
 static const struct option run_options[] = {
@@ -140,6 +151,8 @@ static const struct option run_options[] = {
 	{"serial", required_argument, NULL, OPT_SERIAL},
 	{"kvm-device", required_argument, NULL, OPT_KVM_DEV},
 	{"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
+	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+	{"snapshot-after", required_argument, NULL, OPT_SNAPSHOT_AFTER},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
 	{},
@@ -148,6 +161,7 @@ static const struct option run_options[] = {
 /* Returns 0, 1 for --help (already printed), or -EINVAL (reported). */
 static int run_parse(int argc, char **argv, struct run_opts *o)
 {
+	char bad[8];
 	uint64_t v;
 	int c, ret = 0;
 
@@ -157,9 +171,10 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	o->serial = "stdio";
 	o->kvm_dev = "/dev/kvm";
 	o->keep_caps = getenv("KVMSNAP_KEEP_CAPS") && !strcmp(getenv("KVMSNAP_KEEP_CAPS"), "1");
+	o->snapshot_after = 1;
 	opterr = 0;
 	optind = 1;
-	while (!ret && (c = getopt_long(argc, argv, "+vh", run_options, NULL)) != -1) {
+	while (!ret && (c = getopt_long(argc, argv, "+:vh", run_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_MEM:
 			ret = parse_size_opt("--mem", optarg, &o->pc.ram_size);
@@ -198,6 +213,14 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		case OPT_KEEP_CAPS:
 			o->keep_caps = true;
 			break;
+		case OPT_SNAPSHOT:
+			o->snapshot = optarg;
+			break;
+		case OPT_SNAPSHOT_AFTER:
+			ret = parse_uint(optarg, 0, 86400, &o->snapshot_after);
+			if (ret)
+				pr_err("--snapshot-after %s: seconds from 0 to 86400", optarg);
+			break;
 		case 'v':
 			log_verbose = 1;
 			break;
@@ -208,7 +231,8 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 			pr_err("run: option %s needs a value", argv[optind - 1]);
 			return -EINVAL;
 		default:
-			pr_err("run: unknown option '%s' (see kvmsnap run --help)", argv[optind - 1]);
+			pr_err("run: unknown option '%s' (see kvmsnap run --help)",
+			       getopt_bad_option(argv, bad, sizeof(bad)));
 			return -EINVAL;
 		}
 	}
@@ -229,12 +253,56 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	return pc__check_config(&o->pc) ? -EINVAL : 0;
 }
 
+/* --snapshot without --control: serve a private socket in a private folder. */
+static int private_control(struct run_opts *o)
+{
+	strcpy(o->tmpdir, "/tmp/kvmsnap-XXXXXX");
+	if (!mkdtemp(o->tmpdir)) {
+		pr_err("cannot create a folder for the control socket: %s", strerror(errno));
+		o->tmpdir[0] = '\0';
+		return -errno;
+	}
+	snprintf(o->tmpsock, sizeof(o->tmpsock), "%s/control", o->tmpdir);
+	o->control = o->tmpsock;
+	return 0;
+}
+
+/*
+ * Fork the snapshot manager for --snapshot. Forked before any thread starts;
+ * it keeps only stdio, waits, then drives the snapshot over the control
+ * socket like `kvmsnap snapshot` does. Returns its pid, or -errno.
+ */
+static pid_t start_snapshot_child(const struct run_opts *o)
+{
+	struct manager_opts m = {
+		.image = o->snapshot,
+		.control = o->control,
+		.snap = {.max_downtime_ms = 20},
+		.target = {.direct = true},
+	};
+	sigset_t all;
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		pr_err("cannot start the snapshot process: %s", strerror(errno));
+		return -errno;
+	}
+	if (pid)
+		return pid;
+	close_range(3, ~0U, 0);
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	sleep((unsigned int)o->snapshot_after);
+	_exit(manager__snapshot(&m));
+}
+
 static int setup_devices(struct kvm *kvm, struct uart *com1)
 {
 	int ret;
 
 	/* Explicit order: each device claims its own ports or MMIO range. */
 	ret = uart__init(com1, kvm, PORT_COM1, 4);
+	kvm->com1 = com1;
 	if (!ret)
 		ret = debug_exit__init(kvm, PORT_DEBUG_EXIT);
 	if (!ret)
@@ -312,6 +380,7 @@ int cmd_run(int argc, char **argv)
 	pthread_t sigthr;
 	bool sigthr_started = false;
 	int listen_fd = -1, ret, status = EXIT_VMM_ERROR;
+	pid_t snap_pid = 0;
 	sigset_t set;
 
 	kvm__init(&kvm);
@@ -333,6 +402,8 @@ int cmd_run(int argc, char **argv)
 	if (ret)
 		goto out;
 	kvm.console = &con;
+	if (o.snapshot && !o.control && private_control(&o))
+		goto out;
 	if (o.control) {
 		listen_fd = control__listen(o.control);
 		if (listen_fd < 0)
@@ -346,6 +417,11 @@ int cmd_run(int argc, char **argv)
 	ret = kvm_cpu__reset_all(&kvm);
 	if (ret)
 		goto out;
+	if (o.snapshot) {
+		snap_pid = start_snapshot_child(&o);
+		if (snap_pid < 0)
+			goto out;
+	}
 	if (pthread_create(&sigthr, NULL, signal_thread, &kvm) == 0)
 		sigthr_started = true;
 	ret = kvm_cpu__start_all(&kvm);
@@ -363,6 +439,17 @@ out:
 	if (listen_fd >= 0) {
 		close(listen_fd);
 		unlink(o.control);
+	}
+	if (snap_pid > 0) {
+		/* A snapshot still running when the VM ends has nothing left to save. */
+		if (waitpid(snap_pid, NULL, WNOHANG) == 0) {
+			kill(snap_pid, SIGTERM);
+			waitpid(snap_pid, NULL, 0);
+		}
+	}
+	if (o.tmpdir[0]) {
+		unlink(o.tmpsock);
+		rmdir(o.tmpdir);
 	}
 	kvm__exit(&kvm);
 	console__close(&con);

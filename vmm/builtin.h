@@ -8,5 +8,7 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 #endif

@@ -6,7 +6,7 @@
 #include "builtin.h"
 #include "util/util.h"
 
-#define KVMSNAP_VERSION "0.1.0"
+#include "version.h"
 
 struct subcommand {
 	const char *name;
@@ -17,6 +17,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{"run", cmd_run, "run a guest (built-in test guest or kernel)"},
 	{"ctl", cmd_ctl, "send a control request to a running kvmsnap"},
+	{"snapshot", cmd_snapshot, "live-snapshot a running kvmsnap into a fixed-size image"},
+	{"image", cmd_image, "size, create, show or verify snapshot images"},
 };
 
 static void usage(FILE *f)

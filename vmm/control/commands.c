@@ -16,23 +16,11 @@
 #include "digest.h"
 #include "util/util.h"
 
+#include "control/request.h"
+
 #define BITS_TO_U64(n) (((n) + 63) / 64)
 
-struct request {
-	struct control_state *st;
-	struct kvm *kvm;
-	struct json_object *args;  /* the request object */
-	struct json_object *reply; /* {"ok":true}; handlers add their fields */
-	char error[256];
-};
-
-struct command {
-	const char *name;
-	const char *const *args; /* members allowed besides "cmd"; NULL-terminated */
-	int (*fn)(struct request *rq);
-};
-
-static int __printf(2, 3) fail(struct request *rq, const char *fmt, ...)
+int request__fail(struct request *rq, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -43,20 +31,35 @@ static int __printf(2, 3) fail(struct request *rq, const char *fmt, ...)
 }
 
 /* json-c returns NULL when out of memory; the member then reads as null. */
-static void add_u64(struct json_object *o, const char *key, uint64_t v)
+void request__add_u64(struct json_object *o, const char *key, uint64_t v)
 {
 	json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
-static void add_bool(struct json_object *o, const char *key, bool v)
+void request__add_bool(struct json_object *o, const char *key, bool v)
 {
 	json_object_object_add(o, key, json_object_new_boolean(v));
 }
 
-static void add_str(struct json_object *o, const char *key, const char *v)
+void request__add_str(struct json_object *o, const char *key, const char *v)
 {
 	json_object_object_add(o, key, json_object_new_string(v));
 }
+
+int request__attach_fd(struct request *rq, int fd)
+{
+	struct control_state *st = rq->st;
+
+	if (st->nr_out_fds >= CONTROL_MAX_FDS)
+		return request__fail(rq, "too many descriptors for one reply");
+	st->out_fds[st->nr_out_fds++] = fd;
+	return 0;
+}
+
+#define fail	 request__fail
+#define add_u64	 request__add_u64
+#define add_bool request__add_bool
+#define add_str	 request__add_str
 
 static uint64_t ms_between(uint64_t from_ns, uint64_t to_ns)
 {
@@ -130,7 +133,11 @@ static int cmd_status(struct request *rq)
 static int cmd_pause(struct request *rq)
 {
 	uint64_t us = 0;
-	int ret = kvm__pause(rq->kvm, &us);
+	int ret;
+
+	if (snapshot_session__active(rq->st))
+		return fail(rq, "a snapshot is in progress; pause is not available until it ends");
+	ret = kvm__pause(rq->kvm, &us);
 
 	if (ret == -EALREADY)
 		return fail(rq, "already paused");
@@ -144,7 +151,11 @@ static int cmd_pause(struct request *rq)
 
 static int cmd_resume(struct request *rq)
 {
-	int ret = kvm__resume(rq->kvm);
+	int ret;
+
+	if (snapshot_session__active(rq->st))
+		return fail(rq, "a snapshot is in progress; resume is not available until it ends");
+	ret = kvm__resume(rq->kvm);
 
 	if (ret == -EALREADY)
 		return fail(rq, "not paused");
@@ -215,6 +226,8 @@ static int cmd_dirty_log(struct request *rq)
 	if (!json_object_is_type(v, json_type_boolean))
 		return fail(rq, "\"enable\" must be true or false");
 	on = json_object_get_boolean(v);
+	if (snapshot_session__active(rq->st))
+		return fail(rq, "a snapshot is in progress and owns the dirty log");
 	/* Already in that state: leave the slots alone, so no dirty bits are lost. */
 	if (mem->log_dirty != on) {
 		ret = mem__set_log_dirty(mem, on);
@@ -365,7 +378,9 @@ static int cmd_stats(struct request *rq)
 	add_u64(rq->reply, "interval_ms", interval_ns / 1000000);
 	add_u64(rq->reply, "pages_per_sec", pps);
 	add_bool(rq->reply, "dirty_log", rq->kvm->mem.log_dirty);
-	if (rq->kvm->mem.log_dirty && stats_dirty(rq))
+	/* A snapshot owns the dirty log: reading it here would steal its pages. */
+	add_bool(rq->reply, "snapshot", snapshot_session__active(st));
+	if (rq->kvm->mem.log_dirty && !snapshot_session__active(st) && stats_dirty(rq))
 		return -1;
 	st->stats_ns = now;
 	st->stats_pages = pages;
@@ -376,12 +391,20 @@ static int cmd_stats(struct request *rq)
 
 static const char *const no_args[] = {NULL};
 static const char *const dirty_log_args[] = {"enable", NULL};
+static const char *const snapshot_end_args[] = {"abort", NULL};
 
 static const struct command commands[] = {
     {"status", no_args, cmd_status}, {"pause", no_args, cmd_pause},
     {"resume", no_args, cmd_resume}, {"quit", no_args, cmd_quit},
     {"digest", no_args, cmd_digest}, {"dirty-log", dirty_log_args, cmd_dirty_log},
     {"stats", no_args, cmd_stats},
+    /* A snapshot session, driven by `kvmsnap snapshot` (control/snapshot.c). */
+    {"snapshot-begin", no_args, snapshot_session__begin},
+    {"snapshot-log", no_args, snapshot_session__log},
+    {"snapshot-dirty", no_args, snapshot_session__dirty},
+    {"snapshot-pause", no_args, snapshot_session__pause},
+    {"snapshot-state", no_args, snapshot_session__state},
+    {"snapshot-end", snapshot_end_args, snapshot_session__end},
 };
 
 static const struct command *find_command(const char *name)
@@ -483,7 +506,7 @@ static const struct command *check_request(struct request *rq)
 	if (!c) {
 		fail(rq,
 		     "unknown command \"%.64s\"; commands are status, pause, resume, quit, "
-		     "digest, dirty-log and stats",
+		     "digest, dirty-log, stats and snapshot-*",
 		     name);
 		return NULL;
 	}
@@ -520,6 +543,8 @@ char *control__handle_line(struct control_state *st, const char *line, size_t le
 	char *reply;
 	int ret = -1;
 
+	st->nr_out_fds = 0;
+
 	rq.args = parse_request(&rq, line, len);
 	rq.reply = json_object_new_object();
 	if (!rq.reply) {
@@ -534,6 +559,7 @@ char *control__handle_line(struct control_state *st, const char *line, size_t le
 	}
 	out = rq.reply;
 	if (ret) {
+		st->nr_out_fds = 0; /* descriptors go only with a successful reply */
 		json_object_put(rq.reply);
 		out = json_object_new_object();
 		json_object_object_add(out, "ok", json_object_new_boolean(0));

@@ -43,12 +43,29 @@ int control__listen(const char *path);
  */
 int control__serve(struct kvm *kvm, int listen_fd, const char *path);
 
+#define CONTROL_MAX_FDS 20 /* descriptors one reply can carry */
+
+struct snapshot_session;
+
 /* What the commands remember between requests (one per server). */
 struct control_state {
 	struct kvm *kvm;
 	uint64_t stats_ns;    /* when stats last ran; 0: never */
 	uint64_t stats_pages; /* total guest progress pages then */
+	int client;	      /* the connection the current request came on */
+	int out_fds[CONTROL_MAX_FDS]; /* to send with the reply (SCM_RIGHTS) */
+	unsigned int nr_out_fds;
+	struct snapshot_session *snap; /* NULL unless a snapshot session is open */
 };
+
+/*
+ * A connection has gone: end whatever it owned (a snapshot session is
+ * aborted: the VM resumes and dirty logging stops).
+ */
+void control__client_gone(struct control_state *st, int client);
+
+/* End everything at shutdown. */
+void control__exit_state(struct control_state *st);
 
 void control__init_state(struct control_state *st, struct kvm *kvm);
 

@@ -24,7 +24,8 @@ _Static_assert(CONTROL_LINE_MAX == 65536, "the overlong-line error names the lim
 #define ACCEPT_BACKOFF_NS (100 * 1000000ULL) /* after EMFILE and the like */
 
 struct client {
-	int fd; /* -1: free slot */
+	int fd;	     /* -1: free slot */
+	int id;	     /* unique per connection, unlike fd */
 	char *in;
 	size_t in_len;
 	size_t in_scan; /* in[0..in_scan) holds no newline */
@@ -40,6 +41,7 @@ struct server {
 	int listen_fd;
 	uint64_t accept_after_ns; /* 0, or when to try accept() again */
 	struct control_state st;
+	int next_id;
 	struct client clients[CONTROL_MAX_CLIENTS];
 };
 
@@ -166,8 +168,10 @@ static bool can_read(const struct client *c)
 	return !c->eof && !c->closing && (c->dead || !has_output(c));
 }
 
-static void client_drop(struct client *c)
+static void client_drop(struct server *srv, struct client *c)
 {
+	/* Whatever the connection owned ends with it: a snapshot session is aborted. */
+	control__client_gone(&srv->st, c->id);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
@@ -232,6 +236,40 @@ static void client_read(struct client *c)
 		c->eof = true; /* a partial last line is dropped */
 }
 
+/*
+ * Send a reply that carries descriptors. The queue is empty here (requests are
+ * handled only then), so the descriptors go with the first bytes; what does
+ * not fit the socket at once is queued as usual.
+ */
+static bool client_send_fds(struct client *c, const char *reply, const int *fds,
+			    unsigned int nr)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * CONTROL_MAX_FDS)] = {0};
+	size_t len = strlen(reply);
+	struct iovec iov[2] = {{(void *)reply, len}, {(void *)"\n", 1}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = cbuf};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	msg.msg_controllen = CMSG_SPACE(sizeof(int) * nr);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nr);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nr);
+	do {
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return false;
+	if ((size_t)n < len + 1) {
+		const char *rest = (size_t)n < len ? reply + n : "";
+
+		client_queue(c, rest, strlen(rest));
+	}
+	return true;
+}
+
 static void client_reply(struct client *c, const char *reply)
 {
 	static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}";
@@ -260,8 +298,11 @@ static void client_process(struct server *srv, struct client *c)
 			return;
 		}
 		used = nl - c->in + 1;
+		srv->st.client = c->id;
 		reply = control__handle_line(&srv->st, c->in, used - 1);
-		client_reply(c, reply);
+		if (!reply || !srv->st.nr_out_fds || !client_send_fds(c, reply, srv->st.out_fds,
+								      srv->st.nr_out_fds))
+			client_reply(c, reply);
 		free(reply);
 		memmove(c->in, c->in + used, c->in_len - used);
 		c->in_len -= used;
@@ -288,7 +329,7 @@ static void client_service(struct server *srv, struct client *c, short revents)
 		client_read(c);
 	client_process(srv, c);
 	if (client_done(c))
-		client_drop(c);
+		client_drop(srv, c);
 }
 
 static struct client *client_slot(struct server *srv)
@@ -341,6 +382,7 @@ static void accept_clients(struct server *srv)
 			continue;
 		}
 		c->fd = fd;
+		c->id = ++srv->next_id;
 	}
 }
 
@@ -407,7 +449,7 @@ static void serve_cleanup(struct server *srv, const char *path)
 		if (c->fd < 0)
 			continue;
 		client_flush(c); /* e.g. the reply to quit, if it is still queued */
-		client_drop(c);
+		client_drop(srv, c);
 	}
 	if (srv->listen_fd >= 0) {
 		close(srv->listen_fd);
@@ -438,5 +480,6 @@ int control__serve(struct kvm *kvm, int listen_fd, const char *path)
 		}
 	}
 	serve_cleanup(&srv, path);
+	control__exit_state(&srv.st);
 	return ret;
 }

@@ -2,11 +2,13 @@
 #include "util/util.h"
 
 #include <ctype.h>
+#include <getopt.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 int log_verbose;
@@ -88,6 +90,22 @@ ssize_t write_in_full(int fd, const void *buf, size_t count)
 			return -errno;
 		if (n == 0)
 			return -EIO;
+		done += n;
+	}
+	return done;
+}
+
+ssize_t write_in_full_nosig(int fd, const void *buf, size_t count)
+{
+	size_t done = 0;
+
+	while (done < count) {
+		ssize_t n = send(fd, (const char *)buf + done, count - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
 		done += n;
 	}
 	return done;
@@ -208,6 +226,15 @@ const char *format_size(uint64_t v, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%llu", (unsigned long long)v);
 	return buf;
+}
+
+const char *getopt_bad_option(char **argv, char *buf, size_t len)
+{
+	if (optopt > 0 && optopt < 256) {
+		snprintf(buf, len, "-%c", optopt);
+		return buf;
+	}
+	return argv[optind - 1];
 }
 
 uint64_t now_ns(void)

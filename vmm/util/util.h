@@ -37,6 +37,8 @@ void pr_debug(const char *fmt, ...) __printf(1, 2);
 /* Loop over short reads and writes and EINTR. Return count, or -errno. */
 ssize_t read_in_full(int fd, void *buf, size_t count);
 ssize_t write_in_full(int fd, const void *buf, size_t count);
+/* write_in_full for sockets: send(MSG_NOSIGNAL), so a closed peer is -EPIPE, not SIGPIPE. */
+ssize_t write_in_full_nosig(int fd, const void *buf, size_t count);
 ssize_t pread_in_full(int fd, void *buf, size_t count, off_t offset);
 ssize_t pwrite_in_full(int fd, const void *buf, size_t count, off_t offset);
 
@@ -50,6 +52,12 @@ int parse_size(const char *s, uint64_t *out);
 int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* "256M"-style rendering into buf, exact when the value is a unit multiple. */
 const char *format_size(uint64_t v, char *buf, size_t len);
+
+/*
+ * The option getopt_long() just refused, for an error message: "-x" for a
+ * short option (inside a group like -xv too), else the argument itself.
+ */
+const char *getopt_bad_option(char **argv, char *buf, size_t len);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);

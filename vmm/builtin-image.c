@@ -1,0 +1,761 @@
+// SPDX-License-Identifier: GPL-2.0
+/* kvmsnap image size|create|info|verify: size, make and inspect snapshot images. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "builtin.h"
+#include "layout.h"
+#include "pc.h"
+#include "snapcfg.h"
+#include "snapshot/image.h"
+#include "util/util.h"
+
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+struct image_opts {
+	struct pc_config pc;
+	bool have_pc; /* --mem, --vcpus or --vram given */
+	uint32_t order;
+	bool have_order;
+	const char *from_image;
+	const char *path;
+	bool json, force, deep;
+};
+
+/* ---- usage ---- */
+
+static void usage_size(FILE *f)
+{
+	fprintf(
+	    f, "usage: kvmsnap image size [--mem SIZE] [--vcpus N] [--vram SIZE] [--order "
+	       "registry|size]\n"
+	       "                          [--from-image IMAGE] [--json]\n"
+	       "\n"
+	       "Print the size of a snapshot image for a VM and every term of it: the\n"
+	       "memory regions, Total_ram_bytes, TotalRAM = Total_ram_bytes / 4096 x (4096 + 8),\n"
+	       "header, VM start section, VM state area, footer, padding and the total.\n"
+	       "\n"
+	       "  --mem SIZE          guest RAM (K/M/G suffixes), default 256M\n"
+	       "  --vcpus N           vCPUs, default 1\n"
+	       "  --vram SIZE         VGA video RAM, default 16M\n"
+	       "  --order ORDER       section order: registry (default) or size (largest first)\n"
+	       "  --from-image IMAGE  take the regions and vCPUs from an image's VM start section\n"
+	       "  --json              print one JSON object\n");
+}
+
+static void usage_create(FILE *f)
+{
+	fprintf(f, "usage: kvmsnap image create IMAGE [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
+		   "                            [--order registry|size] [--force] [--json]\n"
+		   "\n"
+		   "Create an empty snapshot image for a VM. IMAGE is a new file, preallocated\n"
+		   "in full, or a raw block device that is large enough and not in use.\n"
+		   "\n"
+		   "  --mem, --vcpus, --vram, --order   as for `kvmsnap image size`\n"
+		   "  --force   overwrite an existing file, or a device that carries a file\n"
+		   "            system or partition table signature\n"
+		   "  --json    print one JSON object\n");
+}
+
+static void usage_info(FILE *f)
+{
+	fprintf(f, "usage: kvmsnap image info IMAGE [--json]\n"
+		   "\n"
+		   "Show an image's header, platform metadata, sections and, for a complete\n"
+		   "snapshot, its footer (digests, passes, downtime).\n"
+		   "\n"
+		   "  --json    print one JSON object\n");
+}
+
+static void usage_verify(FILE *f)
+{
+	fprintf(f, "usage: kvmsnap image verify IMAGE [--deep] [--json]\n"
+		   "\n"
+		   "Check an image's structure, state, footer, VM state area and every page\n"
+		   "header. Exit status 0 if the image is sound (complete, or empty), 1 if not.\n"
+		   "\n"
+		   "  --deep    also recompute each region digest from the page data and\n"
+		   "            compare it with the footer (reads the whole image)\n"
+		   "  --json    print one JSON object\n");
+}
+
+static void usage_image(FILE *f)
+{
+	fprintf(f, "usage: kvmsnap image COMMAND [ARGS...]\n"
+		   "\n"
+		   "  size      print the size of an image and every term of it\n"
+		   "  create    create an empty image on a file or block device\n"
+		   "  info      show an image's header, sections and footer\n"
+		   "  verify    check an image (--deep: and its digests)\n"
+		   "\n"
+		   "`kvmsnap image COMMAND --help` describes each command.\n");
+}
+
+/* ---- options ---- */
+
+enum {
+	OPT_MEM = 256,
+	OPT_VCPUS,
+	OPT_VRAM,
+	OPT_ORDER,
+	OPT_FROM_IMAGE,
+	OPT_JSON,
+	OPT_FORCE,
+	OPT_DEEP,
+};
+
+static const struct option all_options[] = {
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"vcpus", required_argument, NULL, OPT_VCPUS},
+    {"vram", required_argument, NULL, OPT_VRAM},
+    {"order", required_argument, NULL, OPT_ORDER},
+    {"from-image", required_argument, NULL, OPT_FROM_IMAGE},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"deep", no_argument, NULL, OPT_DEEP},
+    {"help", no_argument, NULL, 'h'},
+    {},
+};
+
+struct subcmd {
+	const char *name;
+	int (*fn)(struct image_opts *o);
+	void (*usage)(FILE *f);
+	const int *allowed; /* option values this subcommand takes, 0-terminated */
+	bool needs_image;
+};
+
+static bool allowed(const struct subcmd *c, int opt)
+{
+	const int *p;
+
+	for (p = c->allowed; *p; p++)
+		if (*p == opt)
+			return true;
+	return false;
+}
+
+static int size_opt(const char *opt, const char *val, uint64_t *out)
+{
+	int ret = parse_size(val, out);
+
+	if (ret)
+		pr_err("%s %s: %s", opt, val,
+		       ret == -ERANGE ? "too large" : "not a size (use e.g. 512M or 2G)");
+	return ret;
+}
+
+static int parse_one(const struct subcmd *c, struct image_opts *o, int opt)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_MEM:
+		o->have_pc = true;
+		return size_opt("--mem", optarg, &o->pc.ram_size);
+	case OPT_VRAM:
+		o->have_pc = true;
+		return size_opt("--vram", optarg, &o->pc.vram_size);
+	case OPT_VCPUS:
+		o->have_pc = true;
+		if (parse_uint(optarg, 1, VCPUS_MAX, &v)) {
+			pr_err("--vcpus %s: must be a number from 1 to %d", optarg, VCPUS_MAX);
+			return -EINVAL;
+		}
+		o->pc.nr_cpus = (unsigned int)v;
+		return 0;
+	case OPT_ORDER:
+		o->have_order = true;
+		if (!strcmp(optarg, "registry")) {
+			o->order = SNAP_ORDER_REGISTRY;
+		} else if (!strcmp(optarg, "size")) {
+			o->order = SNAP_ORDER_SIZE;
+		} else {
+			pr_err("--order %s: must be registry or size", optarg);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_FROM_IMAGE:
+		o->from_image = optarg;
+		return 0;
+	case OPT_JSON:
+		o->json = true;
+		return 0;
+	case OPT_FORCE:
+		o->force = true;
+		return 0;
+	case OPT_DEEP:
+		o->deep = true;
+		return 0;
+	}
+	pr_err("image %s: unknown option (see kvmsnap image %s --help)", c->name, c->name);
+	return -EINVAL;
+}
+
+/* 0, 1 after --help, or -EINVAL (reported). */
+static int parse(const struct subcmd *c, int argc, char **argv, struct image_opts *o)
+{
+	int opt;
+
+	o->pc.ram_size = 256 * MiB;
+	o->pc.vram_size = VRAM_DEFAULT;
+	o->pc.nr_cpus = 1;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, ":h", all_options, NULL)) != -1) {
+		if (opt == 'h') {
+			c->usage(stdout);
+			return 1;
+		}
+		if (opt == ':') {
+			pr_err("image %s: option %s needs a value", c->name, argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (opt == '?' || !allowed(c, opt)) {
+			pr_err("image %s: unknown option '%s' (see kvmsnap image %s --help)",
+			       c->name, argv[optind - 1], c->name);
+			return -EINVAL;
+		}
+		if (parse_one(c, o, opt))
+			return -EINVAL;
+	}
+	if (c->needs_image && optind < argc)
+		o->path = argv[optind++];
+	if (optind < argc) {
+		pr_err("image %s: unexpected argument '%s'", c->name, argv[optind]);
+		return -EINVAL;
+	}
+	if (c->needs_image && !o->path) {
+		pr_err("image %s: no IMAGE given (see kvmsnap image %s --help)", c->name, c->name);
+		return -EINVAL;
+	}
+	if (o->from_image && o->have_pc) {
+		pr_err(
+		    "image %s: --from-image takes the VM from the image; drop --mem, --vcpus and "
+		    "--vram",
+		    c->name);
+		return -EINVAL;
+	}
+	if (o->have_pc && pc__check_config(&o->pc))
+		return -EINVAL;
+	return 0;
+}
+
+/* ---- output helpers ---- */
+
+static void print_json(struct json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+							     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+static void jadd(struct json_object *o, const char *key, struct json_object *v)
+{
+	json_object_object_add(o, key, v);
+}
+
+static struct json_object *ju64(uint64_t v)
+{
+	return json_object_new_uint64(v);
+}
+
+static const char *human(uint64_t v, char *buf, size_t len)
+{
+	return snap_size_str(v, buf, len);
+}
+
+/* "2024-05-01T12:00:00.123456789Z", or "-" for 0 (never). */
+static const char *iso_time(uint64_t ns, char *buf, size_t len)
+{
+	time_t s = (time_t)(ns / 1000000000ULL);
+	struct tm tm;
+	char base[32];
+
+	if (!ns || !gmtime_r(&s, &tm)) {
+		snprintf(buf, len, "-");
+		return buf;
+	}
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%09uZ", base, (unsigned int)(ns % 1000000000ULL));
+	return buf;
+}
+
+static struct json_object *jtime(uint64_t ns)
+{
+	char buf[48];
+
+	return ns ? json_object_new_string(iso_time(ns, buf, sizeof(buf))) : NULL;
+}
+
+static const char *uuid_str(const uint8_t u[16], char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
+	return buf;
+}
+
+static const char *hex64(uint64_t v, char *buf, size_t len)
+{
+	snprintf(buf, len, "%016" PRIx64, v);
+	return buf;
+}
+
+static int open_image(const char *path, struct snap_image *img)
+{
+	struct snap_error err;
+
+	if (snap_image_open(path, SNAP_OPEN_RDONLY, NULL, img, &err)) {
+		pr_err("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- size ---- */
+
+static void size_line(const char *name, uint64_t v, const char *note)
+{
+	char h[32], paren[40];
+
+	snprintf(paren, sizeof(paren), "(%s)", human(v, h, sizeof(h)));
+	if (note)
+		printf("%-18s %15" PRIu64 " bytes  %-12s  %s\n", name, v, paren, note);
+	else
+		printf("%-18s %15" PRIu64 " bytes  %s\n", name, v, paren);
+}
+
+static void size_text(const struct snap_config *cfg, const struct snap_layout *l)
+{
+	char note[160];
+	unsigned int i;
+	uint64_t pages = l->total_ram_bytes / SNAP_PAGE_SIZE;
+
+	printf("Image for %s, %u vCPU%s, section order %s\n", cfg->machine, cfg->vcpus,
+	       cfg->vcpus == 1 ? "" : "s", snap_order_name(l->order));
+	printf("regions (registry order):\n");
+	for (i = 0; i < cfg->nr_regions; i++) {
+		char name[40];
+
+		snprintf(name, sizeof(name), "  %s", cfg->regions[i].id);
+		snprintf(note, sizeof(note), "%" PRIu64 " pages",
+			 (uint64_t)(cfg->regions[i].size / SNAP_PAGE_SIZE));
+		size_line(name, cfg->regions[i].size, note);
+	}
+	size_line("Total_ram_bytes", l->total_ram_bytes, "sum of the region sizes");
+	snprintf(note, sizeof(note),
+		 "= %" PRIu64 " / 4096 \u00d7 (4096 + 8) = %" PRIu64 " \u00d7 4104",
+		 l->total_ram_bytes, pages);
+	size_line("TotalRAM", l->total_ram, note);
+	size_line("header", l->header_size, NULL);
+	size_line("VM start section", l->start_size, NULL);
+	snprintf(note, sizeof(note), "= ALIGN4K(16384 + %u \u00d7 32768)", cfg->vcpus);
+	size_line("VM state area", l->state_size, note);
+	size_line("footer", l->footer_size, NULL);
+	size_line("padding", l->padding, "section descriptors and data-area alignment");
+	size_line("image size", l->image_size, NULL);
+}
+
+static struct json_object *regions_json(const struct snap_config *cfg)
+{
+	struct json_object *a = json_object_new_array();
+	unsigned int i;
+
+	for (i = 0; i < cfg->nr_regions; i++) {
+		struct json_object *r = json_object_new_object();
+
+		jadd(r, "id", json_object_new_string(cfg->regions[i].id));
+		jadd(r, "size", ju64(cfg->regions[i].size));
+		jadd(r, "pages", ju64(cfg->regions[i].size / SNAP_PAGE_SIZE));
+		json_object_array_add(a, r);
+	}
+	return a;
+}
+
+static struct json_object *sections_json(const struct snap_config *cfg, const struct snap_layout *l)
+{
+	struct json_object *a = json_object_new_array();
+	unsigned int k;
+
+	for (k = 0; k < l->nr_sections; k++) {
+		const struct snap_section *s = &l->sections[k];
+		struct json_object *o = json_object_new_object();
+
+		jadd(o, "region", json_object_new_string(cfg->regions[s->region].id));
+		jadd(o, "region_index", ju64(s->region));
+		jadd(o, "section_id", ju64(s->id));
+		jadd(o, "offset", ju64(s->offset));
+		jadd(o, "size", ju64(s->size));
+		jadd(o, "table_offset", ju64(s->table_off));
+		jadd(o, "data_offset", ju64(s->data_off));
+		jadd(o, "pages", ju64(s->pages));
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
+static void size_json(const struct snap_config *cfg, const struct snap_layout *l)
+{
+	struct json_object *o = json_object_new_object();
+
+	jadd(o, "machine", json_object_new_string(cfg->machine));
+	jadd(o, "vcpus", ju64(cfg->vcpus));
+	jadd(o, "mem", ju64(cfg->ram_size));
+	jadd(o, "vram", ju64(cfg->vram_size));
+	jadd(o, "order", json_object_new_string(snap_order_name(l->order)));
+	jadd(o, "regions", regions_json(cfg));
+	jadd(o, "total_ram_bytes", ju64(l->total_ram_bytes));
+	jadd(o, "total_ram", ju64(l->total_ram));
+	jadd(o, "header", ju64(l->header_size));
+	jadd(o, "start_section", ju64(l->start_size));
+	jadd(o, "state_area", ju64(l->state_size));
+	jadd(o, "footer", ju64(l->footer_size));
+	jadd(o, "padding", ju64(l->padding));
+	jadd(o, "image_size", ju64(l->image_size));
+	jadd(o, "sections", sections_json(cfg, l));
+	print_json(o);
+}
+
+static int do_size(struct image_opts *o)
+{
+	struct snap_config cfg;
+	struct snap_layout l;
+	struct snap_error err;
+	struct snap_image img;
+	uint32_t order = o->order;
+
+	if (o->from_image) {
+		if (open_image(o->from_image, &img))
+			return EXIT_FAIL;
+		cfg = img.cfg;
+		if (!o->have_order)
+			order = img.hdr.order;
+		snap_image_close(&img);
+	} else if (snapcfg__from_pc(&o->pc, &cfg)) {
+		return EXIT_FAIL;
+	}
+	if (snap_layout_compute(&cfg, order, &l, &err)) {
+		pr_err("%s", err.msg);
+		return EXIT_FAIL;
+	}
+	if (o->json)
+		size_json(&cfg, &l);
+	else
+		size_text(&cfg, &l);
+	return 0;
+}
+
+/* ---- create ---- */
+
+static int do_create(struct image_opts *o)
+{
+	struct snap_target_opts topts = {.order = o->order, .force = o->force};
+	struct snap_image img = {0};
+	struct snap_config cfg;
+	struct snap_error err;
+	char h[32], u[40];
+
+	if (snapcfg__from_pc(&o->pc, &cfg))
+		return EXIT_FAIL;
+	if (snap_image_create(o->path, &cfg, &topts, &img, &err)) {
+		pr_err("%s", err.msg);
+		return EXIT_FAIL;
+	}
+	uuid_str(img.hdr.uuid, u, sizeof(u));
+	if (o->json) {
+		struct json_object *j = json_object_new_object();
+
+		jadd(j, "image", json_object_new_string(o->path));
+		jadd(j, "target", json_object_new_string(img.blockdev ? "block device" : "file"));
+		jadd(j, "image_size", ju64(img.hdr.image_size));
+		jadd(j, "uuid", json_object_new_string(u));
+		jadd(j, "order", json_object_new_string(snap_order_name(img.hdr.order)));
+		jadd(j, "state", json_object_new_string(snap_state_name(img.hdr.state)));
+		print_json(j);
+	} else {
+		printf("image %s: created on a %s, %" PRIu64 " bytes (%s), uuid %s, order %s\n",
+		       o->path, img.blockdev ? "block device" : "file", img.hdr.image_size,
+		       human(img.hdr.image_size, h, sizeof(h)), u, snap_order_name(img.hdr.order));
+	}
+	snap_image_close(&img);
+	return 0;
+}
+
+/* ---- info ---- */
+
+/* Metadata is text from the image: show control bytes as '?', keep the lines. */
+static void print_metadata(const char *m)
+{
+	const char *p;
+
+	printf("metadata:\n");
+	if (!*m)
+		printf("  (none)\n");
+	for (p = m; *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p), i;
+
+		printf("  ");
+		for (i = 0; i < n; i++)
+			putchar((unsigned char)p[i] < 0x20 || p[i] == 0x7f ? '?' : p[i]);
+		putchar('\n');
+		p += n + (eol ? 1 : 0);
+	}
+}
+
+static struct json_object *metadata_json(const char *m)
+{
+	struct json_object *o = json_object_new_object();
+	char line[SNAP_METADATA_MAX + 1];
+	const char *p;
+
+	for (p = m; *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t n = eol ? (size_t)(eol - p) : strlen(p);
+		char *eq;
+
+		snprintf(line, sizeof(line), "%.*s", (int)n, p);
+		eq = strchr(line, '=');
+		if (eq) {
+			*eq = '\0';
+			jadd(o, line, json_object_new_string(eq + 1));
+		}
+		p += n + (eol ? 1 : 0);
+	}
+	return o;
+}
+
+static void info_text(const struct snap_image *img, const struct snap_footer *f)
+{
+	const struct snap_header *h = &img->hdr;
+	const struct snap_config *c = &img->cfg;
+	char a[48], b[48];
+	unsigned int i;
+
+	printf("image:              %s (%s, %" PRIu64 " bytes)\n", img->path,
+	       img->blockdev ? "block device" : "file", img->target_size);
+	printf("uuid:               %s\n", uuid_str(h->uuid, a, sizeof(a)));
+	printf("format version:     %u\n", h->version);
+	printf("state:              %s\n", snap_state_name(h->state));
+	printf("generation:         %" PRIu64 "\n", h->generation);
+	printf("created:            %s\n", iso_time(h->created_ns, a, sizeof(a)));
+	printf("snapshot started:   %s\n", iso_time(h->started_ns, a, sizeof(a)));
+	printf("snapshot completed: %s\n", iso_time(h->completed_ns, a, sizeof(a)));
+	printf("image size:         %" PRIu64 " bytes (%s)\n", h->image_size,
+	       human(h->image_size, a, sizeof(a)));
+	printf("section order:      %s\n", snap_order_name(h->order));
+	printf("machine:            %s\n", c->machine);
+	printf("vcpus:              %u\n", c->vcpus);
+	printf("mem:                %" PRIu64 " bytes (%s)\n", c->ram_size,
+	       human(c->ram_size, a, sizeof(a)));
+	printf("vram:               %" PRIu64 " bytes (%s)\n", c->vram_size,
+	       human(c->vram_size, a, sizeof(a)));
+	printf("VM state area:      offset %" PRIu64 ", %" PRIu64 " bytes, %" PRIu64 " used\n",
+	       h->state_off, h->state_size, h->state_used);
+	print_metadata(h->metadata);
+	printf("sections (image order):\n");
+	printf("  %-3s %-14s %6s %14s %14s %14s %14s %10s\n", "id", "region", "index", "offset",
+	       "size", "table_offset", "data_offset", "pages");
+	for (i = 0; i < img->layout.nr_sections; i++) {
+		const struct snap_section *s = &img->layout.sections[i];
+
+		printf("  %-3u %-14s %6u %14" PRIu64 " %14" PRIu64 " %14" PRIu64 " %14" PRIu64
+		       " %10" PRIu64 "\n",
+		       s->id, c->regions[s->region].id, s->region, s->offset, s->size, s->table_off,
+		       s->data_off, s->pages);
+	}
+	printf("footer:             offset %" PRIu64 "%s\n", h->footer_off,
+	       f ? "" : " (no snapshot)");
+	if (!f)
+		return;
+	printf("  final pause:      %s\n", iso_time(f->pause_ns, a, sizeof(a)));
+	printf("  passes:           %u\n", f->passes);
+	printf("  converged:        %s\n", f->flags & SNAP_FOOTER_CONVERGED ? "yes" : "no");
+	printf("  downtime:         %" PRIu64 " us\n", f->downtime_us);
+	printf("  total time:       %" PRIu64 " us\n", f->total_us);
+	printf("  bytes written:    %" PRIu64 " (%s)\n", f->bytes_written,
+	       human(f->bytes_written, b, sizeof(b)));
+	printf("  digests (XXH3 page tree):\n");
+	for (i = 0; i < f->nr_regions; i++)
+		printf("    %-14s %s  %" PRIu64 " bytes\n", c->regions[i].id,
+		       hex64(f->digest[i], a, sizeof(a)), f->region_size[i]);
+}
+
+static struct json_object *footer_json(const struct snap_config *c, const struct snap_footer *f)
+{
+	struct json_object *o = json_object_new_object(), *d = json_object_new_array();
+	char a[32];
+	unsigned int i;
+
+	jadd(o, "generation", ju64(f->generation));
+	jadd(o, "pause", jtime(f->pause_ns));
+	jadd(o, "pause_ns", ju64(f->pause_ns));
+	jadd(o, "passes", ju64(f->passes));
+	jadd(o, "converged", json_object_new_boolean(f->flags & SNAP_FOOTER_CONVERGED));
+	jadd(o, "downtime_us", ju64(f->downtime_us));
+	jadd(o, "total_us", ju64(f->total_us));
+	jadd(o, "bytes_written", ju64(f->bytes_written));
+	jadd(o, "digest_algorithm", json_object_new_string("xxh3-page-tree"));
+	for (i = 0; i < f->nr_regions; i++) {
+		struct json_object *r = json_object_new_object();
+
+		jadd(r, "id", json_object_new_string(c->regions[i].id));
+		jadd(r, "digest", json_object_new_string(hex64(f->digest[i], a, sizeof(a))));
+		jadd(r, "size", ju64(f->region_size[i]));
+		json_object_array_add(d, r);
+	}
+	jadd(o, "digests", d);
+	return o;
+}
+
+static void info_json(const struct snap_image *img, const struct snap_footer *f)
+{
+	const struct snap_header *h = &img->hdr;
+	const struct snap_config *c = &img->cfg;
+	struct json_object *o = json_object_new_object(), *st = json_object_new_object();
+	char a[48];
+
+	jadd(o, "image", json_object_new_string(img->path));
+	jadd(o, "target", json_object_new_string(img->blockdev ? "block device" : "file"));
+	jadd(o, "target_size", ju64(img->target_size));
+	jadd(o, "uuid", json_object_new_string(uuid_str(h->uuid, a, sizeof(a))));
+	jadd(o, "version", ju64(h->version));
+	jadd(o, "state", json_object_new_string(snap_state_name(h->state)));
+	jadd(o, "generation", ju64(h->generation));
+	jadd(o, "created", jtime(h->created_ns));
+	jadd(o, "started", jtime(h->started_ns));
+	jadd(o, "completed", jtime(h->completed_ns));
+	jadd(o, "image_size", ju64(h->image_size));
+	jadd(o, "order", json_object_new_string(snap_order_name(h->order)));
+	jadd(o, "machine", json_object_new_string(c->machine));
+	jadd(o, "vcpus", ju64(c->vcpus));
+	jadd(o, "mem", ju64(c->ram_size));
+	jadd(o, "vram", ju64(c->vram_size));
+	jadd(o, "regions", regions_json(c));
+	jadd(st, "offset", ju64(h->state_off));
+	jadd(st, "size", ju64(h->state_size));
+	jadd(st, "used", ju64(h->state_used));
+	jadd(o, "state_area", st);
+	jadd(o, "metadata", metadata_json(h->metadata));
+	jadd(o, "metadata_text", json_object_new_string(h->metadata));
+	jadd(o, "sections", sections_json(c, &img->layout));
+	jadd(o, "footer_offset", ju64(h->footer_off));
+	jadd(o, "footer", f ? footer_json(c, f) : NULL);
+	print_json(o);
+}
+
+static int do_info(struct image_opts *o)
+{
+	struct snap_image img;
+	struct snap_footer f;
+	struct snap_error err;
+	bool complete;
+	int status = 0;
+
+	if (open_image(o->path, &img))
+		return EXIT_FAIL;
+	complete = img.hdr.state == SNAP_STATE_COMPLETE;
+	if (complete && snap_image_read_footer(&img, &f, &err)) {
+		pr_err("%s", err.msg);
+		status = EXIT_FAIL;
+	}
+	if (o->json)
+		info_json(&img, complete && !status ? &f : NULL);
+	else
+		info_text(&img, complete && !status ? &f : NULL);
+	snap_image_close(&img);
+	return status;
+}
+
+/* ---- verify ---- */
+
+static int do_verify(struct image_opts *o)
+{
+	struct snap_verify_result res = {0};
+	struct snap_image img;
+	struct snap_error err;
+	bool opened;
+	int ret;
+
+	ret = snap_image_open(o->path, SNAP_OPEN_RDONLY, NULL, &img, &err);
+	opened = !ret;
+	if (opened)
+		ret = snap_image_verify(&img, o->deep, &res, &err);
+	if (ret)
+		pr_err("%s", err.msg);
+	if (o->json) {
+		struct json_object *j = json_object_new_object();
+
+		jadd(j, "image", json_object_new_string(o->path));
+		jadd(j, "ok", json_object_new_boolean(!ret));
+		jadd(j, "error", ret ? json_object_new_string(err.msg) : NULL);
+		jadd(j, "state",
+		     opened ? json_object_new_string(snap_state_name(img.hdr.state)) : NULL);
+		jadd(j, "generation", opened ? ju64(img.hdr.generation) : NULL);
+		jadd(j, "complete", json_object_new_boolean(res.complete));
+		jadd(j, "pages_checked", ju64(res.pages_checked));
+		jadd(j, "bad_page_headers", ju64(res.bad_page_headers));
+		jadd(j, "footer_ok", json_object_new_boolean(res.footer_ok));
+		jadd(j, "state_ok", json_object_new_boolean(res.state_ok));
+		jadd(j, "digests_checked", json_object_new_boolean(res.digests_checked));
+		jadd(j, "bad_digests", ju64(res.bad_digests));
+		print_json(j);
+	} else if (!ret) {
+		printf("image %s: OK (generation %" PRIu64 ", %s, %" PRIu64 " pages checked%s)\n",
+		       o->path, img.hdr.generation, snap_state_name(img.hdr.state),
+		       res.pages_checked, res.digests_checked ? ", digests match" : "");
+	}
+	if (opened)
+		snap_image_close(&img);
+	return ret ? EXIT_FAIL : 0;
+}
+
+/* ---- dispatch ---- */
+
+static const int size_allowed[] = {OPT_MEM,	   OPT_VCPUS, OPT_VRAM, OPT_ORDER,
+				   OPT_FROM_IMAGE, OPT_JSON,  0};
+static const int create_allowed[] = {OPT_MEM,	OPT_VCPUS, OPT_VRAM, OPT_ORDER,
+				     OPT_FORCE, OPT_JSON,  0};
+static const int info_allowed[] = {OPT_JSON, 0};
+static const int verify_allowed[] = {OPT_DEEP, OPT_JSON, 0};
+
+static const struct subcmd subcmds[] = {
+    {"size", do_size, usage_size, size_allowed, false},
+    {"create", do_create, usage_create, create_allowed, true},
+    {"info", do_info, usage_info, info_allowed, true},
+    {"verify", do_verify, usage_verify, verify_allowed, true},
+};
+
+int cmd_image(int argc, char **argv)
+{
+	struct image_opts o;
+	unsigned int i;
+	int ret;
+
+	if (argc < 2) {
+		usage_image(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage_image(stdout);
+		return 0;
+	}
+	for (i = 0; i < ARRAY_SIZE(subcmds); i++) {
+		if (strcmp(argv[1], subcmds[i].name))
+			continue;
+		memset(&o, 0, sizeof(o));
+		ret = parse(&subcmds[i], argc - 1, argv + 1, &o);
+		if (ret)
+			return ret > 0 ? 0 : EXIT_USAGE;
+		return subcmds[i].fn(&o);
+	}
+	pr_err("image: '%s' is not an image command (see kvmsnap image --help)", argv[1]);
+	return EXIT_USAGE;
+}

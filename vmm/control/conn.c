@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "control/conn.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define REPLY_MAX (1 << 20)
+
+static int __printf(4, 5) conn_err(char *err, size_t len, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int ctl_conn__open(struct ctl_conn *c, const char *path, int timeout_s, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int ret;
+
+	c->fd = -1;
+	c->path = path;
+	c->timeout_s = timeout_s;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return conn_err(err, errlen, -ENAMETOOLONG,
+				"control socket path %s is longer than %zu bytes", path,
+				sizeof(sa.sun_path) - 1);
+	memcpy(sa.sun_path, path, strlen(path));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return conn_err(err, errlen, -errno, "cannot create a socket: %s", strerror(errno));
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		ret = -errno;
+		close(c->fd);
+		c->fd = -1;
+		return conn_err(err, errlen, ret, "cannot connect to control socket %s: %s", path,
+				strerror(-ret));
+	}
+	return 0;
+}
+
+void ctl_conn__close(struct ctl_conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+static int send_line(struct ctl_conn *c, const char *cmd, struct json_object *args, char *err,
+		     size_t errlen)
+{
+	struct json_object *req = json_object_new_object();
+	const char *s;
+	char *line = NULL;
+	ssize_t n;
+	int ret;
+
+	if (!req)
+		return conn_err(err, errlen, -ENOMEM, "out of memory");
+	json_object_object_add(req, "cmd", json_object_new_string(cmd));
+	if (args) {
+		json_object_object_foreach(args, key, val)
+			json_object_object_add(req, key, json_object_get(val));
+	}
+	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
+	ret = s && asprintf(&line, "%s\n", s) > 0 ? 0 : -ENOMEM;
+	json_object_put(req);
+	if (ret)
+		return conn_err(err, errlen, ret, "out of memory");
+	n = write_in_full_nosig(c->fd, line, strlen(line));
+	free(line);
+	if (n < 0)
+		return conn_err(err, errlen, (int)n, "cannot send to control socket %s: %s",
+				c->path, strerror((int)-n));
+	return 0;
+}
+
+/* Collect fds from a control message, closing any beyond max. */
+static void take_fds(struct msghdr *msg, int *fds, unsigned int max, unsigned int *nr)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		unsigned int i, n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (fds && *nr < max)
+				fds[(*nr)++] = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+static int recv_line(struct ctl_conn *c, char **out, int *fds, unsigned int max_fds,
+		     unsigned int *nr_fds, char *err, size_t errlen)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 32)];
+	size_t used = 0, cap = 0;
+	char *buf = NULL, *nl = NULL;
+	int ret;
+
+	while (!nl) {
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		struct iovec iov;
+		struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+		ssize_t n;
+
+		if (used == cap) {
+			char *p = cap < REPLY_MAX ? realloc(buf, cap + 64 * KiB) : NULL;
+
+			if (!p) {
+				ret = conn_err(err, errlen, -E2BIG, "reply from %s too long", c->path);
+				goto fail;
+			}
+			buf = p;
+			cap += 64 * KiB;
+		}
+		ret = poll(&pfd, 1, c->timeout_s * 1000);
+		if (ret < 0 && errno == EINTR)
+			continue;
+		if (ret <= 0) {
+			ret = conn_err(err, errlen, -ETIMEDOUT, "no reply from control socket %s within %d s",
+				       c->path, c->timeout_s);
+			goto fail;
+		}
+		iov.iov_base = buf + used;
+		iov.iov_len = cap - used;
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ret = conn_err(err, errlen, n < 0 ? -errno : -ECONNRESET,
+				       "control socket %s: %s", c->path,
+				       n < 0 ? strerror(errno) : "the VM closed the connection");
+			goto fail;
+		}
+		take_fds(&msg, fds, max_fds, nr_fds);
+		nl = memchr(buf + used, '\n', n);
+		used += n;
+	}
+	*nl = '\0';
+	*out = buf;
+	return 0;
+fail:
+	free(buf);
+	return ret;
+}
+
+int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args,
+		   struct json_object **reply, int *fds, unsigned int max_fds,
+		   unsigned int *nr_fds, char *err, size_t errlen)
+{
+	struct json_object *r, *ok, *msg;
+	unsigned int dummy = 0;
+	char *line = NULL;
+	int ret;
+
+	if (!nr_fds)
+		nr_fds = &dummy;
+	*nr_fds = 0;
+	*reply = NULL;
+	ret = send_line(c, cmd, args, err, errlen);
+	if (!ret)
+		ret = recv_line(c, &line, fds, max_fds, nr_fds, err, errlen);
+	if (ret)
+		return ret;
+	r = json_tokener_parse(line);
+	free(line);
+	if (!r || !json_object_is_type(r, json_type_object) ||
+	    !json_object_object_get_ex(r, "ok", &ok)) {
+		json_object_put(r);
+		return conn_err(err, errlen, -EPROTO, "%s: malformed reply from %s", cmd, c->path);
+	}
+	if (!json_object_get_boolean(ok)) {
+		ret = conn_err(err, errlen, -EREMOTEIO, "%s: %s", cmd,
+			       json_object_object_get_ex(r, "error", &msg) ?
+				       json_object_get_string(msg) :
+				       "the VM refused the request");
+		json_object_put(r);
+		return ret;
+	}
+	*reply = r;
+	return 0;
+}

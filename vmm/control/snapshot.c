@@ -1,0 +1,306 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The VM side of a live snapshot. `kvmsnap snapshot` (the manager) drives a
+ * session over one control connection:
+ *
+ *   snapshot-begin  reply: config, regions; fds: [shared area, region memfds]
+ *   snapshot-log    dirty logging on, every page clean from now
+ *   snapshot-dirty  per-region dirty bitmaps into the shared area (fetch and clear)
+ *   snapshot-pause  every vCPU out of KVM_RUN
+ *   snapshot-state  vCPU and device state records into the shared area
+ *   snapshot-end    logging back as it was, vCPUs resumed
+ *
+ * The manager maps guest memory read-only from the memfds and writes the
+ * image itself: this process never holds the image. If the connection goes
+ * away mid-session (the manager crashed or was killed), the session is
+ * ended as by snapshot-end, so the guest runs on at full speed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "control/request.h"
+#include "snapshot/snapshot.h"
+#include "state/state.h"
+#include "version.h"
+
+struct snapshot_session {
+	int owner;	 /* control connection id */
+	bool log_was_on; /* dirty logging was on before: leave it on at the end */
+	bool logging;
+	bool paused; /* by this session */
+	int shm_fd;
+	uint8_t *shm;
+	size_t shm_size;
+	uint64_t bitmap_off[MEM_MAX_REGIONS]; /* in shm, per region */
+	uint64_t state_off, state_cap;
+	uint64_t *range_tmp; /* KVM_GET_DIRTY_LOG buffer for the largest range */
+};
+
+#define BITMAP_BYTES(pages) ((((pages) + 63) / 64) * 8)
+
+bool snapshot_session__active(const struct control_state *st)
+{
+	return st->snap != NULL;
+}
+
+static void session_free(struct snapshot_session *s)
+{
+	if (s->shm)
+		munmap(s->shm, s->shm_size);
+	if (s->shm_fd >= 0)
+		close(s->shm_fd);
+	free(s->range_tmp);
+	free(s);
+}
+
+/* End a session: the VM runs again and logging is as it was. Never fails the guest. */
+static void session_end(struct control_state *st)
+{
+	struct snapshot_session *s = st->snap;
+	struct kvm *kvm = st->kvm;
+
+	if (!s)
+		return;
+	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false))
+		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
+	if (s->paused && kvm__resume(kvm) && !kvm__has_exited(kvm))
+		pr_warn("snapshot: cannot resume the VM");
+	st->snap = NULL;
+	session_free(s);
+}
+
+void control__client_gone(struct control_state *st, int client)
+{
+	if (st->snap && st->snap->owner == client) {
+		pr_warn("snapshot client went away mid-snapshot; the VM continues");
+		session_end(st);
+	}
+}
+
+void control__exit_state(struct control_state *st)
+{
+	session_end(st);
+}
+
+static struct snapshot_session *owned_session(struct request *rq)
+{
+	struct snapshot_session *s = rq->st->snap;
+
+	if (!s) {
+		request__fail(rq, "no snapshot session; send snapshot-begin first");
+		return NULL;
+	}
+	if (s->owner != rq->st->client) {
+		request__fail(rq, "a snapshot session belongs to another connection");
+		return NULL;
+	}
+	return s;
+}
+
+/* The shared area: one bitmap per region, then the state buffer. */
+static int session_alloc(struct kvm *kvm, struct snapshot_session *s)
+{
+	uint64_t off = 0, max_range = 0;
+	struct mem_region *r;
+	struct mem_range *rg;
+	unsigned int i = 0;
+
+	mem__for_each_region (&kvm->mem, r) {
+		s->bitmap_off[i++] = off;
+		off += ALIGN_UP(BITMAP_BYTES(r->size / PAGE_SIZE), 64);
+		mem__for_each_range (r, rg)
+			max_range = MAX(max_range, mem__bitmap_bytes(rg));
+	}
+	s->state_off = ALIGN_UP(off, PAGE_SIZE);
+	s->state_cap = ALIGN_UP(SNAP_STATE_FIXED + kvm->nr_cpus * SNAP_STATE_PER_VCPU, PAGE_SIZE);
+	s->shm_size = s->state_off + s->state_cap;
+	s->range_tmp = malloc(max_range);
+	s->shm_fd = memfd_create("kvmsnap-snapshot", MFD_CLOEXEC);
+	if (!s->range_tmp || s->shm_fd < 0 || ftruncate(s->shm_fd, (off_t)s->shm_size))
+		return -errno ? -errno : -ENOMEM;
+	s->shm = mmap(NULL, s->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->shm_fd, 0);
+	if (s->shm == MAP_FAILED) {
+		s->shm = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+static void describe_vm(struct request *rq, struct snapshot_session *s)
+{
+	struct kvm *kvm = rq->kvm;
+	struct json_object *regions = json_object_new_array();
+	struct mem_region *r, *vga = mem__find_region(&kvm->mem, "vga.vram");
+	char meta[SNAP_METADATA_MAX], a[32], b[32];
+	unsigned int i = 0;
+
+	request__add_str(rq->reply, "machine", SNAP_MACHINE_PC);
+	request__add_u64(rq->reply, "vcpus", kvm->nr_cpus);
+	request__add_u64(rq->reply, "mem", kvm->ram_size);
+	request__add_u64(rq->reply, "vram", vga ? vga->size : 0);
+	mem__for_each_region (&kvm->mem, r) {
+		struct json_object *o = json_object_new_object();
+
+		request__add_str(o, "id", r->name);
+		request__add_u64(o, "size", r->size);
+		request__add_u64(o, "bitmap_off", s->bitmap_off[i++]);
+		json_object_array_add(regions, o);
+	}
+	json_object_object_add(rq->reply, "regions", regions);
+	request__add_u64(rq->reply, "shm_size", s->shm_size);
+	request__add_u64(rq->reply, "state_off", s->state_off);
+	request__add_u64(rq->reply, "state_cap", s->state_cap);
+	snprintf(meta, sizeof(meta),
+		 "machine=%s\nmem=%s\nvcpus=%u\nvram=%s\nguest=%.200s\nkvmsnap=%s\n",
+		 SNAP_MACHINE_PC, format_size(kvm->ram_size, a, sizeof(a)), kvm->nr_cpus,
+		 format_size(vga ? vga->size : 0, b, sizeof(b)), kvm->guest_desc, KVMSNAP_VERSION);
+	request__add_str(rq->reply, "metadata", meta);
+}
+
+int snapshot_session__begin(struct request *rq)
+{
+	struct control_state *st = rq->st;
+	struct snapshot_session *s;
+	struct mem_region *r;
+	int ret;
+
+	if (st->snap)
+		return request__fail(rq, "a snapshot is already in progress");
+	if (kvm__has_exited(rq->kvm) || !rq->kvm->nr_cpus)
+		return request__fail(rq, "the VM is not running");
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return request__fail(rq, "out of memory");
+	s->owner = st->client;
+	s->shm_fd = -1;
+	ret = session_alloc(rq->kvm, s);
+	if (ret) {
+		session_free(s);
+		return request__fail(rq, "cannot set up the snapshot area: %s", strerror(-ret));
+	}
+	describe_vm(rq, s);
+	ret = request__attach_fd(rq, s->shm_fd);
+	mem__for_each_region (&rq->kvm->mem, r)
+		ret = ret ? ret : request__attach_fd(rq, r->fd);
+	if (ret) {
+		session_free(s);
+		return ret;
+	}
+	st->snap = s;
+	return 0;
+}
+
+/* Fetch and clear every range's log into its region's bitmap. */
+static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, uint64_t *total)
+{
+	struct mem_region *r;
+	struct mem_range *rg;
+	unsigned int i = 0;
+	int ret;
+
+	*total = 0;
+	mem__for_each_region (&kvm->mem, r) {
+		uint64_t *bm = (uint64_t *)(void *)(s->shm + s->bitmap_off[i++]);
+		uint64_t pages = r->size / PAGE_SIZE;
+
+		memset(bm, 0, BITMAP_BYTES(pages));
+		if (r->flags & MEM_REGION_READONLY)
+			continue;
+		mem__for_each_range (r, rg) {
+			ret = mem__get_dirty_log(&kvm->mem, rg, s->range_tmp);
+			if (ret)
+				return ret;
+			control__merge_dirty(bm, rg, s->range_tmp);
+		}
+		*total += control__count_bits(bm, pages);
+	}
+	return 0;
+}
+
+int snapshot_session__log(struct request *rq)
+{
+	struct snapshot_session *s = owned_session(rq);
+	uint64_t discard;
+	int ret;
+
+	if (!s)
+		return -1;
+	if (s->logging)
+		return request__fail(rq, "dirty logging is already on for this snapshot");
+	s->log_was_on = rq->kvm->mem.log_dirty;
+	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true);
+	if (ret)
+		return request__fail(rq, "cannot turn dirty logging on: %s", strerror(-ret));
+	s->logging = true;
+	/* Logging was on already: drop what it gathered, so every page starts clean. */
+	if (s->log_was_on && fetch_dirty(rq->kvm, s, &discard))
+		return request__fail(rq, "cannot read the dirty log");
+	return 0;
+}
+
+int snapshot_session__dirty(struct request *rq)
+{
+	struct snapshot_session *s = owned_session(rq);
+	uint64_t total;
+	int ret;
+
+	if (!s)
+		return -1;
+	if (!s->logging)
+		return request__fail(rq, "dirty logging is off; send snapshot-log first");
+	ret = fetch_dirty(rq->kvm, s, &total);
+	if (ret)
+		return request__fail(rq, "cannot read the dirty log: %s", strerror(-ret));
+	request__add_u64(rq->reply, "pages", total);
+	return 0;
+}
+
+int snapshot_session__pause(struct request *rq)
+{
+	struct snapshot_session *s = owned_session(rq);
+	uint64_t us = 0;
+	int ret;
+
+	if (!s)
+		return -1;
+	if (s->paused)
+		return request__fail(rq, "already paused by this snapshot");
+	ret = kvm__pause(rq->kvm, &us);
+	if (ret && ret != -EALREADY)
+		return request__fail(rq, "cannot pause the VM: %s", strerror(-ret));
+	/* Paused by someone else before: leave it paused at the end. */
+	s->paused = !ret;
+	request__add_u64(rq->reply, "latency_us", us);
+	return 0;
+}
+
+int snapshot_session__state(struct request *rq)
+{
+	struct snapshot_session *s = owned_session(rq);
+	struct vm_state_devices devs = {.com1 = rq->kvm->com1};
+	struct snap_error err = {0};
+	size_t used = 0;
+	int ret;
+
+	if (!s)
+		return -1;
+	if (!kvm__is_paused(rq->kvm))
+		return request__fail(rq, "the VM must be paused to save its state");
+	ret = vm_state__save(rq->kvm, &devs, s->shm + s->state_off, s->state_cap, &used, &err);
+	if (ret)
+		return request__fail(rq, "cannot save the VM state: %s", err.msg);
+	request__add_u64(rq->reply, "used", used);
+	return 0;
+}
+
+int snapshot_session__end(struct request *rq)
+{
+	if (!owned_session(rq))
+		return -1;
+	session_end(rq->st);
+	return 0;
+}

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The snapshot manager: see manager.h. */
+#include "manager.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "control/conn.h"
+#include "digest.h"
+#include "util/util.h"
+
+#define MANAGER_TIMEOUT_S 60
+
+struct manager {
+	struct ctl_conn conn;
+	struct snap_vm vm;
+	int fds[1 + SNAP_MAX_REGIONS];
+	unsigned int nr_fds;
+	uint8_t *shm;
+	uint64_t shm_size, state_off, state_cap;
+	bool session; /* snapshot-begin succeeded, snapshot-end not yet sent */
+};
+
+static int call(struct manager *m, const char *cmd, struct json_object **reply,
+		struct snap_error *err)
+{
+	struct json_object *r = NULL;
+	char msg[sizeof(err->msg)];
+	int ret;
+
+	ret = ctl_conn__call(&m->conn, cmd, NULL, &r, NULL, 0, NULL, msg, sizeof(msg));
+	if (ret)
+		return snap_err(err, ret, "%s", msg);
+	if (reply)
+		*reply = r;
+	else
+		json_object_put(r);
+	return 0;
+}
+
+static uint64_t get_u64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_uint64(v) : 0;
+}
+
+static int op_log_start(void *ctx, struct snap_error *err)
+{
+	return call(ctx, "snapshot-log", NULL, err);
+}
+
+static int op_fetch_dirty(void *ctx, struct snap_error *err)
+{
+	return call(ctx, "snapshot-dirty", NULL, err);
+}
+
+static int op_pause(void *ctx, uint64_t *latency_us, struct snap_error *err)
+{
+	struct json_object *r;
+	int ret = call(ctx, "snapshot-pause", &r, err);
+
+	if (!ret) {
+		*latency_us = get_u64(r, "latency_us");
+		json_object_put(r);
+	}
+	return ret;
+}
+
+static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used,
+			 struct snap_error *err)
+{
+	struct manager *m = ctx;
+	struct json_object *r;
+	int ret = call(m, "snapshot-state", &r, err);
+
+	if (ret)
+		return ret;
+	*used = get_u64(r, "used");
+	json_object_put(r);
+	if (*used > cap || *used > m->state_cap)
+		return snap_err(err, -EPROTO, "the VM state (%zu bytes) does not fit its %zu-byte area",
+				*used, cap);
+	memcpy(buf, m->shm + m->state_off, *used);
+	return 0;
+}
+
+static int op_finish(void *ctx, struct snap_error *err)
+{
+	struct manager *m = ctx;
+
+	m->session = false;
+	return call(m, "snapshot-end", NULL, err);
+}
+
+static const struct snap_vm_ops manager_ops = {
+	.log_start = op_log_start,
+	.fetch_dirty = op_fetch_dirty,
+	.pause = op_pause,
+	.save_state = op_save_state,
+	.finish = op_finish,
+};
+
+/* Turn the snapshot-begin reply and its fds into struct snap_vm. */
+static int map_vm(struct manager *m, struct json_object *r, struct snap_error *err)
+{
+	struct snap_config *cfg = &m->vm.cfg;
+	struct json_object *regions, *v;
+	size_t i, n;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!json_object_object_get_ex(r, "regions", &regions) ||
+	    !json_object_is_type(regions, json_type_array))
+		return snap_err(err, -EPROTO, "snapshot-begin: reply lists no regions");
+	n = json_object_array_length(regions);
+	if (n < 1 || n > SNAP_MAX_REGIONS || m->nr_fds != n + 1)
+		return snap_err(err, -EPROTO, "snapshot-begin: %zu regions but %u descriptors", n,
+				m->nr_fds);
+	snprintf(cfg->machine, sizeof(cfg->machine), "%s",
+		 json_object_object_get_ex(r, "machine", &v) ? json_object_get_string(v) : "");
+	cfg->vcpus = (uint32_t)get_u64(r, "vcpus");
+	cfg->ram_size = get_u64(r, "mem");
+	cfg->vram_size = get_u64(r, "vram");
+	cfg->nr_regions = (unsigned int)n;
+	m->shm_size = get_u64(r, "shm_size");
+	m->state_off = get_u64(r, "state_off");
+	m->state_cap = get_u64(r, "state_cap");
+	if (json_object_object_get_ex(r, "metadata", &v))
+		snprintf(m->vm.metadata, sizeof(m->vm.metadata), "%s", json_object_get_string(v));
+	/* Writable: the writer merges bitmaps in place between fetches. */
+	m->shm = mmap(NULL, m->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], 0);
+	if (m->shm == MAP_FAILED) {
+		m->shm = NULL;
+		return snap_err(err, -errno, "cannot map the snapshot area: %s", strerror(errno));
+	}
+	if (m->state_off + m->state_cap > m->shm_size)
+		return snap_err(err, -EPROTO, "snapshot-begin: state area outside the shared area");
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_array_get_idx(regions, i);
+		struct snap_vm_region *vr = &m->vm.regions[i];
+		uint64_t off = get_u64(o, "bitmap_off");
+
+		snprintf(cfg->regions[i].id, sizeof(cfg->regions[i].id), "%s",
+			 json_object_object_get_ex(o, "id", &v) ? json_object_get_string(v) : "");
+		cfg->regions[i].size = vr->size = get_u64(o, "size");
+		if (!vr->size || off + (vr->size / SNAP_PAGE_SIZE + 63) / 64 * 8 > m->state_off)
+			return snap_err(err, -EPROTO, "snapshot-begin: bad region %s", cfg->regions[i].id);
+		vr->dirty = (uint64_t *)(void *)(m->shm + off);
+		/* Read-only: the manager can never change guest memory. */
+		vr->mem = mmap(NULL, vr->size, PROT_READ, MAP_SHARED, m->fds[1 + i], 0);
+		if (vr->mem == MAP_FAILED) {
+			vr->mem = NULL;
+			return snap_err(err, -errno, "cannot map region %s: %s", cfg->regions[i].id,
+					strerror(errno));
+		}
+	}
+	return 0;
+}
+
+static void unmap_vm(struct manager *m)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->vm.cfg.nr_regions; i++)
+		if (m->vm.regions[i].mem)
+			munmap((void *)m->vm.regions[i].mem, m->vm.regions[i].size);
+	if (m->shm)
+		munmap(m->shm, m->shm_size);
+	for (i = 0; i < m->nr_fds; i++)
+		close(m->fds[i]);
+}
+
+static void show_progress(const struct snap_progress *p, void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "\rkvmsnap: pass %u: %" PRIu64 " MiB dirty, %.0f MiB/s        ", p->pass,
+		p->remaining_bytes >> 20, p->rate_mib_s);
+	fflush(stderr);
+}
+
+static double rate_mib_s(uint64_t bytes, uint64_t us)
+{
+	return us ? (double)bytes / (1 << 20) / ((double)us / 1e6) : 0;
+}
+
+static void print_json(const struct manager_opts *o, const struct snap_vm *vm,
+		       const struct snap_report *rep)
+{
+	struct json_object *j = json_object_new_object(), *passes = json_object_new_array();
+	struct json_object *digests = json_object_new_array();
+	char hex[DIGEST_HEX_SIZE];
+	unsigned int i;
+
+	json_object_object_add(j, "ok", json_object_new_boolean(1));
+	json_object_object_add(j, "image", json_object_new_string(o->image));
+	json_object_object_add(j, "image_size", json_object_new_uint64(rep->image_size));
+	json_object_object_add(j, "generation", json_object_new_uint64(rep->generation));
+	json_object_object_add(j, "converged", json_object_new_boolean(rep->converged));
+	json_object_object_add(j, "stop_reason", json_object_new_string(rep->stop_reason ? rep->stop_reason : ""));
+	json_object_object_add(j, "threshold", json_object_new_uint64(rep->threshold));
+	json_object_object_add(j, "downtime_ms", json_object_new_double(rep->downtime_us / 1000.0));
+	json_object_object_add(j, "pause_latency_us", json_object_new_uint64(rep->pause_latency_us));
+	json_object_object_add(j, "total_ms", json_object_new_double(rep->total_us / 1000.0));
+	json_object_object_add(j, "bytes_written", json_object_new_uint64(rep->bytes_written));
+	for (i = 0; i < rep->nr_passes; i++) {
+		const struct snap_pass *p = &rep->passes[i];
+		struct json_object *po = json_object_new_object();
+
+		json_object_object_add(po, "pass", json_object_new_int(i + 1));
+		json_object_object_add(po, "final", json_object_new_boolean(i + 1 == rep->nr_passes));
+		json_object_object_add(po, "dirty_pages", json_object_new_uint64(p->dirty_pages));
+		json_object_object_add(po, "bytes", json_object_new_uint64(p->bytes));
+		json_object_object_add(po, "duration_ms", json_object_new_double(p->duration_us / 1000.0));
+		json_object_object_add(po, "rate_mib_s", json_object_new_double(rate_mib_s(p->bytes, p->duration_us)));
+		json_object_array_add(passes, po);
+	}
+	json_object_object_add(j, "passes", passes);
+	for (i = 0; i < vm->cfg.nr_regions; i++) {
+		struct json_object *d = json_object_new_object();
+
+		json_object_object_add(d, "region", json_object_new_string(vm->cfg.regions[i].id));
+		json_object_object_add(d, "digest", json_object_new_string(digest__format(rep->digests[i], hex)));
+		json_object_array_add(digests, d);
+	}
+	json_object_object_add(j, "digests", digests);
+	printf("%s\n", json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN));
+	json_object_put(j);
+}
+
+static void print_human(const struct manager_opts *o, const struct snap_report *rep)
+{
+	unsigned int i;
+
+	printf("snapshot %s: generation %" PRIu64 ", complete\n", o->image, rep->generation);
+	printf("  %-6s %12s %12s %10s %12s\n", "pass", "dirty pages", "MiB written", "MiB/s",
+	       "duration ms");
+	for (i = 0; i < rep->nr_passes; i++) {
+		const struct snap_pass *p = &rep->passes[i];
+		char name[16];
+
+		snprintf(name, sizeof(name), i + 1 == rep->nr_passes ? "final" : "%u", i + 1);
+		printf("  %-6s %12" PRIu64 " %12.1f %10.0f %12.2f\n", name, p->dirty_pages,
+		       p->bytes / 1048576.0, rate_mib_s(p->bytes, p->duration_us),
+		       p->duration_us / 1000.0);
+	}
+	printf("downtime %.2f ms (pause %.3f ms), total %.2f s, image %.1f MiB, %s (%s)\n",
+	       rep->downtime_us / 1000.0, rep->pause_latency_us / 1000.0, rep->total_us / 1e6,
+	       rep->image_size / 1048576.0,
+	       rep->converged ? "converged" : "did not converge",
+	       rep->stop_reason ? rep->stop_reason : "");
+}
+
+int manager__snapshot(const struct manager_opts *o)
+{
+	struct manager m = {0};
+	struct snap_image img = {.fd = -1};
+	struct snap_options sopts = o->snap;
+	struct snap_report *rep = calloc(1, sizeof(*rep));
+	struct snap_error err = {0};
+	struct json_object *r = NULL;
+	char msg[sizeof(err.msg)];
+	int ret;
+
+	if (!rep) {
+		pr_err("out of memory");
+		return 1;
+	}
+	m.vm.ctx = &m;
+	m.vm.ops = &manager_ops;
+	ret = ctl_conn__open(&m.conn, o->control, MANAGER_TIMEOUT_S, msg, sizeof(msg));
+	if (!ret) {
+		ret = ctl_conn__call(&m.conn, "snapshot-begin", NULL, &r, m.fds, ARRAY_SIZE(m.fds),
+				     &m.nr_fds, msg, sizeof(msg));
+		m.session = !ret;
+	}
+	if (ret) {
+		snap_err(&err, ret, "%s", msg);
+		goto out;
+	}
+	ret = map_vm(&m, r, &err);
+	if (!ret)
+		ret = snap_image_prepare(o->image, &m.vm.cfg, &o->target, &img, &err);
+	if (ret)
+		goto out;
+	if (o->progress) {
+		sopts.progress = show_progress;
+		sopts.progress_arg = &m;
+	}
+	ret = snap_write(&img, &m.vm, &sopts, rep, &err);
+	m.session = false; /* snap_write always ends the session */
+	if (o->progress)
+		fprintf(stderr, "\r%60s\r", "");
+out:
+	if (m.session) {
+		struct snap_error e2;
+
+		/* Nothing started in the VM yet but the session: end it. */
+		op_finish(&m, &e2);
+	}
+	json_object_put(r);
+	if (!ret) {
+		if (o->json)
+			print_json(o, &m.vm, rep);
+		else
+			print_human(o, rep);
+	} else {
+		pr_err("snapshot %s: %s", o->image, err.msg);
+	}
+	if (img.fd >= 0)
+		snap_image_close(&img);
+	unmap_vm(&m);
+	ctl_conn__close(&m.conn);
+	free(rep);
+	return ret ? 1 : 0;
+}
