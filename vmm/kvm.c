@@ -61,6 +61,11 @@ int kvm__open(struct kvm *kvm, const char *dev_path)
 		return ret;
 	}
 	ret = ioctl(kvm->sys_fd, KVM_GET_API_VERSION, 0);
+	if (ret < 0) {
+		pr_err("%s is not a KVM device (KVM_GET_API_VERSION: %s)", dev_path,
+		       strerror(errno));
+		return -ENODEV;
+	}
 	if (ret != KVM_API_VERSION) {
 		pr_err("%s: KVM API version %d, kvmsnap needs %d", dev_path, ret, KVM_API_VERSION);
 		return -EINVAL;

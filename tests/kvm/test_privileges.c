@@ -1,0 +1,399 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Privileges of a running `kvmsnap run` started as root: by default every
+ * thread has no capabilities (effective, permitted, inheritable, ambient, and
+ * the bounding set when kvmsnap could drop it) and no_new_privs set, and the
+ * VM still runs and answers its control socket; --keep-caps and
+ * KVMSNAP_KEEP_CAPS=1 keep them. Read from /proc/PID/task/TID/status.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "../harness.h"
+
+#define START_TIMEOUT_MS 15000 /* until the guest reports progress */
+#define REPLY_TIMEOUT_MS 10000
+#define EXIT_TIMEOUT_MS	 10000
+
+struct creds {
+	uint64_t inh, prm, eff, bnd, amb;
+	int nnp;   /* NoNewPrivs */
+	int found; /* fields read */
+};
+
+struct vm {
+	pid_t pid;
+	char dir[64];
+	char sock[96];
+};
+
+static const char *kvmsnap_bin(void)
+{
+	const char *bin = getenv("KVMSNAP_BIN");
+
+	return bin && *bin ? bin : "build/kvmsnap";
+}
+
+static bool have_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+/* Parse the capability lines and NoNewPrivs of a /proc status file. */
+static int read_creds(const char *path, struct creds *c)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} caps[] = {
+	    {"CapInh:", offsetof(struct creds, inh)}, {"CapPrm:", offsetof(struct creds, prm)},
+	    {"CapEff:", offsetof(struct creds, eff)}, {"CapBnd:", offsetof(struct creds, bnd)},
+	    {"CapAmb:", offsetof(struct creds, amb)},
+	};
+	char line[256];
+	unsigned int i;
+	FILE *f;
+
+	memset(c, 0, sizeof(*c));
+	c->nnp = -1;
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		for (i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+			if (!strncmp(line, caps[i].key, strlen(caps[i].key))) {
+				*(uint64_t *)((char *)c + caps[i].off) =
+				    strtoull(line + strlen(caps[i].key), NULL, 16);
+				c->found++;
+			}
+		}
+		if (!strncmp(line, "NoNewPrivs:", 11)) {
+			c->nnp = atoi(line + 11);
+			c->found++;
+		}
+	}
+	fclose(f);
+	return c->found == 6 ? 0 : -1;
+}
+
+/* ---- the control socket, raw ---- */
+
+static struct json_object *call(const char *path, const char *req)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint64_t deadline = ms_now() + REPLY_TIMEOUT_MS;
+	struct json_object *o = NULL;
+	char buf[65536];
+	size_t used = 0;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
+	    send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+		goto out;
+	while (used < sizeof(buf) - 1 && ms_now() < deadline) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&p, 1, (int)(deadline - ms_now())) != 1)
+			break;
+		n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
+		if (n <= 0)
+			break;
+		used += n;
+		buf[used] = '\0';
+		if (strchr(buf, '\n')) {
+			o = json_tokener_parse(buf);
+			break;
+		}
+	}
+out:
+	close(fd);
+	return o;
+}
+
+static struct json_object *get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (o)
+		json_object_object_get_ex(o, key, &v);
+	return v;
+}
+
+static bool ok_of(struct json_object *o)
+{
+	return json_object_get_boolean(get(o, "ok"));
+}
+
+/* Whether a request succeeds. */
+static bool call_ok(const char *path, const char *req)
+{
+	struct json_object *o = call(path, req);
+	bool ok = ok_of(o);
+
+	if (!ok)
+		TH_LOG("%s: %s", req, o ? json_object_to_json_string(o) : "no reply");
+	json_object_put(o);
+	return ok;
+}
+
+/* Total guest progress in pages from stats; 0 if none or no reply. */
+static uint64_t progress(const char *path)
+{
+	struct json_object *o = call(path, "{\"cmd\":\"stats\"}");
+	uint64_t pages = ok_of(o) ? json_object_get_uint64(get(o, "pages")) : 0;
+
+	json_object_put(o);
+	return pages;
+}
+
+/* ---- the kvmsnap process ---- */
+
+static int wait_exit(pid_t pid, unsigned int ms)
+{
+	uint64_t deadline = ms_now() + ms;
+	int status;
+
+	do {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+		if (w < 0)
+			return -2;
+		usleep(10000);
+	} while (ms_now() < deadline);
+	return -1;
+}
+
+/*
+ * Start the dirtier with extra (may be NULL) and KVMSNAP_KEEP_CAPS set to env
+ * (NULL: unset). 0 once the guest makes progress: by then kvmsnap has dropped
+ * whatever it drops, since it serves the socket only after that.
+ */
+static int vm_start(struct vm *vm, const char *extra, const char *env)
+{
+	uint64_t deadline;
+	int status;
+
+	memset(vm, 0, sizeof(*vm));
+	strcpy(vm->dir, "/tmp/kvmsnap-priv-XXXXXX");
+	if (!mkdtemp(vm->dir))
+		return -1;
+	snprintf(vm->sock, sizeof(vm->sock), "%s/ctl.sock", vm->dir);
+	fflush(NULL);
+	vm->pid = fork();
+	if (vm->pid < 0)
+		return -1;
+	if (vm->pid == 0) {
+		if (env)
+			setenv("KVMSNAP_KEEP_CAPS", env, 1);
+		else
+			unsetenv("KVMSNAP_KEEP_CAPS");
+		execl(kvmsnap_bin(), "kvmsnap", "run", "--guest", "dirtier:ws=8M", "--mem", "64M",
+		      "--serial", "none", "--control", vm->sock, extra, (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", kvmsnap_bin(), strerror(errno));
+		_exit(127);
+	}
+	deadline = ms_now() + START_TIMEOUT_MS;
+	while (ms_now() < deadline) {
+		if (progress(vm->sock) > 0)
+			return 0;
+		if (waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
+			TH_LOG("kvmsnap run exited early with status %d",
+			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			vm->pid = 0;
+			return -1;
+		}
+		usleep(20000);
+	}
+	TH_LOG("the guest made no progress within %d ms", START_TIMEOUT_MS);
+	return -1;
+}
+
+/* Quit politely, else kill; remove what is left. kvmsnap's exit status. */
+static int vm_stop(struct vm *vm)
+{
+	int status = -1;
+
+	if (vm->pid > 0) {
+		json_object_put(call(vm->sock, "{\"cmd\":\"quit\"}"));
+		status = wait_exit(vm->pid, EXIT_TIMEOUT_MS);
+		if (status == -1) {
+			kill(vm->pid, SIGKILL);
+			waitpid(vm->pid, NULL, 0);
+		}
+		vm->pid = 0;
+	}
+	if (vm->dir[0]) {
+		unlink(vm->sock);
+		rmdir(vm->dir);
+		vm->dir[0] = '\0';
+	}
+	return status;
+}
+
+FIXTURE(priv)
+{
+	struct vm vm;
+	struct creds own; /* of this test process */
+};
+
+FIXTURE_SETUP(priv)
+{
+	TEST_REQUIRE(geteuid() == 0,
+		     "needs root (euid is %u): kvmsnap only has capabilities to drop as root",
+		     geteuid());
+	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened: %s", strerror(errno));
+	ASSERT_EQ(access(kvmsnap_bin(), X_OK), 0);
+	ASSERT_EQ(read_creds("/proc/self/status", &self->own), 0);
+	TEST_REQUIRE(self->own.eff != 0, "root without capabilities (CapEff 0)");
+}
+
+FIXTURE_TEARDOWN(priv)
+{
+	if (self->vm.pid > 0)
+		EXPECT_EQ(vm_stop(&self->vm), 0);
+	else
+		vm_stop(&self->vm);
+}
+
+/* Dropped: nothing, and the bounding set too if it could be emptied. */
+static bool as_wanted(const struct creds *c, const struct creds *own, bool want_dropped)
+{
+	bool setpcap = own->eff & (1ULL << CAP_SETPCAP);
+
+	if (want_dropped)
+		return !c->eff && !c->prm && !c->inh && !c->amb && c->nnp == 1 &&
+		       (!setpcap || !c->bnd);
+	return c->eff && c->eff == own->eff && c->bnd == own->bnd && c->nnp == own->nnp;
+}
+
+/*
+ * Check every thread of the VM against want_dropped; *n gets the number of
+ * threads checked. The bounding set can only be emptied with CAP_SETPCAP.
+ */
+static void check_threads(struct _fixture_priv *self, struct th_result *_r, bool want_dropped,
+			  unsigned int *n)
+{
+	bool setpcap = self->own.eff & (1ULL << CAP_SETPCAP);
+	char path[300];
+	struct dirent *de;
+	struct creds c;
+	DIR *d;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", self->vm.pid);
+	d = opendir(path);
+	if (!d)
+		TH_LOG("%s: %s", path, strerror(errno));
+	while (d && (de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", self->vm.pid, de->d_name);
+		if (read_creds(path, &c))
+			continue; /* the thread just ended */
+		(*n)++;
+		if (!as_wanted(&c, &self->own, want_dropped))
+			TH_LOG("task %s: CapInh %016" PRIx64 " CapPrm %016" PRIx64
+			       " CapEff %016" PRIx64 " CapBnd %016" PRIx64 " CapAmb %016" PRIx64
+			       " NoNewPrivs %d",
+			       de->d_name, c.inh, c.prm, c.eff, c.bnd, c.amb, c.nnp);
+		if (want_dropped) {
+			EXPECT_EQ(c.eff, 0);
+			EXPECT_EQ(c.prm, 0);
+			EXPECT_EQ(c.inh, 0);
+			EXPECT_EQ(c.amb, 0);
+			EXPECT_EQ(c.nnp, 1);
+			if (setpcap)
+				EXPECT_EQ(c.bnd, 0);
+		} else {
+			/* Kept: what root had, and no_new_privs as inherited. */
+			EXPECT_NE(c.eff, 0);
+			EXPECT_EQ(c.eff, self->own.eff);
+			EXPECT_EQ(c.bnd, self->own.bnd);
+			EXPECT_EQ(c.nnp, self->own.nnp);
+		}
+	}
+	if (d)
+		closedir(d);
+}
+
+/* The guest keeps dirtying memory, and the control commands still work. */
+static void expect_vm_works(struct _fixture_priv *self, struct th_result *_r)
+{
+	uint64_t before = progress(self->vm.sock), after = before;
+	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+
+	EXPECT_GT(before, 0);
+	while (after <= before && ms_now() < deadline) {
+		usleep(50000);
+		after = progress(self->vm.sock);
+	}
+	EXPECT_GT(after, before);
+	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"status\"}"));
+	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"pause\"}"));
+	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"resume\"}"));
+	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"digest\"}"));
+	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"dirty-log\",\"enable\":true}"));
+	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"stats\"}"));
+}
+
+static void run_case(struct _fixture_priv *self, struct th_result *_r, const char *extra,
+		     const char *env, bool want_dropped)
+{
+	unsigned int threads;
+
+	ASSERT_EQ(vm_start(&self->vm, extra, env), 0);
+	check_threads(self, _r, want_dropped, &threads);
+	/* The main thread, the signal thread and a vCPU thread at least. */
+	EXPECT_GE(threads, 3);
+	expect_vm_works(self, _r);
+	EXPECT_EQ(vm_stop(&self->vm), 0);
+}
+
+TEST_F(priv, dropped_by_default)
+{
+	run_case(self, _r, NULL, NULL, true);
+}
+
+TEST_F(priv, kept_with_keep_caps)
+{
+	run_case(self, _r, "--keep-caps", NULL, false);
+}
+
+TEST_F(priv, kept_with_env)
+{
+	run_case(self, _r, NULL, "1", false);
+}
+
+/* Only KVMSNAP_KEEP_CAPS=1 keeps them. */
+TEST_F(priv, dropped_with_env_zero)
+{
+	run_case(self, _r, NULL, "0", true);
+}
+
+TEST_HARNESS_MAIN
