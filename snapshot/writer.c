@@ -25,6 +25,7 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "snapshot/bitmap.h"
 #include "snapshot/le.h"
 
 #define CHUNK_BYTES	 (8ULL << 20) /* largest single write */
@@ -40,7 +41,7 @@ struct wctx {
 	struct snap_report *rep;
 	struct snap_error *err;
 	uint64_t *hashes[SNAP_MAX_REGIONS]; /* per-page XXH3, kept current */
-	uint8_t *stage;			   /* final-batch copy */
+	uint8_t *stage;			    /* final-batch copy */
 	uint64_t stage_cap;
 	uint64_t t0;
 };
@@ -67,8 +68,7 @@ static uint64_t region_pages(const struct snap_vm *vm, unsigned int r)
 }
 
 /* Write pages [first, first + n) of region r from src, and hash them. */
-static int write_run(struct wctx *w, unsigned int r, uint64_t first, uint64_t n,
-		     const uint8_t *src)
+static int write_run(struct wctx *w, unsigned int r, uint64_t first, uint64_t n, const uint8_t *src)
 {
 	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
 	uint64_t done = 0, i;
@@ -87,7 +87,7 @@ static int write_run(struct wctx *w, unsigned int r, uint64_t first, uint64_t n,
 			return ret;
 		for (i = 0; i < cnt; i++)
 			w->hashes[r][first + done + i] =
-				XXH3_64bits(src + (done + i) * SNAP_PAGE_SIZE, SNAP_PAGE_SIZE);
+			    XXH3_64bits(src + (done + i) * SNAP_PAGE_SIZE, SNAP_PAGE_SIZE);
 		done += cnt;
 	}
 	w->rep->bytes_written += n * SNAP_PAGE_SIZE;
@@ -99,9 +99,12 @@ static int write_page_headers(struct wctx *w, unsigned int r)
 {
 	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
 	uint64_t len = s->data_off - s->offset, i;
-	uint8_t *buf = calloc(1, len);
+	uint8_t *buf =
+	    aligned_alloc(SNAP_PAGE_SIZE, len); /* aligned: no bounce copy with O_DIRECT */
 	int ret;
 
+	if (buf)
+		memset(buf, 0, len);
 	if (!buf)
 		return snap_err(w->err, -ENOMEM, "out of memory for page headers");
 	snap_section_desc_encode(s, &w->vm->cfg.regions[r], buf);
@@ -137,50 +140,12 @@ static int first_pass(struct wctx *w, struct snap_pass *p)
 
 static uint64_t count_dirty(const struct snap_vm *vm)
 {
-	uint64_t total = 0, i, words;
+	uint64_t total = 0;
 	unsigned int r;
 
-	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		uint64_t n = region_pages(vm, r), last;
-
-		words = n / 64;
-		for (i = 0; i < words; i++)
-			total += (uint64_t)__builtin_popcountll(vm->regions[r].dirty[i]);
-		/* Bits past the region's end do not count. */
-		if (n % 64) {
-			last = vm->regions[r].dirty[words] & ((1ULL << (n % 64)) - 1);
-			total += (uint64_t)__builtin_popcountll(last);
-		}
-	}
+	for (r = 0; r < vm->cfg.nr_regions; r++)
+		total += snap_bitmap_count(vm->regions[r].dirty, region_pages(vm, r));
 	return total;
-}
-
-/* The first bit at or after i that is set (or clear), or nbits. */
-static uint64_t find_next(const uint64_t *bm, uint64_t nbits, uint64_t i, bool set)
-{
-	while (i < nbits) {
-		uint64_t word = set ? bm[i / 64] : ~bm[i / 64];
-
-		word >>= i % 64;
-		if (word) {
-			i += (uint64_t)__builtin_ctzll(word);
-			return i < nbits ? i : nbits;
-		}
-		i = (i / 64 + 1) * 64;
-	}
-	return nbits;
-}
-
-/* The next run of set bits at or after *pos: its start in *pos, its length in *len. */
-static bool next_run(const uint64_t *bm, uint64_t nbits, uint64_t *pos, uint64_t *len)
-{
-	uint64_t start = find_next(bm, nbits, *pos, true);
-
-	if (start >= nbits)
-		return false;
-	*pos = start;
-	*len = find_next(bm, nbits, start, false) - start;
-	return true;
 }
 
 /* Write every dirty run of every region straight from guest memory. */
@@ -195,7 +160,8 @@ static int write_dirty(struct wctx *w, struct snap_pass *p)
 		unsigned int r = l->sections[k].region;
 		const uint8_t *mem = w->vm->regions[r].mem;
 
-		for (pos = 0; next_run(w->vm->regions[r].dirty, region_pages(w->vm, r), &pos, &len);
+		for (pos = 0; snap_bitmap_next_run(w->vm->regions[r].dirty, region_pages(w->vm, r),
+						   &pos, &len);
 		     pos += len) {
 			ret = write_run(w, r, pos, len, mem + pos * SNAP_PAGE_SIZE);
 			if (ret)
@@ -208,7 +174,8 @@ static int write_dirty(struct wctx *w, struct snap_pass *p)
 	return 0;
 }
 
-static void progress(struct wctx *w, unsigned int pass, uint64_t remaining, const struct snap_pass *p)
+static void progress(struct wctx *w, unsigned int pass, uint64_t remaining,
+		     const struct snap_pass *p)
 {
 	struct snap_progress pr = {.pass = pass, .remaining_bytes = remaining};
 
@@ -258,7 +225,8 @@ static int precopy(struct wctx *w)
 	if (ret)
 		return ret;
 	for (;;) {
-		w->rep->threshold = o->threshold ? o->threshold : downtime * bandwidth_per_ms(w->rep);
+		w->rep->threshold =
+		    o->threshold ? o->threshold : downtime * bandwidth_per_ms(w->rep);
 		ret = w->vm->ops->fetch_dirty(w->vm->ctx, w->err);
 		if (ret)
 			return ret;
@@ -298,7 +266,7 @@ static int final_batch(struct wctx *w, struct snap_pass *p, bool *staged)
 
 	/* Keep precopy's leftovers: fetch_dirty overwrites the bitmaps. */
 	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		words = (region_pages(vm, r) + 63) / 64;
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
 		pending[r] = malloc(words * 8);
 		if (!pending[r]) {
 			ret = snap_err(w->err, -ENOMEM, "out of memory for dirty bitmaps");
@@ -314,7 +282,7 @@ static int final_batch(struct wctx *w, struct snap_pass *p, bool *staged)
 	if (ret)
 		goto out;
 	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		words = (region_pages(vm, r) + 63) / 64;
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
 		for (i = 0; i < words; i++)
 			vm->regions[r].dirty[i] |= pending[r][i];
 	}
@@ -327,7 +295,8 @@ static int final_batch(struct wctx *w, struct snap_pass *p, bool *staged)
 		uint64_t off = 0;
 
 		for (r = 0; r < vm->cfg.nr_regions; r++) {
-			for (pos = 0; next_run(vm->regions[r].dirty, region_pages(vm, r), &pos, &len);
+			for (pos = 0; snap_bitmap_next_run(vm->regions[r].dirty,
+							   region_pages(vm, r), &pos, &len);
 			     pos += len) {
 				memcpy(w->stage + off, vm->regions[r].mem + pos * SNAP_PAGE_SIZE,
 				       len * SNAP_PAGE_SIZE);
@@ -354,7 +323,8 @@ static int write_staged(struct wctx *w)
 	int ret;
 
 	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		for (pos = 0; next_run(vm->regions[r].dirty, region_pages(vm, r), &pos, &len);
+		for (pos = 0;
+		     snap_bitmap_next_run(vm->regions[r].dirty, region_pages(vm, r), &pos, &len);
 		     pos += len) {
 			ret = write_run(w, r, pos, len, w->stage + off);
 			if (ret)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "digest.h"
+#include "snapshot/bitmap.h"
 #include "util/util.h"
 
 #include "control/request.h"
@@ -269,13 +270,7 @@ void control__merge_dirty(uint64_t *region_bitmap, const struct mem_range *range
 
 uint64_t control__count_bits(const uint64_t *bitmap, uint64_t nbits)
 {
-	uint64_t n = 0, w;
-
-	for (w = 0; w < nbits / 64; w++)
-		n += __builtin_popcountll(bitmap[w]);
-	if (nbits % 64)
-		n += __builtin_popcountll(bitmap[w] & ((1ULL << (nbits % 64)) - 1));
-	return n;
+	return snap_bitmap_count(bitmap, nbits);
 }
 
 /* Fetch-and-clear every range of r; *pages gets its distinct dirty pages. */
