@@ -176,7 +176,7 @@ static int kvm_cpu__set_entry(struct kvm_cpu *cpu)
 	if (ret)
 		return ret;
 	sregs.gdt.base = BOOT_GDT_GPA;
-	sregs.gdt.limit = 4 * 8 - 1;
+	sregs.gdt.limit = BOOT_GDT_SIZE - 1;
 	flat_segment(&sregs.ds, BOOT_DS, SEG_DATA, false, true);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
 	if (b->mode == BOOT_LONG64) {
