@@ -13,7 +13,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 	    -Wpointer-arith -Wundef -Wvla -Wformat=2 -Wno-format-nonliteral -Wcast-align \
 	    -Wwrite-strings -Wmissing-declarations -Wimplicit-fallthrough
 CFLAGS	:= -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARNINGS) -I. -Ivmm -MMD -MP
-LDLIBS	:= -lpthread -lcap -ljson-c -lxxhash -lblkid
+LDLIBS	:= -lpthread -lcap -ljson-c -lxxhash -lblkid -luring
 
 ifneq ($(SANITIZE),)
 CFLAGS	+= -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

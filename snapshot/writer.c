@@ -26,6 +26,7 @@
 #include <xxhash.h>
 
 #include "snapshot/bitmap.h"
+#include "snapshot/ioq.h"
 #include "snapshot/le.h"
 
 #define CHUNK_BYTES	 (8ULL << 20) /* largest single write */
@@ -43,6 +44,7 @@ struct wctx {
 	uint64_t *hashes[SNAP_MAX_REGIONS]; /* per-page XXH3, kept current */
 	uint8_t *stage;			    /* final-batch copy */
 	uint64_t stage_cap;
+	struct snap_ioq ioq; /* writes in flight */
 	uint64_t t0;
 };
 
@@ -81,8 +83,8 @@ static int write_run(struct wctx *w, unsigned int r, uint64_t first, uint64_t n,
 		if (cnt * SNAP_PAGE_SIZE > CHUNK_BYTES)
 			cnt = CHUNK_BYTES / SNAP_PAGE_SIZE;
 		bytes = cnt * SNAP_PAGE_SIZE;
-		ret = snap_image_pwrite(w->img, src + done * SNAP_PAGE_SIZE, bytes,
-					s->data_off + (first + done) * SNAP_PAGE_SIZE, w->err);
+		ret = snap_ioq_write(&w->ioq, src + done * SNAP_PAGE_SIZE, bytes,
+				     s->data_off + (first + done) * SNAP_PAGE_SIZE, w->err);
 		if (ret)
 			return ret;
 		for (i = 0; i < cnt; i++)
@@ -133,9 +135,11 @@ static int first_pass(struct wctx *w, struct snap_pass *p)
 			return ret;
 		p->dirty_pages += region_pages(w->vm, r);
 	}
+	/* A pass ends when its data is written: its rate sets the threshold. */
+	ret = snap_ioq_drain(&w->ioq, w->err);
 	p->bytes = p->dirty_pages * SNAP_PAGE_SIZE;
 	p->duration_us = mono_us() - t;
-	return 0;
+	return ret;
 }
 
 static uint64_t count_dirty(const struct snap_vm *vm)
@@ -169,9 +173,11 @@ static int write_dirty(struct wctx *w, struct snap_pass *p)
 			p->dirty_pages += len;
 		}
 	}
+	/* Also what makes a batch written while paused safe to resume after. */
+	ret = snap_ioq_drain(&w->ioq, w->err);
 	p->bytes = p->dirty_pages * SNAP_PAGE_SIZE;
 	p->duration_us = mono_us() - t;
-	return 0;
+	return ret;
 }
 
 static void progress(struct wctx *w, unsigned int pass, uint64_t remaining,
@@ -377,6 +383,8 @@ static int alloc_ctx(struct wctx *w)
 {
 	unsigned int r;
 
+	snap_ioq_init(&w->ioq, w->img);
+	w->rep->io_engine = snap_ioq_engine(&w->ioq);
 	for (r = 0; r < w->vm->cfg.nr_regions; r++) {
 		w->hashes[r] = calloc(region_pages(w->vm, r), sizeof(uint64_t));
 		if (!w->hashes[r])
@@ -398,6 +406,8 @@ static void free_ctx(struct wctx *w)
 {
 	unsigned int r;
 
+	/* Before the staging buffer goes: writes from it may be in flight. */
+	snap_ioq_exit(&w->ioq);
 	for (r = 0; r < SNAP_MAX_REGIONS; r++)
 		free(w->hashes[r]);
 	if (w->stage)
@@ -429,6 +439,8 @@ static int complete_image(struct wctx *w, uint8_t *state, size_t state_used, uin
 
 	if (staged)
 		ret = write_staged(w);
+	if (!ret)
+		ret = snap_ioq_drain(&w->ioq, w->err);
 	if (!ret)
 		ret = write_state(w, state, state_used);
 	if (!ret)

@@ -73,6 +73,7 @@ struct snap_report {
 	uint64_t generation;
 	bool converged;
 	const char *stop_reason; /* why precopy ended */
+	const char *io_engine;	 /* io_uring or pwrite */
 	uint64_t digests[SNAP_MAX_REGIONS];
 };
 

@@ -72,8 +72,7 @@ static int op_pause(void *ctx, uint64_t *latency_us, struct snap_error *err)
 	return ret;
 }
 
-static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used,
-			 struct snap_error *err)
+static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct snap_error *err)
 {
 	struct manager *m = ctx;
 	struct json_object *r;
@@ -84,8 +83,9 @@ static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used,
 	*used = get_u64(r, "used");
 	json_object_put(r);
 	if (*used > cap || *used > m->state_cap)
-		return snap_err(err, -EPROTO, "the VM state (%zu bytes) does not fit its %zu-byte area",
-				*used, cap);
+		return snap_err(err, -EPROTO,
+				"the VM state (%zu bytes) does not fit its %zu-byte area", *used,
+				cap);
 	memcpy(buf, m->shm + m->state_off, *used);
 	return 0;
 }
@@ -99,11 +99,11 @@ static int op_finish(void *ctx, struct snap_error *err)
 }
 
 static const struct snap_vm_ops manager_ops = {
-	.log_start = op_log_start,
-	.fetch_dirty = op_fetch_dirty,
-	.pause = op_pause,
-	.save_state = op_save_state,
-	.finish = op_finish,
+    .log_start = op_log_start,
+    .fetch_dirty = op_fetch_dirty,
+    .pause = op_pause,
+    .save_state = op_save_state,
+    .finish = op_finish,
 };
 
 /* Turn the snapshot-begin reply and its fds into struct snap_vm. */
@@ -149,7 +149,8 @@ static int map_vm(struct manager *m, struct json_object *r, struct snap_error *e
 			 json_object_object_get_ex(o, "id", &v) ? json_object_get_string(v) : "");
 		cfg->regions[i].size = vr->size = get_u64(o, "size");
 		if (!vr->size || off + (vr->size / SNAP_PAGE_SIZE + 63) / 64 * 8 > m->state_off)
-			return snap_err(err, -EPROTO, "snapshot-begin: bad region %s", cfg->regions[i].id);
+			return snap_err(err, -EPROTO, "snapshot-begin: bad region %s",
+					cfg->regions[i].id);
 		vr->dirty = (uint64_t *)(void *)(m->shm + off);
 		/* Read-only: the manager can never change guest memory. */
 		vr->mem = mmap(NULL, vr->size, PROT_READ, MAP_SHARED, m->fds[1 + i], 0);
@@ -201,22 +202,29 @@ static void print_json(const struct manager_opts *o, const struct snap_vm *vm,
 	json_object_object_add(j, "image_size", json_object_new_uint64(rep->image_size));
 	json_object_object_add(j, "generation", json_object_new_uint64(rep->generation));
 	json_object_object_add(j, "converged", json_object_new_boolean(rep->converged));
-	json_object_object_add(j, "stop_reason", json_object_new_string(rep->stop_reason ? rep->stop_reason : ""));
+	json_object_object_add(j, "stop_reason",
+			       json_object_new_string(rep->stop_reason ? rep->stop_reason : ""));
 	json_object_object_add(j, "threshold", json_object_new_uint64(rep->threshold));
 	json_object_object_add(j, "downtime_ms", json_object_new_double(rep->downtime_us / 1000.0));
-	json_object_object_add(j, "pause_latency_us", json_object_new_uint64(rep->pause_latency_us));
+	json_object_object_add(j, "pause_latency_us",
+			       json_object_new_uint64(rep->pause_latency_us));
 	json_object_object_add(j, "total_ms", json_object_new_double(rep->total_us / 1000.0));
 	json_object_object_add(j, "bytes_written", json_object_new_uint64(rep->bytes_written));
+	json_object_object_add(j, "io_engine",
+			       json_object_new_string(rep->io_engine ? rep->io_engine : ""));
 	for (i = 0; i < rep->nr_passes; i++) {
 		const struct snap_pass *p = &rep->passes[i];
 		struct json_object *po = json_object_new_object();
 
 		json_object_object_add(po, "pass", json_object_new_int(i + 1));
-		json_object_object_add(po, "final", json_object_new_boolean(i + 1 == rep->nr_passes));
+		json_object_object_add(po, "final",
+				       json_object_new_boolean(i + 1 == rep->nr_passes));
 		json_object_object_add(po, "dirty_pages", json_object_new_uint64(p->dirty_pages));
 		json_object_object_add(po, "bytes", json_object_new_uint64(p->bytes));
-		json_object_object_add(po, "duration_ms", json_object_new_double(p->duration_us / 1000.0));
-		json_object_object_add(po, "rate_mib_s", json_object_new_double(rate_mib_s(p->bytes, p->duration_us)));
+		json_object_object_add(po, "duration_ms",
+				       json_object_new_double(p->duration_us / 1000.0));
+		json_object_object_add(
+		    po, "rate_mib_s", json_object_new_double(rate_mib_s(p->bytes, p->duration_us)));
 		json_object_array_add(passes, po);
 	}
 	json_object_object_add(j, "passes", passes);
@@ -224,7 +232,8 @@ static void print_json(const struct manager_opts *o, const struct snap_vm *vm,
 		struct json_object *d = json_object_new_object();
 
 		json_object_object_add(d, "region", json_object_new_string(vm->cfg.regions[i].id));
-		json_object_object_add(d, "digest", json_object_new_string(digest__format(rep->digests[i], hex)));
+		json_object_object_add(
+		    d, "digest", json_object_new_string(digest__format(rep->digests[i], hex)));
 		json_object_array_add(digests, d);
 	}
 	json_object_object_add(j, "digests", digests);
@@ -248,9 +257,9 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 		       p->bytes / 1048576.0, rate_mib_s(p->bytes, p->duration_us),
 		       p->duration_us / 1000.0);
 	}
-	printf("downtime %.2f ms (pause %.3f ms), total %.2f s, image %.1f MiB, %s (%s)\n",
+	printf("downtime %.2f ms (pause %.3f ms), total %.2f s, image %.1f MiB, %s, %s (%s)\n",
 	       rep->downtime_us / 1000.0, rep->pause_latency_us / 1000.0, rep->total_us / 1e6,
-	       rep->image_size / 1048576.0,
+	       rep->image_size / 1048576.0, rep->io_engine ? rep->io_engine : "",
 	       rep->converged ? "converged" : "did not converge",
 	       rep->stop_reason ? rep->stop_reason : "");
 }

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "snapshot/ioq.h"
+
+#include <errno.h>
+#include <string.h>
+
+void snap_ioq_init(struct snap_ioq *q, struct snap_image *img)
+{
+	unsigned int i;
+
+	memset(q, 0, sizeof(*q));
+	q->img = img;
+	/* Unavailable (old kernel, seccomp, a sysctl): synchronous writes still work. */
+	q->uring = io_uring_queue_init(SNAP_IOQ_DEPTH, &q->ring, 0) == 0;
+	for (i = 0; i < SNAP_IOQ_DEPTH; i++)
+		q->free[q->nr_free++] = &q->slots[i];
+}
+
+const char *snap_ioq_engine(const struct snap_ioq *q)
+{
+	return q->uring ? "io_uring" : "pwrite";
+}
+
+/* Wait for one completion; finish a short write synchronously. */
+static int reap_one(struct snap_ioq *q, struct snap_error *err)
+{
+	struct io_uring_cqe *cqe;
+	struct snap_ioq_slot *s;
+	int ret, res;
+
+	do {
+		ret = io_uring_wait_cqe(&q->ring, &cqe);
+	} while (ret == -EINTR);
+	if (ret)
+		return snap_err(err, ret, "image %s: waiting for a write: %s", q->img->path,
+				strerror(-ret));
+	s = io_uring_cqe_get_data(cqe);
+	res = cqe->res;
+	io_uring_cqe_seen(&q->ring, cqe);
+	q->inflight--;
+	q->free[q->nr_free++] = s;
+	if (res < 0)
+		return snap_err(err, res, "image %s: write of %zu bytes at offset %llu failed: %s",
+				q->img->path, s->len, (unsigned long long)s->off, strerror(-res));
+	if ((size_t)res < s->len)
+		return snap_image_pwrite(q->img, s->buf + res, s->len - res, s->off + res, err);
+	return 0;
+}
+
+int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off,
+		   struct snap_error *err)
+{
+	struct io_uring_sqe *sqe;
+	struct snap_ioq_slot *s;
+	int ret;
+
+	/* Unaligned requests need the image's bounce buffer: write them now. */
+	if (!q->uring || (uintptr_t)buf % SNAP_PAGE_SIZE || len % SNAP_PAGE_SIZE ||
+	    off % SNAP_PAGE_SIZE)
+		return snap_image_pwrite(q->img, buf, len, off, err);
+	while (!q->nr_free) {
+		ret = reap_one(q, err);
+		if (ret)
+			return ret;
+	}
+	sqe = io_uring_get_sqe(&q->ring);
+	if (!sqe)
+		return snap_image_pwrite(q->img, buf, len, off, err);
+	s = q->free[--q->nr_free];
+	*s = (struct snap_ioq_slot){.buf = buf, .len = len, .off = off};
+	io_uring_prep_write(sqe, q->img->fd, buf, (unsigned int)len, off);
+	io_uring_sqe_set_data(sqe, s);
+	ret = io_uring_submit(&q->ring);
+	if (ret < 0) {
+		q->free[q->nr_free++] = s;
+		return snap_err(err, ret, "image %s: io_uring submit: %s", q->img->path,
+				strerror(-ret));
+	}
+	q->inflight++;
+	return 0;
+}
+
+int snap_ioq_drain(struct snap_ioq *q, struct snap_error *err)
+{
+	struct snap_error later;
+	int ret, first = 0;
+
+	/* Reap everything even after an error: buffers are in flight until then. */
+	while (q->inflight) {
+		ret = reap_one(q, first ? &later : err);
+		if (ret && !first)
+			first = ret;
+	}
+	return first;
+}
+
+void snap_ioq_exit(struct snap_ioq *q)
+{
+	struct snap_error ignored;
+
+	if (!q->uring)
+		return;
+	snap_ioq_drain(q, &ignored);
+	io_uring_queue_exit(&q->ring);
+	q->uring = false;
+}
