@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -29,11 +30,15 @@
 #include "snapshot/ioq.h"
 #include "snapshot/le.h"
 
-#define CHUNK_BYTES	 (8ULL << 20) /* largest single write */
-#define STAGE_MIN	 (64ULL << 20)
-#define DEFAULT_DOWNTIME 20
-#define DEFAULT_PASSES	 30
-#define DEFAULT_TIME_MS	 60000
+#define CHUNK_BYTES	     (8ULL << 20) /* largest single write */
+#define STAGE_MIN	     (64ULL << 20)
+#define ZERO_BYTES	     (8ULL << 20)
+#define MIN_U64(a, b)	     ((a) < (b) ? (a) : (b))
+#define ALIGN_DOWN_U64(x, a) ((x) & ~((uint64_t)(a)-1))
+#define ALIGN_UP_U64(x, a)   ALIGN_DOWN_U64((x) + (a)-1, (a))
+#define DEFAULT_DOWNTIME     20
+#define DEFAULT_PASSES	     30
+#define DEFAULT_TIME_MS	     60000
 
 struct wctx {
 	struct snap_image *img;
@@ -43,6 +48,8 @@ struct wctx {
 	struct snap_error *err;
 	uint64_t *hashes[SNAP_MAX_REGIONS]; /* per-page XXH3, kept current */
 	uint8_t *stage;			    /* final-batch copy */
+	uint8_t *zeros;			    /* ZERO_BYTES of zeros: what holes are */
+	uint64_t zero_hash;
 	uint64_t stage_cap;
 	struct snap_ioq ioq; /* writes in flight */
 	uint64_t t0;
@@ -117,6 +124,67 @@ static int write_page_headers(struct wctx *w, unsigned int r)
 	return ret;
 }
 
+/* Pages [first, first + n) of region r are zero: write zeros over their slots. */
+static int write_zeros(struct wctx *w, unsigned int r, uint64_t first, uint64_t n)
+{
+	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
+	uint64_t done = 0, i;
+	int ret;
+
+	while (done < n) {
+		uint64_t cnt = MIN_U64(n - done, ZERO_BYTES / SNAP_PAGE_SIZE);
+
+		ret = snap_ioq_write(&w->ioq, w->zeros, cnt * SNAP_PAGE_SIZE,
+				     s->data_off + (first + done) * SNAP_PAGE_SIZE, w->err);
+		if (ret)
+			return ret;
+		for (i = 0; i < cnt; i++)
+			w->hashes[r][first + done + i] = w->zero_hash;
+		done += cnt;
+	}
+	w->rep->bytes_written += n * SNAP_PAGE_SIZE;
+	return 0;
+}
+
+/*
+ * A whole region, in pass 1. Where its memfd has holes (memory the guest
+ * never touched), write zeros instead of reading the mapping: a read would
+ * make the VM's kernel allocate and clear a page for every hole. A hole
+ * that the guest fills meanwhile is dirty and is written in a later pass.
+ */
+static int write_region(struct wctx *w, unsigned int r)
+{
+	const struct snap_vm_region *vr = &w->vm->regions[r];
+	uint64_t size = vr->size, off = 0;
+	int ret = 0;
+
+	if (vr->memfd < 0)
+		return write_run(w, r, 0, size / SNAP_PAGE_SIZE, vr->mem);
+	while (off < size && !ret) {
+		off_t data = lseek(vr->memfd, (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 && errno != ENXIO) /* no SEEK_DATA: read it all */
+			return write_run(w, r, off / SNAP_PAGE_SIZE, (size - off) / SNAP_PAGE_SIZE,
+					 vr->mem + off);
+		if (data < 0 || (uint64_t)data > size)
+			data = (off_t)size;
+		data = (off_t)ALIGN_DOWN_U64((uint64_t)data, SNAP_PAGE_SIZE);
+		if ((uint64_t)data > off)
+			ret = write_zeros(w, r, off / SNAP_PAGE_SIZE,
+					  ((uint64_t)data - off) / SNAP_PAGE_SIZE);
+		if (ret || (uint64_t)data >= size)
+			break;
+		hole = lseek(vr->memfd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = (off_t)size;
+		hole = (off_t)ALIGN_UP_U64((uint64_t)hole, SNAP_PAGE_SIZE);
+		ret = write_run(w, r, (uint64_t)data / SNAP_PAGE_SIZE,
+				((uint64_t)hole - (uint64_t)data) / SNAP_PAGE_SIZE, vr->mem + data);
+		off = (uint64_t)hole;
+	}
+	return ret;
+}
+
 /* Pass 1: every page of every region, in image order, in large writes. */
 static int first_pass(struct wctx *w, struct snap_pass *p)
 {
@@ -128,7 +196,7 @@ static int first_pass(struct wctx *w, struct snap_pass *p)
 	for (k = 0; k < l->nr_sections; k++) {
 		unsigned int r = l->sections[k].region;
 
-		ret = write_run(w, r, 0, region_pages(w->vm, r), w->vm->regions[r].mem);
+		ret = write_region(w, r);
 		if (!ret)
 			ret = write_page_headers(w, r);
 		if (ret)
@@ -311,6 +379,7 @@ static int final_batch(struct wctx *w, struct snap_pass *p, bool *staged)
 		}
 	} else {
 		/* Too big to stage: write it from guest memory while paused. */
+		p->dirty_pages = 0; /* write_dirty() counts them as it goes */
 		ret = write_dirty(w, p);
 	}
 	p->duration_us = mono_us() - t;
@@ -384,6 +453,11 @@ static int alloc_ctx(struct wctx *w)
 	unsigned int r;
 
 	snap_ioq_init(&w->ioq, w->img);
+	w->zeros = aligned_alloc(SNAP_PAGE_SIZE, ZERO_BYTES);
+	if (!w->zeros)
+		return snap_err(w->err, -ENOMEM, "out of memory for a zero buffer");
+	memset(w->zeros, 0, ZERO_BYTES);
+	w->zero_hash = XXH3_64bits(w->zeros, SNAP_PAGE_SIZE);
 	w->rep->io_engine = snap_ioq_engine(&w->ioq);
 	for (r = 0; r < w->vm->cfg.nr_regions; r++) {
 		w->hashes[r] = calloc(region_pages(w->vm, r), sizeof(uint64_t));
@@ -406,8 +480,9 @@ static void free_ctx(struct wctx *w)
 {
 	unsigned int r;
 
-	/* Before the staging buffer goes: writes from it may be in flight. */
+	/* Before the buffers go: writes from them may be in flight. */
 	snap_ioq_exit(&w->ioq);
+	free(w->zeros);
 	for (r = 0; r < SNAP_MAX_REGIONS; r++)
 		free(w->hashes[r]);
 	if (w->stage)
@@ -514,10 +589,15 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 						  &state_used, err);
 		/* The final batch is out of guest memory (or on disk): resume. */
 		if (!ret) {
-			ret = vm->ops->finish(vm->ctx, err);
+			uint64_t resumed_us = 0;
+
+			ret = vm->ops->finish(vm->ctx, &resumed_us, err);
 			resumed = !ret;
+			/* The VM's own resume time, not when its reply arrived. */
+			if (!resumed_us || resumed_us < t_pause)
+				resumed_us = mono_us();
+			rep->downtime_us = resumed_us - t_pause;
 		}
-		rep->downtime_us = mono_us() - t_pause;
 	}
 	/* 5 */
 	if (!ret)
@@ -525,7 +605,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 out:
 	if (logging && !resumed) {
 		/* Resume and stop logging whatever happened; keep the first error. */
-		if (vm->ops->finish(vm->ctx, &ferr) && !ret)
+		if (vm->ops->finish(vm->ctx, NULL, &ferr) && !ret)
 			ret = snap_err(err, ferr.code, "%s", ferr.msg);
 	}
 	rep->total_us = mono_us() - w.t0;

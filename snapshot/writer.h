@@ -12,6 +12,7 @@
 /* One memory owner as the writer sees it. */
 struct snap_vm_region {
 	const uint8_t *mem; /* readable mapping of the whole region */
+	int memfd;	    /* the file behind mem, or -1: lets pass 1 skip holes */
 	uint64_t size;
 	uint64_t *dirty;    /* bitmap, one bit per region page; fetch_dirty fills it, the writer may change it */
 };
@@ -26,8 +27,12 @@ struct snap_vm_ops {
 	/* Write the VM state area contents (header and records) into buf. */
 	int (*save_state)(void *ctx, uint8_t *buf, size_t cap, size_t *used,
 			  struct snap_error *err);
-	/* Resume the vCPUs (if paused) and stop dirty logging. Must not fail silently. */
-	int (*finish)(void *ctx, struct snap_error *err);
+	/*
+	 * Resume the vCPUs (if paused) and stop dirty logging. Must not fail
+	 * silently. resumed_us (may be NULL) gets when the vCPUs were released,
+	 * CLOCK_MONOTONIC in µs, or 0 if unknown: the downtime ends there.
+	 */
+	int (*finish)(void *ctx, uint64_t *resumed_us, struct snap_error *err);
 };
 
 struct snap_vm {

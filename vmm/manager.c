@@ -90,12 +90,20 @@ static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, stru
 	return 0;
 }
 
-static int op_finish(void *ctx, struct snap_error *err)
+static int op_finish(void *ctx, uint64_t *resumed_us, struct snap_error *err)
 {
 	struct manager *m = ctx;
+	struct json_object *r;
+	int ret;
 
 	m->session = false;
-	return call(m, "snapshot-end", NULL, err);
+	ret = call(m, "snapshot-end", &r, err);
+	if (!ret) {
+		if (resumed_us)
+			*resumed_us = get_u64(r, "resumed_us");
+		json_object_put(r);
+	}
+	return ret;
 }
 
 static const struct snap_vm_ops manager_ops = {
@@ -152,6 +160,7 @@ static int map_vm(struct manager *m, struct json_object *r, struct snap_error *e
 			return snap_err(err, -EPROTO, "snapshot-begin: bad region %s",
 					cfg->regions[i].id);
 		vr->dirty = (uint64_t *)(void *)(m->shm + off);
+		vr->memfd = m->fds[1 + i];
 		/* Read-only: the manager can never change guest memory. */
 		vr->mem = mmap(NULL, vr->size, PROT_READ, MAP_SHARED, m->fds[1 + i], 0);
 		if (vr->mem == MAP_FAILED) {
@@ -309,7 +318,7 @@ out:
 		struct snap_error e2;
 
 		/* Nothing started in the VM yet but the session: end it. */
-		op_finish(&m, &e2);
+		op_finish(&m, NULL, &e2);
 	}
 	json_object_put(r);
 	if (!ret) {
