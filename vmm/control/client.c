@@ -3,21 +3,18 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "builtin.h"
+#include "control/conn.h"
 #include "control/control.h"
 #include "util/util.h"
 
 #define CTL_TIMEOUT_S 30
-#define CTL_REPLY_MAX (16 * MiB) /* far above any real reply */
 
 struct ctl_opts {
 	const char *path;
@@ -129,104 +126,6 @@ static char *ctl_request(const struct ctl_opts *o)
 		line = NULL;
 	json_object_put(req);
 	return line;
-}
-
-static int ctl_connect(const char *path)
-{
-	struct timeval tv = {.tv_sec = CTL_TIMEOUT_S};
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, err;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		pr_err("cannot connect to control socket %s: the path is longer than %zu bytes",
-		       path, sizeof(sa.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, path, strlen(path));
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		err = -errno;
-		pr_err("cannot create a socket: %s", strerror(-err));
-		return err;
-	}
-	/* Bounds connect() (a full backlog) and send() as well. */
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		err = -errno;
-		pr_err("cannot connect to control socket %s: %s", path, strerror(-err));
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
-static int ctl_send(int fd, const char *path, const char *line)
-{
-	size_t len = strlen(line), done = 0;
-
-	while (done < len) {
-		ssize_t n = send(fd, line + done, len - done, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			pr_err("cannot send to control socket %s: %s", path,
-			       errno == EAGAIN ? "timed out" : strerror(errno));
-			return -EIO;
-		}
-		done += n;
-	}
-	return 0;
-}
-
-/* Read up to the first newline within the timeout; *len excludes the newline. */
-static int ctl_receive(int fd, const char *path, char **out, size_t *len)
-{
-	uint64_t deadline = now_ns() + CTL_TIMEOUT_S * 1000000000ULL;
-	size_t used = 0, cap = 0;
-	char *buf = NULL, *nl = NULL;
-	int ret = -EIO;
-
-	while (!nl) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		uint64_t now = now_ns();
-		ssize_t n;
-
-		if (used == cap) {
-			char *p = cap < CTL_REPLY_MAX ? realloc(buf, cap + 64 * KiB) : NULL;
-
-			if (!p) {
-				pr_err("the reply from control socket %s is too long", path);
-				goto out;
-			}
-			buf = p;
-			cap += 64 * KiB;
-		}
-		if (now >= deadline ||
-		    poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000)) == 0) {
-			pr_err("no reply from control socket %s within %d s", path, CTL_TIMEOUT_S);
-			goto out;
-		}
-		n = recv(fd, buf + used, cap - used, MSG_DONTWAIT);
-		if (n < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (n < 0) {
-			pr_err("cannot read from control socket %s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0) {
-			pr_err("control socket %s closed the connection without a reply", path);
-			goto out;
-		}
-		nl = memchr(buf + used, '\n', n);
-		used += n;
-	}
-	*len = nl - buf;
-	*out = buf;
-	return 0;
-out:
-	free(buf);
-	return ret;
 }
 
 /* ---- human-readable rendering ---- */
@@ -394,9 +293,9 @@ out:
 int cmd_ctl(int argc, char **argv)
 {
 	struct ctl_opts o = {0};
-	char *req = NULL, *reply = NULL;
-	size_t len;
-	int fd, ret;
+	struct ctl_conn conn;
+	char *req = NULL, *reply = NULL, err[320];
+	int ret;
 
 	ret = ctl_parse(argc, argv, &o);
 	if (ret)
@@ -406,15 +305,15 @@ int cmd_ctl(int argc, char **argv)
 		pr_err("out of memory");
 		return 1;
 	}
-	fd = ctl_connect(o.path);
-	if (fd < 0) {
-		free(req);
-		return 1;
-	}
-	ret = 1;
-	if (!ctl_send(fd, o.path, req) && !ctl_receive(fd, o.path, &reply, &len))
-		ret = ctl_show(&o, reply, len);
-	close(fd);
+	ret = ctl_conn__open(&conn, o.path, CTL_TIMEOUT_S, err, sizeof(err));
+	if (!ret)
+		ret = ctl_conn__exchange(&conn, req, &reply, NULL, 0, NULL, err, sizeof(err));
+	if (ret)
+		pr_err("%s", err);
+	else
+		ret = ctl_show(&o, reply, strlen(reply));
+	ctl_conn__close(&conn);
+	ret = ret ? 1 : 0;
 	free(req);
 	free(reply);
 	fflush(stdout);

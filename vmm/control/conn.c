@@ -58,32 +58,37 @@ void ctl_conn__close(struct ctl_conn *c)
 	c->fd = -1;
 }
 
-static int send_line(struct ctl_conn *c, const char *cmd, struct json_object *args, char *err,
-		     size_t errlen)
+/* The request line for cmd and the members of args, with its newline. */
+static char *request_line(const char *cmd, struct json_object *args)
 {
 	struct json_object *req = json_object_new_object();
 	const char *s;
 	char *line = NULL;
-	ssize_t n;
-	int ret;
 
 	if (!req)
-		return conn_err(err, errlen, -ENOMEM, "out of memory");
+		return NULL;
 	json_object_object_add(req, "cmd", json_object_new_string(cmd));
 	if (args) {
 		json_object_object_foreach(args, key, val)
-			json_object_object_add(req, key, json_object_get(val));
+		    json_object_object_add(req, key, json_object_get(val));
 	}
 	s = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
-	ret = s && asprintf(&line, "%s\n", s) > 0 ? 0 : -ENOMEM;
+	if (!s || asprintf(&line, "%s\n", s) < 0)
+		line = NULL;
 	json_object_put(req);
-	if (ret)
-		return conn_err(err, errlen, ret, "out of memory");
-	n = write_in_full_nosig(c->fd, line, strlen(line));
-	free(line);
+	return line;
+}
+
+static int send_line(struct ctl_conn *c, const char *line, char *err, size_t errlen)
+{
+	size_t len = strlen(line);
+	ssize_t n = write_in_full_nosig(c->fd, line, len);
+
+	if (n >= 0 && (!len || line[len - 1] != '\n'))
+		n = write_in_full_nosig(c->fd, "\n", 1);
 	if (n < 0)
 		return conn_err(err, errlen, (int)n, "cannot send to control socket %s: %s",
-				c->path, strerror((int)-n));
+				c->path, n == -EAGAIN ? "timed out" : strerror((int)-n));
 	return 0;
 }
 
@@ -128,7 +133,8 @@ static int recv_line(struct ctl_conn *c, char **out, int *fds, unsigned int max_
 			char *p = cap < REPLY_MAX ? realloc(buf, cap + 64 * KiB) : NULL;
 
 			if (!p) {
-				ret = conn_err(err, errlen, -E2BIG, "reply from %s too long", c->path);
+				ret = conn_err(err, errlen, -E2BIG, "reply from %s too long",
+					       c->path);
 				goto fail;
 			}
 			buf = p;
@@ -138,8 +144,9 @@ static int recv_line(struct ctl_conn *c, char **out, int *fds, unsigned int max_
 		if (ret < 0 && errno == EINTR)
 			continue;
 		if (ret <= 0) {
-			ret = conn_err(err, errlen, -ETIMEDOUT, "no reply from control socket %s within %d s",
-				       c->path, c->timeout_s);
+			ret = conn_err(err, errlen, -ETIMEDOUT,
+				       "no reply from control socket %s within %d s", c->path,
+				       c->timeout_s);
 			goto fail;
 		}
 		iov.iov_base = buf + used;
@@ -167,22 +174,33 @@ fail:
 	return ret;
 }
 
-int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args,
-		   struct json_object **reply, int *fds, unsigned int max_fds,
-		   unsigned int *nr_fds, char *err, size_t errlen)
+int ctl_conn__exchange(struct ctl_conn *c, const char *line, char **reply, int *fds,
+		       unsigned int max_fds, unsigned int *nr_fds, char *err, size_t errlen)
 {
-	struct json_object *r, *ok, *msg;
 	unsigned int dummy = 0;
-	char *line = NULL;
 	int ret;
 
 	if (!nr_fds)
 		nr_fds = &dummy;
 	*nr_fds = 0;
 	*reply = NULL;
-	ret = send_line(c, cmd, args, err, errlen);
-	if (!ret)
-		ret = recv_line(c, &line, fds, max_fds, nr_fds, err, errlen);
+	ret = send_line(c, line, err, errlen);
+	return ret ? ret : recv_line(c, reply, fds, max_fds, nr_fds, err, errlen);
+}
+
+int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args,
+		   struct json_object **reply, int *fds, unsigned int max_fds, unsigned int *nr_fds,
+		   char *err, size_t errlen)
+{
+	struct json_object *r, *ok, *msg;
+	char *req = request_line(cmd, args), *line = NULL;
+	int ret;
+
+	*reply = NULL;
+	if (!req)
+		return conn_err(err, errlen, -ENOMEM, "out of memory");
+	ret = ctl_conn__exchange(c, req, &line, fds, max_fds, nr_fds, err, errlen);
+	free(req);
 	if (ret)
 		return ret;
 	r = json_tokener_parse(line);
@@ -194,9 +212,9 @@ int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args
 	}
 	if (!json_object_get_boolean(ok)) {
 		ret = conn_err(err, errlen, -EREMOTEIO, "%s: %s", cmd,
-			       json_object_object_get_ex(r, "error", &msg) ?
-				       json_object_get_string(msg) :
-				       "the VM refused the request");
+			       json_object_object_get_ex(r, "error", &msg)
+				   ? json_object_get_string(msg)
+				   : "the VM refused the request");
 		json_object_put(r);
 		return ret;
 	}

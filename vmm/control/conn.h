@@ -26,6 +26,14 @@ int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args
 		   struct json_object **reply, int *fds, unsigned int max_fds,
 		   unsigned int *nr_fds, char *err, size_t errlen);
 
+/*
+ * The raw exchange under ctl_conn__call: send line (a JSON object, with or
+ * without its newline) and return the reply line in *reply (malloc'd,
+ * NUL-terminated, no newline), with any descriptors as above.
+ */
+int ctl_conn__exchange(struct ctl_conn *c, const char *line, char **reply, int *fds,
+		       unsigned int max_fds, unsigned int *nr_fds, char *err, size_t errlen);
+
 void ctl_conn__close(struct ctl_conn *c);
 
 #endif
