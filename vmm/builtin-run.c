@@ -2,7 +2,6 @@
 /* kvmsnap run: build the PC, load a guest, run it until it ends. */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +10,6 @@
 #include <unistd.h>
 
 #include "builtin.h"
-#include "caps.h"
-#include "control/control.h"
-#include "devices/console.h"
-#include "devices/debug-exit.h"
-#include "devices/msgport.h"
-#include "devices/uart.h"
 #include "guests.h"
 #include "kvm.h"
 #include "layout.h"
@@ -24,6 +17,7 @@
 #include "manager.h"
 #include "pc.h"
 #include "util/util.h"
+#include "vm-setup.h"
 
 #define MAX_INITRDS 16
 
@@ -281,6 +275,7 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 		.target = {.direct = true},
 	};
 	sigset_t all;
+	int status;
 	pid_t pid = fork();
 
 	if (pid < 0) {
@@ -293,153 +288,57 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	sleep((unsigned int)o->snapshot_after);
-	_exit(manager__snapshot(&m));
+	status = manager__snapshot(&m);
+	/* _exit() drops stdio buffers: the report must reach a file or pipe too. */
+	fflush(NULL);
+	_exit(status);
 }
 
-static int setup_devices(struct kvm *kvm, struct uart *com1)
+/* Load the guest: a built-in one or a kernel, with its description for status. */
+static int load_guest(struct kvm *kvm, struct run_opts *o)
 {
-	int ret;
-
-	/* Explicit order: each device claims its own ports or MMIO range. */
-	ret = uart__init(com1, kvm, PORT_COM1, 4);
-	kvm->com1 = com1;
-	if (!ret)
-		ret = debug_exit__init(kvm, PORT_DEBUG_EXIT);
-	if (!ret)
-		ret = msgport__init(kvm, MSGPORT_GPA);
-	if (ret)
-		pr_err("cannot register devices: %s", strerror(-ret));
-	return ret;
-}
-
-static int setup_vm(struct kvm *kvm, struct run_opts *o, struct uart *com1)
-{
-	int ret;
-
-	ret = kvm__open(kvm, o->kvm_dev);
-	if (!ret)
-		ret = kvm__create_vm(kvm);
-	if (ret)
-		return ret;
-	kvm->ram_size = o->pc.ram_size;
-	ret = pc__setup_memory(&kvm->mem, &o->pc);
-	if (!ret)
-		ret = mem__register_slots(&kvm->mem, kvm->vm_fd);
-	if (!ret)
-		ret = kvm_cpu__create_all(kvm, o->pc.nr_cpus);
-	if (ret)
-		return ret;
 	if (o->have_guest) {
-		ret = guests__load(kvm, &o->guest);
 		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
-	} else {
-		ret = loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot);
-		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
+		return guests__load(kvm, &o->guest);
 	}
-	if (!ret)
-		ret = setup_devices(kvm, com1);
-	return ret;
-}
-
-/* SIGINT/SIGTERM/SIGHUP end the VM cleanly; this thread waits for them. */
-static void *signal_thread(void *arg)
-{
-	struct kvm *kvm = arg;
-	sigset_t set;
-	int sig;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	if (sigwait(&set, &sig) == 0)
-		kvm__request_exit(kvm, EXIT_SIGNAL_BASE + sig, "received signal %s",
-				  strsignal(sig));
-	return NULL;
-}
-
-static void report_exit(struct kvm *kvm)
-{
-	switch (kvm->exit_status) {
-	case EXIT_GUEST_CRASH:
-	case EXIT_GUEST_CHECK:
-	case EXIT_VMM_ERROR:
-		pr_err("%s", kvm->exit_reason);
-		break;
-	default:
-		pr_debug("VM ended: %s (status %d)", kvm->exit_reason, kvm->exit_status);
-	}
+	snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
+	return loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot);
 }
 
 int cmd_run(int argc, char **argv)
 {
 	struct run_opts o = {0};
-	struct console con = {.fd = -1};
-	struct uart com1;
-	struct kvm kvm;
-	pthread_t sigthr;
-	bool sigthr_started = false;
-	int listen_fd = -1, ret, status = EXIT_VMM_ERROR;
+	struct vm_setup_opts vo;
+	struct vm_setup vs;
+	int ret, status = EXIT_VMM_ERROR;
 	pid_t snap_pid = 0;
-	sigset_t set;
 
-	kvm__init(&kvm);
+	vm_setup__init(&vs);
 	ret = run_parse(argc, argv, &o);
 	if (ret) {
 		free(o.initrd_list);
 		return ret > 0 ? 0 : EXIT_VMM_ERROR;
 	}
-
-	/* Signals go to the signal thread only; every thread inherits this mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-
-	ret = console__open(&con, o.serial);
-	if (ret)
-		goto out;
-	kvm.console = &con;
 	if (o.snapshot && !o.control && private_control(&o))
 		goto out;
-	if (o.control) {
-		listen_fd = control__listen(o.control);
-		if (listen_fd < 0)
-			goto out;
-	}
-	ret = setup_vm(&kvm, &o, &com1);
-	if (ret)
+	vo = (struct vm_setup_opts){
+		.pc = o.pc, .kvm_dev = o.kvm_dev, .control = o.control, .serial = o.serial};
+	if (vm_setup__open(&vs, &vo) || vm_setup__create(&vs, &vo) ||
+	    vm_setup__add_cpus(&vs, &vo) || load_guest(&vs.kvm, &o) || vm_setup__add_devices(&vs))
 		goto out;
-	if (!o.keep_caps && caps__drop_all())
+	if (vm_setup__lock_down(&vs, o.keep_caps))
 		goto out;
-	ret = kvm_cpu__reset_all(&kvm);
-	if (ret)
+	if (kvm_cpu__reset_all(&vs.kvm))
 		goto out;
 	if (o.snapshot) {
 		snap_pid = start_snapshot_child(&o);
 		if (snap_pid < 0)
 			goto out;
 	}
-	if (pthread_create(&sigthr, NULL, signal_thread, &kvm) == 0)
-		sigthr_started = true;
-	ret = kvm_cpu__start_all(&kvm);
-	if (!ret)
-		ret = control__serve(&kvm, listen_fd, o.control);
-	listen_fd = -1; /* control__serve closed it */
-	kvm_cpu__stop_all(&kvm);
-	report_exit(&kvm);
-	status = kvm.exit_status;
+	vm_setup__start(&vs, false);
+	status = vm_setup__serve(&vs);
 out:
-	if (sigthr_started) {
-		pthread_cancel(sigthr);
-		pthread_join(sigthr, NULL);
-	}
-	if (listen_fd >= 0) {
-		close(listen_fd);
-		unlink(o.control);
-	}
+	vm_setup__teardown(&vs);
 	if (snap_pid > 0) {
 		/* A snapshot still running when the VM ends has nothing left to save. */
 		if (waitpid(snap_pid, NULL, WNOHANG) == 0) {
@@ -451,8 +350,6 @@ out:
 		unlink(o.tmpsock);
 		rmdir(o.tmpdir);
 	}
-	kvm__exit(&kvm);
-	console__close(&con);
 	free(o.initrd_list);
 	return status;
 }

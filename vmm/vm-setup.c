@@ -1,0 +1,193 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The VM set-up that run and restore share; see vm-setup.h. */
+#include "vm-setup.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "caps.h"
+#include "control/control.h"
+#include "devices/debug-exit.h"
+#include "devices/msgport.h"
+#include "layout.h"
+#include "util/util.h"
+
+void vm_setup__init(struct vm_setup *vs)
+{
+	memset(vs, 0, sizeof(*vs));
+	kvm__init(&vs->kvm);
+	vs->con.fd = -1;
+	vs->listen_fd = -1;
+}
+
+static void block_signals(void)
+{
+	sigset_t set;
+
+	/* Signals go to the signal thread only; every thread inherits this mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o)
+{
+	int ret;
+
+	block_signals();
+	ret = console__open(&vs->con, o->serial);
+	if (ret)
+		return ret;
+	vs->kvm.console = &vs->con;
+	if (o->control) {
+		vs->listen_fd = control__listen(o->control);
+		if (vs->listen_fd < 0)
+			return vs->listen_fd;
+		vs->control = o->control;
+	}
+	return 0;
+}
+
+int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o)
+{
+	struct kvm *kvm = &vs->kvm;
+	int ret;
+
+	ret = kvm__open(kvm, o->kvm_dev);
+	if (!ret)
+		ret = kvm__create_vm(kvm);
+	if (ret)
+		return ret;
+	kvm->ram_size = o->pc.ram_size;
+	return pc__setup_memory(&kvm->mem, &o->pc);
+}
+
+int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o)
+{
+	struct kvm *kvm = &vs->kvm;
+	int ret;
+
+	ret = mem__register_slots(&kvm->mem, kvm->vm_fd);
+	if (!ret)
+		ret = kvm_cpu__create_all(kvm, o->pc.nr_cpus);
+	return ret;
+}
+
+int vm_setup__add_devices(struct vm_setup *vs)
+{
+	struct kvm *kvm = &vs->kvm;
+	int ret;
+
+	/* Explicit order: each device claims its own ports or MMIO range. */
+	ret = uart__init(&vs->com1, kvm, PORT_COM1, 4);
+	kvm->com1 = &vs->com1;
+	if (!ret)
+		ret = debug_exit__init(kvm, PORT_DEBUG_EXIT);
+	if (!ret)
+		ret = msgport__init(kvm, MSGPORT_GPA);
+	if (ret)
+		pr_err("cannot register devices: %s", strerror(-ret));
+	return ret;
+}
+
+int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps)
+{
+	(void)vs;
+	return keep_caps ? 0 : caps__drop_all();
+}
+
+/* SIGINT/SIGTERM/SIGHUP end the VM cleanly; this thread waits for them. */
+static void *signal_thread(void *arg)
+{
+	struct kvm *kvm = arg;
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (sigwait(&set, &sig) == 0)
+		kvm__request_exit(kvm, EXIT_SIGNAL_BASE + sig, "received signal %s",
+				  strsignal(sig));
+	return NULL;
+}
+
+/*
+ * The pause protocol of kvm-cpu.c, entered from the start: with
+ * pause_requested already set, each new vCPU thread parks before its first
+ * KVM_RUN, so not one guest instruction runs. Then wait, as kvm__pause()
+ * does, until all of them are parked.
+ */
+static int start_parked(struct kvm *kvm)
+{
+	int ret;
+
+	pthread_mutex_lock(&kvm->lock);
+	kvm->pause_requested = true;
+	pthread_mutex_unlock(&kvm->lock);
+	ret = kvm_cpu__start_all(kvm);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&kvm->lock);
+	while (kvm->nr_paused < kvm->nr_cpus && !kvm->exited)
+		pthread_cond_wait(&kvm->cond, &kvm->lock);
+	if (kvm->exited)
+		ret = -ESHUTDOWN;
+	else
+		kvm->state = KVM_STATE_PAUSED;
+	pthread_mutex_unlock(&kvm->lock);
+	return ret;
+}
+
+int vm_setup__start(struct vm_setup *vs, bool paused)
+{
+	if (pthread_create(&vs->sigthr, NULL, signal_thread, &vs->kvm) == 0)
+		vs->sigthr_started = true;
+	return paused ? start_parked(&vs->kvm) : kvm_cpu__start_all(&vs->kvm);
+}
+
+static void report_exit(struct kvm *kvm)
+{
+	switch (kvm->exit_status) {
+	case EXIT_GUEST_CRASH:
+	case EXIT_GUEST_CHECK:
+	case EXIT_VMM_ERROR:
+		pr_err("%s", kvm->exit_reason);
+		break;
+	default:
+		pr_debug("VM ended: %s (status %d)", kvm->exit_reason, kvm->exit_status);
+	}
+}
+
+int vm_setup__serve(struct vm_setup *vs)
+{
+	struct kvm *kvm = &vs->kvm;
+
+	control__serve(kvm, vs->listen_fd, vs->control);
+	vs->listen_fd = -1; /* control__serve closed it */
+	kvm_cpu__stop_all(kvm);
+	report_exit(kvm);
+	return kvm->exit_status;
+}
+
+void vm_setup__teardown(struct vm_setup *vs)
+{
+	if (vs->sigthr_started) {
+		pthread_cancel(vs->sigthr);
+		pthread_join(vs->sigthr, NULL);
+		vs->sigthr_started = false;
+	}
+	if (vs->listen_fd >= 0) {
+		close(vs->listen_fd);
+		unlink(vs->control);
+		vs->listen_fd = -1;
+	}
+	kvm__exit(&vs->kvm);
+	console__close(&vs->con);
+}

@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Building, running and tearing down a VM: the code that `kvmsnap run` and
+ * `kvmsnap restore` share, so that a restored VM is built exactly like the
+ * one that was saved (same regions, slots, vCPUs with the same CPUID, same
+ * devices on the same ports).
+ *
+ * The steps, in the order callers make them:
+ *
+ *   vm_setup__open()         signal mask, serial sink, control socket
+ *   vm_setup__create()       /dev/kvm, the VM, the PC's memory regions
+ *   vm_setup__add_cpus()     KVM memory slots, the vCPUs
+ *   vm_setup__add_devices()  UART, debug-exit, message port
+ *   vm_setup__lock_down()    drop every capability (unless asked not to)
+ *   vm_setup__start()        signal thread, vCPU threads (optionally parked)
+ *   vm_setup__serve()        control socket until the VM ends; exit status
+ *   vm_setup__teardown()     always; safe after any step failed
+ *
+ * Between the steps the caller puts what is its own: run loads a guest after
+ * add_cpus, restore maps or reads the image into the regions after create.
+ * Each step reports its own errors (pr_err) and returns 0 or -errno.
+ */
+#ifndef KVMSNAP_VM_SETUP_H
+#define KVMSNAP_VM_SETUP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "devices/console.h"
+#include "devices/uart.h"
+#include "kvm.h"
+#include "pc.h"
+
+struct vm_setup_opts {
+	struct pc_config pc;
+	const char *kvm_dev; /* "/dev/kvm" */
+	const char *control; /* socket path, or NULL for none */
+	const char *serial;  /* "stdio", "none" or a file */
+};
+
+struct vm_setup {
+	struct kvm kvm;
+	struct console con;
+	struct uart com1;
+	int listen_fd;
+	const char *control;
+	pthread_t sigthr;
+	bool sigthr_started;
+};
+
+/* Make vs safe to tear down. */
+void vm_setup__init(struct vm_setup *vs);
+
+/*
+ * Block SIGINT/SIGTERM/SIGHUP in every thread to come (the signal thread
+ * takes them), ignore SIGPIPE, open the serial sink and listen on the
+ * control socket.
+ */
+int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o);
+
+/* Open KVM, create the VM (irqchip, PIT) and add the PC's memory regions. */
+int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o);
+
+/* Register every region range as a KVM slot, then create the vCPUs. */
+int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o);
+
+/* The devices, each on its own ports or MMIO range. */
+int vm_setup__add_devices(struct vm_setup *vs);
+
+/* Drop every capability and set no_new_privs, unless keep_caps. */
+int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps);
+
+/*
+ * Start the signal thread and the vCPU threads. With paused, the vCPUs park
+ * before their first KVM_RUN and the VM is paused (`ctl resume` or
+ * kvm__resume() lets them go) when this returns.
+ */
+int vm_setup__start(struct vm_setup *vs, bool paused);
+
+/* Serve the control socket until the VM ends, stop the vCPUs; the exit status. */
+int vm_setup__serve(struct vm_setup *vs);
+
+void vm_setup__teardown(struct vm_setup *vs);
+
+#endif
