@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* kvmsnap image size|create|info|verify: size, make and inspect snapshot images. */
+/* kvmsnap image size|create|info|verify|screen: size, make and inspect snapshot images. */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,7 +25,7 @@ struct image_opts {
 	bool have_order;
 	const char *from_image;
 	const char *path;
-	bool json, force, deep;
+	bool json, force, deep, ansi;
 };
 
 /* ---- usage ---- */
@@ -85,6 +85,16 @@ static void usage_verify(FILE *f)
 		   "  --json    print one JSON object\n");
 }
 
+static void usage_screen(FILE *f)
+{
+	fprintf(f, "usage: kvmsnap image screen IMAGE [--ansi]\n"
+		   "\n"
+		   "Print the 80x25 VGA text screen saved in a complete image, one line per\n"
+		   "row. Control and non-ASCII characters show as '.', empty cells as spaces.\n"
+		   "\n"
+		   "  --ansi    keep the cells' colours (ANSI escape sequences)\n");
+}
+
 static void usage_image(FILE *f)
 {
 	fprintf(f, "usage: kvmsnap image COMMAND [ARGS...]\n"
@@ -93,6 +103,7 @@ static void usage_image(FILE *f)
 		   "  create    create an empty image on a file or block device\n"
 		   "  info      show an image's header, sections and footer\n"
 		   "  verify    check an image (--deep: and its digests)\n"
+		   "  screen    print the VGA text screen saved in an image\n"
 		   "\n"
 		   "`kvmsnap image COMMAND --help` describes each command.\n");
 }
@@ -108,6 +119,7 @@ enum {
 	OPT_JSON,
 	OPT_FORCE,
 	OPT_DEEP,
+	OPT_ANSI,
 };
 
 static const struct option all_options[] = {
@@ -119,6 +131,7 @@ static const struct option all_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"force", no_argument, NULL, OPT_FORCE},
     {"deep", no_argument, NULL, OPT_DEEP},
+    {"ansi", no_argument, NULL, OPT_ANSI},
     {"help", no_argument, NULL, 'h'},
     {},
 };
@@ -192,6 +205,9 @@ static int parse_one(const struct subcmd *c, struct image_opts *o, int opt)
 		return 0;
 	case OPT_DEEP:
 		o->deep = true;
+		return 0;
+	case OPT_ANSI:
+		o->ansi = true;
 		return 0;
 	}
 	pr_err("image %s: unknown option (see kvmsnap image %s --help)", c->name, c->name);
@@ -717,6 +733,13 @@ static int do_verify(struct image_opts *o)
 	return ret ? EXIT_FAIL : 0;
 }
 
+/* ---- screen ---- */
+
+static int do_screen(struct image_opts *o)
+{
+	return image__screen(o->path, o->ansi);
+}
+
 /* ---- dispatch ---- */
 
 static const int size_allowed[] = {OPT_MEM,	   OPT_VCPUS, OPT_VRAM, OPT_ORDER,
@@ -725,12 +748,14 @@ static const int create_allowed[] = {OPT_MEM,	OPT_VCPUS, OPT_VRAM, OPT_ORDER,
 				     OPT_FORCE, OPT_JSON,  0};
 static const int info_allowed[] = {OPT_JSON, 0};
 static const int verify_allowed[] = {OPT_DEEP, OPT_JSON, 0};
+static const int screen_allowed[] = {OPT_ANSI, 0};
 
 static const struct subcmd subcmds[] = {
     {"size", do_size, usage_size, size_allowed, false},
     {"create", do_create, usage_create, create_allowed, true},
     {"info", do_info, usage_info, info_allowed, true},
     {"verify", do_verify, usage_verify, verify_allowed, true},
+    {"screen", do_screen, usage_screen, screen_allowed, true},
 };
 
 int cmd_image(int argc, char **argv)

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "control/request.h"
+#include "restore.h"
 #include "snapshot/snapshot.h"
 #include "state/state.h"
 #include "version.h"
@@ -57,20 +58,29 @@ static void session_free(struct snapshot_session *s)
 	free(s);
 }
 
-/* End a session: the VM runs again and logging is as it was. Never fails the guest. */
-static void session_end(struct control_state *st)
+/*
+ * End a session: the VM runs again and logging is as it was. Never fails the
+ * guest. Returns when (CLOCK_MONOTONIC ns) the vCPUs were released, or 0.
+ */
+static uint64_t session_end(struct control_state *st)
 {
 	struct snapshot_session *s = st->snap;
 	struct kvm *kvm = st->kvm;
+	uint64_t resumed = 0;
 
 	if (!s)
-		return;
+		return 0;
+	/* Resume first: re-registering the slots takes milliseconds the guest need not wait. */
+	if (s->paused) {
+		if (kvm__resume(kvm) && !kvm__has_exited(kvm))
+			pr_warn("snapshot: cannot resume the VM");
+		resumed = now_ns();
+	}
 	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
-	if (s->paused && kvm__resume(kvm) && !kvm__has_exited(kvm))
-		pr_warn("snapshot: cannot resume the VM");
 	st->snap = NULL;
 	session_free(s);
+	return resumed;
 }
 
 void control__client_gone(struct control_state *st, int client)
@@ -172,6 +182,12 @@ int snapshot_session__begin(struct request *rq)
 		return request__fail(rq, "a snapshot is already in progress");
 	if (kvm__has_exited(rq->kvm) || !rq->kvm->nr_cpus)
 		return request__fail(rq, "the VM is not running");
+	/* A region restored lazily is a private mapping of the image: no memfd to hand over yet. */
+	ret = restore__materialize(rq->kvm);
+	if (ret)
+		return request__fail(rq,
+				     "cannot copy the lazily restored memory out of its image: %s",
+				     strerror(-ret));
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return request__fail(rq, "out of memory");
@@ -299,8 +315,13 @@ int snapshot_session__state(struct request *rq)
 
 int snapshot_session__end(struct request *rq)
 {
+	uint64_t resumed;
+
 	if (!owned_session(rq))
 		return -1;
-	session_end(rq->st);
+	resumed = session_end(rq->st);
+	/* CLOCK_MONOTONIC is one clock for every process: the manager's downtime ends here. */
+	if (resumed)
+		request__add_u64(rq->reply, "resumed_us", resumed / 1000);
 	return 0;
 }

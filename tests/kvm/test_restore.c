@@ -1,0 +1,759 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * `kvmsnap restore` of real snapshots, eager and lazy, from a file and from
+ * a loop block device (root only), driving the binary:
+ *  - a VM restored --paused has exactly the memory the image's footer
+ *    digests describe (`ctl digest`, every region), its saved progress, and
+ *    the VGA text screen of the image ("dirtier cpu0 ..."); resumed, the
+ *    dirtier goes on from there without a failed stamp check or a crash;
+ *  - a 2-vCPU VM restores, both vCPUs go on;
+ *  - round trips: a restored VM is snapshotted into its own image (same
+ *    size, generation + 1) and into a new one, and snapshot -> restore ->
+ *    snapshot -> restore stays exact at every step;
+ *  - a dirtier with passes=N, snapshotted mid-run, finishes on the
+ *    restored VM: exit status 1 and "self-check ok" on its serial output.
+ */
+#include <fcntl.h>
+#include <ftw.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include "../harness.h"
+
+#include "snapshot/snapshot.h"
+#include "vmm/pc.h"
+#include "vmm/snapcfg.h"
+
+#define START_TIMEOUT_MS 15000
+#define REPLY_TIMEOUT_MS 15000
+#define EXIT_TIMEOUT_MS	 15000
+#define RUN_MS		 1500 /* a restored VM runs this long before it is judged */
+#define OUT_MAX		 65536
+#define MEM		 "128M"
+#define MEM_BYTES	 (128ULL << 20)
+#define GUEST		 "dirtier:ws=32M"
+#define PASSES		 20000 /* of 8192 pages: some seconds of dirtier work */
+#define MAX_PROCS	 8
+#define MAX_LOOPS	 4
+#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+
+static const char *const region_ids[] = {"pc.ram", "vga.vram", "pc.bios", "acpi.tables"};
+
+static const char *kvmsnap_bin(void)
+{
+	const char *bin = getenv("KVMSNAP_BIN");
+
+	return bin && *bin ? bin : "build/kvmsnap";
+}
+
+static bool have_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+static bool have_losetup(void)
+{
+	return system("command -v losetup >/dev/null 2>&1") == 0;
+}
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	usleep(ms * 1000);
+}
+
+static void slurp(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
+
+	buf[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+}
+
+/* ---- the control protocol ---- */
+
+static int ctl_open(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* One request, one reply object (NULL on any failure). */
+static struct json_object *call(const char *sock, const char *req)
+{
+	uint64_t deadline = ms_now() + REPLY_TIMEOUT_MS;
+	struct json_object *o = NULL;
+	char line[OUT_MAX];
+	size_t used = 0;
+	int fd = ctl_open(sock);
+
+	if (fd < 0)
+		return NULL;
+	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
+	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+		goto out;
+	while (used < sizeof(line) - 1) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t now = ms_now();
+		ssize_t n;
+
+		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) != 1)
+			goto out;
+		n = recv(fd, line + used, 1, 0);
+		if (n <= 0)
+			goto out;
+		if (line[used] == '\n')
+			break;
+		used++;
+	}
+	line[used] = '\0';
+	o = json_tokener_parse(line);
+out:
+	close(fd);
+	return o;
+}
+
+static struct json_object *get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (o)
+		json_object_object_get_ex(o, key, &v);
+	return v;
+}
+
+static const char *str_of(struct json_object *o, const char *key)
+{
+	struct json_object *v = get(o, key);
+
+	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+}
+
+static uint64_t u64_of(struct json_object *o, const char *key)
+{
+	return json_object_get_uint64(get(o, key));
+}
+
+static size_t len_of(struct json_object *a)
+{
+	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
+static struct json_object *at(struct json_object *a, size_t i)
+{
+	return i < len_of(a) ? json_object_array_get_idx(a, i) : NULL;
+}
+
+static bool call_ok(const char *sock, const char *req)
+{
+	struct json_object *r = call(sock, req);
+	bool ok = json_object_get_boolean(get(r, "ok"));
+
+	json_object_put(r);
+	return ok;
+}
+
+/* ---- processes ---- */
+
+FIXTURE(rs)
+{
+	char dir[128];
+	pid_t pids[MAX_PROCS];
+	unsigned int nr_pids;
+	char loops[MAX_LOOPS][64];
+	unsigned int nr_loops;
+};
+
+static pid_t spawn(const char *const *args, const char *out, const char *err)
+{
+	const char *argv[24];
+	unsigned int n = 0;
+	pid_t pid;
+	int fd;
+
+	argv[n++] = "kvmsnap";
+	while (*args && n < 23)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	fflush(NULL);
+	pid = fork();
+	if (pid)
+		return pid;
+	fd = open("/dev/null", O_RDWR);
+	dup2(fd, 0);
+	if (out)
+		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	dup2(fd, 1);
+	fd = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
+	dup2(fd, 2);
+	execv(kvmsnap_bin(), (char *const *)argv);
+	_exit(127);
+}
+
+/* Exit status of pid within ms; -1 on timeout (it is left running), -2 if signalled. */
+static int wait_exit(pid_t pid, unsigned int ms)
+{
+	uint64_t deadline = ms_now() + ms;
+	int status;
+	pid_t w;
+
+	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ms_now() < deadline)
+		sleep_ms(10);
+	if (w != pid)
+		return w == 0 ? -1 : -2;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+}
+
+/* Run a kvmsnap command to its end; stdout in out (may be NULL), stderr to the log. */
+static int cli(struct _fixture_rs *self, char *out, const char *const *args)
+{
+	char po[200], pe[200];
+	pid_t pid;
+	int st;
+
+	snprintf(po, sizeof(po), "%s/cli.out", self->dir);
+	snprintf(pe, sizeof(pe), "%s/log", self->dir);
+	pid = spawn(args, po, pe);
+	st = pid > 0 ? wait_exit(pid, 120000) : -1;
+	if (out)
+		slurp(po, out, OUT_MAX);
+	return st;
+}
+
+#define CLI(out, ...) cli(self, (out), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Start a VM (run or restore) that serves sock; 0 once sock answers. */
+static pid_t start_vm(struct _fixture_rs *self, const char *sock, const char *const *args)
+{
+	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+	char pe[200];
+	pid_t pid;
+	int fd;
+
+	snprintf(pe, sizeof(pe), "%s/log", self->dir);
+	pid = spawn(args, NULL, pe);
+	if (pid < 0 || self->nr_pids >= MAX_PROCS)
+		return -1;
+	self->pids[self->nr_pids++] = pid;
+	while (ms_now() < deadline) {
+		fd = ctl_open(sock);
+		if (fd >= 0) {
+			close(fd);
+			return pid;
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid) {
+			self->pids[--self->nr_pids] = 0;
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+#define START(sock, ...) start_vm(self, (sock), (const char *const[]){__VA_ARGS__, NULL})
+
+/* quit, and the exit status. */
+static int quit_vm(struct _fixture_rs *self, pid_t pid, const char *sock)
+{
+	unsigned int i;
+	int st;
+
+	call_ok(sock, "{\"cmd\":\"quit\"}");
+	st = wait_exit(pid, EXIT_TIMEOUT_MS);
+	for (i = 0; i < self->nr_pids; i++)
+		if (self->pids[i] == pid && st != -1)
+			self->pids[i] = 0;
+	return st;
+}
+
+/* A loop device over a new sparse file of size bytes. */
+static const char *add_loop(struct _fixture_rs *self, uint64_t size)
+{
+	char file[200], cmd[300], *dev = self->loops[self->nr_loops];
+	FILE *p;
+	int fd;
+
+	if (self->nr_loops >= MAX_LOOPS)
+		return NULL;
+	snprintf(file, sizeof(file), "%s/backing%u", self->dir, self->nr_loops);
+	fd = open(file, O_CREAT | O_RDWR, 0600);
+	if (fd < 0 || ftruncate(fd, (off_t)size))
+		return NULL;
+	close(fd);
+	snprintf(cmd, sizeof(cmd), "losetup --find --show %s 2>/dev/null", file);
+	p = popen(cmd, "r");
+	if (!p)
+		return NULL;
+	if (!fgets(dev, sizeof(self->loops[0]), p))
+		dev[0] = '\0';
+	pclose(p);
+	dev[strcspn(dev, "\n")] = '\0';
+	if (strncmp(dev, "/dev/", 5))
+		return NULL;
+	self->nr_loops++;
+	return dev;
+}
+
+FIXTURE_SETUP(rs)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened read-write: no KVM here");
+	ASSERT_EQ(access(kvmsnap_bin(), X_OK), 0);
+	snprintf(self->dir, sizeof(self->dir), "%s/kvmsnap-restore-XXXXXX", tmp ? tmp : "/tmp");
+	ASSERT_NOT_NULL(mkdtemp(self->dir));
+}
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+FIXTURE_TEARDOWN(rs)
+{
+	char cmd[200];
+	unsigned int i;
+
+	for (i = 0; i < self->nr_pids; i++) {
+		if (self->pids[i] <= 0)
+			continue;
+		kill(self->pids[i], SIGKILL);
+		waitpid(self->pids[i], NULL, 0);
+	}
+	for (i = 0; i < self->nr_loops; i++) {
+		snprintf(cmd, sizeof(cmd), "losetup -d %s", self->loops[i]);
+		if (system(cmd))
+			TH_LOG("could not detach %s", self->loops[i]);
+	}
+	if (self->dir[0]) {
+		char log[OUT_MAX];
+
+		/* What kvmsnap said, for a failed test. */
+		snprintf(cmd, sizeof(cmd), "%s/log", self->dir);
+		slurp(cmd, log, sizeof(log));
+		if (_r->failed && log[0])
+			TH_LOG("kvmsnap stderr:\n%s", log);
+		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	}
+}
+
+/* ---- what is checked ---- */
+
+static char *path_in(struct _fixture_rs *self, char *buf, const char *name)
+{
+	snprintf(buf, 200, "%s/%s", self->dir, name);
+	return buf;
+}
+
+static uint64_t image_size_for(unsigned int vcpus)
+{
+	struct pc_config pc = {.ram_size = MEM_BYTES, .vram_size = VRAM_DEFAULT, .nr_cpus = vcpus};
+	struct snap_config cfg;
+	struct snap_layout l;
+	struct snap_error err;
+
+	if (snapcfg__from_pc(&pc, &cfg) || snap_layout_compute(&cfg, SNAP_ORDER_REGISTRY, &l, &err))
+		return 0;
+	return l.image_size;
+}
+
+/* An image target: a file in the test folder, or a loop device of the exact size. */
+static const char *target(struct _fixture_rs *self, char *buf, const char *name, bool blockdev,
+			  unsigned int vcpus)
+{
+	const char *dev;
+
+	if (!blockdev)
+		return path_in(self, buf, name);
+	dev = add_loop(self, image_size_for(vcpus));
+	if (!dev)
+		return NULL;
+	snprintf(buf, 200, "%s", dev);
+	return buf;
+}
+
+/* `image info --json`, parsed. */
+static struct json_object *info(struct _fixture_rs *self, const char *img)
+{
+	static char out[OUT_MAX];
+
+	if (CLI(out, "image", "info", img, "--json"))
+		return NULL;
+	return json_tokener_parse(out);
+}
+
+/* The footer digest of region id in an info reply. */
+static const char *footer_digest(struct json_object *inf, const char *id)
+{
+	struct json_object *d = get(get(inf, "footer"), "digests");
+	size_t i;
+
+	for (i = 0; i < len_of(d); i++)
+		if (!strcmp(str_of(at(d, i), "id") ?: "", id))
+			return str_of(at(d, i), "digest");
+	return NULL;
+}
+
+static const char *live_digest(struct json_object *dg, const char *name)
+{
+	struct json_object *regions = get(dg, "regions");
+	size_t i;
+
+	for (i = 0; i < len_of(regions); i++)
+		if (!strcmp(str_of(at(regions, i), "name") ?: "", name))
+			return str_of(at(regions, i), "digest");
+	return NULL;
+}
+
+/* Every region of the paused VM behind sock hashes as the footer of img says. */
+static void expect_exact(struct th_result *_r, struct _fixture_rs *self, const char *sock,
+			 const char *img)
+{
+	struct json_object *inf = info(self, img), *dg = call(sock, "{\"cmd\":\"digest\"}");
+	unsigned int i;
+
+	ASSERT_NOT_NULL(inf);
+	ASSERT_NOT_NULL(dg);
+	EXPECT_STREQ(str_of(inf, "state"), "complete");
+	EXPECT_TRUE(json_object_get_boolean(get(dg, "paused")));
+	EXPECT_EQ(len_of(get(dg, "regions")), ARRAY_SIZE(region_ids));
+	for (i = 0; i < ARRAY_SIZE(region_ids); i++) {
+		const char *want = footer_digest(inf, region_ids[i]);
+
+		EXPECT_NOT_NULL(want);
+		EXPECT_STREQ(live_digest(dg, region_ids[i]), want);
+	}
+	json_object_put(inf);
+	json_object_put(dg);
+}
+
+static uint64_t cpu_pages(const char *sock, unsigned int cpu)
+{
+	struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
+	uint64_t v = u64_of(at(get(r, "cpus"), cpu), "pages");
+
+	json_object_put(r);
+	return v;
+}
+
+/* The dirtier is running on every vCPU (ready, some progress). */
+static bool wait_running(const char *sock, unsigned int vcpus)
+{
+	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+	unsigned int i, ok;
+
+	while (ms_now() < deadline) {
+		for (i = 0, ok = 0; i < vcpus; i++)
+			ok += cpu_pages(sock, i) > 0;
+		if (ok == vcpus)
+			return true;
+		sleep_ms(20);
+	}
+	return false;
+}
+
+static void expect_state(struct th_result *_r, const char *sock, const char *want)
+{
+	struct json_object *r = call(sock, "{\"cmd\":\"status\"}");
+
+	EXPECT_STREQ(str_of(r, "state"), want);
+	json_object_put(r);
+}
+
+/* Resumed, every vCPU goes past where it was, and the VM neither fails a check nor crashes. */
+static void expect_goes_on(struct th_result *_r, pid_t pid, const char *sock, unsigned int vcpus)
+{
+	uint64_t before[4], after;
+	unsigned int i;
+
+	for (i = 0; i < vcpus; i++)
+		before[i] = cpu_pages(sock, i);
+	ASSERT_TRUE(call_ok(sock, "{\"cmd\":\"resume\"}"));
+	sleep_ms(RUN_MS);
+	/* Still running: a failed stamp check (6) or a crash (4) would have ended it. */
+	ASSERT_EQ(wait_exit(pid, 0), -1);
+	expect_state(_r, sock, "running");
+	for (i = 0; i < vcpus; i++) {
+		after = cpu_pages(sock, i);
+		TH_LOG("vCPU %u: %llu pages at the restore, %llu after %d ms", i,
+		       (unsigned long long)before[i], (unsigned long long)after, RUN_MS);
+		EXPECT_GT(before[i], 0);
+		EXPECT_GT(after, before[i]);
+	}
+}
+
+static void snapshot(struct th_result *_r, struct _fixture_rs *self, const char *img,
+		     const char *sock)
+{
+	ASSERT_EQ(CLI(NULL, "snapshot", img, "--control", sock, "--json"), 0);
+}
+
+/* Run the dirtier and snapshot it into img; the VM is gone afterwards. */
+static void make_image(struct th_result *_r, struct _fixture_rs *self, const char *img,
+		       const char *guest, unsigned int vcpus)
+{
+	char sock[200], cpus[8];
+	pid_t pid;
+
+	snprintf(cpus, sizeof(cpus), "%u", vcpus);
+	path_in(self, sock, "run.sock");
+	pid = START(sock, "run", "--guest", guest, "--mem", MEM, "--vcpus", cpus, "--control", sock,
+		    "--serial", "none");
+	ASSERT_GT(pid, 0);
+	ASSERT_TRUE(wait_running(sock, vcpus));
+	sleep_ms(200);
+	snapshot(_r, self, img, sock);
+	ASSERT_EQ(quit_vm(self, pid, sock), 0);
+}
+
+/* restore img [--lazy] [--paused] --control sock --serial FILE */
+static pid_t restore(struct _fixture_rs *self, const char *img, const char *sock, bool lazy,
+		     bool paused, const char *serial)
+{
+	const char *args[12] = {"restore", img, "--control", sock, "--serial", serial};
+	unsigned int n = 6;
+
+	if (lazy)
+		args[n++] = "--lazy";
+	if (paused)
+		args[n++] = "--paused";
+	args[n] = NULL;
+	return start_vm(self, sock, args);
+}
+
+static void screen(struct _fixture_rs *self, const char *img, char *out)
+{
+	if (CLI(out, "image", "screen", img))
+		out[0] = '\0';
+}
+
+/* ---- the cases ---- */
+
+static void restore_case(struct th_result *_r, struct _fixture_rs *self, bool lazy, bool blockdev,
+			 unsigned int vcpus)
+{
+	static char scr1[OUT_MAX], scr2[OUT_MAX];
+	char img[200], img2[200], sock[200], ser[200], out[OUT_MAX];
+	pid_t pid;
+
+	ASSERT_NOT_NULL(target(self, img, "img", blockdev, vcpus));
+	path_in(self, img2, "img2");
+	path_in(self, sock, "restored.sock");
+	path_in(self, ser, "serial");
+	make_image(_r, self, img, GUEST, vcpus);
+	if (_r->failed)
+		return;
+
+	pid = restore(self, img, sock, lazy, true, ser);
+	ASSERT_GT(pid, 0);
+	expect_state(_r, sock, "paused");
+	expect_exact(_r, self, sock, img);
+	if (lazy && blockdev) {
+		/* Mapped: nobody may write the device now. */
+		EXPECT_EQ(CLI(out, "image", "create", img, "--mem", MEM, "--force"), 1);
+	}
+
+	/* The screen the image holds is the restored VM's: a second, paused snapshot shows it. */
+	snapshot(_r, self, img2, sock);
+	expect_state(_r, sock, "paused");
+	expect_exact(_r, self, sock, img2);
+	screen(self, img, scr1);
+	screen(self, img2, scr2);
+	EXPECT_NOT_NULL(strstr(scr1, "dirtier cpu0 pass "));
+	if (vcpus > 1)
+		EXPECT_NOT_NULL(strstr(scr1, "dirtier cpu1 pass "));
+	EXPECT_STREQ(scr1, scr2);
+	/* Light grey on black (attribute 0x07), as the dirtier writes its status line. */
+	EXPECT_EQ(CLI(scr2, "image", "screen", "--ansi", img), 0);
+	EXPECT_NOT_NULL(strstr(scr2, "\033[0;37;40mdirtier cpu0 pass "));
+	TH_LOG("screen: %.*s", (int)strcspn(strstr(scr1, "dirtier") ?: "", "\n"),
+	       strstr(scr1, "dirtier") ?: "");
+
+	expect_goes_on(_r, pid, sock, vcpus);
+	EXPECT_EQ(quit_vm(self, pid, sock), 0);
+}
+
+#define RESTORE_TEST(name, lazy, blockdev, vcpus)                                    \
+	TEST_F_TIMEOUT(rs, name, 180)                                                \
+	{                                                                            \
+		if (blockdev) {                                                      \
+			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices"); \
+			TEST_REQUIRE(have_losetup(), "losetup is not installed");    \
+		}                                                                    \
+		restore_case(_r, self, lazy, blockdev, vcpus);                       \
+	}
+
+RESTORE_TEST(eager_file, false, false, 1)
+RESTORE_TEST(lazy_file, true, false, 1)
+RESTORE_TEST(eager_blockdev, false, true, 1)
+RESTORE_TEST(lazy_blockdev, true, true, 1)
+RESTORE_TEST(eager_file_2_vcpus, false, false, 2)
+RESTORE_TEST(lazy_file_2_vcpus, true, false, 2)
+
+static uint64_t generation_of(struct _fixture_rs *self, const char *img, uint64_t *size)
+{
+	struct json_object *inf = info(self, img);
+	uint64_t g = u64_of(inf, "generation");
+
+	*size = u64_of(inf, "image_size");
+	json_object_put(inf);
+	return g;
+}
+
+static uint64_t target_size(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) ? 0 : (uint64_t)st.st_size;
+}
+
+/*
+ * run -> snapshot A -> restore A -> snapshot A again (in place) and B ->
+ * restore B -> snapshot C -> restore C, and restore A: exact at every step.
+ */
+static void round_trip_case(struct th_result *_r, struct _fixture_rs *self, bool lazy,
+			    bool blockdev)
+{
+	char a[200], b[200], c[200], s1[200], s2[200], s3[200], ser[200];
+	uint64_t gen, size, gen2, size2, fsize;
+	pid_t p1, p2, p3;
+
+	ASSERT_NOT_NULL(target(self, a, "a.img", blockdev, 1));
+	path_in(self, b, "b.img");
+	path_in(self, c, "c.img");
+	path_in(self, s1, "1.sock");
+	path_in(self, s2, "2.sock");
+	path_in(self, s3, "3.sock");
+	path_in(self, ser, "serial");
+	make_image(_r, self, a, GUEST, 1);
+	if (_r->failed)
+		return;
+	gen = generation_of(self, a, &size);
+	fsize = target_size(a);
+
+	/* A restored, running VM, snapshotted into its own image and a new one. */
+	p1 = restore(self, a, s1, lazy, false, ser);
+	ASSERT_GT(p1, 0);
+	ASSERT_TRUE(wait_running(s1, 1));
+	sleep_ms(300);
+	snapshot(_r, self, a, s1);
+	gen2 = generation_of(self, a, &size2);
+	EXPECT_EQ(gen2, gen + 1);
+	EXPECT_EQ(size2, size);
+	EXPECT_EQ(target_size(a), fsize);
+	snapshot(_r, self, b, s1);
+	ASSERT_EQ(quit_vm(self, p1, s1), 0);
+
+	/* B holds the restored VM exactly; it runs on, and its snapshot C does too. */
+	p2 = restore(self, b, s2, lazy, true, ser);
+	ASSERT_GT(p2, 0);
+	expect_exact(_r, self, s2, b);
+	expect_goes_on(_r, p2, s2, 1);
+	snapshot(_r, self, c, s2);
+	ASSERT_EQ(quit_vm(self, p2, s2), 0);
+
+	p3 = restore(self, c, s3, lazy, true, ser);
+	ASSERT_GT(p3, 0);
+	expect_exact(_r, self, s3, c);
+	expect_goes_on(_r, p3, s3, 1);
+	ASSERT_EQ(quit_vm(self, p3, s3), 0);
+
+	/* And A, written in place by a restored VM, restores exactly too. */
+	p1 = restore(self, a, s1, lazy, true, ser);
+	ASSERT_GT(p1, 0);
+	expect_exact(_r, self, s1, a);
+	expect_goes_on(_r, p1, s1, 1);
+	EXPECT_EQ(quit_vm(self, p1, s1), 0);
+}
+
+#define ROUND_TRIP_TEST(name, lazy, blockdev)                                        \
+	TEST_F_TIMEOUT(rs, name, 240)                                                \
+	{                                                                            \
+		if (blockdev) {                                                      \
+			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices"); \
+			TEST_REQUIRE(have_losetup(), "losetup is not installed");    \
+		}                                                                    \
+		round_trip_case(_r, self, lazy, blockdev);                           \
+	}
+
+ROUND_TRIP_TEST(round_trip_eager_file, false, false)
+ROUND_TRIP_TEST(round_trip_lazy_file, true, false)
+ROUND_TRIP_TEST(round_trip_eager_blockdev, false, true)
+ROUND_TRIP_TEST(round_trip_lazy_blockdev, true, true)
+
+/* A dirtier with a pass limit, snapshotted mid-run, finishes on the restored VM. */
+static void finish_case(struct th_result *_r, struct _fixture_rs *self, bool lazy)
+{
+	static char serial[OUT_MAX];
+	char img[200], sock[200], ser[200], guest[64];
+	struct json_object *st;
+	uint64_t passes;
+	pid_t pid;
+	int status;
+
+	path_in(self, img, "img");
+	path_in(self, sock, "restored.sock");
+	path_in(self, ser, "serial");
+	snprintf(guest, sizeof(guest), "%s,passes=%d", GUEST, PASSES);
+	make_image(_r, self, img, guest, 1);
+	if (_r->failed)
+		return;
+
+	pid = restore(self, img, sock, lazy, true, ser);
+	ASSERT_GT(pid, 0);
+	st = call(sock, "{\"cmd\":\"stats\"}");
+	passes = u64_of(st, "passes");
+	json_object_put(st);
+	TH_LOG("snapshot taken after %llu of %d passes", (unsigned long long)passes, PASSES);
+	/* Mid-run, or the test proves nothing: raise PASSES if this fails. */
+	ASSERT_LT(passes, PASSES);
+	ASSERT_GT(passes, 0);
+	ASSERT_TRUE(call_ok(sock, "{\"cmd\":\"resume\"}"));
+	status = wait_exit(pid, 120000);
+	if (status != -1)
+		self->pids[self->nr_pids - 1] = 0;
+	/* Guest exit code 0, as (0 << 1) | 1: every stamp of every pass was right. */
+	EXPECT_EQ(status, 1);
+	slurp(ser, serial, sizeof(serial));
+	TH_LOG("restored serial output: %s", serial);
+	EXPECT_NOT_NULL(strstr(serial, "passes done, self-check ok"));
+}
+
+TEST_F_TIMEOUT(rs, passes_finish_eager, 180)
+{
+	finish_case(_r, self, false);
+}
+
+TEST_F_TIMEOUT(rs, passes_finish_lazy, 180)
+{
+	finish_case(_r, self, true);
+}
+
+TEST_HARNESS_MAIN
