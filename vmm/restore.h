@@ -10,6 +10,8 @@
  *   restore__load_state()      vCPUs, irqchip, PIT, clock and devices
  *
  * Each function reports its error in one line (pr_err) and returns -errno.
+ * restore.c validates and loads the state, restore-load.c loads the memory,
+ * materialize.c implements restore__materialize().
  *
  * Eager: each data area is read in 8 MiB pieces by a few threads, with
  * O_DIRECT where the target allows, straight into the region's memfd

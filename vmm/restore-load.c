@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Restore's memory: the data areas mapped as guest memory (lazy), or read
+ * into it by a few threads in large pieces (eager); see restore.h. The
+ * reader also serves materialize.c (restore-internal.h).
+ */
+#include "restore.h"
+#include "restore-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "util/util.h"
+
+#define LOAD_THREADS 4 /* reads in flight; the CPU side (hashing) is light */
+
+/* ---- lazy ---- */
+
+struct restore_lazy_src restore__lazy_src = {.fd = -1};
+
+void *restore__reserve_aligned(size_t size)
+{
+	size_t slack = HUGE_ALIGN, head;
+	uint8_t *p;
+
+	p = mmap(NULL, size + slack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return NULL;
+	head = ALIGN_UP((uintptr_t)p, HUGE_ALIGN) - (uintptr_t)p;
+	if (head)
+		munmap(p, head);
+	munmap(p + head + size, slack - head);
+	return p + head;
+}
+
+int restore__map_lazy(struct restore_image *ri, struct mem_registry *mem)
+{
+	const struct snap_layout *l = &ri->img.layout;
+	unsigned int i;
+	int fd, ret = 0;
+
+	/* A file is mapped through its own fd; a device through the one held exclusively. */
+	fd = fcntl(ri->map_fd >= 0 ? ri->map_fd : ri->img.fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		pr_err("image %s: %s", ri->img.path, strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < mem->nr_regions; i++) {
+		struct mem_region *r = &mem->regions[i];
+		const struct snap_section *s = snap_layout_section(l, i);
+		void *p = restore__reserve_aligned(r->size);
+
+		/* Private: the guest's writes go to anonymous copies, never to the image. */
+		ret = p ? 0 : -errno;
+		if (p && mmap(p, r->size, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd,
+			      (off_t)s->data_off) == MAP_FAILED) {
+			ret = -errno;
+			munmap(p, r->size);
+		}
+		if (ret) {
+			pr_err("image %s: cannot map the data of %s: %s", ri->img.path, r->name,
+			       strerror(-ret));
+			break;
+		}
+		/*
+		 * The region moves to the image (no KVM slot refers to it yet), and
+		 * has no memfd any more: a snapshot materializes a new one.
+		 */
+		munmap(r->host, r->size);
+		close(r->fd);
+		r->host = p;
+		r->fd = -1;
+		restore__lazy_src.data_off[i] = s->data_off;
+	}
+	if (ret)
+		close(fd);
+	else
+		restore__lazy_src.fd = fd;
+	return ret;
+}
+
+/* ---- reading data areas: eager restore, and materialize.c ---- */
+
+size_t restore__pieces_for(uint64_t len)
+{
+	return (size_t)((len + LOAD_CHUNK - 1) / LOAD_CHUNK);
+}
+
+void restore__add_pieces(struct loader *ld, uint8_t *dst, uint64_t off, uint64_t len,
+			 uint64_t *hashes, const char *what)
+{
+	uint64_t o;
+
+	for (o = 0; o < len; o += LOAD_CHUNK) {
+		struct load_piece *p = &ld->pieces[ld->nr_pieces++];
+
+		p->dst = dst + o;
+		p->off = off + o;
+		p->len = (size_t)MIN(LOAD_CHUNK, len - o);
+		p->hashes = hashes ? hashes + o / PAGE_SIZE : NULL;
+		p->what = what;
+	}
+}
+
+/* Read one piece in full; drop O_DIRECT if the target refuses it here. */
+static int read_piece(struct loader *ld, const struct load_piece *p)
+{
+	int fd = ld->fd;
+	size_t done = 0;
+	ssize_t n;
+
+	while (done < p->len) {
+		n = pread(fd, p->dst + done, p->len - done, (off_t)(p->off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EINVAL && (fcntl(fd, F_GETFL) & O_DIRECT)) {
+			/* Racing threads may both clear it: harmless. */
+			fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT);
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -ENODATA;
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static void *load_thread(void *arg)
+{
+	struct loader *ld = arg;
+	const struct load_piece *p;
+	size_t i;
+	int ret;
+
+	while (!__atomic_load_n(&ld->error, __ATOMIC_RELAXED)) {
+		i = __atomic_fetch_add(&ld->next, 1, __ATOMIC_RELAXED);
+		if (i >= ld->nr_pieces)
+			break;
+		p = &ld->pieces[i];
+		ret = read_piece(ld, p);
+		if (ret) {
+			int zero = 0;
+
+			if (__atomic_compare_exchange_n(&ld->error, &zero, ret, false,
+							__ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+				ld->bad_piece = i;
+			break;
+		}
+		/* Hash while the data is hot in the cache; the tree is built at the end. */
+		if (p->hashes)
+			snap_digest_pages(p->dst, p->len / PAGE_SIZE, p->hashes);
+	}
+	return NULL;
+}
+
+int restore__run_loaders(struct loader *ld, const char *path, unsigned int *threads)
+{
+	pthread_t t[LOAD_THREADS];
+	const struct load_piece *p;
+	unsigned int n = 0, i;
+
+	for (i = 0; i < LOAD_THREADS && i < ld->nr_pieces; i++) {
+		if (pthread_create(&t[n], NULL, load_thread, ld))
+			break;
+		n++;
+	}
+	if (!n)
+		load_thread(ld); /* no thread at all: read here */
+	for (i = 0; i < n; i++)
+		pthread_join(t[i], NULL);
+	if (threads)
+		*threads = n ? n : 1;
+	if (ld->error) {
+		p = &ld->pieces[ld->bad_piece];
+		pr_err("image %s: cannot read %zu bytes at offset %" PRIu64 " (%s): %s", path,
+		       p->len, p->off, p->what,
+		       ld->error == -ENODATA ? "unexpected end of the image"
+					     : strerror(-ld->error));
+	}
+	return ld->error;
+}
+
+/* ---- eager ---- */
+
+static int check_digests(const struct restore_image *ri, uint64_t *const *hashes,
+			 struct mem_registry *mem)
+{
+	unsigned int i;
+
+	for (i = 0; i < mem->nr_regions; i++) {
+		uint64_t d = snap_digest_tree(hashes[i], mem->regions[i].size / PAGE_SIZE);
+
+		if (d != ri->footer.digest[i]) {
+			pr_err("image %s: region %s: the memory read back has digest %016" PRIx64
+			       ", the footer %016" PRIx64
+			       ": the image is corrupted or was changed during the restore",
+			       ri->img.path, mem->regions[i].name, d, ri->footer.digest[i]);
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+int restore__load_eager(struct restore_image *ri, struct mem_registry *mem,
+			struct restore_load_stats *st)
+{
+	struct loader ld = {.fd = ri->img.fd};
+	uint64_t *hashes[MEM_MAX_REGIONS] = {0};
+	uint64_t t0 = now_ns();
+	size_t n = 0;
+	unsigned int i;
+	int ret = 0;
+
+	memset(st, 0, sizeof(*st));
+	for (i = 0; i < mem->nr_regions; i++)
+		n += restore__pieces_for(mem->regions[i].size);
+	ld.pieces = calloc(n, sizeof(*ld.pieces));
+	for (i = 0; ld.pieces && i < mem->nr_regions; i++) {
+		struct mem_region *r = &mem->regions[i];
+
+		hashes[i] = malloc(r->size / PAGE_SIZE * sizeof(uint64_t));
+		if (!hashes[i])
+			break;
+		restore__add_pieces(&ld, r->host, snap_layout_section(&ri->img.layout, i)->data_off,
+				    r->size, hashes[i], r->name);
+	}
+	if (!ld.pieces || i < mem->nr_regions) {
+		pr_err("out of memory for restoring %u regions", mem->nr_regions);
+		ret = -ENOMEM;
+		goto out;
+	}
+	st->direct = fcntl(ld.fd, F_GETFL) & O_DIRECT;
+	ret = restore__run_loaders(&ld, ri->img.path, &st->threads);
+	st->read_ns = now_ns() - t0;
+	st->direct = st->direct && (fcntl(ld.fd, F_GETFL) & O_DIRECT);
+	if (ret)
+		goto out;
+	st->bytes = mem__total_size(mem);
+	ret = check_digests(ri, hashes, mem);
+out:
+	for (i = 0; i < MEM_MAX_REGIONS; i++)
+		free(hashes[i]);
+	free(ld.pieces);
+	return ret;
+}
