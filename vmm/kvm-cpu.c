@@ -441,6 +441,39 @@ void kvm_cpu__stop_all(struct kvm *kvm)
 	}
 }
 
+/*
+ * With pause_requested set: wait until every vCPU is parked, then mark the
+ * VM paused. -ESHUTDOWN, with the request withdrawn, if the VM ends first.
+ */
+static int kvm_cpu__wait_parked(struct kvm *kvm)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&kvm->lock);
+	while (kvm->nr_paused < kvm->nr_cpus && !kvm->exited)
+		pthread_cond_wait(&kvm->cond, &kvm->lock);
+	if (kvm->exited) {
+		kvm->pause_requested = false;
+		ret = -ESHUTDOWN;
+	} else {
+		kvm->state = KVM_STATE_PAUSED;
+	}
+	pthread_mutex_unlock(&kvm->lock);
+	return ret;
+}
+
+int kvm_cpu__start_all_paused(struct kvm *kvm)
+{
+	int ret;
+
+	/* Set before any thread exists: each one parks before its first KVM_RUN. */
+	pthread_mutex_lock(&kvm->lock);
+	kvm->pause_requested = true;
+	pthread_mutex_unlock(&kvm->lock);
+	ret = kvm_cpu__start_all(kvm);
+	return ret ? ret : kvm_cpu__wait_parked(kvm);
+}
+
 int kvm__pause(struct kvm *kvm, uint64_t *latency_us)
 {
 	uint64_t t0 = now_ns();
@@ -459,16 +492,7 @@ int kvm__pause(struct kvm *kvm, uint64_t *latency_us)
 		return ret;
 
 	kvm_cpu__kick_all(kvm);
-	pthread_mutex_lock(&kvm->lock);
-	while (kvm->nr_paused < kvm->nr_cpus && !kvm->exited)
-		pthread_cond_wait(&kvm->cond, &kvm->lock);
-	if (kvm->exited) {
-		kvm->pause_requested = false;
-		ret = -ESHUTDOWN;
-	} else {
-		kvm->state = KVM_STATE_PAUSED;
-	}
-	pthread_mutex_unlock(&kvm->lock);
+	ret = kvm_cpu__wait_parked(kvm);
 	if (!ret && latency_us)
 		*latency_us = (now_ns() - t0) / 1000;
 	return ret;

@@ -169,6 +169,13 @@ void kvm_cpu__stop_all(struct kvm *kvm);
  * -ESHUTDOWN if the VM is ending. Main thread only.
  */
 int kvm__pause(struct kvm *kvm, uint64_t *latency_us);
+/*
+ * kvm_cpu__start_all(), but paused from the start: every vCPU thread parks
+ * before its first KVM_RUN, so no guest instruction runs until
+ * kvm__resume(). Returns when all are parked: 0, the error of
+ * kvm_cpu__start_all(), or -ESHUTDOWN if the VM ends first. Main thread only.
+ */
+int kvm_cpu__start_all_paused(struct kvm *kvm);
 /* Let paused vCPUs run again. -EALREADY if not paused. Main thread only. */
 int kvm__resume(struct kvm *kvm);
 bool kvm__is_paused(struct kvm *kvm);

@@ -118,38 +118,11 @@ static void *signal_thread(void *arg)
 	return NULL;
 }
 
-/*
- * The pause protocol of kvm-cpu.c, entered from the start: with
- * pause_requested already set, each new vCPU thread parks before its first
- * KVM_RUN, so not one guest instruction runs. Then wait, as kvm__pause()
- * does, until all of them are parked.
- */
-static int start_parked(struct kvm *kvm)
-{
-	int ret;
-
-	pthread_mutex_lock(&kvm->lock);
-	kvm->pause_requested = true;
-	pthread_mutex_unlock(&kvm->lock);
-	ret = kvm_cpu__start_all(kvm);
-	if (ret)
-		return ret;
-	pthread_mutex_lock(&kvm->lock);
-	while (kvm->nr_paused < kvm->nr_cpus && !kvm->exited)
-		pthread_cond_wait(&kvm->cond, &kvm->lock);
-	if (kvm->exited)
-		ret = -ESHUTDOWN;
-	else
-		kvm->state = KVM_STATE_PAUSED;
-	pthread_mutex_unlock(&kvm->lock);
-	return ret;
-}
-
 int vm_setup__start(struct vm_setup *vs, bool paused)
 {
 	if (pthread_create(&vs->sigthr, NULL, signal_thread, &vs->kvm) == 0)
 		vs->sigthr_started = true;
-	return paused ? start_parked(&vs->kvm) : kvm_cpu__start_all(&vs->kvm);
+	return paused ? kvm_cpu__start_all_paused(&vs->kvm) : kvm_cpu__start_all(&vs->kvm);
 }
 
 static void report_exit(struct kvm *kvm)
