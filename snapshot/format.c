@@ -146,6 +146,21 @@ const char *snap_size_str(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+void snap_size_pair_str(uint64_t x, char *xbuf, uint64_t y, char *ybuf)
+{
+	char a[32], b[32];
+
+	snap_size_str(x, a, sizeof(a));
+	snap_size_str(y, b, sizeof(b));
+	if (x == y || strcmp(a, b)) {
+		snprintf(xbuf, SNAP_SIZE_PAIR_LEN, "%s", a);
+		snprintf(ybuf, SNAP_SIZE_PAIR_LEN, "%s", b);
+		return;
+	}
+	snprintf(xbuf, SNAP_SIZE_PAIR_LEN, "%s (%llu bytes)", a, (unsigned long long)x);
+	snprintf(ybuf, SNAP_SIZE_PAIR_LEN, "%s (%llu bytes)", b, (unsigned long long)y);
+}
+
 static bool all_zero(const uint8_t *p, size_t len)
 {
 	size_t i;

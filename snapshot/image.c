@@ -230,7 +230,7 @@ static int check_descriptors(struct snap_image *img, struct snap_error *err)
 static int validate(struct snap_image *img, struct snap_error *err)
 {
 	uint8_t *buf = aligned_alloc(SNAP_PAGE_SIZE, SNAP_PAGE_SIZE);
-	char a[32], b[32];
+	char a[SNAP_SIZE_PAIR_LEN], b[SNAP_SIZE_PAIR_LEN];
 	int ret;
 
 	if (!buf)
@@ -255,10 +255,9 @@ static int validate(struct snap_image *img, struct snap_error *err)
 	if (ret)
 		goto prefix;
 	if (img->target_size < img->hdr.image_size) {
+		snap_size_pair_str(img->target_size, a, img->hdr.image_size, b);
 		ret = snap_err(err, -EINVAL, "image %s: the %s %s is smaller than the %s image",
-			       img->path, snap_size_str(img->target_size, a, sizeof(a)),
-			       img->blockdev ? "device" : "file (truncated?)",
-			       snap_size_str(img->hdr.image_size, b, sizeof(b)));
+			       img->path, a, img->blockdev ? "device" : "file (truncated?)", b);
 		goto out;
 	}
 	ret = check_descriptors(img, err);

@@ -58,6 +58,13 @@ const char *snap_state_name(uint32_t state);
 const char *snap_order_name(uint32_t order);
 /* "64 MiB", "272.9 MiB", "4 KiB", "512 bytes": for messages. Returns buf. */
 const char *snap_size_str(uint64_t v, char *buf, size_t len);
+/*
+ * Two sizes to be compared in one message, as snap_size_str() writes them,
+ * each followed by its exact byte count when the rounded figures are equal
+ * ("16.5 MiB (17301504 bytes)"). Buffers of SNAP_SIZE_PAIR_LEN bytes.
+ */
+#define SNAP_SIZE_PAIR_LEN 64
+void snap_size_pair_str(uint64_t x, char *xbuf, uint64_t y, char *ybuf);
 
 /* One memory owner, as listed in the RAM start section. */
 struct snap_region_desc {

@@ -118,7 +118,7 @@ static int check_signatures(int fd, const char *path, struct snap_error *err)
 static int create_blockdev(const char *path, uint64_t size, bool force, struct snap_target *t,
 			   struct snap_error *err)
 {
-	char a[32], b[32];
+	char a[SNAP_SIZE_PAIR_LEN], b[SNAP_SIZE_PAIR_LEN];
 	int ret;
 
 	/* O_EXCL on a block device fails with EBUSY while it is mounted or held. */
@@ -132,10 +132,11 @@ static int create_blockdev(const char *path, uint64_t size, bool force, struct s
 	ret = device_size(t->fd, path, &t->size, err);
 	if (ret)
 		return ret;
-	if (t->size < size)
-		return snap_err(err, -ENOSPC, "%s: %s device is smaller than the %s image", path,
-				snap_size_str(t->size, a, sizeof(a)),
-				snap_size_str(size, b, sizeof(b)));
+	if (t->size < size) {
+		snap_size_pair_str(t->size, a, size, b);
+		return snap_err(err, -ENOSPC, "%s: %s device is smaller than the %s image", path, a,
+				b);
+	}
 	/* An old kvmsnap image is ours to overwrite; its page data may look like anything. */
 	if (force || has_image_magic(t->fd))
 		return 0;

@@ -50,8 +50,9 @@ static int check_state(struct vctx *v, const uint8_t *buf)
 
 	ret = snap_state_open(&r, buf, v->img->hdr.state_used, v->err);
 	if (!ret && r.used != v->img->hdr.state_used)
-		ret = snap_err(v->err, -EINVAL, "%zu bytes used, the header says %llu", r.used,
-			       (unsigned long long)v->img->hdr.state_used);
+		ret =
+		    snap_err(v->err, -EINVAL, "VM state area: %zu bytes used, the header says %llu",
+			     r.used, (unsigned long long)v->img->hdr.state_used);
 	while (!ret && (ret = snap_state_next(&r, &rec, v->err)) > 0)
 		ret = 0;
 	return ret;
@@ -68,8 +69,9 @@ static int read_state(struct vctx *v)
 	ret = snap_image_pread(v->img, buf, h->state_used, h->state_off, v->err);
 	if (!ret) {
 		ret = check_state(v, buf);
+		/* Each of check_state()'s messages names the VM state area itself. */
 		if (ret)
-			snap_err_prefix(v->err, "image %s: VM state area", v->img->path);
+			snap_err_prefix(v->err, "image %s", v->img->path);
 	}
 	free(buf);
 	return ret;
