@@ -88,7 +88,7 @@ int kvm__open(struct kvm *kvm, const char *dev_path)
 
 static int kvm__get_supported_cpuid(struct kvm *kvm)
 {
-	int nent = 64;
+	int nent = 128; /* 75 on a recent host: one ioctl, not two */
 
 	for (;;) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));

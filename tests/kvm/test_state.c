@@ -60,7 +60,10 @@ static void sleep_ms(unsigned int ms)
 	usleep(ms * 1000);
 }
 
-/* As vmm/builtin-run.c setup_vm() and setup_devices() do. */
+/*
+ * As vmm/vm-setup.c's vm_setup__create(), vm_setup__add_cpus() and
+ * vm_setup__add_devices() do, with the guest loaded in between as run does.
+ */
 static void vm_build(struct th_result *_r, struct vm *v, unsigned int nr_cpus)
 {
 	struct pc_config pc = {.ram_size = RAM_SIZE, .vram_size = VRAM_DEFAULT, .nr_cpus = nr_cpus};
