@@ -46,10 +46,10 @@ struct snap_error {
 
 /* Fill err and return code (negative errno). */
 int snap_err(struct snap_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 /* Put "prefix: " (printf-style) before the message already in err; return err->code. */
 int snap_err_prefix(struct snap_error *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 enum snap_state { SNAP_STATE_EMPTY = 0, SNAP_STATE_WRITING = 1, SNAP_STATE_COMPLETE = 2 };
 enum snap_order { SNAP_ORDER_REGISTRY = 0, SNAP_ORDER_SIZE = 1 };
@@ -83,12 +83,12 @@ struct snap_config {
 };
 
 struct snap_section {
-	uint32_t id;	     /* 1 + region index */
-	uint32_t region;     /* index into snap_config.regions */
-	uint64_t offset;     /* absolute, 4096-aligned */
-	uint64_t size;	     /* page header area + data area */
-	uint64_t table_off;  /* absolute offset of the page header table */
-	uint64_t data_off;   /* absolute, 4096-aligned */
+	uint32_t id;	    /* 1 + region index */
+	uint32_t region;    /* index into snap_config.regions */
+	uint64_t offset;    /* absolute, 4096-aligned */
+	uint64_t size;	    /* page header area + data area */
+	uint64_t table_off; /* absolute offset of the page header table */
+	uint64_t data_off;  /* absolute, 4096-aligned */
 	uint64_t pages;
 };
 

@@ -14,7 +14,8 @@ struct snap_vm_region {
 	const uint8_t *mem; /* readable mapping of the whole region */
 	int memfd;	    /* the file behind mem, or -1: lets pass 1 skip holes */
 	uint64_t size;
-	uint64_t *dirty;    /* bitmap, one bit per region page; fetch_dirty fills it, the writer may change it */
+	uint64_t *
+	    dirty; /* bitmap, one bit per region page; fetch_dirty fills it, the writer may change it */
 };
 
 struct snap_vm_ops {

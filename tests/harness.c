@@ -74,8 +74,8 @@ int th_main(int argc, char **argv)
 	struct th_test *t;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	th_res = mmap(NULL, sizeof(*th_res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-		      -1, 0);
+	th_res =
+	    mmap(NULL, sizeof(*th_res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (th_res == MAP_FAILED) {
 		perror("mmap");
 		return 1;

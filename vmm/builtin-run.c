@@ -32,9 +32,9 @@ struct run_opts {
 	const char *serial;
 	const char *kvm_dev;
 	bool keep_caps;
-	const char *snapshot;	  /* --snapshot IMAGE */
+	const char *snapshot;	 /* --snapshot IMAGE */
 	uint64_t snapshot_after; /* seconds */
-	char tmpdir[64];	  /* private control socket for --snapshot without --control */
+	char tmpdir[64];	 /* private control socket for --snapshot without --control */
 	char tmpsock[96];
 };
 
@@ -43,42 +43,44 @@ static void run_usage(FILE *f)
 	const struct builtin_guest *g;
 	unsigned int nr, i, j;
 
-	fprintf(f,
-		"usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
-		"                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] [--initrd FILE[,FILE...]])\n"
-		"                   [--control PATH] [--serial stdio|FILE|none] [--keep-caps] [-v]\n"
-		"\n"
-		"Run a guest on KVM until it exits, `kvmsnap ctl PATH quit` is sent, or a\n"
-		"SIGINT/SIGTERM arrives.\n"
-		"\n"
-		"  --mem SIZE        guest RAM (K/M/G suffixes), default 256M, 2M..64G\n"
-		"  --vcpus N         vCPUs, one thread each, default 1, at most %d\n"
-		"  --vram SIZE       VGA video RAM, default 16M, 64K..256M\n"
-		"  --guest SPEC      a built-in test guest (below)\n"
-		"  --kernel FILE     a Multiboot v1 kernel (entered as the spec says) or an\n"
-		"                    ELF64 kernel (entered in 64-bit mode)\n"
-		"  --append STR      kernel command line\n"
-		"  --initrd FILES    Multiboot modules, comma-separated\n"
-		"  --control PATH    serve the JSON control protocol on this UNIX socket\n"
-		"  --serial WHERE    guest serial output: stdio (default), a file, or none\n"
-		"  --kvm-device PATH the KVM device, default /dev/kvm\n"
-		"  --snapshot IMAGE  take a live snapshot into IMAGE once the guest has run for\n"
-		"                    --snapshot-after SECONDS (default 1), as `kvmsnap snapshot`\n"
-		"                    would; the guest runs on afterwards\n"
-		"  --keep-caps       keep capabilities; by default kvmsnap drops every\n"
-		"                    capability and sets no_new_privs once /dev/kvm, the\n"
-		"                    serial file and the control socket are open. Keep them\n"
-		"                    only to debug (e.g. to attach perf or gdb as root);\n"
-		"                    KVMSNAP_KEEP_CAPS=1 in the environment does the same.\n"
-		"  -v, --verbose     debug messages\n"
-		"\n"
-		"Exit status: (v << 1) | 1 when the guest writes v to the debug-exit port 0xf4\n"
-		"or the message port's exit register; 0 after `ctl quit`; 2 for bad input or a\n"
-		"kvmsnap failure; 4 when the guest crashed; 6 when it reported a failed\n"
-		"self-check; 128+N on signal N.\n"
-		"\n"
-		"Built-in guests:\n",
-		VCPUS_MAX);
+	fprintf(
+	    f,
+	    "usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
+	    "                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] "
+	    "[--initrd FILE[,FILE...]])\n"
+	    "                   [--control PATH] [--serial stdio|FILE|none] [--keep-caps] [-v]\n"
+	    "\n"
+	    "Run a guest on KVM until it exits, `kvmsnap ctl PATH quit` is sent, or a\n"
+	    "SIGINT/SIGTERM arrives.\n"
+	    "\n"
+	    "  --mem SIZE        guest RAM (K/M/G suffixes), default 256M, 2M..64G\n"
+	    "  --vcpus N         vCPUs, one thread each, default 1, at most %d\n"
+	    "  --vram SIZE       VGA video RAM, default 16M, 64K..256M\n"
+	    "  --guest SPEC      a built-in test guest (below)\n"
+	    "  --kernel FILE     a Multiboot v1 kernel (entered as the spec says) or an\n"
+	    "                    ELF64 kernel (entered in 64-bit mode)\n"
+	    "  --append STR      kernel command line\n"
+	    "  --initrd FILES    Multiboot modules, comma-separated\n"
+	    "  --control PATH    serve the JSON control protocol on this UNIX socket\n"
+	    "  --serial WHERE    guest serial output: stdio (default), a file, or none\n"
+	    "  --kvm-device PATH the KVM device, default /dev/kvm\n"
+	    "  --snapshot IMAGE  take a live snapshot into IMAGE once the guest has run for\n"
+	    "                    --snapshot-after SECONDS (default 1), as `kvmsnap snapshot`\n"
+	    "                    would; the guest runs on afterwards\n"
+	    "  --keep-caps       keep capabilities; by default kvmsnap drops every\n"
+	    "                    capability and sets no_new_privs once /dev/kvm, the\n"
+	    "                    serial file and the control socket are open. Keep them\n"
+	    "                    only to debug (e.g. to attach perf or gdb as root);\n"
+	    "                    KVMSNAP_KEEP_CAPS=1 in the environment does the same.\n"
+	    "  -v, --verbose     debug messages\n"
+	    "\n"
+	    "Exit status: (v << 1) | 1 when the guest writes v to the debug-exit port 0xf4\n"
+	    "or the message port's exit register; 0 after `ctl quit`; 2 for bad input or a\n"
+	    "kvmsnap failure; 4 when the guest crashed; 6 when it reported a failed\n"
+	    "self-check; 128+N on signal N.\n"
+	    "\n"
+	    "Built-in guests:\n",
+	    VCPUS_MAX);
 	g = guests__table(&nr);
 	for (i = 0; i < nr; i++) {
 		fprintf(f, "  %-10s %s\n", g[i].name, g[i].help);
@@ -134,22 +136,22 @@ enum {
 };
 
 static const struct option run_options[] = {
-	{"mem", required_argument, NULL, OPT_MEM},
-	{"vcpus", required_argument, NULL, OPT_VCPUS},
-	{"vram", required_argument, NULL, OPT_VRAM},
-	{"guest", required_argument, NULL, OPT_GUEST},
-	{"kernel", required_argument, NULL, OPT_KERNEL},
-	{"append", required_argument, NULL, OPT_APPEND},
-	{"initrd", required_argument, NULL, OPT_INITRD},
-	{"control", required_argument, NULL, OPT_CONTROL},
-	{"serial", required_argument, NULL, OPT_SERIAL},
-	{"kvm-device", required_argument, NULL, OPT_KVM_DEV},
-	{"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
-	{"snapshot", required_argument, NULL, OPT_SNAPSHOT},
-	{"snapshot-after", required_argument, NULL, OPT_SNAPSHOT_AFTER},
-	{"verbose", no_argument, NULL, 'v'},
-	{"help", no_argument, NULL, 'h'},
-	{},
+    {"mem", required_argument, NULL, OPT_MEM},
+    {"vcpus", required_argument, NULL, OPT_VCPUS},
+    {"vram", required_argument, NULL, OPT_VRAM},
+    {"guest", required_argument, NULL, OPT_GUEST},
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"append", required_argument, NULL, OPT_APPEND},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"control", required_argument, NULL, OPT_CONTROL},
+    {"serial", required_argument, NULL, OPT_SERIAL},
+    {"kvm-device", required_argument, NULL, OPT_KVM_DEV},
+    {"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
+    {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
+    {"snapshot-after", required_argument, NULL, OPT_SNAPSHOT_AFTER},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {},
 };
 
 /* Returns 0, 1 for --help (already printed), or -EINVAL (reported). */
@@ -179,7 +181,8 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		case OPT_VCPUS:
 			ret = parse_uint(optarg, 1, VCPUS_MAX, &v);
 			if (ret)
-				pr_err("--vcpus %s: must be a number from 1 to %d", optarg, VCPUS_MAX);
+				pr_err("--vcpus %s: must be a number from 1 to %d", optarg,
+				       VCPUS_MAX);
 			o->pc.nr_cpus = (unsigned int)v;
 			break;
 		case OPT_GUEST:
@@ -269,10 +272,10 @@ static int private_control(struct run_opts *o)
 static pid_t start_snapshot_child(const struct run_opts *o)
 {
 	struct manager_opts m = {
-		.image = o->snapshot,
-		.control = o->control,
-		.snap = {.max_downtime_ms = 20},
-		.target = {.direct = true},
+	    .image = o->snapshot,
+	    .control = o->control,
+	    .snap = {.max_downtime_ms = 20},
+	    .target = {.direct = true},
 	};
 	sigset_t all;
 	int status;
@@ -322,7 +325,7 @@ int cmd_run(int argc, char **argv)
 	if (o.snapshot && !o.control && private_control(&o))
 		goto out;
 	vo = (struct vm_setup_opts){
-		.pc = o.pc, .kvm_dev = o.kvm_dev, .control = o.control, .serial = o.serial};
+	    .pc = o.pc, .kvm_dev = o.kvm_dev, .control = o.control, .serial = o.serial};
 	if (vm_setup__open(&vs, &vo) || vm_setup__create(&vs, &vo) ||
 	    vm_setup__add_cpus(&vs, &vo) || load_guest(&vs.kvm, &o) || vm_setup__add_devices(&vs))
 		goto out;

@@ -11,49 +11,61 @@
 
 static void snapshot_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: kvmsnap snapshot IMAGE --control PATH [--max-downtime MS | --threshold SIZE]\n"
-		"                        [--max-passes N] [--max-time SECONDS] [--order registry|size]\n"
-		"                        [--force] [--no-direct] [--json] [--no-progress]\n"
-		"\n"
-		"Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
-		"preallocated file or a raw block device. A missing file is created at the exact\n"
-		"size `kvmsnap image size` gives. The guest keeps running; it pauses only for\n"
-		"the last small batch of dirty pages.\n"
-		"\n"
-		"  --control PATH      the control socket of `kvmsnap run`\n"
-		"  --max-downtime MS   target pause, default 20: the threshold is MS times the\n"
-		"                      write bandwidth measured in this snapshot's own passes\n"
-		"  --threshold SIZE    pause once at most SIZE bytes are dirty (instead)\n"
-		"  --max-passes N      at most N passes before the final pause, default 30\n"
-		"  --max-time SECONDS  precopy time budget before the final pause, default 60\n"
-		"  --order ORDER       section order of a new image: registry (default) or size\n"
-		"  --force             overwrite a block device that carries a file system\n"
-		"  --no-direct         buffered writes instead of O_DIRECT\n"
-		"  --json              print the report as one JSON object\n"
-		"  --no-progress       no progress line on a terminal\n"
-		"\n"
-		"If the dirty rate outruns the writer, the pass or time limit ends precopy and\n"
-		"the final pause writes what is left: the report then says it did not converge\n"
-		"and gives the real downtime.\n");
+	fprintf(
+	    f,
+	    "usage: kvmsnap snapshot IMAGE --control PATH [--max-downtime MS | --threshold SIZE]\n"
+	    "                        [--max-passes N] [--max-time SECONDS] [--order "
+	    "registry|size]\n"
+	    "                        [--force] [--no-direct] [--json] [--no-progress]\n"
+	    "\n"
+	    "Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
+	    "preallocated file or a raw block device. A missing file is created at the exact\n"
+	    "size `kvmsnap image size` gives. The guest keeps running; it pauses only for\n"
+	    "the last small batch of dirty pages.\n"
+	    "\n"
+	    "  --control PATH      the control socket of `kvmsnap run`\n"
+	    "  --max-downtime MS   target pause, default 20: the threshold is MS times the\n"
+	    "                      write bandwidth measured in this snapshot's own passes\n"
+	    "  --threshold SIZE    pause once at most SIZE bytes are dirty (instead)\n"
+	    "  --max-passes N      at most N passes before the final pause, default 30\n"
+	    "  --max-time SECONDS  precopy time budget before the final pause, default 60\n"
+	    "  --order ORDER       section order of a new image: registry (default) or size\n"
+	    "  --force             overwrite a block device that carries a file system\n"
+	    "  --no-direct         buffered writes instead of O_DIRECT\n"
+	    "  --json              print the report as one JSON object\n"
+	    "  --no-progress       no progress line on a terminal\n"
+	    "\n"
+	    "If the dirty rate outruns the writer, the pass or time limit ends precopy and\n"
+	    "the final pause writes what is left: the report then says it did not converge\n"
+	    "and gives the real downtime.\n");
 }
 
-enum { OPT_CONTROL = 256, OPT_DOWNTIME, OPT_THRESHOLD, OPT_PASSES, OPT_TIME, OPT_ORDER,
-       OPT_FORCE, OPT_NO_DIRECT, OPT_JSON, OPT_NO_PROGRESS };
+enum {
+	OPT_CONTROL = 256,
+	OPT_DOWNTIME,
+	OPT_THRESHOLD,
+	OPT_PASSES,
+	OPT_TIME,
+	OPT_ORDER,
+	OPT_FORCE,
+	OPT_NO_DIRECT,
+	OPT_JSON,
+	OPT_NO_PROGRESS
+};
 
 static const struct option snapshot_options[] = {
-	{"control", required_argument, NULL, OPT_CONTROL},
-	{"max-downtime", required_argument, NULL, OPT_DOWNTIME},
-	{"threshold", required_argument, NULL, OPT_THRESHOLD},
-	{"max-passes", required_argument, NULL, OPT_PASSES},
-	{"max-time", required_argument, NULL, OPT_TIME},
-	{"order", required_argument, NULL, OPT_ORDER},
-	{"force", no_argument, NULL, OPT_FORCE},
-	{"no-direct", no_argument, NULL, OPT_NO_DIRECT},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
-	{"help", no_argument, NULL, 'h'},
-	{},
+    {"control", required_argument, NULL, OPT_CONTROL},
+    {"max-downtime", required_argument, NULL, OPT_DOWNTIME},
+    {"threshold", required_argument, NULL, OPT_THRESHOLD},
+    {"max-passes", required_argument, NULL, OPT_PASSES},
+    {"max-time", required_argument, NULL, OPT_TIME},
+    {"order", required_argument, NULL, OPT_ORDER},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"no-direct", no_argument, NULL, OPT_NO_DIRECT},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"no-progress", no_argument, NULL, OPT_NO_PROGRESS},
+    {"help", no_argument, NULL, 'h'},
+    {},
 };
 
 /* Parse into o; 1 after --help, 0, or -1 after reporting a usage error. */
@@ -91,7 +103,8 @@ int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 			break;
 		case OPT_PASSES:
 			if (parse_uint(optarg, 1, SNAP_MAX_PASSES - 1, &v)) {
-				pr_err("--max-passes %s: from 1 to %d", optarg, SNAP_MAX_PASSES - 1);
+				pr_err("--max-passes %s: from 1 to %d", optarg,
+				       SNAP_MAX_PASSES - 1);
 				return -1;
 			}
 			o->snap.max_passes = (unsigned int)v;

@@ -23,32 +23,32 @@
 #define KVMSNAP_BOOTINFO_VERSION 1
 
 /* Parameters of the dirtier (struct kvmsnap_bootinfo.params[]). */
-#define DIRTIER_P_WS		 0 /* working set in bytes, split between the vCPUs */
-#define DIRTIER_P_RATE		 1 /* pages per millisecond for the whole VM, 0 = unlimited */
-#define DIRTIER_P_PATTERN	 2 /* enum dirtier_pattern */
-#define DIRTIER_P_PASSES	 3 /* passes before exiting with status 0, 0 = forever */
-#define DIRTIER_P_SEED		 4 /* seed of the random and hot patterns */
+#define DIRTIER_P_WS	  0 /* working set in bytes, split between the vCPUs */
+#define DIRTIER_P_RATE	  1 /* pages per millisecond for the whole VM, 0 = unlimited */
+#define DIRTIER_P_PATTERN 2 /* enum dirtier_pattern */
+#define DIRTIER_P_PASSES  3 /* passes before exiting with status 0, 0 = forever */
+#define DIRTIER_P_SEED	  4 /* seed of the random and hot patterns */
 enum dirtier_pattern { DIRTIER_SEQ = 0, DIRTIER_RANDOM = 1, DIRTIER_HOT = 2 };
 
 /* Parameters of hello. */
-#define HELLO_P_CODE		 0 /* value written to the exit register */
+#define HELLO_P_CODE 0 /* value written to the exit register */
 
-#define KVMSNAP_MAX_PARAMS	 8
+#define KVMSNAP_MAX_PARAMS 8
 
 /* Little-endian, at BOOT_INFO_GPA. Offsets are part of the ABI. */
 struct kvmsnap_bootinfo {
-	uint64_t magic;		  /* 0x00 KVMSNAP_BOOTINFO_MAGIC */
-	uint32_t version;	  /* 0x08 */
-	uint32_t nr_cpus;	  /* 0x0c */
-	uint64_t ram_size;	  /* 0x10 bytes of pc.ram */
-	uint64_t low_ram_end;	  /* 0x18 end of RAM below 4 GiB */
-	uint64_t free_start;	  /* 0x20 first GPA above the guest image, 2 MiB aligned */
-	uint64_t free_end;	  /* 0x28 end of the free RAM usable from free_start */
-	uint64_t tsc_khz;	  /* 0x30 TSC frequency, for pacing */
-	uint64_t vga_text;	  /* 0x38 GPA of the 80x25 text buffer */
-	uint64_t msgport;	  /* 0x40 GPA of the message port */
+	uint64_t magic;	      /* 0x00 KVMSNAP_BOOTINFO_MAGIC */
+	uint32_t version;     /* 0x08 */
+	uint32_t nr_cpus;     /* 0x0c */
+	uint64_t ram_size;    /* 0x10 bytes of pc.ram */
+	uint64_t low_ram_end; /* 0x18 end of RAM below 4 GiB */
+	uint64_t free_start;  /* 0x20 first GPA above the guest image, 2 MiB aligned */
+	uint64_t free_end;    /* 0x28 end of the free RAM usable from free_start */
+	uint64_t tsc_khz;     /* 0x30 TSC frequency, for pacing */
+	uint64_t vga_text;    /* 0x38 GPA of the 80x25 text buffer */
+	uint64_t msgport;     /* 0x40 GPA of the message port */
 	uint64_t params[KVMSNAP_MAX_PARAMS]; /* 0x48 guest-specific, see above */
-	char cmdline[256];	  /* 0x88 the raw NAME:k=v,... string */
+	char cmdline[256];		     /* 0x88 the raw NAME:k=v,... string */
 };
 
 /*
@@ -61,10 +61,10 @@ struct kvmsnap_bootinfo {
 #define MSGPORT_PASS	   0x18 /* W: this vCPU's completed passes */
 #define MSGPORT_FAIL	   0x20 /* W: self-check failed at this GPA; the VM ends with status 3 */
 #define MSGPORT_PUTS	   0x28 /* W: GPA of a NUL-terminated string (< 256 bytes) for the serial sink */
-#define MSGPORT_FAULT	   0x30 /* W: GPA of a struct kvmsnap_fault; the VM ends */
-#define MSGPORT_READY	   0x38 /* W: this vCPU reached ring 3 */
-#define MSGPORT_ID	   0x00 /* R: KVMSNAP_MSGPORT_ID */
-#define MSGPORT_CPU	   0x08 /* R: index of the reading vCPU */
+#define MSGPORT_FAULT	   0x30			 /* W: GPA of a struct kvmsnap_fault; the VM ends */
+#define MSGPORT_READY	   0x38			 /* W: this vCPU reached ring 3 */
+#define MSGPORT_ID	   0x00			 /* R: KVMSNAP_MSGPORT_ID */
+#define MSGPORT_CPU	   0x08			 /* R: index of the reading vCPU */
 #define KVMSNAP_MSGPORT_ID 0x54524f50474d534bULL /* "KSMGPORT" */
 
 /* What a CPL0 exception handler reports through MSGPORT_FAULT. */

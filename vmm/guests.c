@@ -18,26 +18,26 @@ extern const uint8_t guest_dirtier_start[], guest_dirtier_end[];
 static const char *const dirtier_patterns[] = {"seq", "random", "hot", NULL};
 
 static const struct guest_param hello_params[] = {
-	{"code", HELLO_P_CODE, GP_UINT, 0, 0, 127, NULL, "exit code (status is code*2+1)"},
+    {"code", HELLO_P_CODE, GP_UINT, 0, 0, 127, NULL, "exit code (status is code*2+1)"},
 };
 
 static const struct guest_param dirtier_params[] = {
-	{"ws", DIRTIER_P_WS, GP_SIZE, 0, 0, UINT64_MAX, NULL,
-	 "working set, split between vCPUs (default: all free RAM below 3G)"},
-	{"rate", DIRTIER_P_RATE, GP_UINT, 0, 0, 100000000, NULL,
-	 "pages per millisecond for the whole VM, 0 = as fast as possible"},
-	{"pattern", DIRTIER_P_PATTERN, GP_ENUM, DIRTIER_SEQ, 0, 2, dirtier_patterns,
-	 "seq, random or hot (90% of writes to 10% of pages)"},
-	{"passes", DIRTIER_P_PASSES, GP_UINT, 0, 0, UINT32_MAX, NULL,
-	 "passes before a final self-check and exit 0, 0 = run forever"},
-	{"seed", DIRTIER_P_SEED, GP_UINT, 1, 0, UINT64_MAX, NULL, "seed of random and hot"},
+    {"ws", DIRTIER_P_WS, GP_SIZE, 0, 0, UINT64_MAX, NULL,
+     "working set, split between vCPUs (default: all free RAM below 3G)"},
+    {"rate", DIRTIER_P_RATE, GP_UINT, 0, 0, 100000000, NULL,
+     "pages per millisecond for the whole VM, 0 = as fast as possible"},
+    {"pattern", DIRTIER_P_PATTERN, GP_ENUM, DIRTIER_SEQ, 0, 2, dirtier_patterns,
+     "seq, random or hot (90% of writes to 10% of pages)"},
+    {"passes", DIRTIER_P_PASSES, GP_UINT, 0, 0, UINT32_MAX, NULL,
+     "passes before a final self-check and exit 0, 0 = run forever"},
+    {"seed", DIRTIER_P_SEED, GP_UINT, 1, 0, UINT64_MAX, NULL, "seed of random and hot"},
 };
 
 static const struct builtin_guest builtin_guests[] = {
-	{"hello", "prints to serial and VGA text, then exits through the message port",
-	 hello_params, ARRAY_SIZE(hello_params), guest_hello_start, guest_hello_end},
-	{"dirtier", "dirties a working set at a rate, stamping and self-checking each page",
-	 dirtier_params, ARRAY_SIZE(dirtier_params), guest_dirtier_start, guest_dirtier_end},
+    {"hello", "prints to serial and VGA text, then exits through the message port", hello_params,
+     ARRAY_SIZE(hello_params), guest_hello_start, guest_hello_end},
+    {"dirtier", "dirties a working set at a rate, stamping and self-checking each page",
+     dirtier_params, ARRAY_SIZE(dirtier_params), guest_dirtier_start, guest_dirtier_end},
 };
 
 _Static_assert(offsetof(struct kvmsnap_bootinfo, params) == 0x48, "boot info ABI");
@@ -49,8 +49,8 @@ const struct builtin_guest *guests__table(unsigned int *nr)
 	return builtin_guests;
 }
 
-static int parse_value(const struct builtin_guest *g, const struct guest_param *p,
-		       const char *val, uint64_t *out)
+static int parse_value(const struct builtin_guest *g, const struct guest_param *p, const char *val,
+		       uint64_t *out)
 {
 	unsigned int i;
 	int ret = -EINVAL;
@@ -141,7 +141,8 @@ static int check_dirtier(struct kvm *kvm, const struct guest_spec *spec, uint64_
 		return -EINVAL;
 	}
 	if (ws > free_end - free_start) {
-		pr_err("--guest dirtier: ws=%s does not fit in the %s of free RAM below 3G (raise --mem)",
+		pr_err("--guest dirtier: ws=%s does not fit in the %s of free RAM below 3G (raise "
+		       "--mem)",
 		       format_size(ws, a, sizeof(a)),
 		       format_size(free_end - free_start, b, sizeof(b)));
 		return -EINVAL;
@@ -161,7 +162,8 @@ int guests__load(struct kvm *kvm, const struct guest_spec *spec)
 	uint64_t free_start, free_end;
 	int ret;
 
-	ret = loader__load_elf64(&kvm->mem, g->name, g->elf_start, g->elf_end - g->elf_start, &kvm->boot);
+	ret = loader__load_elf64(&kvm->mem, g->name, g->elf_start, g->elf_end - g->elf_start,
+				 &kvm->boot);
 	if (ret)
 		return ret;
 	kvm->boot.all_cpus = true;

@@ -123,46 +123,45 @@ int kvm_cpu__create_all(struct kvm *kvm, unsigned int nr_cpus)
 	return 0;
 }
 
-#define CPU_IOCTL(cpu, req, arg)                                                                   \
-	({                                                                                         \
-		int _r = ioctl((cpu)->fd, (req), (arg));                                           \
-		if (_r < 0) {                                                                      \
-			_r = -errno;                                                               \
-			pr_err("vCPU %u: %s: %s", (cpu)->id, #req, strerror(-_r));                 \
-		}                                                                                  \
-		_r;                                                                                \
+#define CPU_IOCTL(cpu, req, arg)                                                   \
+	({                                                                         \
+		int _r = ioctl((cpu)->fd, (req), (arg));                           \
+		if (_r < 0) {                                                      \
+			_r = -errno;                                               \
+			pr_err("vCPU %u: %s: %s", (cpu)->id, #req, strerror(-_r)); \
+		}                                                                  \
+		_r;                                                                \
 	})
 
-static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64,
-			 bool db)
+static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64, bool db)
 {
 	*s = (struct kvm_segment){
-		.base = 0,
-		.limit = 0xffffffff,
-		.selector = sel,
-		.type = type,
-		.present = 1,
-		.dpl = 0,
-		.db = db,
-		.s = 1,
-		.l = code64,
-		.g = 1,
+	    .base = 0,
+	    .limit = 0xffffffff,
+	    .selector = sel,
+	    .type = type,
+	    .present = 1,
+	    .dpl = 0,
+	    .db = db,
+	    .s = 1,
+	    .l = code64,
+	    .g = 1,
 	};
 }
 
-#define CR0_PE	 (1ULL << 0)
-#define CR0_MP	 (1ULL << 1)
-#define CR0_ET	 (1ULL << 4)
-#define CR0_NE	 (1ULL << 5)
-#define CR0_WP	 (1ULL << 16)
-#define CR0_PG	 (1ULL << 31)
-#define CR4_PAE	 (1ULL << 5)
-#define CR4_OSFXSR (1ULL << 9)
+#define CR0_PE	       (1ULL << 0)
+#define CR0_MP	       (1ULL << 1)
+#define CR0_ET	       (1ULL << 4)
+#define CR0_NE	       (1ULL << 5)
+#define CR0_WP	       (1ULL << 16)
+#define CR0_PG	       (1ULL << 31)
+#define CR4_PAE	       (1ULL << 5)
+#define CR4_OSFXSR     (1ULL << 9)
 #define CR4_OSXMMEXCPT (1ULL << 10)
-#define EFER_LME (1ULL << 8)
-#define EFER_LMA (1ULL << 10)
-#define SEG_CODE 0xb /* execute/read, accessed */
-#define SEG_DATA 0x3 /* read/write, accessed */
+#define EFER_LME       (1ULL << 8)
+#define EFER_LMA       (1ULL << 10)
+#define SEG_CODE       0xb /* execute/read, accessed */
+#define SEG_DATA       0x3 /* read/write, accessed */
 
 static int kvm_cpu__set_entry(struct kvm_cpu *cpu)
 {
@@ -264,7 +263,8 @@ static void kvm_cpu__handle_io(struct kvm_cpu *cpu)
 	uint32_t i;
 
 	/* The kernel fills these, but a bad offset would corrupt our memory. */
-	if (run->io.size == 0 || run->io.size > 4 || run->io.data_offset > (uint64_t)cpu->kvm->run_size ||
+	if (run->io.size == 0 || run->io.size > 4 ||
+	    run->io.data_offset > (uint64_t)cpu->kvm->run_size ||
 	    bytes > cpu->kvm->run_size - run->io.data_offset) {
 		kvm_cpu__report_crash(cpu, "malformed KVM_EXIT_IO");
 		return;
@@ -297,11 +297,13 @@ static bool kvm_cpu__handle_exit(struct kvm_cpu *cpu)
 	case KVM_EXIT_HLT:
 		return true;
 	case KVM_EXIT_SHUTDOWN:
-		kvm_cpu__report_crash(cpu, "triple fault (shutdown): an exception had no working handler");
+		kvm_cpu__report_crash(
+		    cpu, "triple fault (shutdown): an exception had no working handler");
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
-		kvm__request_exit(cpu->kvm, EXIT_OK, "vCPU %u: guest system event %u (shutdown or reset)",
-				  cpu->id, run->system_event.type);
+		kvm__request_exit(cpu->kvm, EXIT_OK,
+				  "vCPU %u: guest system event %u (shutdown or reset)", cpu->id,
+				  run->system_event.type);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "VM entry failed, hardware reason 0x%llx",
@@ -385,8 +387,8 @@ static void *kvm_cpu__thread(void *arg)
 					  strerror(errno));
 			break;
 		}
-		pending_io = cpu->run->exit_reason == KVM_EXIT_IO ||
-			     cpu->run->exit_reason == KVM_EXIT_MMIO;
+		pending_io =
+		    cpu->run->exit_reason == KVM_EXIT_IO || cpu->run->exit_reason == KVM_EXIT_MMIO;
 		if (!kvm_cpu__handle_exit(cpu))
 			break;
 	}

@@ -25,11 +25,23 @@ struct kvm_cap_need {
 	const char *name;
 };
 
-#define CAP(x) {KVM_CAP_##x, "KVM_CAP_" #x}
+#define CAP(x)                             \
+	{                                  \
+		KVM_CAP_##x, "KVM_CAP_" #x \
+	}
 static const struct kvm_cap_need kvm_caps_needed[] = {
-	CAP(USER_MEMORY),   CAP(IRQCHIP),    CAP(PIT2),	     CAP(SET_TSS_ADDR),
-	CAP(SET_IDENTITY_MAP_ADDR), CAP(EXT_CPUID), CAP(MP_STATE), CAP(IMMEDIATE_EXIT),
-	CAP(READONLY_MEM),  CAP(GET_TSC_KHZ), CAP(IRQ_INJECT_STATUS), CAP(SYNC_MMU),
+    CAP(USER_MEMORY),
+    CAP(IRQCHIP),
+    CAP(PIT2),
+    CAP(SET_TSS_ADDR),
+    CAP(SET_IDENTITY_MAP_ADDR),
+    CAP(EXT_CPUID),
+    CAP(MP_STATE),
+    CAP(IMMEDIATE_EXIT),
+    CAP(READONLY_MEM),
+    CAP(GET_TSC_KHZ),
+    CAP(IRQ_INJECT_STATUS),
+    CAP(SYNC_MMU),
 };
 
 void kvm__init(struct kvm *kvm)
@@ -51,10 +63,12 @@ int kvm__open(struct kvm *kvm, const char *dev_path)
 	if (kvm->sys_fd < 0) {
 		ret = -errno;
 		if (ret == -ENOENT)
-			pr_err("%s does not exist: KVM is not available here (load kvm_intel or kvm_amd, or enable nested virtualization)",
+			pr_err("%s does not exist: KVM is not available here (load kvm_intel or "
+			       "kvm_amd, or enable nested virtualization)",
 			       dev_path);
 		else if (ret == -EACCES || ret == -EPERM)
-			pr_err("cannot open %s: permission denied (join the 'kvm' group or run as root)",
+			pr_err("cannot open %s: permission denied (join the 'kvm' group or run as "
+			       "root)",
 			       dev_path);
 		else
 			pr_err("cannot open %s: %s", dev_path, strerror(-ret));
@@ -72,7 +86,8 @@ int kvm__open(struct kvm *kvm, const char *dev_path)
 	}
 	for (i = 0; i < ARRAY_SIZE(kvm_caps_needed); i++) {
 		if (ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, kvm_caps_needed[i].cap) <= 0) {
-			pr_err("KVM lacks capability %s, which kvmsnap needs", kvm_caps_needed[i].name);
+			pr_err("KVM lacks capability %s, which kvmsnap needs",
+			       kvm_caps_needed[i].name);
 			missing++;
 		}
 	}
@@ -109,14 +124,14 @@ static int kvm__get_supported_cpuid(struct kvm *kvm)
 	}
 }
 
-#define VM_IOCTL(kvm, req, arg, what)                                                              \
-	({                                                                                         \
-		int _r = ioctl((kvm)->vm_fd, (req), (arg));                                        \
-		if (_r < 0) {                                                                      \
-			_r = -errno;                                                               \
-			pr_err("%s: %s", (what), strerror(-_r));                                   \
-		}                                                                                  \
-		_r;                                                                                \
+#define VM_IOCTL(kvm, req, arg, what)                            \
+	({                                                       \
+		int _r = ioctl((kvm)->vm_fd, (req), (arg));      \
+		if (_r < 0) {                                    \
+			_r = -errno;                             \
+			pr_err("%s: %s", (what), strerror(-_r)); \
+		}                                                \
+		_r;                                              \
 	})
 
 int kvm__create_vm(struct kvm *kvm)
@@ -169,8 +184,7 @@ int kvm__register_pio(struct kvm *kvm, uint16_t base, uint16_t len, io_handler_f
 	return register_io(kvm->pio, &kvm->nr_pio, base, len, fn, opaque);
 }
 
-int kvm__register_mmio(struct kvm *kvm, uint64_t base, uint64_t len, io_handler_fn fn,
-		       void *opaque)
+int kvm__register_mmio(struct kvm *kvm, uint64_t base, uint64_t len, io_handler_fn fn, void *opaque)
 {
 	return register_io(kvm->mmio, &kvm->nr_mmio, base, len, fn, opaque);
 }

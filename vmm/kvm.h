@@ -28,10 +28,10 @@ struct uart;
  * (port 0xf4) or MSGPORT_EXIT with value v gives (v << 1) | 1, as QEMU's
  * isa-debug-exit does. kvmsnap's own are even.
  */
-#define EXIT_OK		 0 /* quit on the control socket */
-#define EXIT_VMM_ERROR	 2 /* bad input, or kvmsnap itself failed */
-#define EXIT_GUEST_CRASH 4 /* triple fault, KVM internal error, guest exception */
-#define EXIT_GUEST_CHECK 6 /* the guest reported a failed self-check */
+#define EXIT_OK		 0   /* quit on the control socket */
+#define EXIT_VMM_ERROR	 2   /* bad input, or kvmsnap itself failed */
+#define EXIT_GUEST_CRASH 4   /* triple fault, KVM internal error, guest exception */
+#define EXIT_GUEST_CHECK 6   /* the guest reported a failed self-check */
 #define EXIT_SIGNAL_BASE 128 /* + signal number, for SIGINT/SIGTERM/SIGHUP */
 
 /* What a loader leaves for the vCPUs: how to enter the guest. */
@@ -120,7 +120,8 @@ struct kvm {
 	char guest_desc[320]; /* for status: "dirtier:ws=256M" or the kernel path */
 };
 
-#define kvm__for_each_cpu(kvm, cpu, i) for ((i) = 0; (i) < (kvm)->nr_cpus && ((cpu) = (kvm)->cpus[(i)]); (i)++)
+#define kvm__for_each_cpu(kvm, cpu, i) \
+	for ((i) = 0; (i) < (kvm)->nr_cpus && ((cpu) = (kvm)->cpus[(i)]); (i)++)
 
 /* Zero kvm and mark every descriptor closed, so kvm__exit() is always safe. */
 void kvm__init(struct kvm *kvm);
@@ -153,7 +154,7 @@ void kvm__emulate_mmio(struct kvm_cpu *cpu, uint64_t addr, uint8_t *data, uint32
  * wins. Safe from any thread, including vCPU threads. The reason is logged.
  */
 void kvm__request_exit(struct kvm *kvm, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 bool kvm__has_exited(struct kvm *kvm);
 
 /* vCPUs: create them, set their entry state from kvm->boot, start threads. */

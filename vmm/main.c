@@ -15,11 +15,11 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
-	{"run", cmd_run, "run a guest (built-in test guest or kernel)"},
-	{"ctl", cmd_ctl, "send a control request to a running kvmsnap"},
-	{"snapshot", cmd_snapshot, "live-snapshot a running kvmsnap into a fixed-size image"},
-	{"restore", cmd_restore, "resume a VM from a snapshot image, eagerly or lazily"},
-	{"image", cmd_image, "size, create, show or verify snapshot images"},
+    {"run", cmd_run, "run a guest (built-in test guest or kernel)"},
+    {"ctl", cmd_ctl, "send a control request to a running kvmsnap"},
+    {"snapshot", cmd_snapshot, "live-snapshot a running kvmsnap into a fixed-size image"},
+    {"restore", cmd_restore, "resume a VM from a snapshot image, eagerly or lazily"},
+    {"image", cmd_image, "size, create, show or verify snapshot images"},
 };
 
 static void usage(FILE *f)

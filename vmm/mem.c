@@ -22,7 +22,7 @@ struct mem_region *mem__find_region(struct mem_registry *reg, const char *name)
 {
 	struct mem_region *r;
 
-	mem__for_each_region(reg, r)
+	mem__for_each_region (reg, r)
 		if (!strcmp(r->name, name))
 			return r;
 	return NULL;
@@ -84,8 +84,8 @@ static bool spans_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return a < b + blen && b < a + alen;
 }
 
-int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa,
-		   uint64_t size, uint64_t offset)
+int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa, uint64_t size,
+		   uint64_t offset)
 {
 	struct mem_region *r;
 	struct mem_range *rg;
@@ -101,8 +101,8 @@ int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t
 		pr_err("memory region %s: too many ranges", region->name);
 		return -ENOSPC;
 	}
-	mem__for_each_region(reg, r) {
-		mem__for_each_range(r, rg) {
+	mem__for_each_region (reg, r) {
+		mem__for_each_range (r, rg) {
 			if (spans_overlap(gpa, size, rg->gpa, rg->size)) {
 				pr_err("memory region %s: range at 0x%llx overlaps %s at 0x%llx",
 				       region->name, (unsigned long long)gpa, r->name,
@@ -125,8 +125,8 @@ struct mem_range *mem__find_range(struct mem_registry *reg, uint64_t gpa,
 	struct mem_region *r;
 	struct mem_range *rg;
 
-	mem__for_each_region(reg, r) {
-		mem__for_each_range(r, rg) {
+	mem__for_each_region (reg, r) {
+		mem__for_each_range (r, rg) {
 			if (gpa >= rg->gpa && gpa - rg->gpa < rg->size) {
 				if (region)
 					*region = r;
@@ -163,10 +163,10 @@ static int set_slot(struct mem_registry *reg, struct mem_region *r, struct mem_r
 		    bool log_dirty)
 {
 	struct kvm_userspace_memory_region kr = {
-		.slot = rg->slot,
-		.guest_phys_addr = rg->gpa,
-		.memory_size = rg->size,
-		.userspace_addr = (uint64_t)(uintptr_t)((char *)r->host + rg->offset),
+	    .slot = rg->slot,
+	    .guest_phys_addr = rg->gpa,
+	    .memory_size = rg->size,
+	    .userspace_addr = (uint64_t)(uintptr_t)((char *)r->host + rg->offset),
 	};
 
 	if (r->flags & MEM_REGION_READONLY)
@@ -190,8 +190,8 @@ int mem__register_slots(struct mem_registry *reg, int vm_fd)
 	int ret;
 
 	reg->vm_fd = vm_fd;
-	mem__for_each_region(reg, r) {
-		mem__for_each_range(r, rg) {
+	mem__for_each_region (reg, r) {
+		mem__for_each_range (r, rg) {
 			ret = set_slot(reg, r, rg, reg->log_dirty);
 			if (ret)
 				return ret;
@@ -208,10 +208,10 @@ int mem__set_log_dirty(struct mem_registry *reg, bool on)
 
 	if (reg->vm_fd < 0)
 		return -ENODEV;
-	mem__for_each_region(reg, r) {
+	mem__for_each_region (reg, r) {
 		if (r->flags & MEM_REGION_READONLY)
 			continue;
-		mem__for_each_range(r, rg) {
+		mem__for_each_range (r, rg) {
 			ret = set_slot(reg, r, rg, on);
 			if (ret)
 				return ret;
@@ -256,7 +256,7 @@ void mem__exit(struct mem_registry *reg)
 {
 	struct mem_region *r;
 
-	mem__for_each_region(reg, r) {
+	mem__for_each_region (reg, r) {
 		if (r->host)
 			munmap(r->host, r->size);
 		if (r->fd >= 0)

@@ -18,8 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define MEM_MAX_REGIONS	   8
-#define MEM_MAX_RANGES	   4
+#define MEM_MAX_REGIONS	    8
+#define MEM_MAX_RANGES	    4
 #define MEM_REGION_NAME_MAX 32
 #define MEM_REGION_SIZE_MAX (1ULL << 40)
 
@@ -53,8 +53,10 @@ struct mem_registry {
 	bool log_dirty; /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
 };
 
-#define mem__for_each_region(reg, r) for ((r) = (reg)->regions; (r) < (reg)->regions + (reg)->nr_regions; (r)++)
-#define mem__for_each_range(region, rg) for ((rg) = (region)->ranges; (rg) < (region)->ranges + (region)->nr_ranges; (rg)++)
+#define mem__for_each_region(reg, r) \
+	for ((r) = (reg)->regions; (r) < (reg)->regions + (reg)->nr_regions; (r)++)
+#define mem__for_each_range(region, rg) \
+	for ((rg) = (region)->ranges; (rg) < (region)->ranges + (region)->nr_ranges; (rg)++)
 
 void mem__init(struct mem_registry *reg);
 
@@ -70,8 +72,8 @@ int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, u
  * 4 KiB aligned, the range must lie inside the region and must not overlap
  * another range's guest-physical span. Returns 0 or -errno.
  */
-int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa,
-		   uint64_t size, uint64_t offset);
+int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa, uint64_t size,
+		   uint64_t offset);
 
 struct mem_region *mem__find_region(struct mem_registry *reg, const char *name);
 /* The range that contains gpa, and its region; NULL if no slot backs gpa. */

@@ -87,11 +87,11 @@ static int setup_bios(struct mem_registry *reg)
 static int setup_acpi(struct mem_registry *reg, const struct pc_config *cfg)
 {
 	struct acpi_config acfg = {
-		.gpa = ACPI_GPA,
-		.size = ACPI_SIZE,
-		.nr_cpus = cfg->nr_cpus,
-		.lapic_gpa = LAPIC_GPA,
-		.ioapic_gpa = IOAPIC_GPA,
+	    .gpa = ACPI_GPA,
+	    .size = ACPI_SIZE,
+	    .nr_cpus = cfg->nr_cpus,
+	    .lapic_gpa = LAPIC_GPA,
+	    .ioapic_gpa = IOAPIC_GPA,
 	};
 	struct mem_region *r;
 	int ret;

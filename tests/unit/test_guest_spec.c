@@ -37,9 +37,17 @@ TEST(all_keys)
 TEST(errors)
 {
 	static const char *const bad[] = {
-		"", "nosuch", "dirtier:bogus=1", "dirtier:ws", "dirtier:=1", "dirtier:ws=12Q",
-		"dirtier:pattern=zigzag", "dirtier:rate=-1", "hello:code=128", "hello:ws=1M",
-		"dirtier:passes=99999999999",
+	    "",
+	    "nosuch",
+	    "dirtier:bogus=1",
+	    "dirtier:ws",
+	    "dirtier:=1",
+	    "dirtier:ws=12Q",
+	    "dirtier:pattern=zigzag",
+	    "dirtier:rate=-1",
+	    "hello:code=128",
+	    "hello:ws=1M",
+	    "dirtier:passes=99999999999",
 	};
 	struct guest_spec s;
 	unsigned int i;

@@ -119,9 +119,9 @@ TEST_F(pc, slot_bits_land_on_region_pages_across_the_hole)
 	char out[256];
 
 	ASSERT_EQ(ram->nr_ranges, 2);
-	set_bit(low, 0);   /* first page of RAM */
-	set_bit(low, 159); /* last page below 640K */
-	set_bit(high, 0);  /* first page at 1 MiB */
+	set_bit(low, 0);    /* first page of RAM */
+	set_bit(low, 159);  /* last page below 640K */
+	set_bit(high, 0);   /* first page at 1 MiB */
 	set_bit(high, 767); /* last page of RAM */
 	control__merge_dirty(region, &ram->ranges[0], low);
 	control__merge_dirty(region, &ram->ranges[1], high);

@@ -34,8 +34,8 @@ struct fake_vm {
 	atomic_bool stop, paused, quit;
 	atomic_uint acked;
 	unsigned int fetches;
-	int fail_fetch_at;  /* fail the Nth fetch (0: never) */
-	int break_fd_at;    /* on the Nth fetch, make the image read-only */
+	int fail_fetch_at; /* fail the Nth fetch (0: never) */
+	int break_fd_at;   /* on the Nth fetch, make the image read-only */
 	struct snap_image *img;
 	bool logging, finished;
 	uint64_t writes;
@@ -262,7 +262,7 @@ static int image_matches(struct fake_vm *f, const char *path)
 		uint8_t *buf = malloc(fake_regions[r].size);
 
 		if (pread(img.fd, buf, fake_regions[r].size, (off_t)s->data_off) !=
-			    (ssize_t)fake_regions[r].size ||
+			(ssize_t)fake_regions[r].size ||
 		    memcmp(buf, f->expect[r], fake_regions[r].size))
 			bad++;
 		free(buf);

@@ -30,8 +30,8 @@ TEST(parse_size_units)
 
 TEST(parse_size_rejects_garbage)
 {
-	static const char *const bad[] = {"", "M", "-1", " 1", "1 ", "1X", "1KK", "1.5G", "0x10",
-					  "1Mi", "1Gbb", "+4"};
+	static const char *const bad[] = {"",	 "M",	 "-1",	 " 1",	"1 ",	"1X",
+					  "1KK", "1.5G", "0x10", "1Mi", "1Gbb", "+4"};
 	uint64_t v = 7;
 	unsigned int i;
 
@@ -70,8 +70,8 @@ TEST(parse_uint_bounds)
 
 TEST(format_size_round_trip)
 {
-	static const uint64_t vals[] = {0, 1, 4095, 4096, 65536, 1ULL << 20, 3ULL << 30,
-					(1ULL << 30) + 4096, 5ULL << 40};
+	static const uint64_t vals[] = {
+	    0, 1, 4095, 4096, 65536, 1ULL << 20, 3ULL << 30, (1ULL << 30) + 4096, 5ULL << 40};
 	char buf[32];
 	unsigned int i;
 	uint64_t v;

@@ -389,9 +389,12 @@ static const char *const dirty_log_args[] = {"enable", NULL};
 static const char *const snapshot_end_args[] = {"abort", NULL};
 
 static const struct command commands[] = {
-    {"status", no_args, cmd_status}, {"pause", no_args, cmd_pause},
-    {"resume", no_args, cmd_resume}, {"quit", no_args, cmd_quit},
-    {"digest", no_args, cmd_digest}, {"dirty-log", dirty_log_args, cmd_dirty_log},
+    {"status", no_args, cmd_status},
+    {"pause", no_args, cmd_pause},
+    {"resume", no_args, cmd_resume},
+    {"quit", no_args, cmd_quit},
+    {"digest", no_args, cmd_digest},
+    {"dirty-log", dirty_log_args, cmd_dirty_log},
     {"stats", no_args, cmd_stats},
     /* A snapshot session, driven by `kvmsnap snapshot` (control/snapshot.c). */
     {"snapshot-begin", no_args, snapshot_session__begin},

@@ -23,8 +23,8 @@ int ctl_conn__open(struct ctl_conn *c, const char *path, int timeout_s, char *er
  * or a transport failure return -errno with one sentence in err.
  */
 int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args,
-		   struct json_object **reply, int *fds, unsigned int max_fds,
-		   unsigned int *nr_fds, char *err, size_t errlen);
+		   struct json_object **reply, int *fds, unsigned int max_fds, unsigned int *nr_fds,
+		   char *err, size_t errlen);
 
 /*
  * The raw exchange under ctl_conn__call: send line (a JSON object, with or

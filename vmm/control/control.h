@@ -50,9 +50,9 @@ struct snapshot_session;
 /* What the commands remember between requests (one per server). */
 struct control_state {
 	struct kvm *kvm;
-	uint64_t stats_ns;    /* when stats last ran; 0: never */
-	uint64_t stats_pages; /* total guest progress pages then */
-	int client;	      /* the connection the current request came on */
+	uint64_t stats_ns;	      /* when stats last ran; 0: never */
+	uint64_t stats_pages;	      /* total guest progress pages then */
+	int client;		      /* the connection the current request came on */
 	int out_fds[CONTROL_MAX_FDS]; /* to send with the reply (SCM_RIGHTS) */
 	unsigned int nr_out_fds;
 	struct snapshot_session *snap; /* NULL unless a snapshot session is open */

@@ -24,8 +24,8 @@ _Static_assert(CONTROL_LINE_MAX == 65536, "the overlong-line error names the lim
 #define ACCEPT_BACKOFF_NS (100 * 1000000ULL) /* after EMFILE and the like */
 
 struct client {
-	int fd;	     /* -1: free slot */
-	int id;	     /* unique per connection, unlike fd */
+	int fd; /* -1: free slot */
+	int id; /* unique per connection, unlike fd */
 	char *in;
 	size_t in_len;
 	size_t in_scan; /* in[0..in_scan) holds no newline */
@@ -241,8 +241,7 @@ static void client_read(struct client *c)
  * handled only then), so the descriptors go with the first bytes; what does
  * not fit the socket at once is queued as usual.
  */
-static bool client_send_fds(struct client *c, const char *reply, const int *fds,
-			    unsigned int nr)
+static bool client_send_fds(struct client *c, const char *reply, const int *fds, unsigned int nr)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * CONTROL_MAX_FDS)] = {0};
 	size_t len = strlen(reply);
@@ -300,8 +299,8 @@ static void client_process(struct server *srv, struct client *c)
 		used = nl - c->in + 1;
 		srv->st.client = c->id;
 		reply = control__handle_line(&srv->st, c->in, used - 1);
-		if (!reply || !srv->st.nr_out_fds || !client_send_fds(c, reply, srv->st.out_fds,
-								      srv->st.nr_out_fds))
+		if (!reply || !srv->st.nr_out_fds ||
+		    !client_send_fds(c, reply, srv->st.out_fds, srv->st.nr_out_fds))
 			client_reply(c, reply);
 		free(reply);
 		memmove(c->in, c->in + used, c->in_len - used);

@@ -22,8 +22,8 @@ static void debug_exit__io(struct kvm_cpu *cpu, uint64_t addr, uint8_t *data, ui
 		return;
 	}
 	memcpy(&v, data, size > 4 ? 4 : size);
-	kvm__request_exit(cpu->kvm, debug_exit__status(v), "guest wrote 0x%x to the debug-exit port",
-			  v);
+	kvm__request_exit(cpu->kvm, debug_exit__status(v),
+			  "guest wrote 0x%x to the debug-exit port", v);
 }
 
 int debug_exit__init(struct kvm *kvm, uint16_t port)

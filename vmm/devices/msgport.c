@@ -40,14 +40,16 @@ static void msgport__fault(struct kvm_cpu *cpu, uint64_t gpa)
 	const void *p = mem__gpa_to_host(&cpu->kvm->mem, gpa, sizeof(f));
 
 	if (!p) {
-		kvm__request_exit(cpu->kvm, EXIT_GUEST_CRASH,
-				  "vCPU %u: guest reported a fault with a bad record address 0x%llx",
-				  cpu->id, (unsigned long long)gpa);
+		kvm__request_exit(
+		    cpu->kvm, EXIT_GUEST_CRASH,
+		    "vCPU %u: guest reported a fault with a bad record address 0x%llx", cpu->id,
+		    (unsigned long long)gpa);
 		return;
 	}
 	memcpy(&f, p, sizeof(f));
 	kvm__request_exit(cpu->kvm, EXIT_GUEST_CRASH,
-			  "vCPU %u: guest exception %llu (error 0x%llx) at rip 0x%llx cs 0x%llx rsp 0x%llx cr2 0x%llx",
+			  "vCPU %u: guest exception %llu (error 0x%llx) at rip 0x%llx cs 0x%llx "
+			  "rsp 0x%llx cr2 0x%llx",
 			  cpu->id, (unsigned long long)f.vector, (unsigned long long)f.error_code,
 			  (unsigned long long)f.rip, (unsigned long long)f.cs,
 			  (unsigned long long)f.rsp, (unsigned long long)f.cr2);
@@ -90,8 +92,8 @@ static void msgport__write(struct kvm_cpu *cpu, uint64_t reg, uint64_t v)
 		break;
 	case MSGPORT_FAIL:
 		kvm__request_exit(kvm, EXIT_GUEST_CHECK,
-				  "vCPU %u: guest self-check failed at guest address 0x%llx", cpu->id,
-				  (unsigned long long)v);
+				  "vCPU %u: guest self-check failed at guest address 0x%llx",
+				  cpu->id, (unsigned long long)v);
 		break;
 	case MSGPORT_FAULT:
 		msgport__fault(cpu, v);

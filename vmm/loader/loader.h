@@ -17,9 +17,9 @@
 #include "mem.h"
 
 struct kernel_args {
-	const char *path;	     /* kernel file */
-	const char *append;	     /* --append, may be NULL */
-	const char *const *initrds;  /* --initrd files (Multiboot modules), may be NULL */
+	const char *path;	    /* kernel file */
+	const char *append;	    /* --append, may be NULL */
+	const char *const *initrds; /* --initrd files (Multiboot modules), may be NULL */
 	unsigned int nr_initrds;
 };
 

@@ -9,19 +9,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ARRAY_SIZE(a)	      (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_UP(x, a)	      (((x) + (a)-1) & ~((__typeof__(x))(a)-1))
-#define ALIGN_DOWN(x, a)      ((x) & ~((__typeof__(x))(a)-1))
-#define IS_ALIGNED(x, a)      (((x) & ((__typeof__(x))(a)-1)) == 0)
-#define MIN(a, b)	      ((a) < (b) ? (a) : (b))
-#define MAX(a, b)	      ((a) > (b) ? (a) : (b))
-#define KiB		      (1ULL << 10)
-#define MiB		      (1ULL << 20)
-#define GiB		      (1ULL << 30)
-#define PAGE_SIZE	      4096ULL
-#define PAGE_SHIFT	      12
-#define __unused	      __attribute__((unused))
-#define __printf(a, b)	      __attribute__((format(printf, a, b)))
+#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+#define ALIGN_UP(x, a)	 (((x) + (a)-1) & ~((__typeof__(x))(a)-1))
+#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
+#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a)-1)) == 0)
+#define MIN(a, b)	 ((a) < (b) ? (a) : (b))
+#define MAX(a, b)	 ((a) > (b) ? (a) : (b))
+#define KiB		 (1ULL << 10)
+#define MiB		 (1ULL << 20)
+#define GiB		 (1ULL << 30)
+#define PAGE_SIZE	 4096ULL
+#define PAGE_SHIFT	 12
+#define __unused	 __attribute__((unused))
+#define __printf(a, b)	 __attribute__((format(printf, a, b)))
 
 /*
  * Messages go to stderr as "kvmsnap: error: ..." and so on. The code that
