@@ -4,17 +4,14 @@
  * and losetup, not KVM. Every loop device is detached in the teardown.
  */
 #include "../harness.h"
+#include "../snapimg.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "snapshot/image.h"
-#include "vmm/pc.h"
 #include "vmm/snapcfg.h"
-
-int cmd_image(int argc, char **argv);
 
 #define MAX_LOOPS 4
 
@@ -67,26 +64,15 @@ static const char *add_loop(struct _fixture_blk *self, uint64_t size)
 
 FIXTURE_SETUP(blk)
 {
-	struct pc_config pc = {.ram_size = 2 << 20, .vram_size = 64 << 10, .nr_cpus = 1};
 	struct snap_error err;
-	const char *tmp = getenv("TMPDIR");
 
 	self->holder = -1;
 	TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");
 	TEST_REQUIRE(have_tool("losetup"), "losetup is not installed");
-	snprintf(self->dir, sizeof(self->dir), "%s/kvmsnap-blk-XXXXXX", tmp ? tmp : "/tmp");
-	ASSERT_NOT_NULL(mkdtemp(self->dir));
+	ASSERT_NOT_NULL(snapimg_mkdtemp(self->dir, sizeof(self->dir), "kvmsnap-blk"));
 	/* 2.5 MiB image: 2M RAM, 64K VRAM, 256K BIOS, 128K ACPI. */
-	ASSERT_EQ(snapcfg__from_pc(&pc, &self->cfg), 0);
+	ASSERT_EQ(snapimg_small_pc(&self->cfg, 1), 0);
 	ASSERT_EQ(snap_layout_compute(&self->cfg, SNAP_ORDER_REGISTRY, &self->layout, &err), 0);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
 }
 
 FIXTURE_TEARDOWN(blk)
@@ -105,70 +91,16 @@ FIXTURE_TEARDOWN(blk)
 		if (system(cmd))
 			TH_LOG("could not detach %s", self->loops[i]);
 	}
-	if (self->dir[0])
-		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	snapimg_rmtree(self->dir);
 }
 
 static int create(const char *dev, const struct snap_config *cfg, bool force,
 		  struct snap_error *err)
 {
 	struct snap_target_opts o = {.force = force, .direct = true};
-	struct snap_image img = {0};
-	int ret = snap_image_create(dev, cfg, &o, &img, err);
 
-	if (!ret)
-		snap_image_close(&img);
-	return ret;
+	return snapimg_create(dev, cfg, &o, err);
 }
-
-struct cli_out {
-	int status;
-	char out[16384];
-	char err[2048];
-};
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
-
-	buf[n > 0 ? n : 0] = '\0';
-	if (fd >= 0)
-		close(fd);
-}
-
-static void cli(struct _fixture_blk *self, struct cli_out *o, const char *const *args)
-{
-	char out[320], errp[320];
-	char *argv[16];
-	int n = 0, st;
-	pid_t pid;
-
-	snprintf(out, sizeof(out), "%s/out", self->dir);
-	snprintf(errp, sizeof(errp), "%s/err", self->dir);
-	argv[n++] = (char *)"image";
-	while (*args && n < 15)
-		argv[n++] = (char *)*args++;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		int fo = open(out, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-		int fe = open(errp, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-
-		dup2(fo, 1);
-		dup2(fe, 2);
-		st = cmd_image(n, argv);
-		fflush(NULL);
-		_exit(st);
-	}
-	waitpid(pid, &st, 0);
-	o->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	slurp(out, o->out, sizeof(o->out));
-	slurp(errp, o->err, sizeof(o->err));
-}
-
-#define CLI(o, ...) cli(self, (o), (const char *const[]){__VA_ARGS__, NULL})
 
 TEST_F(blk, create_on_a_loop_device)
 {

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../harness.h"
+#include "elf-build.h"
 
 #include "vmm/layout.h"
 #include "vmm/loader/loader.h"
@@ -21,12 +22,8 @@
 #define NAME	   "test.elf"
 #define ERR_PREFIX "kvmsnap: error: kernel " NAME ": "
 
-#define PT_LOAD	     1
 #define PT_NOTE	     4
 #define PT_GNU_STACK 0x6474e551
-#define PF_X	     1
-#define PF_W	     2
-#define PF_R	     4
 
 #define TEXT_GPA  0x100000ULL
 #define TEXT_SIZE 0x200
@@ -35,82 +32,30 @@
 #define DATA_MEM  0x3000
 #define ENTRY	  (TEXT_GPA + 0x40)
 
-/* Little-endian stores into the image under construction. */
-static void w16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void w32(uint8_t *p, uint32_t v)
-{
-	w16(p, v);
-	w16(p + 2, v >> 16);
-}
-
-static void w64(uint8_t *p, uint64_t v)
-{
-	w32(p, v);
-	w32(p + 4, v >> 32);
-}
-
-static uint64_t r64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-struct phdr {
-	uint32_t type, flags;
-	uint64_t offset, vaddr, paddr, filesz, memsz;
-};
-
-#define EHDR_SIZE  64
-#define PHDR_SIZE  56
+#define EHDR_SIZE  EHDR64_SIZE
+#define PHDR_SIZE  PHDR64_SIZE
 #define PH(img, i) ((img) + EHDR_SIZE + (i)*PHDR_SIZE)
 
-static void put_phdr(uint8_t *img, unsigned int i, const struct phdr *ph)
+static void put_phdr(uint8_t *img, unsigned int i, const struct phdr64 *ph)
 {
-	uint8_t *p = PH(img, i);
-
-	w32(p, ph->type);
-	w32(p + 4, ph->flags);
-	w64(p + 8, ph->offset);
-	w64(p + 16, ph->vaddr);
-	w64(p + 24, ph->paddr);
-	w64(p + 32, ph->filesz);
-	w64(p + 40, ph->memsz);
-	w64(p + 48, 0x1000);
+	elf64_put_phdr(img, i, ph);
+	w64(PH(img, i) + 48, 0x1000); /* p_align */
 }
 
 /* Text at 1 MiB, data with bss at 2 MiB, and a PT_GNU_STACK to skip. */
 static void build_elf64(uint8_t *img)
 {
-	const struct phdr text = {PT_LOAD,  PF_R | PF_X, 0x1000,   TEXT_GPA,
-				  TEXT_GPA, TEXT_SIZE,	 TEXT_SIZE};
-	const struct phdr data = {PT_LOAD,  PF_R | PF_W, 0x2000,  DATA_GPA,
-				  DATA_GPA, DATA_FILE,	 DATA_MEM};
-	const struct phdr stack = {PT_GNU_STACK, PF_R | PF_W, 0, 0, 0, 0, 0};
+	const struct phdr64 text = {PT_LOAD,  PF_R | PF_X, 0x1000,   TEXT_GPA,
+				    TEXT_GPA, TEXT_SIZE,   TEXT_SIZE};
+	const struct phdr64 data = {PT_LOAD,  PF_R | PF_W, 0x2000,  DATA_GPA,
+				    DATA_GPA, DATA_FILE,   DATA_MEM};
+	const struct phdr64 stack = {PT_GNU_STACK, PF_R | PF_W, 0, 0, 0, 0, 0};
 	unsigned int i;
 
 	memset(img, 0, IMG_SIZE);
-	memcpy(img, "\177ELF", 4);
-	img[4] = 2;	   /* ELFCLASS64 */
-	img[5] = 1;	   /* little-endian */
-	img[6] = 1;	   /* EV_CURRENT */
-	w16(img + 16, 2);  /* ET_EXEC */
-	w16(img + 18, 62); /* EM_X86_64 */
-	w32(img + 20, 1);
-	w64(img + 24, ENTRY);
-	w64(img + 32, EHDR_SIZE); /* e_phoff */
-	w16(img + 52, EHDR_SIZE);
-	w16(img + 54, PHDR_SIZE);
-	w16(img + 56, 3); /* e_phnum */
-	w16(img + 58, 64);
+	elf64_put_ehdr(img, ENTRY, 3);
+	w16(img + 52, EHDR_SIZE); /* e_ehsize */
+	w16(img + 58, 64);	  /* e_shentsize */
 	put_phdr(img, 0, &text);
 	put_phdr(img, 1, &data);
 	put_phdr(img, 2, &stack);
@@ -118,55 +63,6 @@ static void build_elf64(uint8_t *img)
 		img[0x1000 + i] = (uint8_t)(i * 7 + 1);
 	for (i = 0; i < DATA_FILE; i++)
 		img[0x2000 + i] = (uint8_t)(0xc3 ^ i);
-}
-
-/* Send stderr to a temporary file while the code under test runs. */
-struct capture {
-	int saved;
-	FILE *f;
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->f = tmpfile();
-	c->saved = dup(STDERR_FILENO);
-	if (c->f)
-		dup2(fileno(c->f), STDERR_FILENO);
-}
-
-static void capture_end(struct capture *c, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	fflush(stderr);
-	dup2(c->saved, STDERR_FILENO);
-	close(c->saved);
-	if (c->f) {
-		rewind(c->f);
-		n = fread(buf, 1, size - 1, c->f);
-		fclose(c->f);
-	}
-	buf[n] = '\0';
-}
-
-static unsigned int count_lines(const char *s)
-{
-	unsigned int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
-static bool all_zero(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	while (len--)
-		if (*b++)
-			return false;
-	return true;
 }
 
 static void *guest(struct mem_registry *reg, uint64_t gpa, uint64_t len)
@@ -605,18 +501,6 @@ FIXTURE_TEARDOWN(kfile)
 	mem__exit(&self->reg);
 }
 
-static int write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, buf, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
-}
-
 static int load_kernel(struct _fixture_kfile *self, const char *path, unsigned int nr_initrds)
 {
 	static const char *const initrds[] = {"/dev/null"};
@@ -736,12 +620,7 @@ static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
 static uint64_t rnd(void)
 {
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return xorshift64(&rng_state);
 }
 
 /* clang-format off */
@@ -794,14 +673,12 @@ TEST_TIMEOUT(fuzz_elf64, 120)
 	static uint8_t seed[IMG_SIZE], img[IMG_SIZE];
 	unsigned int i, loaded = 0;
 	struct mem_registry reg;
-	int devnull, saved;
+	int saved;
 
 	mem__init(&reg);
 	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
 	build_elf64(seed);
-	devnull = open("/dev/null", O_WRONLY);
-	saved = dup(STDERR_FILENO);
-	dup2(devnull, STDERR_FILENO);
+	saved = quiet_stderr();
 	for (i = 0; i < 5000; i++) {
 		struct boot_state boot = {0};
 		size_t len;
@@ -833,14 +710,12 @@ TEST_TIMEOUT(fuzz_random_bytes, 120)
 	struct kernel_args args = {.path = NAME};
 	static uint8_t img[IMG_SIZE];
 	struct mem_registry reg;
-	int devnull, saved;
+	int saved;
 	unsigned int i, j;
 
 	mem__init(&reg);
 	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
-	devnull = open("/dev/null", O_WRONLY);
-	saved = dup(STDERR_FILENO);
-	dup2(devnull, STDERR_FILENO);
+	saved = quiet_stderr();
 	for (i = 0; i < 2000; i++) {
 		struct boot_state boot = {0};
 		size_t len = rnd() % sizeof(img);

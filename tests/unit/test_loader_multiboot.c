@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "../harness.h"
+#include "elf-build.h"
 
 #include "vmm/layout.h"
 #include "vmm/loader/loader.h"
@@ -25,11 +26,6 @@
 #define MB_MAGIC      0x1badb002u
 #define MB_BOOT_MAGIC 0x2badb002u
 #define MB_HDR_OFF    0x1000 /* file offset of the header: start of .text */
-
-#define PT_LOAD 1
-#define PF_X	1
-#define PF_W	2
-#define PF_R	4
 
 #define TEXT_GPA  0x100000ULL
 #define TEXT_SIZE 0x100
@@ -54,34 +50,6 @@
 #define MBI_F_MODS	(1u << 3)
 #define MBI_F_MMAP	(1u << 6)
 #define MBI_F_LOADER	(1u << 9)
-
-static void w16(uint8_t *p, uint16_t v)
-{
-	p[0] = v;
-	p[1] = v >> 8;
-}
-
-static void w32(uint8_t *p, uint32_t v)
-{
-	w16(p, v);
-	w16(p + 2, v >> 16);
-}
-
-static void w64(uint8_t *p, uint64_t v)
-{
-	w32(p, v);
-	w32(p + 4, v >> 32);
-}
-
-static uint32_t r32(const uint8_t *p)
-{
-	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t r64(const uint8_t *p)
-{
-	return r32(p) | (uint64_t)r32(p + 4) << 32;
-}
 
 /* A Multiboot header with a correct checksum. */
 static void put_mb_header(uint8_t *p, uint32_t flags)
@@ -160,67 +128,6 @@ static void build_aout(uint8_t *img)
 	w32(h + 20, TEXT_GPA + AOUT_SIZE); /* load_end_addr */
 	w32(h + 24, AOUT_BSS_END);	   /* bss_end_addr */
 	w32(h + 28, AOUT_ENTRY);	   /* entry_addr */
-}
-
-/* Send stderr to a temporary file while the code under test runs. */
-struct capture {
-	int saved;
-	FILE *f;
-};
-
-static void capture_begin(struct capture *c)
-{
-	fflush(stderr);
-	c->f = tmpfile();
-	c->saved = dup(STDERR_FILENO);
-	if (c->f)
-		dup2(fileno(c->f), STDERR_FILENO);
-}
-
-static void capture_end(struct capture *c, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	fflush(stderr);
-	dup2(c->saved, STDERR_FILENO);
-	close(c->saved);
-	if (c->f) {
-		rewind(c->f);
-		n = fread(buf, 1, size - 1, c->f);
-		fclose(c->f);
-	}
-	buf[n] = '\0';
-}
-
-static unsigned int count_lines(const char *s)
-{
-	unsigned int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
-static bool all_zero(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-
-	while (len--)
-		if (*b++)
-			return false;
-	return true;
-}
-
-static int write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, buf, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
 }
 
 #define MOD0_SIZE 5000
@@ -468,27 +375,13 @@ TEST_F(mb, optional_flags_are_ignored)
 TEST_F(mb, elf64_multiboot_kernel)
 {
 	/* GRUB loads ELF64 Multiboot kernels too; entered in 32-bit mode all the same. */
+	const struct phdr64 text = {PT_LOAD,  PF_R | PF_X, 0x1000,   TEXT_GPA,
+				    TEXT_GPA, TEXT_SIZE,   TEXT_SIZE};
 	uint8_t *p = self->img;
 
 	memset(p, 0, 0x1000);
-	memcpy(p, "\177ELF", 4);
-	p[4] = 2;
-	p[5] = 1;
-	p[6] = 1;
-	w16(p + 16, 2);
-	w16(p + 18, 62);
-	w32(p + 20, 1);
-	w64(p + 24, ENTRY);
-	w64(p + 32, 64);
-	w16(p + 54, 56);
-	w16(p + 56, 1);
-	w32(p + 64, PT_LOAD);
-	w32(p + 68, PF_R | PF_X);
-	w64(p + 72, 0x1000);
-	w64(p + 80, TEXT_GPA);
-	w64(p + 88, TEXT_GPA);
-	w64(p + 96, TEXT_SIZE);
-	w64(p + 104, TEXT_SIZE);
+	elf64_put_ehdr(p, ENTRY, 1);
+	elf64_put_phdr(p, 0, &text);
 	ASSERT_EQ(load_image(self), 0);
 	EXPECT_EQ(self->boot.mode, BOOT_MULTIBOOT1);
 	EXPECT_EQ(self->boot.entry, ENTRY);
@@ -738,12 +631,7 @@ static uint64_t rng_state = 0x2545f4914f6cdd1dULL;
 
 static uint64_t rnd(void)
 {
-	uint64_t x = rng_state;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return rng_state = x;
+	return xorshift64(&rng_state);
 }
 
 /* clang-format off */
@@ -797,7 +685,7 @@ static void fuzz(struct th_result *_r, void (*build)(uint8_t *), size_t size, si
 	struct kernel_args args = {.path = NAME, .append = "a b", .initrds = initrds};
 	unsigned int i, loaded = 0;
 	struct mem_registry reg;
-	int devnull, saved, fd;
+	int saved, fd;
 
 	fd = mkstemp(mod0);
 	ASSERT_GE(fd, 0);
@@ -809,9 +697,7 @@ static void fuzz(struct th_result *_r, void (*build)(uint8_t *), size_t size, si
 	mem__init(&reg);
 	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
 	build(seed);
-	devnull = open("/dev/null", O_WRONLY);
-	saved = dup(STDERR_FILENO);
-	dup2(devnull, STDERR_FILENO);
+	saved = quiet_stderr();
 	for (i = 0; i < 4000; i++) {
 		struct boot_state boot = {0};
 		size_t len;

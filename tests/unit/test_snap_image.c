@@ -4,9 +4,9 @@
  * the `kvmsnap image` commands, in a temporary directory.
  */
 #include "../harness.h"
+#include "../snapimg.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <json-c/json.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -16,8 +16,6 @@
 #include "snapshot/state.h"
 #include "vmm/pc.h"
 #include "vmm/snapcfg.h"
-
-int cmd_image(int argc, char **argv);
 
 #define MiB_ (1ULL << 20)
 
@@ -31,32 +29,14 @@ FIXTURE(img)
 	uint8_t *mem[SNAP_MAX_REGIONS]; /* the fake VM's memory, for a complete image */
 };
 
-/* The smallest PC: 2M RAM, 64K VRAM, 256K BIOS, 128K ACPI: 624 pages. */
-static int small_pc(struct snap_config *cfg, unsigned int vcpus)
-{
-	struct pc_config pc = {.ram_size = 2 * MiB_, .vram_size = 64 << 10, .nr_cpus = vcpus};
-
-	return snapcfg__from_pc(&pc, cfg);
-}
-
 FIXTURE_SETUP(img)
 {
 	struct snap_error err;
-	const char *tmp = getenv("TMPDIR");
 
-	snprintf(self->dir, sizeof(self->dir), "%s/kvmsnap-img-XXXXXX", tmp ? tmp : "/tmp");
-	ASSERT_NOT_NULL(mkdtemp(self->dir));
+	ASSERT_NOT_NULL(snapimg_mkdtemp(self->dir, sizeof(self->dir), "kvmsnap-img"));
 	snprintf(self->path, sizeof(self->path), "%s/a.img", self->dir);
-	ASSERT_EQ(small_pc(&self->cfg, 1), 0);
+	ASSERT_EQ(snapimg_small_pc(&self->cfg, 1), 0);
 	ASSERT_EQ(snap_layout_compute(&self->cfg, SNAP_ORDER_REGISTRY, &self->layout, &err), 0);
-}
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
 }
 
 FIXTURE_TEARDOWN(img)
@@ -67,20 +47,15 @@ FIXTURE_TEARDOWN(img)
 		free(self->mem[i]);
 	if (self->mnt[0])
 		umount(self->mnt);
-	if (self->dir[0])
-		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	snapimg_rmtree(self->dir);
 }
 
 static int create(const char *path, const struct snap_config *cfg, uint32_t order, bool force,
 		  struct snap_error *err)
 {
 	struct snap_target_opts o = {.order = order, .force = force};
-	struct snap_image img = {0};
-	int ret = snap_image_create(path, cfg, &o, &img, err);
 
-	if (!ret)
-		snap_image_close(&img);
-	return ret;
+	return snapimg_create(path, cfg, &o, err);
 }
 
 static void flip(const char *path, uint64_t off, uint8_t mask)
@@ -248,7 +223,7 @@ TEST_F(img, create_over_an_existing_file_needs_force)
 	/* Refused without touching it. */
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
 	snap_image_close(&img);
-	ASSERT_EQ(small_pc(&two, 2), 0);
+	ASSERT_EQ(snapimg_small_pc(&two, 2), 0);
 	ASSERT_EQ(create(self->path, &two, SNAP_ORDER_REGISTRY, true, &err), 0);
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
 	EXPECT_EQ(img.cfg.vcpus, 2);
@@ -271,7 +246,7 @@ TEST_F(img, prepare)
 	EXPECT_EQ(img.hdr.image_size, self->layout.image_size);
 	snap_image_close(&img);
 	/* Another VM: refused, naming the difference. */
-	ASSERT_EQ(small_pc(&two, 2), 0);
+	ASSERT_EQ(snapimg_small_pc(&two, 2), 0);
 	EXPECT_EQ(snap_image_prepare(self->path, &two, &o, &img, &err), -EINVAL);
 	EXPECT_NOT_NULL(strstr(err.msg, self->path));
 	EXPECT_NOT_NULL(strstr(err.msg, "vcpus: the image has 1, the VM 2"));
@@ -532,56 +507,6 @@ TEST_F(img, enospc_leaves_no_file)
 }
 
 /* ---- the CLI ---- */
-
-struct cli_out {
-	int status;
-	char out[65536];
-	char err[4096];
-};
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
-
-	buf[n > 0 ? n : 0] = '\0';
-	if (fd >= 0)
-		close(fd);
-}
-
-/* Run cmd_image in a child, its stdout and stderr captured. */
-static void cli(struct _fixture_img *self, struct cli_out *o, const char *const *args)
-{
-	char out[320], errp[320];
-	char *argv[16];
-	int n = 0, st;
-	pid_t pid;
-
-	snprintf(out, sizeof(out), "%s/out", self->dir);
-	snprintf(errp, sizeof(errp), "%s/err", self->dir);
-	argv[n++] = (char *)"image";
-	while (*args && n < 15)
-		argv[n++] = (char *)*args++;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid == 0) {
-		int fo = open(out, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-		int fe = open(errp, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-
-		dup2(fo, 1);
-		dup2(fe, 2);
-		st = cmd_image(n, argv);
-		fflush(NULL);
-		_exit(st);
-	}
-	waitpid(pid, &st, 0);
-	o->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	slurp(out, o->out, sizeof(o->out));
-	slurp(errp, o->err, sizeof(o->err));
-}
-
-#define CLI(o, ...) cli(self, (o), (const char *const[]){__VA_ARGS__, NULL})
 
 static uint64_t jget(struct json_object *o, const char *key)
 {
