@@ -4,138 +4,27 @@
  * the dirtier's self-check in each pattern on one and two vCPUs, its pacing,
  * and the errors for bad --guest specifications.
  */
-#include <fcntl.h>
-#include <sys/stat.h>
+#include "vmproc.h"
 
-#include "../harness.h"
-
-#define RUN_TIMEOUT	 45 /* seconds a kvmsnap run may take */
-#define RUN_POLL_US	 10000
-#define OUT_MAX		 65536
+#define RUN_TIMEOUT_MS	 45000		     /* a kvmsnap run may take */
 #define GUEST_EXIT(code) (((code) << 1) | 1) /* status for MSGPORT_EXIT code */
 #define STATUS_BAD_INPUT 2
-#define STATUS_TIMEOUT	 -1
-#define STATUS_SIGNALED	 -2
-
-struct run {
-	int status;	      /* exit status, or STATUS_TIMEOUT / STATUS_SIGNALED */
-	double secs;	      /* wall time */
-	char serial[OUT_MAX]; /* what the guest wrote to --serial */
-	char err[OUT_MAX];    /* kvmsnap's stderr */
-};
-
-static const char *kvmsnap_bin(void)
-{
-	const char *bin = getenv("KVMSNAP_BIN");
-
-	return bin && *bin ? bin : "build/kvmsnap";
-}
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static void read_file(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f) {
-		n = fread(buf, 1, size - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
-static double now_secs(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /*
- * Run `kvmsnap run ARGS... --serial TMPFILE` with stdout and stderr in temp
- * files; kill it after RUN_TIMEOUT seconds. Returns 0, or -1 if it could not
- * be started.
+ * Run `kvmsnap run ARGS... --serial FILE` in a new temporary folder; kill it
+ * after RUN_TIMEOUT_MS. Returns 0, or -1 if it could not be started.
  */
 static int run_kvmsnap(struct run *r, const char *const *args)
 {
-	char dir[] = "/tmp/kvmsnap-test-XXXXXX", serial[64], err[64], out[64];
-	const char *argv[32];
-	unsigned int n = 0;
-	double start, deadline;
-	int status, fd;
-	pid_t pid, w;
+	char dir[] = "/tmp/kvmsnap-test-XXXXXX";
+	int ret;
 
 	memset(r, 0, sizeof(*r));
 	if (!mkdtemp(dir))
 		return -1;
-	snprintf(serial, sizeof(serial), "%s/serial", dir);
-	snprintf(err, sizeof(err), "%s/stderr", dir);
-	snprintf(out, sizeof(out), "%s/stdout", dir);
-
-	argv[n++] = kvmsnap_bin();
-	argv[n++] = "run";
-	while (*args && n < 28)
-		argv[n++] = *args++;
-	argv[n++] = "--serial";
-	argv[n++] = serial;
-	argv[n] = NULL;
-
-	start = now_secs();
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0)
-			dup2(fd, STDOUT_FILENO);
-		fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-
-	deadline = start + RUN_TIMEOUT;
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && now_secs() < deadline)
-		usleep(RUN_POLL_US);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		r->status = STATUS_TIMEOUT;
-	} else if (w < 0 || !WIFEXITED(status)) {
-		r->status = STATUS_SIGNALED;
-	} else {
-		r->status = WEXITSTATUS(status);
-	}
-	r->secs = now_secs() - start;
-
-	read_file(serial, r->serial, sizeof(r->serial));
-	read_file(err, r->err, sizeof(r->err));
-	unlink(serial);
-	unlink(err);
-	unlink(out);
+	ret = run_guest(r, dir, args, RUN_TIMEOUT_MS);
 	rmdir(dir);
-	return 0;
-}
-
-static unsigned int count_lines(const char *s)
-{
-	unsigned int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
+	return ret;
 }
 
 #define REQUIRE_KVM() TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened: %s", strerror(errno))

@@ -3,8 +3,8 @@
  * Images on raw block devices (loop devices over sparse files). Needs root
  * and losetup, not KVM. Every loop device is detached in the teardown.
  */
-#include "../harness.h"
 #include "../snapimg.h"
+#include "vmproc.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -26,37 +26,13 @@ FIXTURE(blk)
 	struct snap_layout layout;
 };
 
-static bool have_tool(const char *name)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", name);
-	return system(cmd) == 0;
-}
-
 /* A loop device over a new sparse file of size bytes; its path in self->loops. */
 static const char *add_loop(struct _fixture_blk *self, uint64_t size)
 {
-	char file[320], cmd[400], *dev = self->loops[self->nr_loops];
-	FILE *p;
-	int fd;
+	char *dev = self->loops[self->nr_loops];
 
-	if (self->nr_loops >= MAX_LOOPS)
-		return NULL;
-	snprintf(file, sizeof(file), "%s/backing%u", self->dir, self->nr_loops);
-	fd = open(file, O_CREAT | O_RDWR, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)size))
-		return NULL;
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "losetup --find --show %s 2>/dev/null", file);
-	p = popen(cmd, "r");
-	if (!p)
-		return NULL;
-	if (!fgets(dev, sizeof(self->loops[0]), p))
-		dev[0] = '\0';
-	pclose(p);
-	dev[strcspn(dev, "\n")] = '\0';
-	if (strncmp(dev, "/dev/", 5))
+	if (self->nr_loops >= MAX_LOOPS ||
+	    !loop_attach(self->dir, self->nr_loops, size, dev, sizeof(self->loops[0])))
 		return NULL;
 	self->nr_loops++;
 	return dev;
@@ -77,7 +53,6 @@ FIXTURE_SETUP(blk)
 
 FIXTURE_TEARDOWN(blk)
 {
-	char cmd[128];
 	unsigned int i;
 
 	if (self->holder > 0) {
@@ -86,11 +61,8 @@ FIXTURE_TEARDOWN(blk)
 	}
 	if (self->mnt[0])
 		umount(self->mnt);
-	for (i = 0; i < self->nr_loops; i++) {
-		snprintf(cmd, sizeof(cmd), "losetup -d %s", self->loops[i]);
-		if (system(cmd))
-			TH_LOG("could not detach %s", self->loops[i]);
-	}
+	for (i = 0; i < self->nr_loops; i++)
+		loop_detach(self->loops[i]);
 	snapimg_rmtree(self->dir);
 }
 

@@ -5,138 +5,11 @@
  * its command line, the memory sizes, the memory map and a module; a
  * malformed --kernel must end kvmsnap with exactly one error line.
  */
-#include <fcntl.h>
-#include <sys/stat.h>
+#include "vmproc.h"
 
-#include "../harness.h"
-
-#define RUN_TIMEOUT 45 /* seconds a kvmsnap run may take */
-#define RUN_POLL_US 10000
-#define OUT_MAX	    65536
-#define MBHELLO_OK  33 /* isa-debug-exit code 0x10: (0x10 << 1) | 1 */
-#define MODULE_TEXT "a Multiboot module\n"
-
-struct run {
-	int status; /* exit status; -1 timed out, -2 killed by a signal */
-	char serial[OUT_MAX];
-	char err[OUT_MAX];
-};
-
-static const char *kvmsnap_bin(void)
-{
-	const char *bin = getenv("KVMSNAP_BIN");
-
-	return bin && *bin ? bin : "build/kvmsnap";
-}
-
-static const char *build_dir(void)
-{
-	const char *dir = getenv("KVMSNAP_BUILD");
-
-	return dir && *dir ? dir : "build";
-}
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static void read_file(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f) {
-		n = fread(buf, 1, size - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
-static int write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, buf, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
-}
-
-static unsigned int count_lines(const char *s)
-{
-	unsigned int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
-/*
- * Run `kvmsnap run ARGS... --serial DIR/serial` with stderr in DIR/stderr;
- * kill it after RUN_TIMEOUT seconds. Returns 0, or -1 if it did not start.
- */
-static int run_kvmsnap(struct run *r, const char *dir, const char *const *args)
-{
-	char serial[256], err[256];
-	const char *argv[32];
-	unsigned int n = 0;
-	int status, fd;
-	time_t deadline;
-	pid_t pid, w;
-
-	memset(r, 0, sizeof(*r));
-	snprintf(serial, sizeof(serial), "%s/serial", dir);
-	snprintf(err, sizeof(err), "%s/stderr", dir);
-	argv[n++] = kvmsnap_bin();
-	argv[n++] = "run";
-	while (*args && n < 28)
-		argv[n++] = *args++;
-	argv[n++] = "--serial";
-	argv[n++] = serial;
-	argv[n] = NULL;
-
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		fd = open("/dev/null", O_RDWR);
-		if (fd >= 0) {
-			dup2(fd, STDIN_FILENO);
-			dup2(fd, STDOUT_FILENO);
-		}
-		fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0)
-			dup2(fd, STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
-	deadline = time(NULL) + RUN_TIMEOUT;
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && time(NULL) < deadline)
-		usleep(RUN_POLL_US);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		r->status = -1;
-	} else if (w < 0 || !WIFEXITED(status)) {
-		r->status = -2;
-	} else {
-		r->status = WEXITSTATUS(status);
-	}
-	read_file(serial, r->serial, sizeof(r->serial));
-	read_file(err, r->err, sizeof(r->err));
-	unlink(serial);
-	unlink(err);
-	return 0;
-}
+#define RUN_TIMEOUT_MS 45000 /* a kvmsnap run may take */
+#define MBHELLO_OK     33    /* isa-debug-exit code 0x10: (0x10 << 1) | 1 */
+#define MODULE_TEXT    "a Multiboot module\n"
 
 FIXTURE(mb)
 {
@@ -191,7 +64,7 @@ TEST_F(mb, mbhello_boots)
 			      self->module, "--mem",	  "64M",      NULL};
 	char line[4096 + 64];
 
-	ASSERT_EQ(run_kvmsnap(&self->run, self->dir, args), 0);
+	ASSERT_EQ(run_guest(&self->run, self->dir, args, RUN_TIMEOUT_MS), 0);
 	if (self->run.status != MBHELLO_OK)
 		TH_LOG("exit status %d\nstderr:\n%sserial:\n%s", self->run.status, self->run.err,
 		       self->run.serial);
@@ -218,7 +91,7 @@ TEST_F(mb, mbhello_without_append_or_modules)
 	const char *args[] = {"--kernel", self->kernel, "--mem", "32M", NULL};
 	char line[4096 + 64];
 
-	ASSERT_EQ(run_kvmsnap(&self->run, self->dir, args), 0);
+	ASSERT_EQ(run_guest(&self->run, self->dir, args, RUN_TIMEOUT_MS), 0);
 	if (self->run.status != MBHELLO_OK)
 		TH_LOG("exit status %d\nstderr:\n%sserial:\n%s", self->run.status, self->run.err,
 		       self->run.serial);
@@ -234,7 +107,7 @@ static void expect_one_error(struct _fixture_mb *self, struct th_result *_r, con
 {
 	const char *args[] = {"--kernel", self->bad, "--mem", "64M", NULL};
 
-	ASSERT_EQ(run_kvmsnap(&self->run, self->dir, args), 0);
+	ASSERT_EQ(run_guest(&self->run, self->dir, args, RUN_TIMEOUT_MS), 0);
 	if (count_lines(self->run.err) != 1 || !strstr(self->run.err, why))
 		TH_LOG("exit status %d, stderr:\n%s", self->run.status, self->run.err);
 	EXPECT_GT(self->run.status, 0);

@@ -7,133 +7,14 @@
  * MMIO reads float high, and kvmsnap prints no error. One round also asks
  * the control socket for status while the guest hammers.
  */
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-
-#include "../harness.h"
+#include "vmproc.h"
 
 #define RUN_TIMEOUT_MS 30000 /* a round takes well under a second */
-#define OUT_MAX	       65536
-#define PH_OK	       67 /* debug-exit code 0x21: (0x21 << 1) | 1 */
+#define PH_OK	       67    /* debug-exit code 0x21: (0x21 << 1) | 1 */
 #define PH_SURVIVED    "porthammer: survived 3216 accesses\n"
 #define PH_MMIO_OK     "porthammer: unbacked MMIO reads not all ones: 0\n"
 #define PH_SEED	       "porthammer: seed %s\n"
 #define PH_SEED_DEF    "625341585" /* the kernel's constant 0x2545f491 */
-#define MAX_ARGS       24
-
-struct run {
-	int status; /* exit status; -1 timed out, -2 killed by a signal */
-	char serial[OUT_MAX];
-	char err[OUT_MAX];
-};
-
-static const char *kvmsnap_bin(void)
-{
-	const char *bin = getenv("KVMSNAP_BIN");
-
-	return bin && *bin ? bin : "build/kvmsnap";
-}
-
-static const char *build_dir(void)
-{
-	const char *dir = getenv("KVMSNAP_BUILD");
-
-	return dir && *dir ? dir : "build";
-}
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void read_file(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f) {
-		n = fread(buf, 1, size - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
-/* Start `kvmsnap run ARGS... --serial DIR/serial`, stderr in DIR/stderr. */
-static pid_t spawn(const char *dir, const char *const *args)
-{
-	char serial[256], err[256];
-	const char *argv[MAX_ARGS + 5];
-	unsigned int n = 0;
-	pid_t pid;
-	int fd;
-
-	snprintf(serial, sizeof(serial), "%s/serial", dir);
-	snprintf(err, sizeof(err), "%s/stderr", dir);
-	argv[n++] = kvmsnap_bin();
-	argv[n++] = "run";
-	while (*args && n < MAX_ARGS)
-		argv[n++] = *args++;
-	argv[n++] = "--serial";
-	argv[n++] = serial;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid != 0)
-		return pid;
-	fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, STDIN_FILENO);
-		dup2(fd, STDOUT_FILENO);
-	}
-	fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd >= 0)
-		dup2(fd, STDERR_FILENO);
-	execv(argv[0], (char *const *)argv);
-	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-/* Reap pid, killing it after the deadline; fill r from DIR. */
-static void finish(struct run *r, const char *dir, pid_t pid, uint64_t deadline)
-{
-	char path[256];
-	int status;
-	pid_t w;
-
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ms_now() < deadline)
-		usleep(2000);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		r->status = -1;
-	} else if (w < 0 || !WIFEXITED(status)) {
-		r->status = -2;
-	} else {
-		r->status = WEXITSTATUS(status);
-	}
-	snprintf(path, sizeof(path), "%s/serial", dir);
-	read_file(path, r->serial, sizeof(r->serial));
-	unlink(path);
-	snprintf(path, sizeof(path), "%s/stderr", dir);
-	read_file(path, r->err, sizeof(r->err));
-	unlink(path);
-}
 
 FIXTURE(ph)
 {
@@ -194,10 +75,10 @@ static void hammer(struct _fixture_ph *self, struct th_result *_r, const char *v
 	    "--kernel", self->kernel, "--mem", "64M", "--vcpus", vcpus, seed ? "--append" : NULL,
 	    seed,	NULL};
 	uint64_t t0 = ms_now();
-	pid_t pid = spawn(self->dir, args);
+	pid_t pid = run_spawn(self->dir, args);
 
 	ASSERT_GT(pid, 0);
-	finish(&self->run, self->dir, pid, t0 + RUN_TIMEOUT_MS);
+	run_finish(&self->run, self->dir, pid, RUN_TIMEOUT_MS);
 	TH_LOG("vcpus %s seed %s: %" PRIu64 " ms", vcpus, seed ? seed : "default", ms_now() - t0);
 	expect_survived(_r, &self->run, seed ? seed : PH_SEED_DEF);
 }
@@ -273,10 +154,10 @@ TEST_F(ph, with_control_socket)
 {
 	const char *args[] = {"--kernel", self->kernel, "--mem",    "64M", "--append",
 			      "99",	  "--control",	self->sock, NULL};
-	uint64_t t0 = ms_now();
+	uint64_t t0 = ms_now(), now;
 	unsigned int asked = 0, answered = 0;
 	struct stat st;
-	pid_t pid = spawn(self->dir, args);
+	pid_t pid = run_spawn(self->dir, args);
 
 	ASSERT_GT(pid, 0);
 	/* The guest runs for a fraction of a second: ask as often as we can. */
@@ -289,7 +170,9 @@ TEST_F(ph, with_control_socket)
 		answered += ask_status(self->sock);
 		usleep(1000);
 	}
-	finish(&self->run, self->dir, pid, t0 + RUN_TIMEOUT_MS);
+	now = ms_now();
+	run_finish(&self->run, self->dir, pid,
+		   now < t0 + RUN_TIMEOUT_MS ? (unsigned int)(t0 + RUN_TIMEOUT_MS - now) : 0);
 	TH_LOG("%u of %u status requests answered while the guest ran", answered, asked);
 	expect_survived(_r, &self->run, "99");
 	EXPECT_GT(answered, 0);

@@ -7,55 +7,17 @@
  * KVMSNAP_KEEP_CAPS=1 keep them. Read from /proc/PID/task/TID/status.
  */
 #include <dirent.h>
-#include <fcntl.h>
-#include <json-c/json.h>
 #include <linux/capability.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-
-#include "../harness.h"
 
 #define START_TIMEOUT_MS 15000 /* until the guest reports progress */
-#define REPLY_TIMEOUT_MS 10000
-#define EXIT_TIMEOUT_MS	 10000
+
+#include "vmproc.h"
 
 struct creds {
 	uint64_t inh, prm, eff, bnd, amb;
 	int nnp;   /* NoNewPrivs */
 	int found; /* fields read */
 };
-
-struct vm {
-	pid_t pid;
-	char dir[64];
-	char sock[96];
-};
-
-static const char *kvmsnap_bin(void)
-{
-	const char *bin = getenv("KVMSNAP_BIN");
-
-	return bin && *bin ? bin : "build/kvmsnap";
-}
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
 
 /* Parse the capability lines and NoNewPrivs of a /proc status file. */
 static int read_creds(const char *path, struct creds *c)
@@ -94,100 +56,7 @@ static int read_creds(const char *path, struct creds *c)
 	return c->found == 6 ? 0 : -1;
 }
 
-/* ---- the control socket, raw ---- */
-
-static struct json_object *call(const char *path, const char *req)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	uint64_t deadline = ms_now() + REPLY_TIMEOUT_MS;
-	struct json_object *o = NULL;
-	char buf[65536];
-	size_t used = 0;
-	int fd;
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) ||
-	    send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
-		goto out;
-	while (used < sizeof(buf) - 1 && ms_now() < deadline) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		ssize_t n;
-
-		if (poll(&p, 1, (int)(deadline - ms_now())) != 1)
-			break;
-		n = recv(fd, buf + used, sizeof(buf) - 1 - used, 0);
-		if (n <= 0)
-			break;
-		used += n;
-		buf[used] = '\0';
-		if (strchr(buf, '\n')) {
-			o = json_tokener_parse(buf);
-			break;
-		}
-	}
-out:
-	close(fd);
-	return o;
-}
-
-static struct json_object *get(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	if (o)
-		json_object_object_get_ex(o, key, &v);
-	return v;
-}
-
-static bool ok_of(struct json_object *o)
-{
-	return json_object_get_boolean(get(o, "ok"));
-}
-
-/* Whether a request succeeds. */
-static bool call_ok(const char *path, const char *req)
-{
-	struct json_object *o = call(path, req);
-	bool ok = ok_of(o);
-
-	if (!ok)
-		TH_LOG("%s: %s", req, o ? json_object_to_json_string(o) : "no reply");
-	json_object_put(o);
-	return ok;
-}
-
-/* Total guest progress in pages from stats; 0 if none or no reply. */
-static uint64_t progress(const char *path)
-{
-	struct json_object *o = call(path, "{\"cmd\":\"stats\"}");
-	uint64_t pages = ok_of(o) ? json_object_get_uint64(get(o, "pages")) : 0;
-
-	json_object_put(o);
-	return pages;
-}
-
 /* ---- the kvmsnap process ---- */
-
-static int wait_exit(pid_t pid, unsigned int ms)
-{
-	uint64_t deadline = ms_now() + ms;
-	int status;
-
-	do {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
-		if (w < 0)
-			return -2;
-		usleep(10000);
-	} while (ms_now() < deadline);
-	return -1;
-}
 
 /*
  * Start the dirtier with extra (may be NULL) and KVMSNAP_KEEP_CAPS set to env
@@ -220,7 +89,7 @@ static int vm_start(struct vm *vm, const char *extra, const char *env)
 	}
 	deadline = ms_now() + START_TIMEOUT_MS;
 	while (ms_now() < deadline) {
-		if (progress(vm->sock) > 0)
+		if (guest_pages(vm->sock) > 0)
 			return 0;
 		if (waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
 			TH_LOG("kvmsnap run exited early with status %d",
@@ -232,28 +101,6 @@ static int vm_start(struct vm *vm, const char *extra, const char *env)
 	}
 	TH_LOG("the guest made no progress within %d ms", START_TIMEOUT_MS);
 	return -1;
-}
-
-/* Quit politely, else kill; remove what is left. kvmsnap's exit status. */
-static int vm_stop(struct vm *vm)
-{
-	int status = -1;
-
-	if (vm->pid > 0) {
-		json_object_put(call(vm->sock, "{\"cmd\":\"quit\"}"));
-		status = wait_exit(vm->pid, EXIT_TIMEOUT_MS);
-		if (status == -1) {
-			kill(vm->pid, SIGKILL);
-			waitpid(vm->pid, NULL, 0);
-		}
-		vm->pid = 0;
-	}
-	if (vm->dir[0]) {
-		unlink(vm->sock);
-		rmdir(vm->dir);
-		vm->dir[0] = '\0';
-	}
-	return status;
 }
 
 FIXTURE(priv)
@@ -345,13 +192,13 @@ static void check_threads(struct _fixture_priv *self, struct th_result *_r, bool
 /* The guest keeps dirtying memory, and the control commands still work. */
 static void expect_vm_works(struct _fixture_priv *self, struct th_result *_r)
 {
-	uint64_t before = progress(self->vm.sock), after = before;
+	uint64_t before = guest_pages(self->vm.sock), after = before;
 	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
 
 	EXPECT_GT(before, 0);
 	while (after <= before && ms_now() < deadline) {
 		usleep(50000);
-		after = progress(self->vm.sock);
+		after = guest_pages(self->vm.sock);
 	}
 	EXPECT_GT(after, before);
 	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"status\"}"));

@@ -13,169 +13,25 @@
  *  - a dirtier with passes=N, snapshotted mid-run, finishes on the
  *    restored VM: exit status 1 and "self-check ok" on its serial output.
  */
-#include <fcntl.h>
-#include <ftw.h>
-#include <json-c/json.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
+#define START_TIMEOUT_MS 15000
+#define REPLY_TIMEOUT_MS 15000
+#define EXIT_TIMEOUT_MS	 15000
 
-#include "../harness.h"
+#include "vmproc.h"
 
 #include "snapshot/snapshot.h"
 #include "vmm/pc.h"
 #include "vmm/snapcfg.h"
 
-#define START_TIMEOUT_MS 15000
-#define REPLY_TIMEOUT_MS 15000
-#define EXIT_TIMEOUT_MS	 15000
-#define RUN_MS		 1500 /* a restored VM runs this long before it is judged */
-#define OUT_MAX		 65536
-#define MEM		 "128M"
-#define MEM_BYTES	 (128ULL << 20)
-#define GUEST		 "dirtier:ws=32M"
-#define PASSES		 20000 /* of 8192 pages: some seconds of dirtier work */
-#define MAX_PROCS	 8
-#define MAX_LOOPS	 4
-#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+#define RUN_MS	  1500 /* a restored VM runs this long before it is judged */
+#define MEM	  "128M"
+#define MEM_BYTES (128ULL << 20)
+#define GUEST	  "dirtier:ws=32M"
+#define PASSES	  20000 /* of 8192 pages: some seconds of dirtier work */
+#define MAX_PROCS 8
+#define MAX_LOOPS 4
 
 static const char *const region_ids[] = {"pc.ram", "vga.vram", "pc.bios", "acpi.tables"};
-
-static const char *kvmsnap_bin(void)
-{
-	const char *bin = getenv("KVMSNAP_BIN");
-
-	return bin && *bin ? bin : "build/kvmsnap";
-}
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static bool have_losetup(void)
-{
-	return system("command -v losetup >/dev/null 2>&1") == 0;
-}
-
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	usleep(ms * 1000);
-}
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
-
-	buf[n > 0 ? n : 0] = '\0';
-	if (fd >= 0)
-		close(fd);
-}
-
-/* ---- the control protocol ---- */
-
-static int ctl_open(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-/* One request, one reply object (NULL on any failure). */
-static struct json_object *call(const char *sock, const char *req)
-{
-	uint64_t deadline = ms_now() + REPLY_TIMEOUT_MS;
-	struct json_object *o = NULL;
-	char line[OUT_MAX];
-	size_t used = 0;
-	int fd = ctl_open(sock);
-
-	if (fd < 0)
-		return NULL;
-	if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req) ||
-	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
-		goto out;
-	while (used < sizeof(line) - 1) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		uint64_t now = ms_now();
-		ssize_t n;
-
-		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) != 1)
-			goto out;
-		n = recv(fd, line + used, 1, 0);
-		if (n <= 0)
-			goto out;
-		if (line[used] == '\n')
-			break;
-		used++;
-	}
-	line[used] = '\0';
-	o = json_tokener_parse(line);
-out:
-	close(fd);
-	return o;
-}
-
-static struct json_object *get(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	if (o)
-		json_object_object_get_ex(o, key, &v);
-	return v;
-}
-
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v = get(o, key);
-
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static uint64_t u64_of(struct json_object *o, const char *key)
-{
-	return json_object_get_uint64(get(o, key));
-}
-
-static size_t len_of(struct json_object *a)
-{
-	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
-}
-
-static struct json_object *at(struct json_object *a, size_t i)
-{
-	return i < len_of(a) ? json_object_array_get_idx(a, i) : NULL;
-}
-
-static bool call_ok(const char *sock, const char *req)
-{
-	struct json_object *r = call(sock, req);
-	bool ok = json_object_get_boolean(get(r, "ok"));
-
-	json_object_put(r);
-	return ok;
-}
 
 /* ---- processes ---- */
 
@@ -188,44 +44,10 @@ FIXTURE(rs)
 	unsigned int nr_loops;
 };
 
+/* Start kvmsnap with args; stdout to out (NULL: nowhere), stderr appended to err (NULL: nowhere). */
 static pid_t spawn(const char *const *args, const char *out, const char *err)
 {
-	const char *argv[24];
-	unsigned int n = 0;
-	pid_t pid;
-	int fd;
-
-	argv[n++] = "kvmsnap";
-	while (*args && n < 23)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid)
-		return pid;
-	fd = open("/dev/null", O_RDWR);
-	dup2(fd, 0);
-	if (out)
-		fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	dup2(fd, 1);
-	fd = open(err ? err : "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0600);
-	dup2(fd, 2);
-	execv(kvmsnap_bin(), (char *const *)argv);
-	_exit(127);
-}
-
-/* Exit status of pid within ms; -1 on timeout (it is left running), -2 if signalled. */
-static int wait_exit(pid_t pid, unsigned int ms)
-{
-	uint64_t deadline = ms_now() + ms;
-	int status;
-	pid_t w;
-
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ms_now() < deadline)
-		sleep_ms(10);
-	if (w != pid)
-		return w == 0 ? -1 : -2;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+	return spawn_io(args, "/dev/null", out ? out : "/dev/null", err ? err : "/dev/null", true);
 }
 
 /* Run a kvmsnap command to its end; stdout in out (may be NULL), stderr to the log. */
@@ -240,7 +62,7 @@ static int cli(struct _fixture_rs *self, char *out, const char *const *args)
 	pid = spawn(args, po, pe);
 	st = pid > 0 ? wait_exit(pid, 120000) : -1;
 	if (out)
-		slurp(po, out, OUT_MAX);
+		read_file(po, out, OUT_MAX);
 	return st;
 }
 
@@ -293,26 +115,10 @@ static int quit_vm(struct _fixture_rs *self, pid_t pid, const char *sock)
 /* A loop device over a new sparse file of size bytes. */
 static const char *add_loop(struct _fixture_rs *self, uint64_t size)
 {
-	char file[200], cmd[300], *dev = self->loops[self->nr_loops];
-	FILE *p;
-	int fd;
+	char *dev = self->loops[self->nr_loops];
 
-	if (self->nr_loops >= MAX_LOOPS)
-		return NULL;
-	snprintf(file, sizeof(file), "%s/backing%u", self->dir, self->nr_loops);
-	fd = open(file, O_CREAT | O_RDWR, 0600);
-	if (fd < 0 || ftruncate(fd, (off_t)size))
-		return NULL;
-	close(fd);
-	snprintf(cmd, sizeof(cmd), "losetup --find --show %s 2>/dev/null", file);
-	p = popen(cmd, "r");
-	if (!p)
-		return NULL;
-	if (!fgets(dev, sizeof(self->loops[0]), p))
-		dev[0] = '\0';
-	pclose(p);
-	dev[strcspn(dev, "\n")] = '\0';
-	if (strncmp(dev, "/dev/", 5))
+	if (self->nr_loops >= MAX_LOOPS ||
+	    !loop_attach(self->dir, self->nr_loops, size, dev, sizeof(self->loops[0])))
 		return NULL;
 	self->nr_loops++;
 	return dev;
@@ -328,14 +134,6 @@ FIXTURE_SETUP(rs)
 	ASSERT_NOT_NULL(mkdtemp(self->dir));
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 FIXTURE_TEARDOWN(rs)
 {
 	char cmd[200];
@@ -347,20 +145,17 @@ FIXTURE_TEARDOWN(rs)
 		kill(self->pids[i], SIGKILL);
 		waitpid(self->pids[i], NULL, 0);
 	}
-	for (i = 0; i < self->nr_loops; i++) {
-		snprintf(cmd, sizeof(cmd), "losetup -d %s", self->loops[i]);
-		if (system(cmd))
-			TH_LOG("could not detach %s", self->loops[i]);
-	}
+	for (i = 0; i < self->nr_loops; i++)
+		loop_detach(self->loops[i]);
 	if (self->dir[0]) {
 		char log[OUT_MAX];
 
 		/* What kvmsnap said, for a failed test. */
 		snprintf(cmd, sizeof(cmd), "%s/log", self->dir);
-		slurp(cmd, log, sizeof(log));
+		read_file(cmd, log, sizeof(log));
 		if (_r->failed && log[0])
 			TH_LOG("kvmsnap stderr:\n%s", log);
-		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		rm_tree(self->dir);
 	}
 }
 
@@ -600,14 +395,14 @@ static void restore_case(struct th_result *_r, struct _fixture_rs *self, bool la
 	EXPECT_EQ(quit_vm(self, pid, sock), 0);
 }
 
-#define RESTORE_TEST(name, lazy, blockdev, vcpus)                                    \
-	TEST_F_TIMEOUT(rs, name, 180)                                                \
-	{                                                                            \
-		if (blockdev) {                                                      \
-			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices"); \
-			TEST_REQUIRE(have_losetup(), "losetup is not installed");    \
-		}                                                                    \
-		restore_case(_r, self, lazy, blockdev, vcpus);                       \
+#define RESTORE_TEST(name, lazy, blockdev, vcpus)                                       \
+	TEST_F_TIMEOUT(rs, name, 180)                                                   \
+	{                                                                               \
+		if (blockdev) {                                                         \
+			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");    \
+			TEST_REQUIRE(have_tool("losetup"), "losetup is not installed"); \
+		}                                                                       \
+		restore_case(_r, self, lazy, blockdev, vcpus);                          \
 	}
 
 RESTORE_TEST(eager_file, false, false, 1)
@@ -693,14 +488,14 @@ static void round_trip_case(struct th_result *_r, struct _fixture_rs *self, bool
 	EXPECT_EQ(quit_vm(self, p1, s1), 0);
 }
 
-#define ROUND_TRIP_TEST(name, lazy, blockdev)                                        \
-	TEST_F_TIMEOUT(rs, name, 240)                                                \
-	{                                                                            \
-		if (blockdev) {                                                      \
-			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices"); \
-			TEST_REQUIRE(have_losetup(), "losetup is not installed");    \
-		}                                                                    \
-		round_trip_case(_r, self, lazy, blockdev);                           \
+#define ROUND_TRIP_TEST(name, lazy, blockdev)                                           \
+	TEST_F_TIMEOUT(rs, name, 240)                                                   \
+	{                                                                               \
+		if (blockdev) {                                                         \
+			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");    \
+			TEST_REQUIRE(have_tool("losetup"), "losetup is not installed"); \
+		}                                                                       \
+		round_trip_case(_r, self, lazy, blockdev);                              \
 	}
 
 ROUND_TRIP_TEST(round_trip_eager_file, false, false)
@@ -741,7 +536,7 @@ static void finish_case(struct th_result *_r, struct _fixture_rs *self, bool laz
 		self->pids[self->nr_pids - 1] = 0;
 	/* Guest exit code 0, as (0 << 1) | 1: every stamp of every pass was right. */
 	EXPECT_EQ(status, 1);
-	slurp(ser, serial, sizeof(serial));
+	read_file(ser, serial, sizeof(serial));
 	TH_LOG("restored serial output: %s", serial);
 	EXPECT_NOT_NULL(strstr(serial, "passes done, self-check ok"));
 }

@@ -10,20 +10,13 @@
  * page header, the VM state area, the footer and the page data, a wrong
  * magic, a future format version; then a missing file and a directory.
  */
-#include <fcntl.h>
-#include <ftw.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <xxhash.h>
 
-#include "../harness.h"
+#define OUT_MAX 16384
+
+#include "vmproc.h"
 
 #include "snapshot/le.h"
-
-#define OUT_MAX	       16384
-#define CLI_TIMEOUT_MS 60000
 
 /* Header fields (Documentation/snapshot-format.md). */
 #define H_VERSION    0x008
@@ -39,46 +32,6 @@
 #define SEC_PAGES    0x28
 #define CSUM_OFF     0xff8
 
-static const char *kvmsnap_bin(void)
-{
-	const char *bin = getenv("KVMSNAP_BIN");
-
-	return bin && *bin ? bin : "build/kvmsnap";
-}
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	usleep(ms * 1000);
-}
-
-static void slurp(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, buf, len - 1) : -1;
-
-	buf[n > 0 ? n : 0] = '\0';
-	if (fd >= 0)
-		close(fd);
-}
-
 FIXTURE(bad)
 {
 	char dir[128];
@@ -86,47 +39,14 @@ FIXTURE(bad)
 	char out[OUT_MAX], err[OUT_MAX];
 };
 
+/* Start kvmsnap with args; stdout and stderr in DIR/out and DIR/err. */
 static pid_t spawn(struct _fixture_bad *self, const char *const *args)
 {
-	const char *argv[24];
 	char po[200], pe[200];
-	unsigned int n = 0;
-	pid_t pid;
-	int fd;
 
-	argv[n++] = "kvmsnap";
-	while (*args && n < 23)
-		argv[n++] = *args++;
-	argv[n] = NULL;
 	snprintf(po, sizeof(po), "%s/out", self->dir);
 	snprintf(pe, sizeof(pe), "%s/err", self->dir);
-	fflush(NULL);
-	pid = fork();
-	if (pid)
-		return pid;
-	fd = open("/dev/null", O_RDWR);
-	dup2(fd, 0);
-	dup2(open(po, O_WRONLY | O_CREAT | O_TRUNC, 0600), 1);
-	dup2(open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
-	execv(kvmsnap_bin(), (char *const *)argv);
-	_exit(127);
-}
-
-/* Exit status within ms; -1 on timeout (then killed), -2 if signalled. */
-static int wait_exit(pid_t pid, unsigned int ms)
-{
-	uint64_t deadline = ms_now() + ms;
-	int status;
-	pid_t w;
-
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ms_now() < deadline)
-		sleep_ms(5);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		return -1;
-	}
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+	return spawn_io(args, "/dev/null", po, pe, false);
 }
 
 /* Run kvmsnap to its end; stdout and stderr in self->out and self->err. */
@@ -134,12 +54,12 @@ static int cli(struct _fixture_bad *self, const char *const *args)
 {
 	char p[200];
 	pid_t pid = spawn(self, args);
-	int st = pid > 0 ? wait_exit(pid, CLI_TIMEOUT_MS) : -1;
+	int st = pid > 0 ? wait_or_kill(pid, CLI_TIMEOUT_MS) : -1;
 
 	snprintf(p, sizeof(p), "%s/out", self->dir);
-	slurp(p, self->out, sizeof(self->out));
+	read_file(p, self->out, sizeof(self->out));
 	snprintf(p, sizeof(p), "%s/err", self->dir);
-	slurp(p, self->err, sizeof(self->err));
+	read_file(p, self->err, sizeof(self->err));
 	return st;
 }
 
@@ -160,36 +80,24 @@ FIXTURE_SETUP(bad)
 	ASSERT_NOT_NULL(mkdtemp(self->dir));
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 FIXTURE_TEARDOWN(bad)
 {
 	if (self->vm > 0) {
 		kill(self->vm, SIGKILL);
 		waitpid(self->vm, NULL, 0);
 	}
-	if (self->dir[0])
-		nftw(self->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	rm_tree(self->dir);
 }
 
 /* ---- images ---- */
 
 static int ctl_ok(const char *sock)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+	int fd = ctl_open(sock);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	ok = fd >= 0 && !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
 	if (fd >= 0)
 		close(fd);
-	return ok;
+	return fd >= 0;
 }
 
 /* Start the dirtier on a VM of mem bytes; its control socket is DIR/vm.sock. */
@@ -198,20 +106,12 @@ static void start_vm(struct th_result *_r, struct _fixture_bad *self, const char
 {
 	char sock[200], pe[200];
 	uint64_t deadline = ms_now() + 15000;
-	const char *argv[] = {
-	    "kvmsnap", "run",	    "--guest", guest,	   "--mem", mem,  "--vram",
-	    "64K",     "--control", sock,      "--serial", "none",  NULL,
-	};
+	const char *args[] = {"run", "--guest",	  guest, "--mem",    mem,    "--vram",
+			      "64K", "--control", sock,	 "--serial", "none", NULL};
 
 	path_in(self, sock, "vm.sock");
 	path_in(self, pe, "vm.err");
-	fflush(NULL);
-	self->vm = fork();
-	if (self->vm == 0) {
-		dup2(open(pe, O_WRONLY | O_CREAT | O_TRUNC, 0600), 2);
-		execv(kvmsnap_bin(), (char *const *)argv);
-		_exit(127);
-	}
+	self->vm = spawn_io(args, NULL, NULL, pe, false);
 	while (!ctl_ok(sock) && ms_now() < deadline)
 		sleep_ms(10);
 	ASSERT_TRUE(ctl_ok(sock));
@@ -224,7 +124,7 @@ static void stop_vm(struct _fixture_bad *self)
 
 	path_in(self, sock, "vm.sock");
 	CLI("ctl", sock, "quit");
-	if (wait_exit(self->vm, 15000) != -1)
+	if (wait_or_kill(self->vm, 15000) != -1)
 		self->vm = 0;
 }
 
@@ -303,15 +203,6 @@ static int fix_header_checksum(const char *path)
 
 /* ---- the verdict ---- */
 
-static unsigned int count_lines(const char *s)
-{
-	unsigned int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* One refused run: status 2, one error line with want in it, no VM. */
 static void expect_refused_as(struct th_result *_r, struct _fixture_bad *self, const char *img,
 			      const char *want, bool lazy)
@@ -387,7 +278,7 @@ TEST_F_TIMEOUT(bad, snapshot_killed_midway, 120)
 	while (ms_now() < deadline && (pread_at(img, b, 4, H_STATE) || get_le32(b) != 1))
 		usleep(500);
 	kill(snap, SIGKILL);
-	EXPECT_EQ(wait_exit(snap, 10000), -2);
+	EXPECT_EQ(wait_or_kill(snap, 10000), -2);
 	ASSERT_EQ(get_le32(b), 1);
 	/* The VM notices its manager is gone and runs on. */
 	EXPECT_TRUE(ctl_ok(sock));

@@ -6,18 +6,12 @@
  * command dispatch; SIGTERM and SIGINT end a running VM with 128+N and
  * remove its control socket.
  */
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
-
-#include "../harness.h"
-
 #define RUN_TIMEOUT_MS	 30000 /* a bad-input run is far quicker */
 #define START_TIMEOUT_MS 10000 /* until the control socket exists */
 #define SIGNAL_DELAY_MS	 300   /* after the start, as a user would */
 #define EXIT_TIMEOUT_MS	 5000  /* from the signal to the exit */
-#define OUT_MAX		 65536
-#define MAX_ARGS	 32
+
+#include "vmproc.h"
 
 struct result {
 	int status; /* exit status; -1 timed out, -2 killed by a signal */
@@ -25,105 +19,14 @@ struct result {
 	char err[OUT_MAX];
 };
 
-static const char *kvmsnap_bin(void)
-{
-	const char *bin = getenv("KVMSNAP_BIN");
-
-	return bin && *bin ? bin : "build/kvmsnap";
-}
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static void read_file(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f) {
-		n = fread(buf, 1, size - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
-static unsigned int count_lines(const char *s)
-{
-	unsigned int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* Start `kvmsnap ARGS...`, stdout and stderr in DIR/out and DIR/err. */
 static pid_t spawn(const char *dir, const char *const *args)
 {
-	const char *argv[MAX_ARGS + 2];
-	char path[256];
-	unsigned int n = 0;
-	pid_t pid;
-	int fd;
+	char out[256], err[256];
 
-	argv[n++] = kvmsnap_bin();
-	while (*args && n <= MAX_ARGS)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	fflush(NULL);
-	pid = fork();
-	if (pid != 0)
-		return pid;
-	fd = open("/dev/null", O_RDONLY);
-	if (fd >= 0)
-		dup2(fd, STDIN_FILENO);
-	snprintf(path, sizeof(path), "%s/out", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd >= 0)
-		dup2(fd, STDOUT_FILENO);
-	snprintf(path, sizeof(path), "%s/err", dir);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	if (fd >= 0)
-		dup2(fd, STDERR_FILENO);
-	execv(argv[0], (char *const *)argv);
-	fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-	_exit(127);
-}
-
-/* Wait up to ms for pid; its exit status, -1 on timeout (then killed), -2 if signalled. */
-static int wait_exit(pid_t pid, unsigned int ms)
-{
-	uint64_t deadline = ms_now() + ms;
-	int status;
-	pid_t w;
-
-	while ((w = waitpid(pid, &status, WNOHANG)) == 0 && ms_now() < deadline)
-		usleep(5000);
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &status, 0);
-		return -1;
-	}
-	if (w < 0 || !WIFEXITED(status)) {
-		if (w > 0 && WIFSIGNALED(status))
-			TH_LOG("kvmsnap was killed by signal %d", WTERMSIG(status));
-		return -2;
-	}
-	return WEXITSTATUS(status);
+	snprintf(out, sizeof(out), "%s/out", dir);
+	snprintf(err, sizeof(err), "%s/err", dir);
+	return spawn_io(args, "/dev/null", out, err, false);
 }
 
 static void collect(struct result *r, const char *dir)
@@ -144,7 +47,7 @@ static void run(struct result *r, const char *dir, const char *const *args)
 	pid_t pid = spawn(dir, args);
 
 	memset(r, 0, sizeof(*r));
-	r->status = pid > 0 ? wait_exit(pid, RUN_TIMEOUT_MS) : -2;
+	r->status = pid > 0 ? wait_or_kill(pid, RUN_TIMEOUT_MS) : -2;
 	collect(r, dir);
 }
 
@@ -178,26 +81,11 @@ FIXTURE_SETUP(cli)
 
 FIXTURE_TEARDOWN(cli)
 {
-	char path[512];
-	struct dirent *de;
-	DIR *d;
-
 	if (self->pid > 0) {
 		kill(self->pid, SIGKILL);
 		waitpid(self->pid, NULL, 0);
 	}
-	if (!self->dir[0])
-		return;
-	d = opendir(self->dir);
-	while (d && (de = readdir(d))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", self->dir, de->d_name);
-		unlink(path);
-	}
-	if (d)
-		closedir(d);
-	rmdir(self->dir);
+	rm_tree(self->dir);
 }
 
 /*
@@ -379,7 +267,7 @@ static void expect_signal_exit(struct _fixture_cli *self, struct th_result *_r, 
 
 	t0 = ms_now();
 	ASSERT_EQ(kill(self->pid, sig), 0);
-	self->res.status = wait_exit(self->pid, EXIT_TIMEOUT_MS);
+	self->res.status = wait_or_kill(self->pid, EXIT_TIMEOUT_MS);
 	self->pid = 0;
 	TH_LOG("exited %" PRIu64 " ms after signal %d", ms_now() - t0, sig);
 	collect(&self->res, self->dir);

@@ -26,18 +26,39 @@
 
 #include "../harness.h"
 
+/* A test may define any of these before including this file. */
+#ifndef START_TIMEOUT_MS
 #define START_TIMEOUT_MS 10000 /* until the control socket answers */
+#endif
+#ifndef REPLY_TIMEOUT_MS
 #define REPLY_TIMEOUT_MS 10000
-#define EXIT_TIMEOUT_MS	 10000
-#define CLI_TIMEOUT_MS	 60000
-#define OUT_MAX		 65536
-#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+#endif
+#ifndef EXIT_TIMEOUT_MS
+#define EXIT_TIMEOUT_MS 10000
+#endif
+#ifndef CLI_TIMEOUT_MS
+#define CLI_TIMEOUT_MS 60000
+#endif
+#ifndef OUT_MAX
+#define OUT_MAX 65536
+#endif
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
 
 static inline const char *kvmsnap_bin(void)
 {
 	const char *bin = getenv("KVMSNAP_BIN");
 
 	return bin && *bin ? bin : "build/kvmsnap";
+}
+
+/* Where `make` put its output: $KVMSNAP_BUILD, else build. */
+static inline const char *build_dir(void)
+{
+	const char *dir = getenv("KVMSNAP_BUILD");
+
+	return dir && *dir ? dir : "build";
 }
 
 static inline bool have_kvm(void)
@@ -284,9 +305,24 @@ static inline int64_t dirty_of(struct json_object *r, const char *name)
 	return -1;
 }
 
+/* Whether a request succeeds ("ok":true); the reply is logged if not. */
+static inline bool call_ok(const char *path, const char *req)
+{
+	struct json_object *o = call(path, req);
+	bool ok = ok_of(o) == 1;
+
+	if (!ok)
+		TH_LOG("%s: %s", req, o ? json_object_to_json_string(o) : "no reply");
+	json_object_put(o);
+	return ok;
+}
+
 /* ---- processes ---- */
 
-/* Wait up to ms for pid; its exit status, or -1 on timeout / -2 if signalled. */
+/*
+ * Wait up to ms for pid; its exit status, or -1 on timeout / -2 if
+ * signalled (the signal is logged).
+ */
 static inline int wait_exit(pid_t pid, unsigned int ms)
 {
 	uint64_t deadline = ms_now() + ms;
@@ -295,55 +331,105 @@ static inline int wait_exit(pid_t pid, unsigned int ms)
 	do {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 
-		if (w == pid)
-			return WIFEXITED(status) ? WEXITSTATUS(status) : -2;
+		if (w == pid) {
+			if (WIFEXITED(status))
+				return WEXITSTATUS(status);
+			if (WIFSIGNALED(status))
+				TH_LOG("kvmsnap was killed by signal %d", WTERMSIG(status));
+			return -2;
+		}
 		if (w < 0)
 			return -2;
-		sleep_ms(10);
+		sleep_ms(2);
 	} while (ms_now() < deadline);
 	return -1;
 }
 
-/* Fork and exec kvmsnap with args; stdout and stderr go to the given files (NULL: inherit). */
-static inline pid_t spawn_cli(const char *const *args, const char *out_path, const char *err_path)
+/* wait_exit(), and on a timeout kill pid and reap it. */
+static inline int wait_or_kill(pid_t pid, unsigned int ms)
 {
-	const char *argv[32];
+	int status = wait_exit(pid, ms);
+
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	return status;
+}
+
+/* In the child: fd becomes the file at path (NULL: left as it is). */
+static inline void redirect(int fd, const char *path, int flags)
+{
+	int f = path ? open(path, flags, 0600) : -1;
+
+	if (f >= 0)
+		dup2(f, fd);
+}
+
+/*
+ * Fork and exec kvmsnap with args; stdin, stdout and stderr come from and
+ * go to the given files (NULL: inherited), stderr appended to when
+ * err_append. The child's pid, or -1.
+ */
+static inline pid_t spawn_io(const char *const *args, const char *in, const char *out,
+			     const char *err, bool err_append)
+{
+	const char *argv[40];
 	size_t n = 0;
 	pid_t pid;
 
-	argv[n++] = "kvmsnap";
+	argv[n++] = kvmsnap_bin();
 	while (*args && n < ARRAY_SIZE(argv) - 1)
 		argv[n++] = *args++;
 	argv[n] = NULL;
 	fflush(NULL);
 	pid = fork();
 	if (pid == 0) {
-		if (out_path) {
-			int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-			dup2(fo, 1);
-		}
-		if (err_path) {
-			int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-			dup2(fe, 2);
-		}
-		execv(kvmsnap_bin(), (char *const *)argv);
-		fprintf(stderr, "exec %s: %s\n", kvmsnap_bin(), strerror(errno));
+		redirect(STDIN_FILENO, in, O_RDONLY);
+		redirect(STDOUT_FILENO, out, O_WRONLY | O_CREAT | O_TRUNC);
+		redirect(STDERR_FILENO, err,
+			 O_WRONLY | O_CREAT | (err_append ? O_APPEND : O_TRUNC));
+		execv(argv[0], (char *const *)argv);
+		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);
 	}
 	return pid;
 }
 
-/* The file's first OUT_MAX - 1 bytes into buf, NUL-terminated ("" if unreadable). */
-static inline void slurp(const char *path, char *buf)
+/* Fork and exec kvmsnap with args; stdout and stderr go to the given files (NULL: inherit). */
+static inline pid_t spawn_cli(const char *const *args, const char *out_path, const char *err_path)
+{
+	return spawn_io(args, NULL, out_path, err_path, false);
+}
+
+/* The file's first size - 1 bytes into buf, NUL-terminated ("" if unreadable). */
+static inline void read_file(const char *path, char *buf, size_t size)
 {
 	FILE *f = fopen(path, "r");
-	size_t got = f ? fread(buf, 1, OUT_MAX - 1, f) : 0;
+	size_t got = f ? fread(buf, 1, size - 1, f) : 0;
 
 	buf[got] = '\0';
 	if (f)
 		fclose(f);
+}
+
+/* The file's first OUT_MAX - 1 bytes into buf, NUL-terminated ("" if unreadable). */
+static inline void slurp(const char *path, char *buf)
+{
+	read_file(path, buf, OUT_MAX);
+}
+
+/* Create or truncate path and write buf to it; 0 or -1. */
+static inline int write_file(const char *path, const void *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, buf, len);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
 }
 
 /*
@@ -363,11 +449,7 @@ static inline int run_cli(const char *const *args, char *out, char *err)
 	snprintf(po, sizeof(po), "%s/out", dir);
 	snprintf(pe, sizeof(pe), "%s/err", dir);
 	pid = spawn_cli(args, po, pe);
-	status = pid > 0 ? wait_exit(pid, CLI_TIMEOUT_MS) : -1;
-	if (status == -1 && pid > 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
+	status = pid > 0 ? wait_or_kill(pid, CLI_TIMEOUT_MS) : -1;
 	slurp(po, out);
 	slurp(pe, err);
 	unlink(po);
@@ -385,6 +467,77 @@ static inline size_t count_lines(const char *s)
 	for (; *s; s++)
 		n += *s == '\n';
 	return n;
+}
+
+/* ---- a guest run to its end ---- */
+
+struct run {
+	int status;	      /* exit status; -1 timed out, -2 killed by a signal */
+	double secs;	      /* wall time */
+	char serial[OUT_MAX]; /* what the guest wrote to --serial */
+	char err[OUT_MAX];    /* kvmsnap's stderr */
+};
+
+/*
+ * Start `kvmsnap run ARGS... --serial DIR/serial` with stdin and stdout on
+ * /dev/null and stderr in DIR/stderr. The pid, or -1.
+ */
+static inline pid_t run_spawn(const char *dir, const char *const *args)
+{
+	char serial[256], err[256];
+	const char *argv[32];
+	size_t n = 0;
+
+	snprintf(serial, sizeof(serial), "%s/serial", dir);
+	snprintf(err, sizeof(err), "%s/stderr", dir);
+	argv[n++] = "run";
+	while (*args && n < ARRAY_SIZE(argv) - 3)
+		argv[n++] = *args++;
+	argv[n++] = "--serial";
+	argv[n++] = serial;
+	argv[n] = NULL;
+	return spawn_io(argv, "/dev/null", "/dev/null", err, false);
+}
+
+/* What a run_spawn() in dir left: serial output and stderr into r; the files go. */
+static inline void run_collect(struct run *r, const char *dir)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/serial", dir);
+	read_file(path, r->serial, sizeof(r->serial));
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/stderr", dir);
+	read_file(path, r->err, sizeof(r->err));
+	unlink(path);
+}
+
+/* Reap a run_spawn() in dir, killing it after ms; fill r. */
+static inline void run_finish(struct run *r, const char *dir, pid_t pid, unsigned int ms)
+{
+	r->status = wait_or_kill(pid, ms);
+	run_collect(r, dir);
+}
+
+/*
+ * Run `kvmsnap run ARGS... --serial DIR/serial` to its end, killing it
+ * after ms; 0, or -1 if it could not be started.
+ */
+static inline int run_guest(struct run *r, const char *dir, const char *const *args,
+			    unsigned int ms)
+{
+	uint64_t t0;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	t0 = ms_now();
+	pid = run_spawn(dir, args);
+	if (pid < 0)
+		return -1;
+	r->status = wait_or_kill(pid, ms);
+	r->secs = (double)(ms_now() - t0) / 1000.0;
+	run_collect(r, dir);
+	return 0;
 }
 
 /* ---- a VM ---- */
@@ -653,7 +806,7 @@ static inline bool have_tool(const char *name)
 static inline const char *loop_attach(const char *dir, unsigned int n, uint64_t size, char *dev,
 				      size_t len)
 {
-	char file[200], cmd[260];
+	char file[320], cmd[400];
 	FILE *p;
 	int fd;
 
