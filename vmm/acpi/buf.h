@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "snapshot/le.h"
 #include <string.h>
 
 struct acpi_buf {
@@ -25,21 +27,6 @@ static inline void put_le(uint8_t *p, uint64_t v, unsigned int bytes)
 		*p++ = (uint8_t)v;
 		v >>= 8;
 	}
-}
-
-static inline void put_le16(uint8_t *p, uint16_t v)
-{
-	put_le(p, v, 2);
-}
-
-static inline void put_le32(uint8_t *p, uint32_t v)
-{
-	put_le(p, v, 4);
-}
-
-static inline void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le(p, v, 8);
 }
 
 /* Claim len zeroed bytes at the end, or NULL (and full) if they do not fit. */
