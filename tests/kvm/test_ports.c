@@ -26,16 +26,8 @@ FIXTURE(ph)
 
 FIXTURE_SETUP(ph)
 {
-	struct stat st;
-
 	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened: %s", strerror(errno));
-	snprintf(self->kernel, sizeof(self->kernel), "%s/tests/guests/porthammer.elf", build_dir());
-	if (stat(self->kernel, &st) < 0)
-		TH_LOG("%s: %s (run `make tests`)", self->kernel, strerror(errno));
-	ASSERT_EQ(stat(self->kernel, &st), 0);
-	if (access(kvmsnap_bin(), X_OK) < 0)
-		TH_LOG("%s: %s", kvmsnap_bin(), strerror(errno));
-	ASSERT_EQ(access(kvmsnap_bin(), X_OK), 0);
+	ASSERT_TRUE(test_kernel("porthammer", self->kernel, sizeof(self->kernel)));
 	strcpy(self->dir, "/tmp/kvmsnap-ph-XXXXXX");
 	ASSERT_NOT_NULL(mkdtemp(self->dir));
 	snprintf(self->sock, sizeof(self->sock), "%s/ctl.sock", self->dir);

@@ -61,6 +61,28 @@ static inline const char *build_dir(void)
 	return dir && *dir ? dir : "build";
 }
 
+/*
+ * The path of test kernel NAME ($KVMSNAP_BUILD/tests/guests/NAME.elf) in
+ * path; true when it and the kvmsnap binary both exist, else logs what is
+ * missing and returns false.
+ */
+static inline bool test_kernel(const char *name, char *path, size_t len)
+{
+	struct stat st;
+	bool ok = true;
+
+	snprintf(path, len, "%s/tests/guests/%s.elf", build_dir(), name);
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "# %s: %s (run `make tests`)\n", path, strerror(errno));
+		ok = false;
+	}
+	if (access(kvmsnap_bin(), X_OK) < 0) {
+		fprintf(stderr, "# %s: %s\n", kvmsnap_bin(), strerror(errno));
+		ok = false;
+	}
+	return ok;
+}
+
 static inline bool have_kvm(void)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
