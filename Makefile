@@ -12,10 +12,14 @@ SANITIZE ?=
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	    -Wpointer-arith -Wundef -Wvla -Wformat=2 -Wno-format-nonliteral -Wcast-align \
 	    -Wwrite-strings -Wmissing-declarations -Wimplicit-fallthrough
-CFLAGS	:= -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARNINGS) -I. -Ivmm -MMD -MP
-LDLIBS	:= -lpthread -lcap -ljson-c -lxxhash -lblkid -luring
+# lib/ and snapshot/ see only the tree root: snapshot/ cannot include vmm/.
+BASE_CFLAGS := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARNINGS) -I. -MMD -MP
+CFLAGS	:= $(BASE_CFLAGS) -Ivmm
+SNAP_LDLIBS := -lpthread -lxxhash -lblkid -luring
+LDLIBS	:= $(SNAP_LDLIBS) -lcap -ljson-c
 
 ifneq ($(SANITIZE),)
+BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 CFLAGS	+= -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS	+= -fsanitize=$(SANITIZE)
 endif
@@ -26,10 +30,15 @@ else
 Q := @
 endif
 
-# Every .c under vmm/ and snapshot/ goes into the library but the CLI entry.
-LIB_SRCS  := $(filter-out vmm/main.c,$(shell find vmm snapshot -name '*.c' 2>/dev/null | sort))
-LIB_OBJS  := $(LIB_SRCS:%.c=$(O)/%.o)
-LIB	  := $(O)/libkvmsnap.a
+# Three libraries, each depending only on those after it:
+#   libvmm.a (vmm/ but the CLI entry)  ->  libsnapshot.a (snapshot/)  ->  libbase.a (lib/)
+BASE_SRCS := $(sort $(wildcard lib/*.c))
+SNAP_SRCS := $(sort $(wildcard snapshot/*.c))
+VMM_SRCS  := $(filter-out vmm/main.c,$(shell find vmm -name '*.c' 2>/dev/null | sort))
+BASE_LIB  := $(O)/libbase.a
+SNAP_LIB  := $(O)/libsnapshot.a
+VMM_LIB	  := $(O)/libvmm.a
+LIBS	  := $(VMM_LIB) $(SNAP_LIB) $(BASE_LIB)
 BIN	  := $(O)/kvmsnap
 
 all: $(BIN)
@@ -43,22 +52,35 @@ $(O)/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJS)
+# Without -Ivmm: a vmm/ header included by mistake fails the build.
+$(O)/lib/%.o $(O)/snapshot/%.o: CFLAGS = $(BASE_CFLAGS)
+
+$(BASE_LIB): $(BASE_SRCS:%.c=$(O)/%.o)
+$(SNAP_LIB): $(SNAP_SRCS:%.c=$(O)/%.o)
+$(VMM_LIB): $(VMM_SRCS:%.c=$(O)/%.o)
+$(BASE_LIB) $(SNAP_LIB) $(VMM_LIB):
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(O)/vmm/main.o $(LIB) $(GUEST_BLOB_OBJ)
+$(BIN): $(O)/vmm/main.o $(LIBS) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(O)/vmm/main.o $(GUEST_BLOB_OBJ) $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(O)/vmm/main.o $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
 
 # Tests: one program per tests/{unit,kvm}/test_*.c, linked with the harness.
+# The snapshot library's own tests build without -Ivmm and link it alone.
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c tests/kvm/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
+SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer
 HARNESS	  := $(O)/tests/harness.o
 
-$(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(LIB) $(GUEST_BLOB_OBJ)
+$(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(LIBS) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(GUEST_BLOB_OBJ) $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
+
+$(SNAP_TESTS:%=%.o): CFLAGS = $(BASE_CFLAGS)
+$(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(SNAP_LIB) $(BASE_LIB)
+	@$(if $(Q),echo "  LINK    $@ (snapshot library alone)")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(SNAP_LIB) $(BASE_LIB) $(SNAP_LDLIBS)
 
 tests: $(BIN) $(TEST_BINS) $(TEST_KERNELS)
 

@@ -9,7 +9,7 @@
 #define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/snapshot.h"
 
 /* Page hashes are batched into buf so that XXH3 sees large updates. */

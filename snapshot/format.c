@@ -11,7 +11,8 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
+#include "lib/align.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/state.h"
 
@@ -68,46 +69,6 @@
 #define F_TOTAL	     0x030
 #define F_BYTES	     0x038
 #define F_REGIONS    0x040
-
-int snap_err(struct snap_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err)
-		return code;
-	err->code = code;
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	return code;
-}
-
-/* Append s to the NUL-terminated msg of size cap, truncating. */
-static void msg_append(char *msg, size_t cap, const char *s)
-{
-	size_t pos = strlen(msg);
-
-	while (*s && pos + 1 < cap)
-		msg[pos++] = *s++;
-	msg[pos] = '\0';
-}
-
-int snap_err_prefix(struct snap_error *err, const char *fmt, ...)
-{
-	char old[sizeof(err->msg)];
-	va_list ap;
-
-	if (!err)
-		return -EINVAL;
-	memcpy(old, err->msg, sizeof(old));
-	old[sizeof(old) - 1] = '\0';
-	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	va_end(ap);
-	msg_append(err->msg, sizeof(err->msg), ": ");
-	msg_append(err->msg, sizeof(err->msg), old);
-	return err->code;
-}
 
 const char *snap_state_name(uint32_t state)
 {
@@ -171,11 +132,6 @@ static bool all_zero(const uint8_t *p, size_t len)
 	return true;
 }
 
-static uint64_t align4k(uint64_t v)
-{
-	return (v + SNAP_PAGE_SIZE - 1) & ~(SNAP_PAGE_SIZE - 1);
-}
-
 static void put_checksum(uint8_t *buf)
 {
 	put_le64(buf + CSUM_OFF, XXH3_64bits(buf, CSUM_OFF));
@@ -188,25 +144,25 @@ static bool checksum_ok(const uint8_t *buf)
 
 /* Magic, then version (a newer format may checksum differently), then checksum. */
 static int check_block(const uint8_t *buf, const char *magic, const char *what, bool versioned,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	uint32_t v;
 
 	if (memcmp(buf, magic, 8))
-		return snap_err(err, -EINVAL, "%s: bad magic (not a kvmsnap %s)", what, what);
+		return err_set(err, -EINVAL, "%s: bad magic (not a kvmsnap %s)", what, what);
 	if (versioned) {
 		v = get_le32(buf + 8);
 		if (v > SNAP_FORMAT_VERSION)
-			return snap_err(
+			return err_set(
 			    err, -ENOTSUP,
 			    "%s%sformat version %u is newer than this kvmsnap supports (%u)",
 			    strcmp(what, "header") ? what : "", strcmp(what, "header") ? ": " : "",
 			    v, SNAP_FORMAT_VERSION);
 		if (v == 0)
-			return snap_err(err, -EINVAL, "%s: invalid format version 0", what);
+			return err_set(err, -EINVAL, "%s: invalid format version 0", what);
 	}
 	if (!checksum_ok(buf))
-		return snap_err(err, -EBADMSG, "%s checksum mismatch (corrupted %s)", what, what);
+		return err_set(err, -EBADMSG, "%s checksum mismatch (corrupted %s)", what, what);
 	return 0;
 }
 
@@ -267,7 +223,7 @@ void snap_header_encode(const struct snap_header *h, uint8_t buf[SNAP_HEADER_SIZ
  * state area to the footer, each internally consistent, the region indexes
  * a permutation of 0..n-1 and their order one of the two section orders.
  */
-static int decode_sections(const uint8_t *buf, struct snap_header *h, struct snap_error *err)
+static int decode_sections(const uint8_t *buf, struct snap_header *h, struct error *err)
 {
 	uint64_t pos = h->state_off + h->state_size;
 	bool seen[SNAP_MAX_REGIONS] = {false};
@@ -286,46 +242,46 @@ static int decode_sections(const uint8_t *buf, struct snap_header *h, struct sna
 		s->data_off = get_le64(e + 0x20);
 		s->pages = get_le64(e + 0x28);
 		if (!all_zero(e + 0x30, 16))
-			return snap_err(err, -EINVAL,
-					"section table entry %u: reserved bytes are set", i);
+			return err_set(err, -EINVAL,
+				       "section table entry %u: reserved bytes are set", i);
 		if (s->region >= h->nr_sections || seen[s->region] || s->id != s->region + 1)
-			return snap_err(
+			return err_set(
 			    err, -EINVAL,
 			    "section table entry %u: bad region index %u or section id %u", i,
 			    s->region, s->id);
 		seen[s->region] = true;
 		if (s->pages == 0 || s->pages > SNAP_REGION_SIZE_MAX / SNAP_PAGE_SIZE)
-			return snap_err(err, -EINVAL, "section %u: bad page count %llu", s->id,
-					(unsigned long long)s->pages);
+			return err_set(err, -EINVAL, "section %u: bad page count %llu", s->id,
+				       (unsigned long long)s->pages);
 		/* pages is bounded, so none of this can overflow. */
-		table_area = align4k(SNAP_SECTION_DESC + 8 * s->pages);
+		table_area = ALIGN_UP(SNAP_SECTION_DESC + 8 * s->pages, SNAP_PAGE_SIZE);
 		if (s->offset != pos || s->table_off != s->offset + SNAP_SECTION_DESC ||
 		    s->data_off != s->offset + table_area ||
 		    s->size != table_area + s->pages * SNAP_PAGE_SIZE)
-			return snap_err(err, -EINVAL,
-					"section %u: offsets or size do not match the layout",
-					s->id);
+			return err_set(err, -EINVAL,
+				       "section %u: offsets or size do not match the layout",
+				       s->id);
 		if (i > 0 && h->order == SNAP_ORDER_SIZE &&
 		    (s->pages > h->sections[i - 1].pages ||
 		     (s->pages == h->sections[i - 1].pages &&
 		      s->region < h->sections[i - 1].region)))
-			return snap_err(err, -EINVAL, "section %u is out of size order", s->id);
+			return err_set(err, -EINVAL, "section %u is out of size order", s->id);
 		if (h->order == SNAP_ORDER_REGISTRY && s->region != i)
-			return snap_err(err, -EINVAL, "section %u is out of registry order", s->id);
+			return err_set(err, -EINVAL, "section %u is out of registry order", s->id);
 		pos += s->size;
 		if (pos > h->footer_off)
-			return snap_err(err, -EINVAL, "section %u runs past the footer", s->id);
+			return err_set(err, -EINVAL, "section %u runs past the footer", s->id);
 	}
 	if (pos != h->footer_off)
-		return snap_err(err, -EINVAL, "the sections do not end at the footer");
+		return err_set(err, -EINVAL, "the sections do not end at the footer");
 	if (!all_zero(buf + H_TABLE + h->nr_sections * H_ENTRY_SIZE,
 		      (SNAP_MAX_REGIONS - h->nr_sections) * H_ENTRY_SIZE))
-		return snap_err(err, -EINVAL, "unused section table entries are not zero");
+		return err_set(err, -EINVAL, "unused section table entries are not zero");
 	return 0;
 }
 
 int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *out,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	struct snap_header h;
 	uint64_t state_max = SNAP_STATE_FIXED + SNAP_MAX_VCPUS * SNAP_STATE_PER_VCPU;
@@ -334,7 +290,7 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 	ret = check_block(buf, HDR_MAGIC, "header", true, err);
 	if (ret) {
 		if (ret == -EINVAL && memcmp(buf, HDR_MAGIC, 8))
-			return snap_err(err, ret, "not a kvmsnap image (bad magic)");
+			return err_set(err, ret, "not a kvmsnap image (bad magic)");
 		return ret;
 	}
 	memset(&h, 0, sizeof(h));
@@ -358,41 +314,41 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 	h.state_used = get_le64(buf + H_STATE_USED);
 
 	if (get_le32(buf + H_HDR_SIZE) != SNAP_HEADER_SIZE)
-		return snap_err(err, -EINVAL, "header size %u is not %llu",
-				get_le32(buf + H_HDR_SIZE), SNAP_HEADER_SIZE);
+		return err_set(err, -EINVAL, "header size %u is not %llu",
+			       get_le32(buf + H_HDR_SIZE), SNAP_HEADER_SIZE);
 	if (h.state > SNAP_STATE_COMPLETE)
-		return snap_err(err, -EINVAL, "unknown image state %u", h.state);
+		return err_set(err, -EINVAL, "unknown image state %u", h.state);
 	if (h.order > SNAP_ORDER_SIZE)
-		return snap_err(err, -EINVAL, "unknown section order %u", h.order);
+		return err_set(err, -EINVAL, "unknown section order %u", h.order);
 	if (h.nr_sections < 1 || h.nr_sections > SNAP_MAX_REGIONS)
-		return snap_err(err, -EINVAL, "%u sections (must be 1 to %d)", h.nr_sections,
-				SNAP_MAX_REGIONS);
+		return err_set(err, -EINVAL, "%u sections (must be 1 to %d)", h.nr_sections,
+			       SNAP_MAX_REGIONS);
 	if (h.metadata_len > SNAP_METADATA_MAX)
-		return snap_err(err, -EINVAL, "metadata length %u exceeds %d", h.metadata_len,
-				SNAP_METADATA_MAX);
+		return err_set(err, -EINVAL, "metadata length %u exceeds %d", h.metadata_len,
+			       SNAP_METADATA_MAX);
 	if (!all_zero(buf + H_RESERVED1, H_TABLE - H_RESERVED1) ||
 	    !all_zero(buf + H_RESERVED2, CSUM_OFF - H_RESERVED2))
-		return snap_err(err, -EINVAL, "reserved header bytes are set");
+		return err_set(err, -EINVAL, "reserved header bytes are set");
 	if (memchr(buf + H_METADATA, 0, h.metadata_len) ||
 	    !all_zero(buf + H_METADATA + h.metadata_len, SNAP_METADATA_MAX - h.metadata_len))
-		return snap_err(err, -EINVAL, "metadata is not NUL-free text of the given length");
+		return err_set(err, -EINVAL, "metadata is not NUL-free text of the given length");
 	memcpy(h.metadata, buf + H_METADATA, h.metadata_len);
 
 	/* The fixed parts of the layout, then the state area, bounded before any sum. */
 	if (h.start_off != SNAP_HEADER_SIZE || h.start_size != SNAP_START_SIZE ||
 	    h.state_off != h.start_off + h.start_size || h.footer_size != SNAP_FOOTER_SIZE)
-		return snap_err(err, -EINVAL, "header offsets do not match the format's layout");
+		return err_set(err, -EINVAL, "header offsets do not match the format's layout");
 	if (h.state_size < SNAP_STATE_FIXED + SNAP_STATE_PER_VCPU || h.state_size > state_max ||
 	    (h.state_size - SNAP_STATE_FIXED) % SNAP_STATE_PER_VCPU)
-		return snap_err(err, -EINVAL, "bad VM state area size %llu",
-				(unsigned long long)h.state_size);
+		return err_set(err, -EINVAL, "bad VM state area size %llu",
+			       (unsigned long long)h.state_size);
 	if (h.state_used > h.state_size ||
 	    (h.state == SNAP_STATE_COMPLETE && h.state_used < SNAP_STATE_HDR_SIZE))
-		return snap_err(err, -EINVAL, "bad VM state bytes used %llu",
-				(unsigned long long)h.state_used);
+		return err_set(err, -EINVAL, "bad VM state bytes used %llu",
+			       (unsigned long long)h.state_used);
 	if (h.footer_off % SNAP_PAGE_SIZE || h.footer_off > SNAP_REGION_SIZE_MAX * 32 ||
 	    h.image_size != h.footer_off + h.footer_size)
-		return snap_err(err, -EINVAL, "bad footer offset or image size");
+		return err_set(err, -EINVAL, "bad footer offset or image size");
 	ret = decode_sections(buf, &h, err);
 	if (ret)
 		return ret;
@@ -434,53 +390,52 @@ void snap_start_encode(const struct snap_config *cfg, uint8_t buf[SNAP_START_SIZ
 
 /* The RAM start section, every length checked against the bytes used. */
 static int decode_ram_start(const uint8_t *buf, uint32_t used, struct snap_config *cfg,
-			    struct snap_error *err)
+			    struct error *err)
 {
 	uint64_t total = 0;
 	size_t pos = S_RAMSTART;
 	unsigned int i;
 
 	if (used < S_RAMSTART + 4 + 8)
-		return snap_err(err, -EINVAL, "VM start section: %u bytes used is too short", used);
+		return err_set(err, -EINVAL, "VM start section: %u bytes used is too short", used);
 	cfg->nr_regions = get_le32(buf + pos);
 	pos += 4;
 	if (cfg->nr_regions < 1 || cfg->nr_regions > SNAP_MAX_REGIONS)
-		return snap_err(err, -EINVAL, "RAM start section: %u regions (must be 1 to %d)",
-				cfg->nr_regions, SNAP_MAX_REGIONS);
+		return err_set(err, -EINVAL, "RAM start section: %u regions (must be 1 to %d)",
+			       cfg->nr_regions, SNAP_MAX_REGIONS);
 	for (i = 0; i < cfg->nr_regions; i++) {
 		struct snap_region_desc *r = &cfg->regions[i];
 		uint16_t len;
 
 		if (pos + 2 > used)
-			return snap_err(err, -EINVAL, "RAM start section: region %u is truncated",
-					i);
+			return err_set(err, -EINVAL, "RAM start section: region %u is truncated",
+				       i);
 		len = get_le16(buf + pos);
 		if (len < 1 || len > SNAP_REGION_ID_MAX || pos + 2 + len + 8 > used)
-			return snap_err(err, -EINVAL,
-					"RAM start section: region %u: bad id length %u", i, len);
+			return err_set(err, -EINVAL,
+				       "RAM start section: region %u: bad id length %u", i, len);
 		memset(r->id, 0, sizeof(r->id));
 		memcpy(r->id, buf + pos + 2, len);
 		r->size = get_le64(buf + pos + 2 + len);
 		pos += 2 + len + 8;
 		if (memchr(r->id, 0, len))
-			return snap_err(err, -EINVAL, "RAM start section: region %u: NUL in its id",
-					i);
+			return err_set(err, -EINVAL, "RAM start section: region %u: NUL in its id",
+				       i);
 		if (r->size > SNAP_REGION_SIZE_MAX)
-			return snap_err(err, -EINVAL, "RAM start section: region %s is too large",
-					r->id);
+			return err_set(err, -EINVAL, "RAM start section: region %s is too large",
+				       r->id);
 		total += r->size;
 	}
 	if (pos + 8 != used)
-		return snap_err(err, -EINVAL,
-				"RAM start section: length does not match bytes used");
+		return err_set(err, -EINVAL, "RAM start section: length does not match bytes used");
 	if (get_le64(buf + pos) != total)
-		return snap_err(err, -EINVAL,
-				"RAM start section: total is not the sum of the sizes");
+		return err_set(err, -EINVAL,
+			       "RAM start section: total is not the sum of the sizes");
 	return 0;
 }
 
 int snap_start_decode(const uint8_t buf[SNAP_START_SIZE], struct snap_config *out,
-		      struct snap_error *err)
+		      struct error *err)
 {
 	struct snap_config cfg;
 	uint32_t used;
@@ -492,24 +447,23 @@ int snap_start_decode(const uint8_t buf[SNAP_START_SIZE], struct snap_config *ou
 	memset(&cfg, 0, sizeof(cfg));
 	used = get_le32(buf + S_USED);
 	if (used > CSUM_OFF)
-		return snap_err(err, -EINVAL, "VM start section: %u bytes used is too long", used);
+		return err_set(err, -EINVAL, "VM start section: %u bytes used is too long", used);
 	if (!name_field_ok(buf + S_MACHINE, sizeof(cfg.machine)))
-		return snap_err(err, -EINVAL, "VM start section: bad machine type field");
+		return err_set(err, -EINVAL, "VM start section: bad machine type field");
 	memcpy(cfg.machine, buf + S_MACHINE, sizeof(cfg.machine));
 	cfg.vcpus = get_le32(buf + S_VCPUS);
 	cfg.ram_size = get_le64(buf + S_RAM);
 	cfg.vram_size = get_le64(buf + S_VRAM);
 	if (get_le32(buf + S_RSVD))
-		return snap_err(err, -EINVAL, "VM start section: reserved bytes are set");
+		return err_set(err, -EINVAL, "VM start section: reserved bytes are set");
 	ret = decode_ram_start(buf, used, &cfg, err);
 	if (ret)
 		return ret;
 	if (!all_zero(buf + used, CSUM_OFF - used))
-		return snap_err(err, -EINVAL,
-				"VM start section: bytes after the used part are set");
+		return err_set(err, -EINVAL, "VM start section: bytes after the used part are set");
 	ret = snap_config_check(&cfg, err);
 	if (ret)
-		return snap_err_prefix(err, "VM start section");
+		return err_prefix(err, "VM start section");
 	*out = cfg;
 	return 0;
 }
@@ -539,7 +493,7 @@ void snap_footer_encode(const struct snap_footer *f, uint8_t buf[SNAP_FOOTER_SIZ
 }
 
 int snap_footer_decode(const uint8_t buf[SNAP_FOOTER_SIZE], struct snap_footer *out,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	struct snap_footer f;
 	unsigned int i;
@@ -559,21 +513,21 @@ int snap_footer_decode(const uint8_t buf[SNAP_FOOTER_SIZE], struct snap_footer *
 	f.total_us = get_le64(buf + F_TOTAL);
 	f.bytes_written = get_le64(buf + F_BYTES);
 	if (f.nr_regions < 1 || f.nr_regions > SNAP_MAX_REGIONS)
-		return snap_err(err, -EINVAL, "footer: %u regions (must be 1 to %d)", f.nr_regions,
-				SNAP_MAX_REGIONS);
+		return err_set(err, -EINVAL, "footer: %u regions (must be 1 to %d)", f.nr_regions,
+			       SNAP_MAX_REGIONS);
 	if (f.digest_algo != SNAP_DIGEST_XXH3_TREE)
-		return snap_err(err, -EINVAL, "footer: unknown digest algorithm %u", f.digest_algo);
+		return err_set(err, -EINVAL, "footer: unknown digest algorithm %u", f.digest_algo);
 	if (f.passes < 1)
-		return snap_err(err, -EINVAL, "footer: 0 precopy passes");
+		return err_set(err, -EINVAL, "footer: 0 precopy passes");
 	if (f.flags & ~SNAP_FOOTER_CONVERGED)
-		return snap_err(err, -EINVAL, "footer: unknown flags 0x%x", f.flags);
+		return err_set(err, -EINVAL, "footer: unknown flags 0x%x", f.flags);
 	for (i = 0; i < f.nr_regions; i++) {
 		f.digest[i] = get_le64(buf + F_REGIONS + i * 16);
 		f.region_size[i] = get_le64(buf + F_REGIONS + i * 16 + 8);
 	}
 	if (!all_zero(buf + F_REGIONS + f.nr_regions * 16,
 		      CSUM_OFF - F_REGIONS - f.nr_regions * 16))
-		return snap_err(err, -EINVAL, "footer: reserved bytes are set");
+		return err_set(err, -EINVAL, "footer: reserved bytes are set");
 	*out = f;
 	return 0;
 }
@@ -594,20 +548,19 @@ void snap_section_desc_encode(const struct snap_section *s, const struct snap_re
 
 /* The descriptor has no checksum: it must equal, byte for byte, the one the layout implies. */
 int snap_section_desc_check(const uint8_t buf[SNAP_SECTION_DESC], const struct snap_section *s,
-			    const struct snap_region_desc *r, struct snap_error *err)
+			    const struct snap_region_desc *r, struct error *err)
 {
 	uint8_t want[SNAP_SECTION_DESC];
 	unsigned int i;
 
 	snap_section_desc_encode(s, r, want);
 	if (memcmp(buf, want, 8))
-		return snap_err(err, -EINVAL, "section %u (%s): bad descriptor magic", s->id,
-				r->id);
+		return err_set(err, -EINVAL, "section %u (%s): bad descriptor magic", s->id, r->id);
 	for (i = 8; i < SNAP_SECTION_DESC; i++)
 		if (buf[i] != want[i])
-			return snap_err(err, -EINVAL,
-					"section %u (%s): descriptor does not match the section "
-					"table (byte %u)",
-					s->id, r->id, i);
+			return err_set(err, -EINVAL,
+				       "section %u (%s): descriptor does not match the section "
+				       "table (byte %u)",
+				       s->id, r->id, i);
 	return 0;
 }

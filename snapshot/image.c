@@ -35,15 +35,15 @@ static struct snap_target target_of(const struct snap_image *img)
 	return t;
 }
 
-static int set_path(struct snap_image *img, const char *path, struct snap_error *err)
+static int set_path(struct snap_image *img, const char *path, struct error *err)
 {
 	if (strlen(path) >= sizeof(img->path))
-		return snap_err(err, -ENAMETOOLONG, "image path is too long");
+		return err_set(err, -ENAMETOOLONG, "image path is too long");
 	strcpy(img->path, path);
 	return 0;
 }
 
-static int random_uuid(uint8_t uuid[16], struct snap_error *err)
+static int random_uuid(uint8_t uuid[16], struct error *err)
 {
 	size_t done = 0;
 	ssize_t n;
@@ -53,7 +53,7 @@ static int random_uuid(uint8_t uuid[16], struct snap_error *err)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return snap_err(err, -errno, "getrandom: %s", strerror(errno));
+			return err_set(err, -errno, "getrandom: %s", strerror(errno));
 		done += (size_t)n;
 	}
 	uuid[6] = (uuid[6] & 0x0f) | 0x40; /* RFC 4122 version 4, random */
@@ -77,7 +77,7 @@ static void header_from_layout(struct snap_header *h, const struct snap_layout *
 }
 
 static int write_zeros(struct snap_image *img, const uint8_t *zeros, uint64_t off, uint64_t len,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	int ret = 0;
 
@@ -97,7 +97,7 @@ static int write_zeros(struct snap_image *img, const uint8_t *zeros, uint64_t of
  * hold an older image, so none of this relies on the target reading as zeros,
  * and the old header is wiped first.
  */
-static int write_structure(struct snap_image *img, struct snap_error *err)
+static int write_structure(struct snap_image *img, struct error *err)
 {
 	const struct snap_layout *l = &img->layout;
 	uint8_t *buf = aligned_alloc(SNAP_PAGE_SIZE, ZERO_CHUNK);
@@ -105,7 +105,7 @@ static int write_structure(struct snap_image *img, struct snap_error *err)
 	int ret;
 
 	if (!buf)
-		return snap_err(err, -ENOMEM, "out of memory");
+		return err_set(err, -ENOMEM, "out of memory");
 	/* An older image's header must not outlive its start section and tables. */
 	memset(buf, 0, ZERO_CHUNK);
 	ret = snap_image_pwrite(img, buf, SNAP_HEADER_SIZE, 0, err);
@@ -135,7 +135,7 @@ static int write_structure(struct snap_image *img, struct snap_error *err)
 
 int snap_image_create(const char *path, const struct snap_config *cfg,
 		      const struct snap_target_opts *opts, struct snap_image *img,
-		      struct snap_error *err)
+		      struct error *err)
 {
 	char metadata[SNAP_METADATA_MAX + 1];
 	struct snap_target t = {.fd = -1};
@@ -147,14 +147,14 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	/* The caller's metadata, if any, survives the reset of img. */
 	snprintf(metadata, sizeof(metadata), "%.*s", SNAP_METADATA_MAX, img->hdr.metadata);
 	if (!metadata[0])
-		snap_metadata_default(cfg, metadata, sizeof(metadata));
+		snap_metadata_build(cfg, NULL, metadata, sizeof(metadata));
 	memset(img, 0, sizeof(*img));
 	img->fd = -1;
 	ret = set_path(img, path, err);
 	if (!ret)
 		ret = snap_layout_compute(cfg, opts->order, &img->layout, err);
 	if (ret)
-		return snap_err_prefix(err, "cannot create image %s", path);
+		return err_prefix(err, "cannot create image %s", path);
 	img->cfg = *cfg;
 
 	ret = snap_target_create(path, img->layout.image_size, opts->force, &t, err);
@@ -190,7 +190,7 @@ fail:
 	return ret;
 }
 
-static int check_layout(const struct snap_image *img, struct snap_error *err)
+static int check_layout(const struct snap_image *img, struct error *err)
 {
 	const struct snap_header *h = &img->hdr;
 	const struct snap_layout *l = &img->layout;
@@ -198,17 +198,17 @@ static int check_layout(const struct snap_image *img, struct snap_error *err)
 
 	if (h->image_size != l->image_size || h->state_size != l->state_size ||
 	    h->footer_off != l->footer_off || h->nr_sections != l->nr_sections)
-		return snap_err(err, -EINVAL,
-				"the header's layout does not match its VM start section");
+		return err_set(err, -EINVAL,
+			       "the header's layout does not match its VM start section");
 	for (k = 0; k < l->nr_sections; k++)
 		if (memcmp(&h->sections[k], &l->sections[k], sizeof(l->sections[k])))
-			return snap_err(
-			    err, -EINVAL,
-			    "section table entry %u does not match the VM start section", k);
+			return err_set(err, -EINVAL,
+				       "section table entry %u does not match the VM start section",
+				       k);
 	return 0;
 }
 
-static int check_descriptors(struct snap_image *img, struct snap_error *err)
+static int check_descriptors(struct snap_image *img, struct error *err)
 {
 	uint8_t buf[SNAP_SECTION_DESC];
 	unsigned int k;
@@ -227,18 +227,18 @@ static int check_descriptors(struct snap_image *img, struct snap_error *err)
 }
 
 /* Header, start section, layout, target size, section descriptors: in that order. */
-static int validate(struct snap_image *img, struct snap_error *err)
+static int validate(struct snap_image *img, struct error *err)
 {
 	uint8_t *buf = aligned_alloc(SNAP_PAGE_SIZE, SNAP_PAGE_SIZE);
 	char a[SNAP_SIZE_PAIR_LEN], b[SNAP_SIZE_PAIR_LEN];
 	int ret;
 
 	if (!buf)
-		return snap_err(err, -ENOMEM, "out of memory");
+		return err_set(err, -ENOMEM, "out of memory");
 	if (img->target_size < SNAP_HEADER_SIZE + SNAP_START_SIZE) {
 		ret =
-		    snap_err(err, -EINVAL, "image %s: too small to be a kvmsnap image (%llu bytes)",
-			     img->path, (unsigned long long)img->target_size);
+		    err_set(err, -EINVAL, "image %s: too small to be a kvmsnap image (%llu bytes)",
+			    img->path, (unsigned long long)img->target_size);
 		goto out;
 	}
 	ret = snap_image_pread(img, buf, SNAP_HEADER_SIZE, 0, err);
@@ -256,22 +256,22 @@ static int validate(struct snap_image *img, struct snap_error *err)
 		goto prefix;
 	if (img->target_size < img->hdr.image_size) {
 		snap_size_pair_str(img->target_size, a, img->hdr.image_size, b);
-		ret = snap_err(err, -EINVAL, "image %s: the %s %s is smaller than the %s image",
-			       img->path, a, img->blockdev ? "device" : "file (truncated?)", b);
+		ret = err_set(err, -EINVAL, "image %s: the %s %s is smaller than the %s image",
+			      img->path, a, img->blockdev ? "device" : "file (truncated?)", b);
 		goto out;
 	}
 	ret = check_descriptors(img, err);
 prefix:
 	/* I/O errors already name the image. */
 	if (ret && err && strncmp(err->msg, "image ", 6))
-		snap_err_prefix(err, "image %s", img->path);
+		err_prefix(err, "image %s", img->path);
 out:
 	free(buf);
 	return ret;
 }
 
 int snap_image_open(const char *path, int mode, const struct snap_target_opts *opts,
-		    struct snap_image *img, struct snap_error *err)
+		    struct snap_image *img, struct error *err)
 {
 	struct snap_target t;
 	int ret;
@@ -299,7 +299,7 @@ int snap_image_open(const char *path, int mode, const struct snap_target_opts *o
 
 int snap_image_prepare(const char *path, const struct snap_config *cfg,
 		       const struct snap_target_opts *opts, struct snap_image *img,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	int ret;
 
@@ -311,49 +311,49 @@ int snap_image_prepare(const char *path, const struct snap_config *cfg,
 		return ret;
 	ret = snap_config_compare(&img->cfg, cfg, err);
 	if (ret) {
-		snap_err_prefix(err, "image %s was made for another VM configuration", path);
+		err_prefix(err, "image %s was made for another VM configuration", path);
 		snap_image_close(img);
 	}
 	return ret;
 }
 
-int snap_image_read_footer(struct snap_image *img, struct snap_footer *f, struct snap_error *err)
+int snap_image_read_footer(struct snap_image *img, struct snap_footer *f, struct error *err)
 {
 	uint8_t *buf = aligned_alloc(SNAP_PAGE_SIZE, SNAP_FOOTER_SIZE);
 	unsigned int i;
 	int ret;
 
 	if (!buf)
-		return snap_err(err, -ENOMEM, "out of memory");
+		return err_set(err, -ENOMEM, "out of memory");
 	ret = snap_image_pread(img, buf, SNAP_FOOTER_SIZE, img->layout.footer_off, err);
 	if (ret)
 		goto out;
 	ret = snap_footer_decode(buf, f, err);
 	if (!ret && f->generation != img->hdr.generation)
-		ret = snap_err(
+		ret = err_set(
 		    err, -EINVAL, "footer generation %llu does not match the header's %llu",
 		    (unsigned long long)f->generation, (unsigned long long)img->hdr.generation);
 	if (!ret && f->nr_regions != img->cfg.nr_regions)
-		ret = snap_err(err, -EINVAL, "footer lists %u regions, the VM start section %u",
-			       f->nr_regions, img->cfg.nr_regions);
+		ret = err_set(err, -EINVAL, "footer lists %u regions, the VM start section %u",
+			      f->nr_regions, img->cfg.nr_regions);
 	for (i = 0; !ret && i < f->nr_regions; i++)
 		if (f->region_size[i] != img->cfg.regions[i].size)
-			ret = snap_err(err, -EINVAL, "footer: region %s has the wrong size",
-				       img->cfg.regions[i].id);
+			ret = err_set(err, -EINVAL, "footer: region %s has the wrong size",
+				      img->cfg.regions[i].id);
 	if (ret)
-		snap_err_prefix(err, "image %s", img->path);
+		err_prefix(err, "image %s", img->path);
 out:
 	free(buf);
 	return ret;
 }
 
-int snap_image_write_header(struct snap_image *img, bool sync, struct snap_error *err)
+int snap_image_write_header(struct snap_image *img, bool sync, struct error *err)
 {
 	uint8_t *buf = aligned_alloc(SNAP_PAGE_SIZE, SNAP_HEADER_SIZE);
 	int ret;
 
 	if (!buf)
-		return snap_err(err, -ENOMEM, "out of memory");
+		return err_set(err, -ENOMEM, "out of memory");
 	snap_header_encode(&img->hdr, buf);
 	ret = snap_image_pwrite(img, buf, SNAP_HEADER_SIZE, 0, err);
 	if (!ret && sync)
@@ -362,7 +362,7 @@ int snap_image_write_header(struct snap_image *img, bool sync, struct snap_error
 	return ret;
 }
 
-int snap_image_sync(struct snap_image *img, struct snap_error *err)
+int snap_image_sync(struct snap_image *img, struct error *err)
 {
 	struct snap_target t = target_of(img);
 

@@ -36,11 +36,11 @@ struct snap_target_opts {
  * generation 0), the VM start section and every section descriptor with an
  * all-zero page header table, and makes it durable. img stays open O_RDWR.
  * The platform metadata is img->hdr.metadata if the caller set it (img
- * otherwise zeroed), else snap_metadata_default(cfg).
+ * otherwise zeroed), else snap_metadata_build(cfg, NULL).
  */
 int snap_image_create(const char *path, const struct snap_config *cfg,
 		      const struct snap_target_opts *opts, struct snap_image *img,
-		      struct snap_error *err);
+		      struct error *err);
 
 #define SNAP_OPEN_RDONLY 0
 #define SNAP_OPEN_RDWR	 1
@@ -52,7 +52,7 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
  * accepted here; callers decide what they need.
  */
 int snap_image_open(const char *path, int mode, const struct snap_target_opts *opts,
-		    struct snap_image *img, struct snap_error *err);
+		    struct snap_image *img, struct error *err);
 
 /*
  * For `snapshot`: open the image at path if it exists (it must have been made
@@ -61,18 +61,18 @@ int snap_image_open(const char *path, int mode, const struct snap_target_opts *o
  */
 int snap_image_prepare(const char *path, const struct snap_config *cfg,
 		       const struct snap_target_opts *opts, struct snap_image *img,
-		       struct snap_error *err);
+		       struct error *err);
 
 /*
  * Read and decode the footer, and check it against the header and the
  * configuration (generation, region count and sizes). For complete images.
  */
-int snap_image_read_footer(struct snap_image *img, struct snap_footer *f, struct snap_error *err);
+int snap_image_read_footer(struct snap_image *img, struct snap_footer *f, struct error *err);
 
 /* Encode img->hdr into the header block and write it; sync if asked. */
-int snap_image_write_header(struct snap_image *img, bool sync, struct snap_error *err);
+int snap_image_write_header(struct snap_image *img, bool sync, struct error *err);
 /* fdatasync (file) or fsync (block device: flushes the device cache). */
-int snap_image_sync(struct snap_image *img, struct snap_error *err);
+int snap_image_sync(struct snap_image *img, struct error *err);
 void snap_image_close(struct snap_image *img);
 
 /*
@@ -82,9 +82,9 @@ void snap_image_close(struct snap_image *img);
  * race unaligned writes to the same block.
  */
 int snap_image_pread(struct snap_image *img, void *buf, size_t len, uint64_t off,
-		     struct snap_error *err);
+		     struct error *err);
 int snap_image_pwrite(struct snap_image *img, const void *buf, size_t len, uint64_t off,
-		      struct snap_error *err);
+		      struct error *err);
 
 struct snap_verify_result {
 	bool complete;
@@ -103,6 +103,6 @@ struct snap_verify_result {
  * holds; otherwise the first problem is in *err and the counts in *res.
  */
 int snap_image_verify(struct snap_image *img, bool deep, struct snap_verify_result *res,
-		      struct snap_error *err);
+		      struct error *err);
 
 #endif

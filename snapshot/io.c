@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "lib/align.h"
 #include "snapshot/image.h"
 
 #define BOUNCE_MAX (1024 * 1024)
@@ -20,14 +21,14 @@ static bool is_aligned(const void *buf, size_t len, uint64_t off)
 }
 
 static int io_err(struct snap_image *img, int e, const char *op, size_t len, uint64_t off,
-		  struct snap_error *err)
+		  struct error *err)
 {
-	return snap_err(err, -e, "image %s: %s of %zu bytes at offset %llu failed: %s", img->path,
-			op, len, (unsigned long long)off, strerror(e));
+	return err_set(err, -e, "image %s: %s of %zu bytes at offset %llu failed: %s", img->path,
+		       op, len, (unsigned long long)off, strerror(e));
 }
 
 static int raw_pread(struct snap_image *img, uint8_t *buf, size_t len, uint64_t off,
-		     struct snap_error *err)
+		     struct error *err)
 {
 	size_t done = 0;
 
@@ -39,15 +40,15 @@ static int raw_pread(struct snap_image *img, uint8_t *buf, size_t len, uint64_t 
 		if (n < 0)
 			return io_err(img, errno, "read", len, off, err);
 		if (n == 0)
-			return snap_err(err, -EIO, "image %s: unexpected end at offset %llu",
-					img->path, (unsigned long long)(off + done));
+			return err_set(err, -EIO, "image %s: unexpected end at offset %llu",
+				       img->path, (unsigned long long)(off + done));
 		done += (size_t)n;
 	}
 	return 0;
 }
 
 static int raw_pwrite(struct snap_image *img, const uint8_t *buf, size_t len, uint64_t off,
-		      struct snap_error *err)
+		      struct error *err)
 {
 	size_t done = 0;
 
@@ -63,29 +64,29 @@ static int raw_pwrite(struct snap_image *img, const uint8_t *buf, size_t len, ui
 	return 0;
 }
 
-static int check_range(struct snap_image *img, size_t len, uint64_t off, struct snap_error *err)
+static int check_range(struct snap_image *img, size_t len, uint64_t off, struct error *err)
 {
 	/* Before the header is known (image_size 0), open reads only the first blocks. */
 	if (img->hdr.image_size && (off > img->hdr.image_size || len > img->hdr.image_size - off))
-		return snap_err(err, -EINVAL,
-				"image %s: access of %zu bytes at %llu is outside the image",
-				img->path, len, (unsigned long long)off);
+		return err_set(err, -EINVAL,
+			       "image %s: access of %zu bytes at %llu is outside the image",
+			       img->path, len, (unsigned long long)off);
 	return 0;
 }
 
 /* The aligned window of at most BOUNCE_MAX bytes that covers the start of [off, off + len). */
 static void window(size_t len, uint64_t off, uint64_t *start, size_t *head, size_t *span, size_t *n)
 {
-	*start = off & ~(SNAP_PAGE_SIZE - 1);
+	*start = ALIGN_DOWN(off, SNAP_PAGE_SIZE);
 	*head = (size_t)(off - *start);
-	*span = (*head + len + SNAP_PAGE_SIZE - 1) & ~(SNAP_PAGE_SIZE - 1);
+	*span = ALIGN_UP(*head + len, (size_t)SNAP_PAGE_SIZE);
 	if (*span > BOUNCE_MAX)
 		*span = BOUNCE_MAX;
 	*n = len < *span - *head ? len : *span - *head;
 }
 
 /* Big enough for the first (and so the largest) window. */
-static uint8_t *bounce_alloc(size_t len, uint64_t off, struct snap_error *err)
+static uint8_t *bounce_alloc(size_t len, uint64_t off, struct error *err)
 {
 	uint64_t start;
 	size_t head, span, n;
@@ -94,12 +95,11 @@ static uint8_t *bounce_alloc(size_t len, uint64_t off, struct snap_error *err)
 	window(len, off, &start, &head, &span, &n);
 	b = aligned_alloc(SNAP_PAGE_SIZE, span);
 	if (!b)
-		snap_err(err, -ENOMEM, "out of memory for an I/O bounce buffer");
+		err_set(err, -ENOMEM, "out of memory for an I/O bounce buffer");
 	return b;
 }
 
-int snap_image_pread(struct snap_image *img, void *buf, size_t len, uint64_t off,
-		     struct snap_error *err)
+int snap_image_pread(struct snap_image *img, void *buf, size_t len, uint64_t off, struct error *err)
 {
 	uint8_t *p = buf, *bounce;
 	int ret = check_range(img, len, off, err);
@@ -127,7 +127,7 @@ int snap_image_pread(struct snap_image *img, void *buf, size_t len, uint64_t off
 }
 
 int snap_image_pwrite(struct snap_image *img, const void *buf, size_t len, uint64_t off,
-		      struct snap_error *err)
+		      struct error *err)
 {
 	const uint8_t *p = buf;
 	uint8_t *bounce;

@@ -22,7 +22,7 @@ const char *snap_ioq_engine(const struct snap_ioq *q)
 }
 
 /* Wait for one completion; finish a short write synchronously. */
-static int reap_one(struct snap_ioq *q, struct snap_error *err)
+static int reap_one(struct snap_ioq *q, struct error *err)
 {
 	struct io_uring_cqe *cqe;
 	struct snap_ioq_slot *s;
@@ -32,23 +32,22 @@ static int reap_one(struct snap_ioq *q, struct snap_error *err)
 		ret = io_uring_wait_cqe(&q->ring, &cqe);
 	} while (ret == -EINTR);
 	if (ret)
-		return snap_err(err, ret, "image %s: waiting for a write: %s", q->img->path,
-				strerror(-ret));
+		return err_set(err, ret, "image %s: waiting for a write: %s", q->img->path,
+			       strerror(-ret));
 	s = io_uring_cqe_get_data(cqe);
 	res = cqe->res;
 	io_uring_cqe_seen(&q->ring, cqe);
 	q->inflight--;
 	q->free[q->nr_free++] = s;
 	if (res < 0)
-		return snap_err(err, res, "image %s: write of %zu bytes at offset %llu failed: %s",
-				q->img->path, s->len, (unsigned long long)s->off, strerror(-res));
+		return err_set(err, res, "image %s: write of %zu bytes at offset %llu failed: %s",
+			       q->img->path, s->len, (unsigned long long)s->off, strerror(-res));
 	if ((size_t)res < s->len)
 		return snap_image_pwrite(q->img, s->buf + res, s->len - res, s->off + res, err);
 	return 0;
 }
 
-int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off,
-		   struct snap_error *err)
+int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off, struct error *err)
 {
 	struct io_uring_sqe *sqe;
 	struct snap_ioq_slot *s;
@@ -73,16 +72,16 @@ int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off
 	ret = io_uring_submit(&q->ring);
 	if (ret < 0) {
 		q->free[q->nr_free++] = s;
-		return snap_err(err, ret, "image %s: io_uring submit: %s", q->img->path,
-				strerror(-ret));
+		return err_set(err, ret, "image %s: io_uring submit: %s", q->img->path,
+			       strerror(-ret));
 	}
 	q->inflight++;
 	return 0;
 }
 
-int snap_ioq_drain(struct snap_ioq *q, struct snap_error *err)
+int snap_ioq_drain(struct snap_ioq *q, struct error *err)
 {
-	struct snap_error later;
+	struct error later;
 	int ret, first = 0;
 
 	/* Reap everything even after an error: buffers are in flight until then. */
@@ -96,7 +95,7 @@ int snap_ioq_drain(struct snap_ioq *q, struct snap_error *err)
 
 void snap_ioq_exit(struct snap_ioq *q)
 {
-	struct snap_error ignored;
+	struct error ignored;
 
 	if (!q->uring)
 		return;

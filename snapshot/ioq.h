@@ -36,9 +36,9 @@ struct snap_ioq {
 void snap_ioq_init(struct snap_ioq *q, struct snap_image *img);
 /* Queue one write; may wait for an earlier one to finish. 0 or -errno. */
 int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off,
-		   struct snap_error *err);
+		   struct error *err);
 /* Wait for every queued write. 0, or the first error. */
-int snap_ioq_drain(struct snap_ioq *q, struct snap_error *err);
+int snap_ioq_drain(struct snap_ioq *q, struct error *err);
 /* Drain (errors ignored) and release the ring. */
 void snap_ioq_exit(struct snap_ioq *q);
 const char *snap_ioq_engine(const struct snap_ioq *q);

@@ -7,12 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lib/align.h"
 #include "snapshot/snapshot.h"
-
-static uint64_t align4k(uint64_t v)
-{
-	return (v + SNAP_PAGE_SIZE - 1) & ~(SNAP_PAGE_SIZE - 1);
-}
 
 /* Region indexes in section order; size order is a stable sort, largest first. */
 static void section_order(const struct snap_config *cfg, uint32_t order, unsigned int *idx)
@@ -33,7 +29,7 @@ static void section_order(const struct snap_config *cfg, uint32_t order, unsigne
 }
 
 int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct snap_layout *out,
-			struct snap_error *err)
+			struct error *err)
 {
 	unsigned int idx[SNAP_MAX_REGIONS], k;
 	struct snap_layout l;
@@ -44,7 +40,7 @@ int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct sn
 	if (ret)
 		return ret;
 	if (order != SNAP_ORDER_REGISTRY && order != SNAP_ORDER_SIZE)
-		return snap_err(err, -EINVAL, "unknown section order %u", order);
+		return err_set(err, -EINVAL, "unknown section order %u", order);
 
 	/* snap_config_check bounds every size, so none of the sums below can overflow. */
 	memset(&l, 0, sizeof(l));
@@ -54,7 +50,7 @@ int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct sn
 	l.start_off = l.header_off + l.header_size;
 	l.start_size = SNAP_START_SIZE;
 	l.state_off = l.start_off + l.start_size;
-	l.state_size = align4k(SNAP_STATE_FIXED + cfg->vcpus * SNAP_STATE_PER_VCPU);
+	l.state_size = snap_state_area_size(cfg->vcpus);
 	pos = l.state_off + l.state_size;
 
 	section_order(cfg, order, idx);
@@ -66,7 +62,8 @@ int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct sn
 		s->region = idx[k];
 		s->id = idx[k] + 1;
 		s->pages = cfg->regions[idx[k]].size / SNAP_PAGE_SIZE;
-		table_area = align4k(SNAP_SECTION_DESC + SNAP_PAGE_HDR_SIZE * s->pages);
+		table_area =
+		    ALIGN_UP(SNAP_SECTION_DESC + SNAP_PAGE_HDR_SIZE * s->pages, SNAP_PAGE_SIZE);
 		s->offset = pos;
 		s->table_off = pos + SNAP_SECTION_DESC;
 		s->data_off = pos + table_area;

@@ -5,9 +5,8 @@
  * VM state record container. Documentation/snapshot-format.md is the format.
  *
  * Rules for everything declared here:
- *  - Functions return 0 (or a count) on success and a negative errno on
- *    failure, and then fill *err with one line that names the cause. They
- *    never print and never exit the process.
+ *  - Errors follow lib/error.h: 0 or a negative errno, and one line in *err
+ *    that names the cause. Nothing here prints or exits the process.
  *  - Nothing here includes vmm/: the VM is reached only through struct
  *    snap_vm (writer.h), so the library runs on plain memory in tests.
  */
@@ -18,38 +17,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SNAP_PAGE_SIZE	     4096ULL
-#define SNAP_PAGE_HDR_SIZE   8ULL
-#define SNAP_FORMAT_VERSION  1
-#define SNAP_MAX_REGIONS     16
-#define SNAP_REGION_ID_MAX   31 /* bytes, without NUL */
-#define SNAP_HEADER_SIZE     4096ULL
-#define SNAP_START_SIZE	     4096ULL
-#define SNAP_FOOTER_SIZE     4096ULL
-#define SNAP_STATE_FIXED     16384ULL
-#define SNAP_STATE_PER_VCPU  32768ULL
-#define SNAP_SECTION_DESC    64ULL /* section descriptor before the page header table */
-#define SNAP_METADATA_MAX    1024
-#define SNAP_MACHINE_PC	     "kvmsnap-pc-1"
-#define SNAP_KVMSNAP_VERSION "0.1.0"
+#include "lib/error.h"
+
+#define SNAP_PAGE_SIZE	    4096ULL
+#define SNAP_PAGE_HDR_SIZE  8ULL
+#define SNAP_FORMAT_VERSION 1
+#define SNAP_MAX_REGIONS    16
+#define SNAP_REGION_ID_MAX  31 /* bytes, without NUL */
+#define SNAP_HEADER_SIZE    4096ULL
+#define SNAP_START_SIZE	    4096ULL
+#define SNAP_FOOTER_SIZE    4096ULL
+#define SNAP_STATE_FIXED    16384ULL
+#define SNAP_STATE_PER_VCPU 32768ULL
+#define SNAP_SECTION_DESC   64ULL /* section descriptor before the page header table */
+#define SNAP_METADATA_MAX   1024
+#define SNAP_MACHINE_PC	    "kvmsnap-pc-1"
 /* Sanity bounds that keep every size computation far from 64-bit overflow. */
 #define SNAP_MAX_VCPUS	     4096
 #define SNAP_REGION_SIZE_MAX (1ULL << 48)
 
 /* Page header flags (low 12 bits). */
 #define SNAP_PAGE_PRESENT 0x1ULL
-
-struct snap_error {
-	int code;
-	char msg[320];
-};
-
-/* Fill err and return code (negative errno). */
-int snap_err(struct snap_error *err, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-/* Put "prefix: " (printf-style) before the message already in err; return err->code. */
-int snap_err_prefix(struct snap_error *err, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 
 enum snap_state { SNAP_STATE_EMPTY = 0, SNAP_STATE_WRITING = 1, SNAP_STATE_COMPLETE = 2 };
 enum snap_order { SNAP_ORDER_REGISTRY = 0, SNAP_ORDER_SIZE = 1 };
@@ -108,8 +96,16 @@ struct snap_layout {
 	uint64_t padding;	  /* image_size minus every other term */
 };
 
+/* The VM state area of an image for this many vCPUs: the one formula. */
+static inline uint64_t snap_state_area_size(uint64_t vcpus)
+{
+	uint64_t v = SNAP_STATE_FIXED + vcpus * SNAP_STATE_PER_VCPU;
+
+	return (v + SNAP_PAGE_SIZE - 1) & ~(SNAP_PAGE_SIZE - 1);
+}
+
 /* Check a configuration (ids, sizes, counts). 0 or -EINVAL. */
-int snap_config_check(const struct snap_config *cfg, struct snap_error *err);
+int snap_config_check(const struct snap_config *cfg, struct error *err);
 
 /*
  * Compare the configuration an image was made for with a VM's: machine,
@@ -117,14 +113,17 @@ int snap_config_check(const struct snap_config *cfg, struct snap_error *err);
  * and a message naming the first difference ("vcpus: the image has 2, the VM 1").
  */
 int snap_config_compare(const struct snap_config *image, const struct snap_config *vm,
-			struct snap_error *err);
+			struct error *err);
 
-/* The default platform metadata for cfg ("machine=...\nmem=...\n..."), NUL-terminated. */
-void snap_metadata_default(const struct snap_config *cfg, char *buf, size_t len);
+/*
+ * The platform metadata for cfg ("machine=...\nmem=...\n...\nkvmsnap=VERSION\n"),
+ * NUL-terminated, with a guest= line when guest is not NULL.
+ */
+void snap_metadata_build(const struct snap_config *cfg, const char *guest, char *buf, size_t len);
 
 /* Compute the layout for a configuration and section order. */
 int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct snap_layout *out,
-			struct snap_error *err);
+			struct error *err);
 
 /* The section that holds region index r, or NULL. */
 const struct snap_section *snap_layout_section(const struct snap_layout *l, unsigned int r);
@@ -165,18 +164,18 @@ struct snap_footer {
  * magic, version, checksum and internal consistency before filling *out. */
 void snap_header_encode(const struct snap_header *h, uint8_t buf[SNAP_HEADER_SIZE]);
 int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *h,
-		       struct snap_error *err);
+		       struct error *err);
 void snap_start_encode(const struct snap_config *cfg, uint8_t buf[SNAP_START_SIZE]);
 int snap_start_decode(const uint8_t buf[SNAP_START_SIZE], struct snap_config *cfg,
-		      struct snap_error *err);
+		      struct error *err);
 void snap_footer_encode(const struct snap_footer *f, uint8_t buf[SNAP_FOOTER_SIZE]);
 int snap_footer_decode(const uint8_t buf[SNAP_FOOTER_SIZE], struct snap_footer *f,
-		       struct snap_error *err);
+		       struct error *err);
 /* The 64-byte descriptor at the start of a section. */
 void snap_section_desc_encode(const struct snap_section *s, const struct snap_region_desc *r,
 			      uint8_t buf[SNAP_SECTION_DESC]);
 int snap_section_desc_check(const uint8_t buf[SNAP_SECTION_DESC], const struct snap_section *s,
-			    const struct snap_region_desc *r, struct snap_error *err);
+			    const struct snap_region_desc *r, struct error *err);
 
 static inline uint64_t snap_page_hdr(uint64_t index, uint64_t flags)
 {

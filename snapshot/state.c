@@ -14,7 +14,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 
 #define STATE_MAGIC	"KSSTATE1"
 #define STATE_MAGIC_LEN 8
@@ -67,10 +67,10 @@ uint8_t *snap_state_add(struct snap_state_writer *w, uint32_t type, uint32_t ins
 	return rec + STATE_REC_HDR;
 }
 
-int snap_state_finish(struct snap_state_writer *w, size_t *used, struct snap_error *err)
+int snap_state_finish(struct snap_state_writer *w, size_t *used, struct error *err)
 {
 	if (w->overflow)
-		return snap_err(
+		return err_set(
 		    err, -ENOSPC,
 		    "the VM state does not fit in the %zu-byte state area (%u records written)",
 		    w->cap, w->count);
@@ -83,39 +83,38 @@ int snap_state_finish(struct snap_state_writer *w, size_t *used, struct snap_err
 	return 0;
 }
 
-int snap_state_open(struct snap_state_reader *r, const uint8_t *buf, size_t len,
-		    struct snap_error *err)
+int snap_state_open(struct snap_state_reader *r, const uint8_t *buf, size_t len, struct error *err)
 {
 	uint64_t used, want, got;
 	uint32_t count;
 
 	memset(r, 0, sizeof(*r));
 	if (len < SNAP_STATE_HDR_SIZE)
-		return snap_err(err, -EINVAL,
-				"VM state area: %zu bytes, shorter than its %d-byte header", len,
-				SNAP_STATE_HDR_SIZE);
+		return err_set(err, -EINVAL,
+			       "VM state area: %zu bytes, shorter than its %d-byte header", len,
+			       SNAP_STATE_HDR_SIZE);
 	if (memcmp(buf, STATE_MAGIC, STATE_MAGIC_LEN))
-		return snap_err(err, -EINVAL, "VM state area: bad magic (not a KSSTATE1 area)");
+		return err_set(err, -EINVAL, "VM state area: bad magic (not a KSSTATE1 area)");
 	if (get_le32(buf + STATE_OFF_RSVD))
-		return snap_err(err, -EINVAL, "VM state area: reserved header field is not zero");
+		return err_set(err, -EINVAL, "VM state area: reserved header field is not zero");
 	used = get_le64(buf + STATE_OFF_USED);
 	if (used < SNAP_STATE_HDR_SIZE || used > len || used % 8)
-		return snap_err(
+		return err_set(
 		    err, -EINVAL,
 		    "VM state area: bytes used %llu is outside [%d, %zu] or not a multiple of 8",
 		    (unsigned long long)used, SNAP_STATE_HDR_SIZE, len);
 	want = get_le64(buf + STATE_OFF_XXH);
 	got = state_hash(buf, used);
 	if (want != got)
-		return snap_err(
+		return err_set(
 		    err, -EINVAL,
 		    "VM state area: checksum mismatch (stored %016llx, computed %016llx)",
 		    (unsigned long long)want, (unsigned long long)got);
 	count = get_le32(buf + STATE_OFF_COUNT);
 	/* Every record takes at least its 16-byte header. */
 	if (count > (used - SNAP_STATE_HDR_SIZE) / STATE_REC_HDR)
-		return snap_err(err, -EINVAL, "VM state area: %u records cannot fit in %llu bytes",
-				count, (unsigned long long)used);
+		return err_set(err, -EINVAL, "VM state area: %u records cannot fit in %llu bytes",
+			       count, (unsigned long long)used);
 	r->buf = buf;
 	r->used = used;
 	r->pos = SNAP_STATE_HDR_SIZE;
@@ -123,47 +122,45 @@ int snap_state_open(struct snap_state_reader *r, const uint8_t *buf, size_t len,
 	return 0;
 }
 
-int snap_state_next(struct snap_state_reader *r, struct snap_state_record *rec,
-		    struct snap_error *err)
+int snap_state_next(struct snap_state_reader *r, struct snap_state_record *rec, struct error *err)
 {
 	const uint8_t *p, *pad;
 	uint64_t left, body;
 	uint32_t len;
 
 	if (r->pos > r->used)
-		return snap_err(err, -EINVAL, "VM state area: reader past the end");
+		return err_set(err, -EINVAL, "VM state area: reader past the end");
 	left = r->used - r->pos;
 	if (r->seen == r->count) {
 		if (left)
-			return snap_err(err, -EINVAL,
-					"VM state area: %llu bytes after the last of %u records",
-					(unsigned long long)left, r->count);
+			return err_set(err, -EINVAL,
+				       "VM state area: %llu bytes after the last of %u records",
+				       (unsigned long long)left, r->count);
 		return 0;
 	}
 	if (left < STATE_REC_HDR)
-		return snap_err(
+		return err_set(
 		    err, -EINVAL,
 		    "VM state area: record %u of %u is truncated (%llu bytes left for its header)",
 		    r->seen, r->count, (unsigned long long)left);
 	p = r->buf + r->pos;
 	len = get_le32(p + 8);
 	if (get_le32(p + 12))
-		return snap_err(
+		return err_set(
 		    err, -EINVAL,
 		    "VM state area: record %u (type 0x%04x) has a nonzero reserved field", r->seen,
 		    get_le32(p));
 	body = align8(len);
 	if (body > left - STATE_REC_HDR)
-		return snap_err(
+		return err_set(
 		    err, -EINVAL,
 		    "VM state area: record %u (type 0x%04x) claims %u bytes, only %llu are left",
 		    r->seen, get_le32(p), len, (unsigned long long)(left - STATE_REC_HDR));
 	for (pad = p + STATE_REC_HDR + len; pad < p + STATE_REC_HDR + body; pad++)
 		if (*pad)
-			return snap_err(
-			    err, -EINVAL,
-			    "VM state area: record %u (type 0x%04x) has nonzero padding", r->seen,
-			    get_le32(p));
+			return err_set(err, -EINVAL,
+				       "VM state area: record %u (type 0x%04x) has nonzero padding",
+				       r->seen, get_le32(p));
 	rec->type = get_le32(p);
 	rec->instance = get_le32(p + 4);
 	rec->len = len;

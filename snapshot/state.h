@@ -40,13 +40,11 @@ void snap_state_init(struct snap_state_writer *w, uint8_t *buf, size_t cap);
 uint8_t *snap_state_add(struct snap_state_writer *w, uint32_t type, uint32_t instance,
 			uint32_t len);
 /* Write the header and checksum. 0 or -ENOSPC. *used = bytes to store. */
-int snap_state_finish(struct snap_state_writer *w, size_t *used, struct snap_error *err);
+int snap_state_finish(struct snap_state_writer *w, size_t *used, struct error *err);
 
 /* Validate magic, size and checksum of a state area of len bytes. */
-int snap_state_open(struct snap_state_reader *r, const uint8_t *buf, size_t len,
-		    struct snap_error *err);
+int snap_state_open(struct snap_state_reader *r, const uint8_t *buf, size_t len, struct error *err);
 /* 1 and the next record, 0 at the end, or -EINVAL for a malformed record. */
-int snap_state_next(struct snap_state_reader *r, struct snap_state_record *rec,
-		    struct snap_error *err);
+int snap_state_next(struct snap_state_reader *r, struct snap_state_record *rec, struct error *err);
 
 #endif

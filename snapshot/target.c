@@ -20,13 +20,12 @@
 
 #define IMAGE_MAGIC "KVMSNAPI"
 
-static int sys_err(struct snap_error *err, int e, const char *path, const char *what)
+static int sys_err(struct error *err, int e, const char *path, const char *what)
 {
-	return snap_err(err, -e, "%s: %s: %s", path, what, strerror(e));
+	return err_set(err, -e, "%s: %s: %s", path, what, strerror(e));
 }
 
-static int preallocate(struct snap_target *t, const char *path, uint64_t size,
-		       struct snap_error *err)
+static int preallocate(struct snap_target *t, const char *path, uint64_t size, struct error *err)
 {
 	char human[32];
 	int e = 0;
@@ -37,15 +36,15 @@ static int preallocate(struct snap_target *t, const char *path, uint64_t size,
 	if (e == EOPNOTSUPP)
 		e = posix_fallocate(t->fd, 0, (off_t)size);
 	if (e == ENOSPC || e == EDQUOT)
-		return snap_err(err, -ENOSPC, "%s: not enough space for the %s image", path,
-				snap_size_str(size, human, sizeof(human)));
+		return err_set(err, -ENOSPC, "%s: not enough space for the %s image", path,
+			       snap_size_str(size, human, sizeof(human)));
 	if (e)
 		return sys_err(err, e, path, "cannot preallocate the image");
 	t->size = size;
 	return 0;
 }
 
-static int device_size(int fd, const char *path, uint64_t *size, struct snap_error *err)
+static int device_size(int fd, const char *path, uint64_t *size, struct error *err)
 {
 	if (ioctl(fd, BLKGETSIZE64, size))
 		return sys_err(err, errno, path, "cannot get the device size");
@@ -74,7 +73,7 @@ static const char *signature_kind(const char *usage)
 }
 
 /* Refuse a device that carries a file system, RAID member, partition table, ... */
-static int check_signatures(int fd, const char *path, struct snap_error *err)
+static int check_signatures(int fd, const char *path, struct error *err)
 {
 	const char *type = NULL, *usage = NULL, *pttype = NULL;
 	blkid_probe pr;
@@ -82,10 +81,10 @@ static int check_signatures(int fd, const char *path, struct snap_error *err)
 
 	pr = blkid_new_probe();
 	if (!pr)
-		return snap_err(err, -ENOMEM, "%s: cannot probe for signatures", path);
+		return err_set(err, -ENOMEM, "%s: cannot probe for signatures", path);
 	if (blkid_probe_set_device(pr, fd, 0, 0)) {
 		blkid_free_probe(pr);
-		return snap_err(err, -EIO, "%s: cannot probe for signatures", path);
+		return err_set(err, -EIO, "%s: cannot probe for signatures", path);
 	}
 	blkid_probe_enable_superblocks(pr, 1);
 	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE);
@@ -97,26 +96,26 @@ static int check_signatures(int fd, const char *path, struct snap_error *err)
 		blkid_probe_lookup_value(pr, "PTTYPE", &pttype, NULL);
 	}
 	if (found == -2)
-		ret = snap_err(
+		ret = err_set(
 		    err, -EEXIST,
 		    "%s: carries several conflicting signatures; use --force to overwrite it",
 		    path);
 	else if (found < 0)
-		ret = snap_err(err, -EIO, "%s: probing for signatures failed", path);
+		ret = err_set(err, -EIO, "%s: probing for signatures failed", path);
 	else if (type)
-		ret = snap_err(err, -EEXIST, "%s: carries %s %s %s; use --force to overwrite it",
-			       path, strchr("aeiouxAEIOUX", type[0]) ? "an" : "a", type,
-			       signature_kind(usage));
+		ret = err_set(err, -EEXIST, "%s: carries %s %s %s; use --force to overwrite it",
+			      path, strchr("aeiouxAEIOUX", type[0]) ? "an" : "a", type,
+			      signature_kind(usage));
 	else if (pttype)
-		ret = snap_err(err, -EEXIST,
-			       "%s: carries a %s partition table; use --force to overwrite it",
-			       path, pttype);
+		ret = err_set(err, -EEXIST,
+			      "%s: carries a %s partition table; use --force to overwrite it", path,
+			      pttype);
 	blkid_free_probe(pr);
 	return ret;
 }
 
 static int create_blockdev(const char *path, uint64_t size, bool force, struct snap_target *t,
-			   struct snap_error *err)
+			   struct error *err)
 {
 	char a[SNAP_SIZE_PAIR_LEN], b[SNAP_SIZE_PAIR_LEN];
 	int ret;
@@ -124,8 +123,8 @@ static int create_blockdev(const char *path, uint64_t size, bool force, struct s
 	/* O_EXCL on a block device fails with EBUSY while it is mounted or held. */
 	t->fd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
 	if (t->fd < 0 && errno == EBUSY)
-		return snap_err(err, -EBUSY,
-				"%s: device is in use (mounted or held by another program)", path);
+		return err_set(err, -EBUSY,
+			       "%s: device is in use (mounted or held by another program)", path);
 	if (t->fd < 0)
 		return sys_err(err, errno, path, "cannot open");
 	t->blockdev = true;
@@ -134,8 +133,8 @@ static int create_blockdev(const char *path, uint64_t size, bool force, struct s
 		return ret;
 	if (t->size < size) {
 		snap_size_pair_str(t->size, a, size, b);
-		return snap_err(err, -ENOSPC, "%s: %s device is smaller than the %s image", path, a,
-				b);
+		return err_set(err, -ENOSPC, "%s: %s device is smaller than the %s image", path, a,
+			       b);
 	}
 	/* An old kvmsnap image is ours to overwrite; its page data may look like anything. */
 	if (force || has_image_magic(t->fd))
@@ -144,7 +143,7 @@ static int create_blockdev(const char *path, uint64_t size, bool force, struct s
 }
 
 int snap_target_create(const char *path, uint64_t size, bool force, struct snap_target *t,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	struct stat st;
 
@@ -161,10 +160,10 @@ int snap_target_create(const char *path, uint64_t size, bool force, struct snap_
 	if (S_ISBLK(st.st_mode))
 		return create_blockdev(path, size, force, t, err);
 	if (!S_ISREG(st.st_mode))
-		return snap_err(err, -EINVAL, "%s: not a regular file or a block device", path);
+		return err_set(err, -EINVAL, "%s: not a regular file or a block device", path);
 	if (!force)
-		return snap_err(err, -EEXIST, "%s: already exists; use --force to overwrite it",
-				path);
+		return err_set(err, -EEXIST, "%s: already exists; use --force to overwrite it",
+			       path);
 	t->fd = open(path, O_RDWR | O_TRUNC | O_CLOEXEC);
 	if (t->fd < 0)
 		return sys_err(err, errno, path, "cannot open");
@@ -172,7 +171,7 @@ int snap_target_create(const char *path, uint64_t size, bool force, struct snap_
 	return preallocate(t, path, size, err);
 }
 
-int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct snap_error *err)
+int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct error *err)
 {
 	struct stat st;
 
@@ -182,13 +181,13 @@ int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct 
 		return sys_err(err, errno, path, "cannot open");
 	t->blockdev = S_ISBLK(st.st_mode);
 	if (!t->blockdev && !S_ISREG(st.st_mode))
-		return snap_err(err, -EINVAL, "%s: not a regular file or a block device", path);
+		return err_set(err, -EINVAL, "%s: not a regular file or a block device", path);
 	/* A writer holds its device exclusively: nobody can mount it under us. */
 	t->fd =
 	    open(path, (rdwr ? O_RDWR : O_RDONLY) | (rdwr && t->blockdev ? O_EXCL : 0) | O_CLOEXEC);
 	if (t->fd < 0 && errno == EBUSY)
-		return snap_err(err, -EBUSY,
-				"%s: device is in use (mounted or held by another program)", path);
+		return err_set(err, -EBUSY,
+			       "%s: device is in use (mounted or held by another program)", path);
 	if (t->fd < 0)
 		return sys_err(err, errno, path, "cannot open");
 	if (t->blockdev)
@@ -207,7 +206,7 @@ bool snap_target_set_direct(struct snap_target *t)
 	return fl >= 0 && fcntl(t->fd, F_SETFL, fl | O_DIRECT) == 0;
 }
 
-int snap_target_sync(struct snap_target *t, const char *path, struct snap_error *err)
+int snap_target_sync(struct snap_target *t, const char *path, struct error *err)
 {
 	/* On a block device fsync also flushes the device's volatile write cache. */
 	if ((t->blockdev ? fsync(t->fd) : fdatasync(t->fd)) == 0)

@@ -22,15 +22,15 @@ struct snap_target {
  * on) and, unless force, free of foreign signatures.
  */
 int snap_target_create(const char *path, uint64_t size, bool force, struct snap_target *t,
-		       struct snap_error *err);
+		       struct error *err);
 
 /* Open an existing target; a block device opened rdwr is held with O_EXCL. */
-int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct snap_error *err);
+int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct error *err);
 
 /* Switch the fd to O_DIRECT; false (and no change) where unsupported. */
 bool snap_target_set_direct(struct snap_target *t);
 
-int snap_target_sync(struct snap_target *t, const char *path, struct snap_error *err);
+int snap_target_sync(struct snap_target *t, const char *path, struct error *err);
 
 /* Close; remove the file if this process created it and keep is false. */
 void snap_target_close(struct snap_target *t, const char *path, bool keep);

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "snapshot/image.h"
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/state.h"
 
 #define CHUNK (8u << 20)
@@ -18,17 +18,17 @@
 struct vctx {
 	struct snap_image *img;
 	struct snap_verify_result *res;
-	struct snap_error *err;
+	struct error *err;
 	int ret; /* the first problem; later ones only count */
 	uint8_t *buf;
 	struct snap_footer footer;
 };
 
-#define problem(v, code, fmt, ...)                                                            \
-	do {                                                                                  \
-		if (!(v)->ret)                                                                \
-			(v)->ret = snap_err((v)->err, code, "image %s: " fmt, (v)->img->path, \
-					    ##__VA_ARGS__);                                   \
+#define problem(v, code, fmt, ...)                                                           \
+	do {                                                                                 \
+		if (!(v)->ret)                                                               \
+			(v)->ret = err_set((v)->err, code, "image %s: " fmt, (v)->img->path, \
+					   ##__VA_ARGS__);                                   \
 	} while (0)
 
 static bool all_zero(const uint8_t *p, size_t len)
@@ -51,8 +51,8 @@ static int check_state(struct vctx *v, const uint8_t *buf)
 	ret = snap_state_open(&r, buf, v->img->hdr.state_used, v->err);
 	if (!ret && r.used != v->img->hdr.state_used)
 		ret =
-		    snap_err(v->err, -EINVAL, "VM state area: %zu bytes used, the header says %llu",
-			     r.used, (unsigned long long)v->img->hdr.state_used);
+		    err_set(v->err, -EINVAL, "VM state area: %zu bytes used, the header says %llu",
+			    r.used, (unsigned long long)v->img->hdr.state_used);
 	while (!ret && (ret = snap_state_next(&r, &rec, v->err)) > 0)
 		ret = 0;
 	return ret;
@@ -65,13 +65,13 @@ static int read_state(struct vctx *v)
 	int ret;
 
 	if (!buf)
-		return snap_err(v->err, -ENOMEM, "out of memory for the VM state");
+		return err_set(v->err, -ENOMEM, "out of memory for the VM state");
 	ret = snap_image_pread(v->img, buf, h->state_used, h->state_off, v->err);
 	if (!ret) {
 		ret = check_state(v, buf);
 		/* Each of check_state()'s messages names the VM state area itself. */
 		if (ret)
-			snap_err_prefix(v->err, "image %s", v->img->path);
+			err_prefix(v->err, "image %s", v->img->path);
 	}
 	free(buf);
 	return ret;
@@ -115,7 +115,7 @@ static int check_headers(struct vctx *v, const struct snap_section *s)
 			ret = snap_section_desc_check(v->buf, s, &v->img->cfg.regions[s->region],
 						      v->err);
 			if (ret && !v->ret)
-				v->ret = snap_err_prefix(v->err, "image %s", v->img->path);
+				v->ret = err_prefix(v->err, "image %s", v->img->path);
 			o = SNAP_SECTION_DESC;
 		}
 		/* CHUNK and the descriptor are multiples of 8: no word straddles a chunk. */
@@ -134,7 +134,7 @@ static int check_digest(struct vctx *v, const struct snap_section *s)
 	int ret;
 
 	if (snap_digest_begin(&ds))
-		return snap_err(v->err, -ENOMEM, "out of memory for a digest");
+		return err_set(v->err, -ENOMEM, "out of memory for a digest");
 	for (pos = 0; pos < area; pos += CHUNK) {
 		size_t n = area - pos < CHUNK ? (size_t)(area - pos) : CHUNK;
 
@@ -183,7 +183,7 @@ static int check_fixed(struct vctx *v)
 }
 
 int snap_image_verify(struct snap_image *img, bool deep, struct snap_verify_result *res,
-		      struct snap_error *err)
+		      struct error *err)
 {
 	struct vctx v = {.img = img, .res = res, .err = err};
 	const struct snap_layout *l = &img->layout;
@@ -192,14 +192,14 @@ int snap_image_verify(struct snap_image *img, bool deep, struct snap_verify_resu
 
 	memset(res, 0, sizeof(*res));
 	if (img->hdr.state == SNAP_STATE_WRITING)
-		return snap_err(
+		return err_set(
 		    err, -EINVAL,
 		    "image %s: state is 'writing': the snapshot of generation %llu was interrupted",
 		    img->path, (unsigned long long)img->hdr.generation);
 	res->complete = img->hdr.state == SNAP_STATE_COMPLETE;
 	v.buf = aligned_alloc(SNAP_PAGE_SIZE, CHUNK);
 	if (!v.buf)
-		return snap_err(err, -ENOMEM, "out of memory for verify");
+		return err_set(err, -ENOMEM, "out of memory for verify");
 	ret = check_fixed(&v);
 	for (k = 0; !ret && k < l->nr_sections; k++)
 		ret = check_headers(&v, &l->sections[k]);

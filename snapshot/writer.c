@@ -26,26 +26,24 @@
 #include <time.h>
 #include <xxhash.h>
 
+#include "lib/align.h"
 #include "snapshot/bitmap.h"
 #include "snapshot/ioq.h"
-#include "snapshot/le.h"
+#include "lib/le.h"
 
-#define CHUNK_BYTES	     (8ULL << 20) /* largest single write */
-#define STAGE_MIN	     (64ULL << 20)
-#define ZERO_BYTES	     (8ULL << 20)
-#define MIN_U64(a, b)	     ((a) < (b) ? (a) : (b))
-#define ALIGN_DOWN_U64(x, a) ((x) & ~((uint64_t)(a)-1))
-#define ALIGN_UP_U64(x, a)   ALIGN_DOWN_U64((x) + (a)-1, (a))
-#define DEFAULT_DOWNTIME     20
-#define DEFAULT_PASSES	     30
-#define DEFAULT_TIME_MS	     60000
+#define CHUNK_BYTES	 (8ULL << 20) /* largest single write */
+#define STAGE_MIN	 (64ULL << 20)
+#define ZERO_BYTES	 (8ULL << 20)
+#define DEFAULT_DOWNTIME 20
+#define DEFAULT_PASSES	 30
+#define DEFAULT_TIME_MS	 60000
 
 struct wctx {
 	struct snap_image *img;
 	struct snap_vm *vm;
 	const struct snap_options *opts;
 	struct snap_report *rep;
-	struct snap_error *err;
+	struct error *err;
 	uint64_t *hashes[SNAP_MAX_REGIONS]; /* per-page XXH3, kept current */
 	uint8_t *stage;			    /* final-batch copy */
 	uint8_t *zeros;			    /* ZERO_BYTES of zeros: what holes are */
@@ -115,7 +113,7 @@ static int write_page_headers(struct wctx *w, unsigned int r)
 	if (buf)
 		memset(buf, 0, len);
 	if (!buf)
-		return snap_err(w->err, -ENOMEM, "out of memory for page headers");
+		return err_set(w->err, -ENOMEM, "out of memory for page headers");
 	snap_section_desc_encode(s, &w->vm->cfg.regions[r], buf);
 	for (i = 0; i < s->pages; i++)
 		put_le64(buf + SNAP_SECTION_DESC + i * 8, snap_page_hdr(i, SNAP_PAGE_PRESENT));
@@ -132,7 +130,7 @@ static int write_zeros(struct wctx *w, unsigned int r, uint64_t first, uint64_t 
 	int ret;
 
 	while (done < n) {
-		uint64_t cnt = MIN_U64(n - done, ZERO_BYTES / SNAP_PAGE_SIZE);
+		uint64_t cnt = MIN(n - done, ZERO_BYTES / SNAP_PAGE_SIZE);
 
 		ret = snap_ioq_write(&w->ioq, w->zeros, cnt * SNAP_PAGE_SIZE,
 				     s->data_off + (first + done) * SNAP_PAGE_SIZE, w->err);
@@ -168,7 +166,7 @@ static int write_region(struct wctx *w, unsigned int r)
 					 vr->mem + off);
 		if (data < 0 || (uint64_t)data > size)
 			data = (off_t)size;
-		data = (off_t)ALIGN_DOWN_U64((uint64_t)data, SNAP_PAGE_SIZE);
+		data = (off_t)ALIGN_DOWN((uint64_t)data, SNAP_PAGE_SIZE);
 		if ((uint64_t)data > off)
 			ret = write_zeros(w, r, off / SNAP_PAGE_SIZE,
 					  ((uint64_t)data - off) / SNAP_PAGE_SIZE);
@@ -177,7 +175,7 @@ static int write_region(struct wctx *w, unsigned int r)
 		hole = lseek(vr->memfd, data, SEEK_HOLE);
 		if (hole < 0 || (uint64_t)hole > size)
 			hole = (off_t)size;
-		hole = (off_t)ALIGN_UP_U64((uint64_t)hole, SNAP_PAGE_SIZE);
+		hole = (off_t)ALIGN_UP((uint64_t)hole, SNAP_PAGE_SIZE);
 		ret = write_run(w, r, (uint64_t)data / SNAP_PAGE_SIZE,
 				((uint64_t)hole - (uint64_t)data) / SNAP_PAGE_SIZE, vr->mem + data);
 		off = (uint64_t)hole;
@@ -343,7 +341,7 @@ static int final_batch(struct wctx *w, struct snap_pass *p, bool *staged)
 		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
 		pending[r] = malloc(words * 8);
 		if (!pending[r]) {
-			ret = snap_err(w->err, -ENOMEM, "out of memory for dirty bitmaps");
+			ret = err_set(w->err, -ENOMEM, "out of memory for dirty bitmaps");
 			goto out;
 		}
 		memcpy(pending[r], vm->regions[r].dirty, words * 8);
@@ -413,7 +411,7 @@ static int write_staged(struct wctx *w)
 static int write_state(struct wctx *w, uint8_t *state, size_t used)
 {
 	struct snap_image *img = w->img;
-	uint64_t len = (used + SNAP_PAGE_SIZE - 1) & ~(SNAP_PAGE_SIZE - 1);
+	uint64_t len = ALIGN_UP((uint64_t)used, SNAP_PAGE_SIZE);
 
 	img->hdr.state_used = used;
 	return snap_image_pwrite(img, state, len, img->layout.state_off, w->err);
@@ -427,7 +425,7 @@ static int write_footer(struct wctx *w, uint64_t pause_ns)
 	int ret;
 
 	if (!buf)
-		return snap_err(w->err, -ENOMEM, "out of memory for the footer");
+		return err_set(w->err, -ENOMEM, "out of memory for the footer");
 	f.generation = w->img->hdr.generation;
 	f.nr_regions = w->vm->cfg.nr_regions;
 	f.digest_algo = SNAP_DIGEST_XXH3_TREE;
@@ -455,14 +453,14 @@ static int alloc_ctx(struct wctx *w)
 	snap_ioq_init(&w->ioq, w->img);
 	w->zeros = aligned_alloc(SNAP_PAGE_SIZE, ZERO_BYTES);
 	if (!w->zeros)
-		return snap_err(w->err, -ENOMEM, "out of memory for a zero buffer");
+		return err_set(w->err, -ENOMEM, "out of memory for a zero buffer");
 	memset(w->zeros, 0, ZERO_BYTES);
 	w->zero_hash = XXH3_64bits(w->zeros, SNAP_PAGE_SIZE);
 	w->rep->io_engine = snap_ioq_engine(&w->ioq);
 	for (r = 0; r < w->vm->cfg.nr_regions; r++) {
 		w->hashes[r] = calloc(region_pages(w->vm, r), sizeof(uint64_t));
 		if (!w->hashes[r])
-			return snap_err(w->err, -ENOMEM, "out of memory for page hashes");
+			return err_set(w->err, -ENOMEM, "out of memory for page hashes");
 	}
 	/* Enough for a batch several times the threshold the default downtime gives. */
 	w->stage_cap = STAGE_MIN;
@@ -471,7 +469,7 @@ static int alloc_ctx(struct wctx *w)
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (w->stage == MAP_FAILED) {
 		w->stage = NULL;
-		return snap_err(w->err, -ENOMEM, "out of memory for the final-batch buffer");
+		return err_set(w->err, -ENOMEM, "out of memory for the final-batch buffer");
 	}
 	return 0;
 }
@@ -489,19 +487,19 @@ static void free_ctx(struct wctx *w)
 		munmap(w->stage, w->stage_cap);
 }
 
-static int check_vm(struct snap_image *img, struct snap_vm *vm, struct snap_error *err)
+static int check_vm(struct snap_image *img, struct snap_vm *vm, struct error *err)
 {
 	unsigned int r;
 
 	if (vm->cfg.nr_regions != img->cfg.nr_regions)
-		return snap_err(err, -EINVAL, "image %s has %u regions, the VM %u", img->path,
-				img->cfg.nr_regions, vm->cfg.nr_regions);
+		return err_set(err, -EINVAL, "image %s has %u regions, the VM %u", img->path,
+			       img->cfg.nr_regions, vm->cfg.nr_regions);
 	for (r = 0; r < vm->cfg.nr_regions; r++)
 		if (strcmp(vm->cfg.regions[r].id, img->cfg.regions[r].id) ||
 		    vm->cfg.regions[r].size != img->cfg.regions[r].size || !vm->regions[r].mem ||
 		    !vm->regions[r].dirty)
-			return snap_err(err, -EINVAL, "image %s does not match region %s of the VM",
-					img->path, vm->cfg.regions[r].id);
+			return err_set(err, -EINVAL, "image %s does not match region %s of the VM",
+				       img->path, vm->cfg.regions[r].id);
 	return 0;
 }
 
@@ -531,7 +529,7 @@ static int complete_image(struct wctx *w, uint8_t *state, size_t state_used, uin
 }
 
 int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_options *opts,
-	       struct snap_report *rep, struct snap_error *err)
+	       struct snap_report *rep, struct error *err)
 {
 	struct wctx w = {.img = img, .vm = vm, .opts = opts, .rep = rep, .err = err};
 	uint8_t *state = NULL;
@@ -539,7 +537,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	uint64_t pause_ns = 0;
 	bool staged = false;
 	bool logging = false, resumed = false;
-	struct snap_error ferr;
+	struct error ferr;
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
@@ -551,7 +549,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	if (!ret) {
 		state = aligned_alloc(SNAP_PAGE_SIZE, img->layout.state_size);
 		if (!state)
-			ret = snap_err(err, -ENOMEM, "out of memory for the VM state");
+			ret = err_set(err, -ENOMEM, "out of memory for the VM state");
 		else
 			memset(state, 0, img->layout.state_size);
 	}
@@ -606,7 +604,7 @@ out:
 	if (logging && !resumed) {
 		/* Resume and stop logging whatever happened; keep the first error. */
 		if (vm->ops->finish(vm->ctx, NULL, &ferr) && !ret)
-			ret = snap_err(err, ferr.code, "%s", ferr.msg);
+			ret = err_set(err, ferr.code, "%s", ferr.msg);
 	}
 	rep->total_us = mono_us() - w.t0;
 	free(state);

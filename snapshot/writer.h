@@ -20,20 +20,19 @@ struct snap_vm_region {
 
 struct snap_vm_ops {
 	/* Start dirty logging: every page clean from now on. */
-	int (*log_start)(void *ctx, struct snap_error *err);
+	int (*log_start)(void *ctx, struct error *err);
 	/* Fill every region's dirty bitmap with the pages dirtied since the last call. */
-	int (*fetch_dirty)(void *ctx, struct snap_error *err);
+	int (*fetch_dirty)(void *ctx, struct error *err);
 	/* Stop every vCPU; return when all are out of guest mode. */
-	int (*pause)(void *ctx, uint64_t *latency_us, struct snap_error *err);
+	int (*pause)(void *ctx, uint64_t *latency_us, struct error *err);
 	/* Write the VM state area contents (header and records) into buf. */
-	int (*save_state)(void *ctx, uint8_t *buf, size_t cap, size_t *used,
-			  struct snap_error *err);
+	int (*save_state)(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct error *err);
 	/*
 	 * Resume the vCPUs (if paused) and stop dirty logging. Must not fail
 	 * silently. resumed_us (may be NULL) gets when the vCPUs were released,
 	 * CLOCK_MONOTONIC in µs, or 0 if unknown: the downtime ends there.
 	 */
-	int (*finish)(void *ctx, uint64_t *resumed_us, struct snap_error *err);
+	int (*finish)(void *ctx, uint64_t *resumed_us, struct error *err);
 };
 
 struct snap_vm {
@@ -90,6 +89,6 @@ struct snap_report {
  * its checksum), and the cause is in *err.
  */
 int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_options *opts,
-	       struct snap_report *rep, struct snap_error *err);
+	       struct snap_report *rep, struct error *err);
 
 #endif

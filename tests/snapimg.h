@@ -58,7 +58,7 @@ static inline void snapimg_rmtree(const char *dir)
 
 /* snap_image_create with options o, the image closed again on success. */
 static inline int snapimg_create(const char *path, const struct snap_config *cfg,
-				 const struct snap_target_opts *o, struct snap_error *err)
+				 const struct snap_target_opts *o, struct error *err)
 {
 	struct snap_image img = {0};
 	int ret = snap_image_create(path, cfg, o, &img, err);

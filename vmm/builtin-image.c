@@ -326,7 +326,7 @@ static const char *hex64(uint64_t v, char *buf, size_t len)
 
 static int open_image(const char *path, struct snap_image *img)
 {
-	struct snap_error err;
+	struct error err;
 
 	if (snap_image_open(path, SNAP_OPEN_RDONLY, NULL, img, &err)) {
 		pr_err("%s", err.msg);
@@ -443,7 +443,7 @@ static int do_size(struct image_opts *o)
 {
 	struct snap_config cfg;
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 	struct snap_image img;
 	uint32_t order = o->order;
 
@@ -475,7 +475,7 @@ static int do_create(struct image_opts *o)
 	struct snap_target_opts topts = {.order = o->order, .force = o->force};
 	struct snap_image img = {0};
 	struct snap_config cfg;
-	struct snap_error err;
+	struct error err;
 	char h[32], u[40];
 
 	if (snapcfg__from_pc(&o->pc, &cfg))
@@ -671,7 +671,7 @@ static int do_info(struct image_opts *o)
 {
 	struct snap_image img;
 	struct snap_footer f;
-	struct snap_error err;
+	struct error err;
 	bool complete;
 	int status = 0;
 
@@ -696,7 +696,7 @@ static int do_verify(struct image_opts *o)
 {
 	struct snap_verify_result res = {0};
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	bool opened;
 	int ret;
 

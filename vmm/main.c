@@ -6,7 +6,7 @@
 #include "builtin.h"
 #include "util/util.h"
 
-#include "version.h"
+#include "lib/version.h"
 
 struct subcommand {
 	const char *name;

@@ -27,7 +27,7 @@ struct manager {
 };
 
 static int call(struct manager *m, const char *cmd, struct json_object **reply,
-		struct snap_error *err)
+		struct error *err)
 {
 	struct json_object *r = NULL;
 	char msg[sizeof(err->msg)];
@@ -35,7 +35,7 @@ static int call(struct manager *m, const char *cmd, struct json_object **reply,
 
 	ret = ctl_conn__call(&m->conn, cmd, NULL, &r, NULL, 0, NULL, msg, sizeof(msg));
 	if (ret)
-		return snap_err(err, ret, "%s", msg);
+		return err_set(err, ret, "%s", msg);
 	if (reply)
 		*reply = r;
 	else
@@ -50,17 +50,17 @@ static uint64_t get_u64(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_uint64(v) : 0;
 }
 
-static int op_log_start(void *ctx, struct snap_error *err)
+static int op_log_start(void *ctx, struct error *err)
 {
 	return call(ctx, "snapshot-log", NULL, err);
 }
 
-static int op_fetch_dirty(void *ctx, struct snap_error *err)
+static int op_fetch_dirty(void *ctx, struct error *err)
 {
 	return call(ctx, "snapshot-dirty", NULL, err);
 }
 
-static int op_pause(void *ctx, uint64_t *latency_us, struct snap_error *err)
+static int op_pause(void *ctx, uint64_t *latency_us, struct error *err)
 {
 	struct json_object *r;
 	int ret = call(ctx, "snapshot-pause", &r, err);
@@ -72,7 +72,7 @@ static int op_pause(void *ctx, uint64_t *latency_us, struct snap_error *err)
 	return ret;
 }
 
-static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct snap_error *err)
+static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct error *err)
 {
 	struct manager *m = ctx;
 	struct json_object *r;
@@ -83,14 +83,14 @@ static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, stru
 	*used = get_u64(r, "used");
 	json_object_put(r);
 	if (*used > cap || *used > m->state_cap)
-		return snap_err(err, -EPROTO,
+		return err_set(err, -EPROTO,
 				"the VM state (%zu bytes) does not fit its %zu-byte area", *used,
 				cap);
 	memcpy(buf, m->shm + m->state_off, *used);
 	return 0;
 }
 
-static int op_finish(void *ctx, uint64_t *resumed_us, struct snap_error *err)
+static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 {
 	struct manager *m = ctx;
 	struct json_object *r;
@@ -115,7 +115,7 @@ static const struct snap_vm_ops manager_ops = {
 };
 
 /* Turn the snapshot-begin reply and its fds into struct snap_vm. */
-static int map_vm(struct manager *m, struct json_object *r, struct snap_error *err)
+static int map_vm(struct manager *m, struct json_object *r, struct error *err)
 {
 	struct snap_config *cfg = &m->vm.cfg;
 	struct json_object *regions, *v;
@@ -124,10 +124,10 @@ static int map_vm(struct manager *m, struct json_object *r, struct snap_error *e
 	memset(cfg, 0, sizeof(*cfg));
 	if (!json_object_object_get_ex(r, "regions", &regions) ||
 	    !json_object_is_type(regions, json_type_array))
-		return snap_err(err, -EPROTO, "snapshot-begin: reply lists no regions");
+		return err_set(err, -EPROTO, "snapshot-begin: reply lists no regions");
 	n = json_object_array_length(regions);
 	if (n < 1 || n > SNAP_MAX_REGIONS || m->nr_fds != n + 1)
-		return snap_err(err, -EPROTO, "snapshot-begin: %zu regions but %u descriptors", n,
+		return err_set(err, -EPROTO, "snapshot-begin: %zu regions but %u descriptors", n,
 				m->nr_fds);
 	snprintf(cfg->machine, sizeof(cfg->machine), "%s",
 		 json_object_object_get_ex(r, "machine", &v) ? json_object_get_string(v) : "");
@@ -144,10 +144,10 @@ static int map_vm(struct manager *m, struct json_object *r, struct snap_error *e
 	m->shm = mmap(NULL, m->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], 0);
 	if (m->shm == MAP_FAILED) {
 		m->shm = NULL;
-		return snap_err(err, -errno, "cannot map the snapshot area: %s", strerror(errno));
+		return err_set(err, -errno, "cannot map the snapshot area: %s", strerror(errno));
 	}
 	if (m->state_off + m->state_cap > m->shm_size)
-		return snap_err(err, -EPROTO, "snapshot-begin: state area outside the shared area");
+		return err_set(err, -EPROTO, "snapshot-begin: state area outside the shared area");
 	for (i = 0; i < n; i++) {
 		struct json_object *o = json_object_array_get_idx(regions, i);
 		struct snap_vm_region *vr = &m->vm.regions[i];
@@ -157,7 +157,7 @@ static int map_vm(struct manager *m, struct json_object *r, struct snap_error *e
 			 json_object_object_get_ex(o, "id", &v) ? json_object_get_string(v) : "");
 		cfg->regions[i].size = vr->size = get_u64(o, "size");
 		if (!vr->size || off + (vr->size / SNAP_PAGE_SIZE + 63) / 64 * 8 > m->state_off)
-			return snap_err(err, -EPROTO, "snapshot-begin: bad region %s",
+			return err_set(err, -EPROTO, "snapshot-begin: bad region %s",
 					cfg->regions[i].id);
 		vr->dirty = (uint64_t *)(void *)(m->shm + off);
 		vr->memfd = m->fds[1 + i];
@@ -165,7 +165,7 @@ static int map_vm(struct manager *m, struct json_object *r, struct snap_error *e
 		vr->mem = mmap(NULL, vr->size, PROT_READ, MAP_SHARED, m->fds[1 + i], 0);
 		if (vr->mem == MAP_FAILED) {
 			vr->mem = NULL;
-			return snap_err(err, -errno, "cannot map region %s: %s", cfg->regions[i].id,
+			return err_set(err, -errno, "cannot map region %s: %s", cfg->regions[i].id,
 					strerror(errno));
 		}
 	}
@@ -279,7 +279,7 @@ int manager__snapshot(const struct manager_opts *o)
 	struct snap_image img = {.fd = -1};
 	struct snap_options sopts = o->snap;
 	struct snap_report *rep = calloc(1, sizeof(*rep));
-	struct snap_error err = {0};
+	struct error err = {0};
 	struct json_object *r = NULL;
 	char msg[sizeof(err.msg)];
 	int ret;
@@ -297,7 +297,7 @@ int manager__snapshot(const struct manager_opts *o)
 		m.session = !ret;
 	}
 	if (ret) {
-		snap_err(&err, ret, "%s", msg);
+		err_set(&err, ret, "%s", msg);
 		goto out;
 	}
 	ret = map_vm(&m, r, &err);
@@ -315,7 +315,7 @@ int manager__snapshot(const struct manager_opts *o)
 		fprintf(stderr, "\r%60s\r", "");
 out:
 	if (m.session) {
-		struct snap_error e2;
+		struct error e2;
 
 		/* Nothing started in the VM yet but the session: end it. */
 		op_finish(&m, NULL, &e2);

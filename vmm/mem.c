@@ -242,6 +242,62 @@ int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, 
 	return 0;
 }
 
+uint64_t mem__region_bitmap_bytes(const struct mem_region *r)
+{
+	return ALIGN_UP(r->size / PAGE_SIZE, 64) / 8;
+}
+
+void mem__merge_range_bitmap(uint64_t *region_bitmap, const struct mem_range *range,
+			     const uint64_t *range_bitmap)
+{
+	uint64_t pages = range->size / PAGE_SIZE, base = range->offset / PAGE_SIZE;
+	uint64_t w, words = ALIGN_UP(pages, 64) / 64;
+
+	for (w = 0; w < words; w++) {
+		uint64_t bits = range_bitmap[w];
+
+		/* KVM fills whole words; bits past the range are not pages. */
+		if (w == pages / 64)
+			bits &= (1ULL << (pages % 64)) - 1;
+		while (bits) {
+			uint64_t page = base + w * 64 + __builtin_ctzll(bits);
+
+			region_bitmap[page / 64] |= 1ULL << (page % 64);
+			bits &= bits - 1;
+		}
+	}
+}
+
+int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
+		     struct error *err)
+{
+	const struct mem_range *rg;
+	uint64_t need = 0;
+	int ret;
+
+	if (r->flags & MEM_REGION_READONLY)
+		return 0; /* the guest cannot write it; KVM logs nothing for it */
+	mem__for_each_range (r, rg)
+		need = MAX(need, mem__bitmap_bytes(rg));
+	if (need > reg->dirty_scratch_bytes) {
+		uint64_t *p = realloc(reg->dirty_scratch, need);
+
+		if (!p)
+			return err_set(err, -ENOMEM, "out of memory for the dirty log of %s",
+				       r->name);
+		reg->dirty_scratch = p;
+		reg->dirty_scratch_bytes = need;
+	}
+	mem__for_each_range (r, rg) {
+		ret = mem__get_dirty_log(reg, rg, reg->dirty_scratch);
+		if (ret)
+			return err_set(err, ret, "cannot fetch the dirty log of %s (slot %u): %s",
+				       r->name, rg->slot, strerror(-ret));
+		mem__merge_range_bitmap(bitmap, rg, reg->dirty_scratch);
+	}
+	return 0;
+}
+
 uint64_t mem__total_size(const struct mem_registry *reg)
 {
 	uint64_t total = 0;
@@ -265,4 +321,7 @@ void mem__exit(struct mem_registry *reg)
 		r->fd = -1;
 	}
 	reg->nr_regions = 0;
+	free(reg->dirty_scratch);
+	reg->dirty_scratch = NULL;
+	reg->dirty_scratch_bytes = 0;
 }

@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/error.h"
+
 #define MEM_MAX_REGIONS	    8
 #define MEM_MAX_RANGES	    4
 #define MEM_REGION_NAME_MAX 32
@@ -49,8 +51,10 @@ struct mem_registry {
 	unsigned int nr_regions;
 	struct mem_region regions[MEM_MAX_REGIONS];
 	uint32_t next_slot;
-	int vm_fd;	/* -1 until mem__register_slots() */
-	bool log_dirty; /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
+	int vm_fd;		 /* -1 until mem__register_slots() */
+	bool log_dirty;		 /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
+	uint64_t *dirty_scratch; /* KVM_GET_DIRTY_LOG buffer of mem__fetch_dirty() */
+	uint64_t dirty_scratch_bytes;
 };
 
 #define mem__for_each_region(reg, r) \
@@ -106,6 +110,26 @@ int mem__set_log_dirty(struct mem_registry *reg, bool on);
  */
 uint64_t mem__bitmap_bytes(const struct mem_range *range);
 int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap);
+
+/* Bytes of a region bitmap: one bit per region page, in whole 64-bit words. */
+uint64_t mem__region_bitmap_bytes(const struct mem_region *r);
+
+/*
+ * OR a KVM bitmap of one range (bit i is page i of the range) into a bitmap
+ * of its region (bit j is region page j), so that aliasing ranges count each
+ * region page once. Bits past the range's end are not pages, and are dropped.
+ */
+void mem__merge_range_bitmap(uint64_t *region_bitmap, const struct mem_range *range,
+			     const uint64_t *range_bitmap);
+
+/*
+ * The one dirty-log fetch: fetch and clear the log of every range of r and
+ * OR it into bitmap (mem__region_bitmap_bytes(r) bytes, not cleared here).
+ * A read-only region logs nothing and leaves bitmap as it is. Main thread
+ * only (it uses a scratch buffer of the registry). 0 or -errno with *err set.
+ */
+int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
+		     struct error *err);
 
 /* Total bytes of all regions; unmap everything. */
 uint64_t mem__total_size(const struct mem_registry *reg);

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "layout.h"
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/state.h"
 #include "state/state.h"
 #include "util/util.h"
@@ -90,7 +90,7 @@ static int read_state(struct restore_image *ri)
 {
 	struct snap_image *img = &ri->img;
 	struct snap_state_reader r;
-	struct snap_error err;
+	struct error err;
 	int ret;
 
 	ri->state_len = img->hdr.state_used;
@@ -210,7 +210,7 @@ static int check_held(const struct restore_image *ri)
 int restore__open(struct restore_image *ri, const char *path, bool lazy, bool direct)
 {
 	struct snap_target_opts topts = {.direct = direct && !lazy};
-	struct snap_error err;
+	struct error err;
 	int ret;
 
 	memset(ri, 0, sizeof(*ri));
@@ -264,7 +264,7 @@ int restore__check_regions(const struct restore_image *ri, struct mem_registry *
 {
 	struct snap_config vm;
 	struct mem_region *r;
-	struct snap_error err;
+	struct error err;
 
 	memset(&vm, 0, sizeof(vm));
 	snprintf(vm.machine, sizeof(vm.machine), "%s", SNAP_MACHINE_PC);
@@ -296,7 +296,7 @@ int restore__check_regions(const struct restore_image *ri, struct mem_registry *
 int restore__load_state(struct restore_image *ri, struct kvm *kvm,
 			const struct vm_state_devices *devs)
 {
-	struct snap_error err;
+	struct error err;
 	int ret;
 
 	ret = vm_state__restore(kvm, devs, ri->state, ri->state_len, &err);

@@ -57,19 +57,19 @@ static void print_row(const uint8_t *cells, bool ansi)
 	printf("\033[0m\n");
 }
 
-static int read_screen(struct snap_image *img, uint8_t *buf, struct snap_error *err)
+static int read_screen(struct snap_image *img, uint8_t *buf, struct error *err)
 {
 	const struct snap_section *s = NULL;
 	unsigned int i;
 
 	if (img->hdr.state != SNAP_STATE_COMPLETE)
-		return snap_err(err, -EINVAL, "image %s: state is '%s': it holds no snapshot",
+		return err_set(err, -EINVAL, "image %s: state is '%s': it holds no snapshot",
 				img->path, snap_state_name(img->hdr.state));
 	for (i = 0; i < img->cfg.nr_regions; i++)
 		if (!strcmp(img->cfg.regions[i].id, VRAM_REGION))
 			s = snap_layout_section(&img->layout, i);
 	if (!s || s->pages * SNAP_PAGE_SIZE < SCREEN_BYTES)
-		return snap_err(err, -ENOENT, "image %s: no %s region with a text screen",
+		return err_set(err, -ENOENT, "image %s: no %s region with a text screen",
 				img->path, VRAM_REGION);
 	return snap_image_pread(img, buf, SCREEN_BYTES, s->data_off, err);
 }
@@ -78,7 +78,7 @@ int image__screen(const char *path, bool ansi)
 {
 	uint8_t buf[SCREEN_BYTES];
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	unsigned int row;
 	int ret;
 

@@ -13,7 +13,7 @@ int snapcfg__from_pc(const struct pc_config *pc, struct snap_config *out)
 {
 	struct mem_registry reg;
 	struct mem_region *r;
-	struct snap_error err;
+	struct error err;
 	int ret;
 
 	memset(out, 0, sizeof(*out));

@@ -40,7 +40,7 @@ static const char *add_loop(struct _fixture_blk *self, uint64_t size)
 
 FIXTURE_SETUP(blk)
 {
-	struct snap_error err;
+	struct error err;
 
 	self->holder = -1;
 	TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");
@@ -67,7 +67,7 @@ FIXTURE_TEARDOWN(blk)
 }
 
 static int create(const char *dev, const struct snap_config *cfg, bool force,
-		  struct snap_error *err)
+		  struct error *err)
 {
 	struct snap_target_opts o = {.force = force, .direct = true};
 
@@ -80,7 +80,7 @@ TEST_F(blk, create_on_a_loop_device)
 	const char *dev = add_loop(self, 4 << 20);
 	struct snap_verify_result res;
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	char want[200];
 
 	ASSERT_NOT_NULL(dev);
@@ -115,7 +115,7 @@ TEST_F(blk, prepare_makes_an_image_on_a_blank_device)
 {
 	const char *dev = add_loop(self, 4 << 20);
 	struct snap_image img = {0};
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_NOT_NULL(dev);
 	ASSERT_EQ(snap_image_prepare(dev, &self->cfg, NULL, &img, &err), 0);
@@ -126,7 +126,7 @@ TEST_F(blk, prepare_makes_an_image_on_a_blank_device)
 TEST_F(blk, too_small_device_is_refused)
 {
 	const char *dev = add_loop(self, 1 << 20);
-	struct snap_error err;
+	struct error err;
 	char want[200];
 
 	ASSERT_NOT_NULL(dev);
@@ -140,7 +140,7 @@ TEST_F(blk, too_small_device_is_refused)
 TEST_F(blk, file_system_signature_needs_force)
 {
 	const char *dev = add_loop(self, 8 << 20);
-	struct snap_error err;
+	struct error err;
 	char cmd[200], want[200];
 	int fd;
 
@@ -172,7 +172,7 @@ TEST_F(blk, file_system_signature_needs_force)
 TEST_F(blk, partition_table_needs_force)
 {
 	const char *dev = add_loop(self, 8 << 20);
-	struct snap_error err;
+	struct error err;
 	uint8_t mbr[512] = {0};
 	int fd;
 
@@ -198,7 +198,7 @@ TEST_F(blk, device_held_by_another_process_is_in_use)
 {
 	const char *dev = add_loop(self, 4 << 20);
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	char want[200], c;
 	int p[2];
 
@@ -230,7 +230,7 @@ TEST_F(blk, device_held_by_another_process_is_in_use)
 TEST_F(blk, mounted_device_is_in_use)
 {
 	const char *dev = add_loop(self, 8 << 20);
-	struct snap_error err;
+	struct error err;
 	char cmd[200];
 
 	ASSERT_NOT_NULL(dev);

@@ -172,7 +172,7 @@ static uint64_t image_size_for(unsigned int vcpus)
 	struct pc_config pc = {.ram_size = MEM_BYTES, .vram_size = VRAM_DEFAULT, .nr_cpus = vcpus};
 	struct snap_config cfg;
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	if (snapcfg__from_pc(&pc, &cfg) || snap_layout_compute(&cfg, SNAP_ORDER_REGISTRY, &l, &err))
 		return 0;

@@ -16,7 +16,7 @@
 
 #include "vmproc.h"
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 
 /* Header fields (Documentation/snapshot-format.md). */
 #define H_VERSION    0x008

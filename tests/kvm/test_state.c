@@ -15,7 +15,7 @@
 #include <fcntl.h>
 #include <xxhash.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/state.h"
 #include "vmm/devices/debug-exit.h"
@@ -36,7 +36,7 @@
 #define MAX_RECORDS	256
 
 /* The state area the image reserves for this many vCPUs. */
-#define STATE_CAP(n) ALIGN_UP(SNAP_STATE_FIXED + (n)*SNAP_STATE_PER_VCPU, 4096)
+#define STATE_CAP(n) snap_state_area_size(n)
 
 struct vm {
 	struct kvm kvm;
@@ -152,7 +152,7 @@ struct rec_list {
 static void read_records(struct th_result *_r, const uint8_t *buf, size_t len, struct rec_list *out)
 {
 	struct snap_state_reader rd;
-	struct snap_error err = {0};
+	struct error err = {0};
 	int ret;
 
 	out->n = 0;
@@ -270,7 +270,7 @@ static void corrupt_rip(struct th_result *_r, uint8_t *buf, size_t len)
 
 static void save(struct th_result *_r, struct vm *v, uint8_t *buf, size_t cap, size_t *used)
 {
-	struct snap_error err = {0};
+	struct error err = {0};
 	int ret = vm_state__save(&v->kvm, &v->devs, buf, cap, used, &err);
 
 	if (ret)
@@ -280,7 +280,7 @@ static void save(struct th_result *_r, struct vm *v, uint8_t *buf, size_t cap, s
 
 static void restore(struct th_result *_r, struct vm *v, const uint8_t *buf, size_t len)
 {
-	struct snap_error err = {0};
+	struct error err = {0};
 	int ret = vm_state__restore(&v->kvm, &v->devs, buf, len, &err);
 
 	if (ret)
@@ -412,7 +412,7 @@ TEST_TIMEOUT(restore_refuses_mismatch, 60)
 	static struct vm one, two;
 	size_t cap = STATE_CAP(2), used = 0;
 	uint8_t *s = calloc(1, cap);
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened read-write: no KVM here");
 	ASSERT_NOT_NULL(s);

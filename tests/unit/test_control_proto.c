@@ -19,6 +19,7 @@
 #include "digest.h"
 #include "kvm.h"
 #include "pc.h"
+#include "snapshot/bitmap.h"
 #include "util/util.h"
 
 struct vm {
@@ -341,14 +342,14 @@ TEST(dirty_merge_counts_region_pages_once)
 	set_bit64(bt, 50);     /* region page 150 again */
 	set_bit64(bt, 69);     /* region page 169 */
 	bt[1] |= 1ULL << 6;    /* range page 70: past the range, ignored */
-	control__merge_dirty(region, &whole, bw);
-	control__merge_dirty(region, &window, bn);
-	control__merge_dirty(region, &tail, bt);
-	EXPECT_EQ(control__count_bits(region, 200), 5); /* 0, 3, 7, 150, 169 */
+	mem__merge_range_bitmap(region, &whole, bw);
+	mem__merge_range_bitmap(region, &window, bn);
+	mem__merge_range_bitmap(region, &tail, bt);
+	EXPECT_EQ(snap_bitmap_count(region, 200), 5); /* 0, 3, 7, 150, 169 */
 	EXPECT_EQ(region[2] >> 22 & 1, 1);		/* 150 = 128 + 22 */
 	EXPECT_EQ(region[2] >> 41 & 1, 1);		/* 169 = 128 + 41 */
-	EXPECT_EQ(control__count_bits(region, 8), 3);
-	EXPECT_EQ(control__count_bits(region, 0), 0);
+	EXPECT_EQ(snap_bitmap_count(region, 8), 3);
+	EXPECT_EQ(snap_bitmap_count(region, 0), 0);
 }
 
 TEST(random_lines_get_one_line_replies)

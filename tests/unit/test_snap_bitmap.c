@@ -123,8 +123,8 @@ TEST_F(pc, slot_bits_land_on_region_pages_across_the_hole)
 	set_bit(low, 159);  /* last page below 640K */
 	set_bit(high, 0);   /* first page at 1 MiB */
 	set_bit(high, 767); /* last page of RAM */
-	control__merge_dirty(region, &ram->ranges[0], low);
-	control__merge_dirty(region, &ram->ranges[1], high);
+	mem__merge_range_bitmap(region, &ram->ranges[0], low);
+	mem__merge_range_bitmap(region, &ram->ranges[1], high);
 	runs(region, ram->size / 4096, out, sizeof(out));
 	EXPECT_STREQ(out, "0+1 159+1 256+1 1023+1 ");
 	EXPECT_EQ(snap_bitmap_count(region, 1024), 4);
@@ -139,8 +139,8 @@ TEST_F(pc, contiguous_runs_across_slots_stay_apart_at_the_hole)
 
 	memset(low, 0xff, sizeof(low));
 	memset(high, 0xff, sizeof(high));
-	control__merge_dirty(region, &ram->ranges[0], low);
-	control__merge_dirty(region, &ram->ranges[1], high);
+	mem__merge_range_bitmap(region, &ram->ranges[0], low);
+	mem__merge_range_bitmap(region, &ram->ranges[1], high);
 	/* The hole's 96 pages are never dirty, so two runs, not one. */
 	runs(region, 1024, out, sizeof(out));
 	EXPECT_STREQ(out, "0+160 256+768 ");
@@ -158,8 +158,8 @@ TEST_F(pc, vga_alias_counts_each_page_once)
 	set_bit(text, 7);
 	set_bit(lfb, 0);
 	set_bit(lfb, 255);
-	control__merge_dirty(region, &vga->ranges[0], text);
-	control__merge_dirty(region, &vga->ranges[1], lfb);
+	mem__merge_range_bitmap(region, &vga->ranges[0], text);
+	mem__merge_range_bitmap(region, &vga->ranges[1], lfb);
 	runs(region, 256, out, sizeof(out));
 	EXPECT_STREQ(out, "0+1 7+1 255+1 ");
 }

@@ -8,7 +8,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/snapshot.h"
 
 static void add_region(struct snap_config *c, const char *id, uint64_t size)
@@ -36,7 +36,7 @@ static void test_header(struct snap_header *h, uint32_t order)
 {
 	struct snap_config c;
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	test_config(&c);
 	memset(h, 0, sizeof(*h));
@@ -93,7 +93,7 @@ TEST(header_round_trip)
 {
 	uint8_t buf[4096];
 	struct snap_header h, d;
-	struct snap_error err;
+	struct error err;
 	unsigned int order;
 
 	for (order = 0; order < 2; order++) {
@@ -133,7 +133,7 @@ TEST(header_every_bit_flip_is_refused)
 {
 	uint8_t buf[4096];
 	struct snap_header h, d;
-	struct snap_error err;
+	struct error err;
 	unsigned int off, bit, fails = 0;
 
 	test_header(&h, SNAP_ORDER_REGISTRY);
@@ -154,7 +154,7 @@ TEST(header_checksum_message)
 {
 	uint8_t buf[4096];
 	struct snap_header h, d;
-	struct snap_error err;
+	struct error err;
 
 	test_header(&h, SNAP_ORDER_REGISTRY);
 	snap_header_encode(&h, buf);
@@ -168,7 +168,7 @@ TEST(future_version_and_magic)
 	uint8_t buf[4096];
 	struct snap_header h, d;
 	struct snap_config c, dc;
-	struct snap_error err;
+	struct error err;
 
 	test_header(&h, SNAP_ORDER_REGISTRY);
 	snap_header_encode(&h, buf);
@@ -207,7 +207,7 @@ TEST(header_hostile_fields)
 {
 	uint8_t good[4096], buf[4096];
 	struct snap_header h, d;
-	struct snap_error err;
+	struct error err;
 
 	test_header(&h, SNAP_ORDER_REGISTRY);
 	snap_header_encode(&h, good);
@@ -266,7 +266,7 @@ TEST(start_section_round_trip)
 {
 	uint8_t buf[4096];
 	struct snap_config c, d;
-	struct snap_error err;
+	struct error err;
 	unsigned int i;
 
 	test_config(&c);
@@ -295,7 +295,7 @@ TEST(start_section_every_bit_flip_is_refused)
 {
 	uint8_t buf[4096];
 	struct snap_config c, d;
-	struct snap_error err;
+	struct error err;
 	unsigned int off, bit, fails = 0;
 
 	test_config(&c);
@@ -318,7 +318,7 @@ TEST(start_section_hostile_fields)
 {
 	uint8_t good[4096], buf[4096];
 	struct snap_config c, d;
-	struct snap_error err;
+	struct error err;
 
 	test_config(&c);
 	snap_start_encode(&c, good);
@@ -359,7 +359,7 @@ TEST(start_section_bad_config)
 {
 	uint8_t buf[4096];
 	struct snap_config c, d;
-	struct snap_error err;
+	struct error err;
 
 #define BAD_CONFIG(stmt, text)                                        \
 	do {                                                          \
@@ -384,7 +384,7 @@ TEST(footer_round_trip_and_flips)
 {
 	uint8_t buf[4096];
 	struct snap_footer f, d;
-	struct snap_error err;
+	struct error err;
 	unsigned int off, bit, fails = 0;
 
 	test_footer(&f);
@@ -412,7 +412,7 @@ TEST(footer_hostile_fields)
 {
 	uint8_t good[4096], buf[4096];
 	struct snap_footer f, d;
-	struct snap_error err;
+	struct error err;
 
 	test_footer(&f);
 	snap_footer_encode(&f, good);
@@ -443,7 +443,7 @@ TEST(section_descriptor)
 	struct snap_region_desc r = {.id = "vga.vram", .size = 16 << 20};
 	struct snap_region_desc other = {.id = "vga.vrax", .size = 16 << 20};
 	uint8_t buf[64];
-	struct snap_error err;
+	struct error err;
 	unsigned int off, bit, fails = 0;
 
 	snap_section_desc_encode(&s, &r, buf);
@@ -537,14 +537,14 @@ TEST(digest_tree_large)
 
 TEST(error_helpers)
 {
-	struct snap_error err;
+	struct error err;
 
-	EXPECT_EQ(snap_err(&err, -EIO, "disk %d failed", 3), -EIO);
+	EXPECT_EQ(err_set(&err, -EIO, "disk %d failed", 3), -EIO);
 	EXPECT_EQ(err.code, -EIO);
 	EXPECT_STREQ(err.msg, "disk 3 failed");
-	EXPECT_EQ(snap_err_prefix(&err, "image %s", "a.img"), -EIO);
+	EXPECT_EQ(err_prefix(&err, "image %s", "a.img"), -EIO);
 	EXPECT_STREQ(err.msg, "image a.img: disk 3 failed");
-	EXPECT_EQ(snap_err(NULL, -EINVAL, "nobody listens"), -EINVAL);
+	EXPECT_EQ(err_set(NULL, -EINVAL, "nobody listens"), -EINVAL);
 	EXPECT_STREQ(snap_state_name(SNAP_STATE_WRITING), "writing");
 	EXPECT_STREQ(snap_state_name(9), "invalid");
 	EXPECT_STREQ(snap_order_name(SNAP_ORDER_SIZE), "size");

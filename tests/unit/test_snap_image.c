@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "snapshot/image.h"
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/state.h"
 #include "vmm/pc.h"
 #include "vmm/snapcfg.h"
@@ -31,7 +31,7 @@ FIXTURE(img)
 
 FIXTURE_SETUP(img)
 {
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_NOT_NULL(snapimg_mkdtemp(self->dir, sizeof(self->dir), "kvmsnap-img"));
 	snprintf(self->path, sizeof(self->path), "%s/a.img", self->dir);
@@ -51,7 +51,7 @@ FIXTURE_TEARDOWN(img)
 }
 
 static int create(const char *path, const struct snap_config *cfg, uint32_t order, bool force,
-		  struct snap_error *err)
+		  struct error *err)
 {
 	struct snap_target_opts o = {.order = order, .force = force};
 
@@ -76,7 +76,7 @@ static void flip(const char *path, uint64_t off, uint8_t mask)
  * writer would: page data at the slots, every page header present, a state
  * area, a footer with the region digests, then the header.
  */
-static int make_complete(struct _fixture_img *self, struct snap_error *err)
+static int make_complete(struct _fixture_img *self, struct error *err)
 {
 	struct snap_image img;
 	struct snap_footer f = {0};
@@ -149,7 +149,7 @@ static int make_complete(struct _fixture_img *self, struct snap_error *err)
 }
 
 static int open_verify(const char *path, bool deep, struct snap_verify_result *res,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	struct snap_image img;
 	int ret = snap_image_open(path, SNAP_OPEN_RDONLY, NULL, &img, err);
@@ -163,7 +163,7 @@ static int open_verify(const char *path, bool deep, struct snap_verify_result *r
 
 TEST_F(img, create_preallocates_exactly)
 {
-	struct snap_error err;
+	struct error err;
 	struct stat st;
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);
@@ -176,7 +176,7 @@ TEST_F(img, create_preallocates_exactly)
 TEST_F(img, open_reads_back_what_create_wrote)
 {
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	static const uint8_t zero[16];
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_SIZE, false, &err), 0);
@@ -201,7 +201,7 @@ TEST_F(img, caller_metadata_is_kept)
 {
 	struct snap_target_opts o = {0};
 	struct snap_image img = {0};
-	struct snap_error err;
+	struct error err;
 
 	snprintf(img.hdr.metadata, sizeof(img.hdr.metadata), "machine=x\nguest=hello\n");
 	ASSERT_EQ(snap_image_create(self->path, &self->cfg, &o, &img, &err), 0);
@@ -213,7 +213,7 @@ TEST_F(img, caller_metadata_is_kept)
 
 TEST_F(img, create_over_an_existing_file_needs_force)
 {
-	struct snap_error err;
+	struct error err;
 	struct snap_config two;
 	struct snap_image img;
 
@@ -235,7 +235,7 @@ TEST_F(img, prepare)
 	struct snap_target_opts o = {0};
 	struct snap_image img = {0};
 	struct snap_config two;
-	struct snap_error err;
+	struct error err;
 
 	/* Missing: created. */
 	ASSERT_EQ(snap_image_prepare(self->path, &self->cfg, &o, &img, &err), 0);
@@ -256,7 +256,7 @@ TEST_F(img, prepare)
 TEST_F(img, truncated_target_is_refused)
 {
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);
 	ASSERT_EQ(truncate(self->path, (off_t)self->layout.image_size - 4096), 0);
@@ -271,7 +271,7 @@ TEST_F(img, truncated_target_is_refused)
 TEST_F(img, foreign_files_are_refused)
 {
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	char buf[16384];
 	int fd;
 
@@ -290,7 +290,7 @@ TEST_F(img, foreign_files_are_refused)
 TEST_F(img, future_version_is_refused_on_open)
 {
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	uint8_t v[4];
 	int fd;
 
@@ -308,7 +308,7 @@ TEST_F(img, future_version_is_refused_on_open)
 TEST_F(img, empty_image_verifies)
 {
 	struct snap_verify_result res;
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);
 	ASSERT_EQ(open_verify(self->path, true, &res, &err), 0);
@@ -324,7 +324,7 @@ TEST_F(img, empty_image_verifies)
 TEST_F(img, complete_image_verifies)
 {
 	struct snap_verify_result res;
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_SIZE, false, &err), 0);
 	ASSERT_EQ(make_complete(self, &err), 0);
@@ -343,7 +343,7 @@ TEST_F(img, page_header_flip_is_detected)
 {
 	const struct snap_section *s = &self->layout.sections[0];
 	struct snap_verify_result res;
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);
 	ASSERT_EQ(make_complete(self, &err), 0);
@@ -358,7 +358,7 @@ TEST_F(img, deep_verify_detects_a_data_flip)
 {
 	const struct snap_section *s = &self->layout.sections[1];
 	struct snap_verify_result res;
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);
 	ASSERT_EQ(make_complete(self, &err), 0);
@@ -374,7 +374,7 @@ TEST_F(img, deep_verify_detects_a_data_flip)
 TEST_F_TIMEOUT(img, every_structure_byte_flip_is_detected, 300)
 {
 	struct snap_verify_result res;
-	struct snap_error err;
+	struct error err;
 	struct snap_image img;
 	uint64_t off, missed = 0, checked = 0, state_used;
 	unsigned int k;
@@ -424,7 +424,7 @@ TEST_F(img, interrupted_snapshot_is_refused)
 {
 	struct snap_verify_result res;
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);
 	ASSERT_EQ(make_complete(self, &err), 0);
@@ -449,7 +449,7 @@ TEST_F(img, unaligned_io_through_bounce_buffers)
 {
 	struct snap_target_opts o = {.direct = true};
 	struct snap_image img;
-	struct snap_error err;
+	struct error err;
 	uint64_t base = self->layout.sections[0].data_off, len = 3 * MiB_ / 2 + 777;
 	uint8_t *src = malloc(len + 1), *got = malloc(len + 1), *raw = malloc(len);
 	uint64_t i;
@@ -489,7 +489,7 @@ TEST_F(img, enospc_leaves_no_file)
 	char path[320], want[400];
 	struct snap_config big;
 	struct pc_config pc = {.ram_size = 64 * MiB_, .vram_size = 64 << 10, .nr_cpus = 1};
-	struct snap_error err;
+	struct error err;
 
 	TEST_REQUIRE(geteuid() == 0, "needs root to mount a small tmpfs");
 	snprintf(self->mnt, sizeof(self->mnt), "%s/mnt", self->dir);
@@ -561,7 +561,7 @@ TEST_F(img, cli_info_and_verify)
 {
 	static struct cli_out o;
 	struct json_object *j;
-	struct snap_error err;
+	struct error err;
 	char want[400];
 
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);

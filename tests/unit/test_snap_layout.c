@@ -2,6 +2,7 @@
 /* Image sizing and layout (snapshot/layout.c, snapshot/config.c), without any I/O. */
 #include "../harness.h"
 
+#include "lib/version.h"
 #include "snapshot/snapshot.h"
 #include "vmm/layout.h"
 #include "vmm/pc.h"
@@ -64,7 +65,7 @@ TEST(sizing_default_pc_one_vcpu)
 {
 	struct snap_config c;
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	pc_config(&c, 1);
 	ASSERT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), 0);
@@ -106,7 +107,7 @@ TEST(sizing_default_pc_two_vcpus)
 {
 	struct snap_config c;
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	pc_config(&c, 2);
 	ASSERT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), 0);
@@ -125,7 +126,7 @@ TEST(snapcfg_reads_the_registry)
 	struct pc_config pc = {.ram_size = 256 * MiB_, .vram_size = 16 * MiB_, .nr_cpus = 2};
 	struct snap_config c, want;
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 	unsigned int i;
 
 	ASSERT_EQ(snapcfg__from_pc(&pc, &c), 0);
@@ -148,7 +149,7 @@ TEST(registry_order)
 {
 	struct snap_config c;
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 	unsigned int k;
 
 	pc_config(&c, 1);
@@ -167,7 +168,7 @@ TEST(size_order_largest_first_ties_in_registry_order)
 {
 	struct snap_config c = {.machine = "test", .vcpus = 1};
 	struct snap_layout reg, sz;
-	struct snap_error err;
+	struct error err;
 
 	add_region(&c, "a", 64 * KiB_);
 	add_region(&c, "b", 1 * MiB_);
@@ -195,7 +196,7 @@ TEST(padding_is_the_rest)
 {
 	struct snap_config c = {.machine = "test", .vcpus = 3};
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	/* One page: ALIGN4K(64 + 8) - 8 = 4088 of padding. */
 	add_region(&c, "one", 4096);
@@ -220,7 +221,7 @@ TEST(region_ids)
 {
 	struct snap_config c = {.machine = "test", .vcpus = 1};
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	add_region(&c, "x", 4096);
 	/* 31 bytes: the longest id. */
@@ -252,7 +253,7 @@ TEST(region_sizes)
 {
 	struct snap_config c = {.machine = "test", .vcpus = 1};
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	add_region(&c, "r", 0);
 	EXPECT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), -EINVAL);
@@ -281,7 +282,7 @@ TEST(counts_and_machine)
 {
 	struct snap_config c = {.machine = "test", .vcpus = 1};
 	struct snap_layout l;
-	struct snap_error err;
+	struct error err;
 
 	/* No regions. */
 	EXPECT_EQ(snap_config_check(&c, &err), -EINVAL);
@@ -307,7 +308,7 @@ TEST(counts_and_machine)
 TEST(config_compare_names_the_first_difference)
 {
 	struct snap_config a, b;
-	struct snap_error err;
+	struct error err;
 
 	pc_config(&a, 1);
 	pc_config(&b, 1);
@@ -340,8 +341,14 @@ TEST(default_metadata)
 	char buf[SNAP_METADATA_MAX + 1];
 
 	pc_config(&c, 2);
-	snap_metadata_default(&c, buf, sizeof(buf));
-	EXPECT_STREQ(buf, "machine=kvmsnap-pc-1\nmem=256M\nvcpus=2\nvram=16M\nkvmsnap=0.1.0\n");
+	snap_metadata_build(&c, NULL, buf, sizeof(buf));
+	EXPECT_STREQ(buf,
+		     "machine=kvmsnap-pc-1\nmem=256M\nvcpus=2\nvram=16M\nkvmsnap=" KVMSNAP_VERSION
+		     "\n");
+	snap_metadata_build(&c, "dirtier:ws=64M", buf, sizeof(buf));
+	EXPECT_STREQ(buf,
+		     "machine=kvmsnap-pc-1\nmem=256M\nvcpus=2\nvram=16M\nguest=dirtier:ws=64M\n"
+		     "kvmsnap=" KVMSNAP_VERSION "\n");
 }
 
 TEST(size_strings)

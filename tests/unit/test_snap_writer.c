@@ -78,7 +78,7 @@ static void *mutator(void *arg)
 	return NULL;
 }
 
-static int op_log_start(void *ctx, struct snap_error *err)
+static int op_log_start(void *ctx, struct error *err)
 {
 	struct fake_vm *f = ctx;
 	unsigned int r;
@@ -92,14 +92,14 @@ static int op_log_start(void *ctx, struct snap_error *err)
 	return 0;
 }
 
-static int op_fetch(void *ctx, struct snap_error *err)
+static int op_fetch(void *ctx, struct error *err)
 {
 	struct fake_vm *f = ctx;
 	unsigned int r;
 
 	f->fetches++;
 	if (f->fail_fetch_at && (int)f->fetches == f->fail_fetch_at)
-		return snap_err(err, -EIO, "injected dirty-log failure");
+		return err_set(err, -EIO, "injected dirty-log failure");
 	if (f->break_fd_at && (int)f->fetches == f->break_fd_at) {
 		int ro = open(f->img->path, O_RDONLY);
 
@@ -117,7 +117,7 @@ static int op_fetch(void *ctx, struct snap_error *err)
 	return 0;
 }
 
-static int op_pause(void *ctx, uint64_t *us, struct snap_error *err)
+static int op_pause(void *ctx, uint64_t *us, struct error *err)
 {
 	struct fake_vm *f = ctx;
 	unsigned int r;
@@ -133,7 +133,7 @@ static int op_pause(void *ctx, uint64_t *us, struct snap_error *err)
 	return 0;
 }
 
-static int op_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct snap_error *err)
+static int op_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct error *err)
 {
 	struct snap_state_writer w;
 	uint8_t *p;
@@ -146,7 +146,7 @@ static int op_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct sn
 	return snap_state_finish(&w, used, err);
 }
 
-static int op_finish(void *ctx, uint64_t *resumed_us, struct snap_error *err)
+static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 {
 	struct fake_vm *f = ctx;
 
@@ -179,7 +179,7 @@ static void setup_fake(struct _fixture_writer *self, bool holes, struct th_resul
 {
 	struct fake_vm *f = &self->f;
 	struct snap_target_opts topts = {.direct = true};
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int r;
 
 	strcpy(self->dir, "/tmp/kvmsnap-writer-XXXXXX");
@@ -249,7 +249,7 @@ FIXTURE_TEARDOWN(writer)
 static int image_matches(struct fake_vm *f, const char *path)
 {
 	struct snap_image img = {.fd = -1};
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int r;
 	int bad = 0;
 
@@ -275,7 +275,7 @@ TEST_F(writer, live_snapshot_is_the_memory_at_the_pause)
 {
 	struct snap_options o = {.max_downtime_ms = 5};
 	struct snap_report rep;
-	struct snap_error err = {0};
+	struct error err = {0};
 	struct snap_verify_result vr;
 	struct snap_image img = {.fd = -1};
 	struct stat st;
@@ -304,7 +304,7 @@ TEST_F(writer, second_snapshot_overwrites_in_place)
 {
 	struct snap_options o = {.max_downtime_ms = 5};
 	struct snap_report rep;
-	struct snap_error err = {0};
+	struct error err = {0};
 	struct stat st;
 	off_t size;
 
@@ -323,7 +323,7 @@ TEST_F(writer, threshold_and_pass_limit)
 {
 	struct snap_options o = {.threshold = 1, .max_passes = 3};
 	struct snap_report rep;
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	/* A 1-byte threshold cannot be met while the mutator runs: the pass limit ends it. */
 	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
@@ -336,7 +336,7 @@ TEST_F(writer, threshold_and_pass_limit)
 static void expect_refused(struct _fixture_writer *self, struct th_result *_r)
 {
 	struct snap_image img = {.fd = -1};
-	struct snap_error err = {0};
+	struct error err = {0};
 	struct snap_verify_result vr;
 
 	if (snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err) == 0) {
@@ -351,7 +351,7 @@ TEST_F(writer, failed_dirty_log_resumes_and_leaves_writing)
 {
 	struct snap_options o = {.threshold = 1, .max_passes = 10};
 	struct snap_report rep;
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	self->f.fail_fetch_at = 3;
 	EXPECT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), -EIO);
@@ -365,7 +365,7 @@ TEST_F(writer, write_error_midway_resumes_and_leaves_writing)
 {
 	struct snap_options o = {.threshold = 1, .max_passes = 10};
 	struct snap_report rep;
-	struct snap_error err = {0};
+	struct error err = {0};
 	int ret;
 
 	self->f.break_fd_at = 2;
@@ -383,7 +383,7 @@ TEST(memfd_holes_are_written_as_zeros)
 	struct _fixture_writer fx, *self = &fx;
 	struct snap_options o = {.max_downtime_ms = 5};
 	struct snap_report rep;
-	struct snap_error err = {0};
+	struct error err = {0};
 	struct stat st;
 	char cmd[256];
 

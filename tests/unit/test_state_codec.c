@@ -10,7 +10,7 @@
 
 #include <xxhash.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/state.h"
 #include "vmm/devices/uart.h"
 #include "vmm/state/state.h"
@@ -39,7 +39,7 @@ static size_t build_area(uint8_t *buf, size_t cap)
 {
 	static const uint32_t lens[] = {0, 5, 16, 13};
 	struct snap_state_writer w;
-	struct snap_error err = {0};
+	struct error err = {0};
 	size_t used = 0;
 	unsigned int i, j;
 
@@ -63,7 +63,7 @@ TEST(container_round_trip)
 	uint8_t buf[512];
 	struct snap_state_reader r;
 	struct snap_state_record rec;
-	struct snap_error err = {0};
+	struct error err = {0};
 	size_t used = build_area(buf, sizeof(buf));
 	unsigned int i, j;
 
@@ -92,7 +92,7 @@ TEST(container_empty)
 	struct snap_state_writer w;
 	struct snap_state_reader r;
 	struct snap_state_record rec;
-	struct snap_error err = {0};
+	struct error err = {0};
 	size_t used = 0;
 
 	snap_state_init(&w, buf, sizeof(buf));
@@ -106,7 +106,7 @@ TEST(container_overflow)
 {
 	uint8_t buf[64];
 	struct snap_state_writer w;
-	struct snap_error err = {0};
+	struct error err = {0};
 	size_t used = 0;
 
 	snap_state_init(&w, buf, sizeof(buf));
@@ -127,7 +127,7 @@ TEST(container_rejects_header)
 {
 	uint8_t buf[512], bad[512];
 	struct snap_state_reader r;
-	struct snap_error err = {0};
+	struct error err = {0};
 	size_t used = build_area(buf, sizeof(buf));
 
 	ASSERT_GT(used, 0);
@@ -164,7 +164,7 @@ TEST(container_rejects_header)
 }
 
 /* Open a (checksum-fixed) area and walk it; the first error or 0 at the end. */
-static int walk(const uint8_t *buf, size_t len, struct snap_error *err)
+static int walk(const uint8_t *buf, size_t len, struct error *err)
 {
 	struct snap_state_reader r;
 	struct snap_state_record rec;
@@ -178,7 +178,7 @@ static int walk(const uint8_t *buf, size_t len, struct snap_error *err)
 TEST(container_rejects_records)
 {
 	uint8_t buf[512], bad[512];
-	struct snap_error err = {0};
+	struct error err = {0};
 	size_t used = build_area(buf, sizeof(buf));
 	const size_t rec1 = 0x20 + 16; /* second record: 5 bytes, padded to 8 */
 
@@ -246,7 +246,7 @@ TEST(container_mutation_loop)
 		size_t len = used, k, n;
 		struct snap_state_reader r;
 		struct snap_state_record rec;
-		struct snap_error err = {0};
+		struct error err = {0};
 		uint8_t *buf;
 		int ret, steps = 0;
 
@@ -304,7 +304,7 @@ TEST(regs_round_trip)
 {
 	struct kvm_regs a, b;
 	uint8_t p[VM_STATE_REGS_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	a = (struct kvm_regs){
 	    .rax = 0x0101010101010101,
@@ -422,7 +422,7 @@ TEST(sregs_round_trip)
 {
 	struct cpu_sregs a, b;
 	uint8_t p[VM_STATE_SREGS_SIZE], bad[VM_STATE_SREGS_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int i;
 
 	fill_sregs(&a);
@@ -485,7 +485,7 @@ TEST(fpu_round_trip)
 {
 	struct kvm_fpu a, b;
 	uint8_t p[VM_STATE_FPU_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int i, j;
 
 	memset(&a, 0, sizeof(a));
@@ -525,7 +525,7 @@ TEST(xsave_round_trip)
 	uint8_t area[4096], p[4096 + 8];
 	const uint8_t *out = NULL;
 	uint32_t n = 0, i;
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	for (i = 0; i < sizeof(area); i++)
 		area[i] = (uint8_t)(i * 31 + 7);
@@ -548,7 +548,7 @@ TEST(xcrs_round_trip)
 {
 	struct kvm_xcrs a, b;
 	uint8_t p[VM_STATE_XCRS_HEAD + KVM_MAX_XCRS * VM_STATE_XCR_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	uint32_t len;
 
 	memset(&a, 0, sizeof(a));
@@ -581,7 +581,7 @@ TEST(msrs_round_trip)
 	};
 	struct kvm_msr_entry *b = calloc(VM_STATE_MSRS_MAX, sizeof(*b));
 	uint8_t p[8 + 3 * 12];
-	struct snap_error err = {0};
+	struct error err = {0};
 	uint32_t n = 0, i;
 
 	ASSERT_NOT_NULL(b);
@@ -611,7 +611,7 @@ TEST(lapic_round_trip)
 {
 	struct kvm_lapic_state a, b;
 	uint8_t p[VM_STATE_LAPIC_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int i;
 
 	for (i = 0; i < sizeof(a.regs); i++)
@@ -654,7 +654,7 @@ TEST(events_round_trip)
 {
 	struct kvm_vcpu_events a, b;
 	uint8_t p[VM_STATE_EVENTS_SIZE], bad[VM_STATE_EVENTS_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	fill_events(&a);
 	cpu_state__encode_events(&a, p);
@@ -707,7 +707,7 @@ TEST(mp_state_debugregs_progress_round_trip)
 	struct kvm_debugregs da, db;
 	struct cpu_progress pa = {.pages = 0x123456789, .passes = 77, .ready = 1}, pb = {0};
 	uint8_t m[VM_STATE_MP_STATE_SIZE], d[VM_STATE_DEBUGREGS_SIZE], g[VM_STATE_PROGRESS_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int i;
 
 	cpu_state__encode_mp_state(&ma, m);
@@ -776,7 +776,7 @@ TEST(pic_round_trip)
 				 },
 			     b;
 	uint8_t p[VM_STATE_PIC_SIZE], bad[VM_STATE_PIC_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	vm_state__encode_pic(&a, p);
 	EXPECT_EQ(p[0x5], 0x28);
@@ -813,7 +813,7 @@ TEST(ioapic_round_trip)
 {
 	struct kvm_ioapic_state a, b;
 	uint8_t p[VM_STATE_IOAPIC_SIZE], bad[VM_STATE_IOAPIC_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int i;
 
 	memset(&a, 0, sizeof(a));
@@ -861,7 +861,7 @@ TEST(pit_round_trip)
 {
 	struct kvm_pit_state2 a, b;
 	uint8_t p[VM_STATE_PIT_SIZE], bad[VM_STATE_PIT_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int i;
 
 	memset(&a, 0, sizeof(a));
@@ -925,7 +925,7 @@ TEST(clock_round_trip)
 {
 	struct vm_clock a, b;
 	uint8_t p[VM_STATE_CLOCK_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 
 	memset(&a, 0, sizeof(a));
 	a.data.clock = 0x0123456789abcdef;
@@ -953,7 +953,7 @@ TEST(uart_round_trip)
 {
 	struct uart a, b;
 	uint8_t p[UART_STATE_SIZE], bad[UART_STATE_SIZE];
-	struct snap_error err = {0};
+	struct error err = {0};
 	unsigned int i;
 
 	/* No VM: the models run without KVM. */

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include <string.h>
 
 struct acpi_buf {

@@ -19,8 +19,6 @@
 
 #include "control/request.h"
 
-#define BITS_TO_U64(n) (((n) + 63) / 64)
-
 int request__fail(struct request *rq, const char *fmt, ...)
 {
 	va_list ap;
@@ -247,63 +245,22 @@ static int cmd_dirty_log(struct request *rq)
 
 /* ---- stats ---- */
 
-void control__merge_dirty(uint64_t *region_bitmap, const struct mem_range *range,
-			  const uint64_t *range_bitmap)
-{
-	uint64_t pages = range->size / PAGE_SIZE, base = range->offset / PAGE_SIZE;
-	uint64_t w;
-
-	for (w = 0; w < BITS_TO_U64(pages); w++) {
-		uint64_t bits = range_bitmap[w];
-
-		/* KVM fills whole words; bits past the range are not pages. */
-		if (w == pages / 64)
-			bits &= (1ULL << (pages % 64)) - 1;
-		while (bits) {
-			uint64_t page = base + w * 64 + __builtin_ctzll(bits);
-
-			region_bitmap[page / 64] |= 1ULL << (page % 64);
-			bits &= bits - 1;
-		}
-	}
-}
-
-uint64_t control__count_bits(const uint64_t *bitmap, uint64_t nbits)
-{
-	return snap_bitmap_count(bitmap, nbits);
-}
-
 /* Fetch-and-clear every range of r; *pages gets its distinct dirty pages. */
 static int region_dirty_pages(struct request *rq, const struct mem_region *r, uint64_t *pages)
 {
-	uint64_t npages = r->size / PAGE_SIZE, scratch_bytes = 0;
-	uint64_t *rbm, *scratch;
-	const struct mem_range *rg;
-	int ret = 0;
+	uint64_t *bm = calloc(1, mem__region_bitmap_bytes(r));
+	struct error err;
+	int ret;
 
-	mem__for_each_range (r, rg)
-		scratch_bytes = MAX(scratch_bytes, mem__bitmap_bytes(rg));
-	rbm = calloc(BITS_TO_U64(npages) + 1, sizeof(uint64_t));
-	scratch = malloc(scratch_bytes + sizeof(uint64_t));
-	if (!rbm || !scratch) {
-		ret = fail(rq, "out of memory for the dirty bitmap of %s", r->name);
-		goto out;
-	}
-	mem__for_each_range (r, rg) {
-		memset(scratch, 0, mem__bitmap_bytes(rg));
-		ret = mem__get_dirty_log(&rq->kvm->mem, rg, scratch);
-		if (ret) {
-			ret = fail(rq, "cannot fetch the dirty log of %s: %s", r->name,
-				   strerror(-ret));
-			goto out;
-		}
-		control__merge_dirty(rbm, rg, scratch);
-	}
-	*pages = control__count_bits(rbm, npages);
-out:
-	free(rbm);
-	free(scratch);
-	return ret;
+	if (!bm)
+		return fail(rq, "out of memory for the dirty bitmap of %s", r->name);
+	ret = mem__fetch_dirty(&rq->kvm->mem, r, bm, &err);
+	if (ret)
+		fail(rq, "%s", err.msg);
+	else
+		*pages = snap_bitmap_count(bm, r->size / PAGE_SIZE);
+	free(bm);
+	return ret ? -1 : 0;
 }
 
 static int stats_dirty(struct request *rq)

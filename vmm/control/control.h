@@ -77,13 +77,4 @@ void control__init_state(struct control_state *st, struct kvm *kvm);
  */
 char *control__handle_line(struct control_state *st, const char *line, size_t len);
 
-/*
- * Dirty-page accounting, by region page: OR the KVM bitmap of one range
- * (bit i is page i of the range) into a bitmap of its region (bit j is region
- * page j), so aliasing ranges count each region page once.
- */
-void control__merge_dirty(uint64_t *region_bitmap, const struct mem_range *range,
-			  const uint64_t *range_bitmap);
-uint64_t control__count_bits(const uint64_t *bitmap, uint64_t nbits);
-
 #endif

@@ -24,9 +24,9 @@
 
 #include "control/request.h"
 #include "restore.h"
+#include "snapshot/bitmap.h"
 #include "snapshot/snapshot.h"
 #include "state/state.h"
-#include "version.h"
 
 struct snapshot_session {
 	int owner;	 /* control connection id */
@@ -38,10 +38,7 @@ struct snapshot_session {
 	size_t shm_size;
 	uint64_t bitmap_off[MEM_MAX_REGIONS]; /* in shm, per region */
 	uint64_t state_off, state_cap;
-	uint64_t *range_tmp; /* KVM_GET_DIRTY_LOG buffer for the largest range */
 };
-
-#define BITMAP_BYTES(pages) ((((pages) + 63) / 64) * 8)
 
 bool snapshot_session__active(const struct control_state *st)
 {
@@ -54,7 +51,6 @@ static void session_free(struct snapshot_session *s)
 		munmap(s->shm, s->shm_size);
 	if (s->shm_fd >= 0)
 		close(s->shm_fd);
-	free(s->range_tmp);
 	free(s);
 }
 
@@ -114,24 +110,20 @@ static struct snapshot_session *owned_session(struct request *rq)
 /* The shared area: one bitmap per region, then the state buffer. */
 static int session_alloc(struct kvm *kvm, struct snapshot_session *s)
 {
-	uint64_t off = 0, max_range = 0;
 	struct mem_region *r;
-	struct mem_range *rg;
 	unsigned int i = 0;
+	uint64_t off = 0;
 
 	mem__for_each_region (&kvm->mem, r) {
 		s->bitmap_off[i++] = off;
-		off += ALIGN_UP(BITMAP_BYTES(r->size / PAGE_SIZE), 64);
-		mem__for_each_range (r, rg)
-			max_range = MAX(max_range, mem__bitmap_bytes(rg));
+		off += ALIGN_UP(mem__region_bitmap_bytes(r), 64);
 	}
 	s->state_off = ALIGN_UP(off, PAGE_SIZE);
-	s->state_cap = ALIGN_UP(SNAP_STATE_FIXED + kvm->nr_cpus * SNAP_STATE_PER_VCPU, PAGE_SIZE);
+	s->state_cap = snap_state_area_size(kvm->nr_cpus);
 	s->shm_size = s->state_off + s->state_cap;
-	s->range_tmp = malloc(max_range);
 	s->shm_fd = memfd_create("kvmsnap-snapshot", MFD_CLOEXEC);
-	if (!s->range_tmp || s->shm_fd < 0 || ftruncate(s->shm_fd, (off_t)s->shm_size))
-		return -errno ? -errno : -ENOMEM;
+	if (s->shm_fd < 0 || ftruncate(s->shm_fd, (off_t)s->shm_size))
+		return -errno;
 	s->shm = mmap(NULL, s->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->shm_fd, 0);
 	if (s->shm == MAP_FAILED) {
 		s->shm = NULL;
@@ -145,7 +137,8 @@ static void describe_vm(struct request *rq, struct snapshot_session *s)
 	struct kvm *kvm = rq->kvm;
 	struct json_object *regions = json_object_new_array();
 	struct mem_region *r, *vga = mem__find_region(&kvm->mem, "vga.vram");
-	char meta[SNAP_METADATA_MAX], a[32], b[32];
+	struct snap_config cfg = {.vcpus = kvm->nr_cpus, .ram_size = kvm->ram_size};
+	char meta[SNAP_METADATA_MAX];
 	unsigned int i = 0;
 
 	request__add_str(rq->reply, "machine", SNAP_MACHINE_PC);
@@ -164,10 +157,9 @@ static void describe_vm(struct request *rq, struct snapshot_session *s)
 	request__add_u64(rq->reply, "shm_size", s->shm_size);
 	request__add_u64(rq->reply, "state_off", s->state_off);
 	request__add_u64(rq->reply, "state_cap", s->state_cap);
-	snprintf(meta, sizeof(meta),
-		 "machine=%s\nmem=%s\nvcpus=%u\nvram=%s\nguest=%.200s\nkvmsnap=%s\n",
-		 SNAP_MACHINE_PC, format_size(kvm->ram_size, a, sizeof(a)), kvm->nr_cpus,
-		 format_size(vga ? vga->size : 0, b, sizeof(b)), kvm->guest_desc, KVMSNAP_VERSION);
+	snprintf(cfg.machine, sizeof(cfg.machine), "%s", SNAP_MACHINE_PC);
+	cfg.vram_size = vga ? vga->size : 0;
+	snap_metadata_build(&cfg, kvm->guest_desc, meta, sizeof(meta));
 	request__add_str(rq->reply, "metadata", meta);
 }
 
@@ -214,25 +206,18 @@ int snapshot_session__begin(struct request *rq)
 static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, uint64_t *total)
 {
 	struct mem_region *r;
-	struct mem_range *rg;
 	unsigned int i = 0;
 	int ret;
 
 	*total = 0;
 	mem__for_each_region (&kvm->mem, r) {
 		uint64_t *bm = (uint64_t *)(void *)(s->shm + s->bitmap_off[i++]);
-		uint64_t pages = r->size / PAGE_SIZE;
 
-		memset(bm, 0, BITMAP_BYTES(pages));
-		if (r->flags & MEM_REGION_READONLY)
-			continue;
-		mem__for_each_range (r, rg) {
-			ret = mem__get_dirty_log(&kvm->mem, rg, s->range_tmp);
-			if (ret)
-				return ret;
-			control__merge_dirty(bm, rg, s->range_tmp);
-		}
-		*total += control__count_bits(bm, pages);
+		memset(bm, 0, mem__region_bitmap_bytes(r));
+		ret = mem__fetch_dirty(&kvm->mem, r, bm, NULL);
+		if (ret)
+			return ret;
+		*total += snap_bitmap_count(bm, r->size / PAGE_SIZE);
 	}
 	return 0;
 }
@@ -298,7 +283,7 @@ int snapshot_session__state(struct request *rq)
 {
 	struct snapshot_session *s = owned_session(rq);
 	struct vm_state_devices devs = {.com1 = rq->kvm->com1};
-	struct snap_error err = {0};
+	struct error err = {0};
 	size_t used = 0;
 	int ret;
 

@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 
 #include "kvm.h"
-#include "snapshot/le.h"
+#include "lib/le.h"
 #include "snapshot/snapshot.h"
 
 #define OFF_IER		 0x00
@@ -65,18 +65,18 @@ void uart__save(struct uart *u, uint8_t *p)
 	memcpy(p + OFF_RX_FIFO, r.rx_fifo, UART_FIFO_SIZE);
 }
 
-static int bad(struct snap_error *err, const char *field, unsigned int v)
+static int bad(struct error *err, const char *field, unsigned int v)
 {
-	return snap_err(err, -EINVAL, "UART record: %s 0x%02x is not a value the UART can hold",
+	return err_set(err, -EINVAL, "UART record: %s 0x%02x is not a value the UART can hold",
 			field, v);
 }
 
-int uart__check_state(const uint8_t *p, uint32_t len, struct snap_error *err)
+int uart__check_state(const uint8_t *p, uint32_t len, struct error *err)
 {
 	uint8_t iir_id;
 
 	if (len != UART_STATE_SIZE)
-		return snap_err(err, -EINVAL, "UART record: payload is %u bytes, expected %u", len,
+		return err_set(err, -EINVAL, "UART record: payload is %u bytes, expected %u", len,
 				UART_STATE_SIZE);
 	if (p[OFF_IER] & ~IER_MASK)
 		return bad(err, "ier", p[OFF_IER]);
@@ -102,7 +102,7 @@ int uart__check_state(const uint8_t *p, uint32_t len, struct snap_error *err)
 	return 0;
 }
 
-int uart__restore(struct uart *u, const uint8_t *p, uint32_t len, struct snap_error *err)
+int uart__restore(struct uart *u, const uint8_t *p, uint32_t len, struct error *err)
 {
 	struct kvm_irq_level irq;
 	struct uart_regs r;
@@ -143,7 +143,7 @@ int uart__restore(struct uart *u, const uint8_t *p, uint32_t len, struct snap_er
 	irq.level = 1;
 	if (ioctl(u->kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0) {
 		e = errno;
-		return snap_err(err, -e, "UART: KVM_IRQ_LINE %u: %s", u->irq, strerror(e));
+		return err_set(err, -e, "UART: KVM_IRQ_LINE %u: %s", u->irq, strerror(e));
 	}
 	return 0;
 }

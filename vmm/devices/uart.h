@@ -42,15 +42,15 @@ void uart__write(struct uart *u, unsigned int offset, uint8_t val);
  * Snapshot state (vmm/devices/uart-state.c): struct uart_regs field by field
  * in a UART_STATE_SIZE-byte payload, as Documentation/state-records.md says.
  */
-struct snap_error;
+struct error;
 
 #define UART_STATE_SIZE 0x20
 
 /* Encode the registers into payload (UART_STATE_SIZE bytes). */
 void uart__save(struct uart *u, uint8_t *payload);
 /* Check a payload without touching any UART. 0 or -EINVAL with a message. */
-int uart__check_state(const uint8_t *payload, uint32_t len, struct snap_error *err);
+int uart__check_state(const uint8_t *payload, uint32_t len, struct error *err);
 /* Check and load a payload; re-assert the IRQ line if it was high. 0 or -errno. */
-int uart__restore(struct uart *u, const uint8_t *payload, uint32_t len, struct snap_error *err);
+int uart__restore(struct uart *u, const uint8_t *payload, uint32_t len, struct error *err);
 
 #endif

@@ -13,7 +13,7 @@
 
 #include "mem.h"
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 
 #define ELF_PF_X      1
 #define ELF_MAX_LOADS 16

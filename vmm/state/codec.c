@@ -37,20 +37,20 @@ const char *vm_state__type_name(uint32_t type)
 	return "?";
 }
 
-int vm_state__check_len(uint32_t type, uint32_t len, uint32_t want, struct snap_error *err)
+int vm_state__check_len(uint32_t type, uint32_t len, uint32_t want, struct error *err)
 {
 	if (len == want)
 		return 0;
-	return snap_err(err, -EINVAL, "%s record: payload is %u bytes, expected %u",
+	return err_set(err, -EINVAL, "%s record: payload is %u bytes, expected %u",
 			vm_state__type_name(type), len, want);
 }
 
 int vm_state__check_max(uint32_t type, const char *field, uint64_t v, uint64_t max,
-			struct snap_error *err)
+			struct error *err)
 {
 	if (v <= max)
 		return 0;
-	return snap_err(err, -EINVAL, "%s record: %s is %llu, at most %llu is valid",
+	return err_set(err, -EINVAL, "%s record: %s is %llu, at most %llu is valid",
 			vm_state__type_name(type), field, (unsigned long long)v,
 			(unsigned long long)max);
 }

@@ -10,13 +10,13 @@
 #include <errno.h>
 #include <string.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 
 #define SEG_SIZE    24
 #define DTABLE_SIZE 16
 
 /* Reject a reserved field that is not zero. */
-static int check_zero(uint32_t type, const char *field, uint64_t v, struct snap_error *err)
+static int check_zero(uint32_t type, const char *field, uint64_t v, struct error *err)
 {
 	return vm_state__check_max(type, field, v, 0, err);
 }
@@ -44,7 +44,7 @@ void cpu_state__encode_regs(const struct kvm_regs *r, uint8_t *p)
 }
 
 int cpu_state__decode_regs(const uint8_t *p, uint32_t len, struct kvm_regs *r,
-			   struct snap_error *err)
+			   struct error *err)
 {
 	int ret = vm_state__check_len(VM_STATE_REGS, len, VM_STATE_REGS_SIZE, err);
 
@@ -89,7 +89,7 @@ static void encode_seg(const struct kvm_segment *s, uint8_t *p)
 	p[0x17] = 0;
 }
 
-static int decode_seg(const uint8_t *p, struct kvm_segment *s, struct snap_error *err)
+static int decode_seg(const uint8_t *p, struct kvm_segment *s, struct error *err)
 {
 	const struct {
 		const char *name;
@@ -132,7 +132,7 @@ static void encode_dtable(const struct kvm_dtable *d, uint8_t *p)
 	memset(p + 10, 0, 6);
 }
 
-static int decode_dtable(const uint8_t *p, struct kvm_dtable *d, struct snap_error *err)
+static int decode_dtable(const uint8_t *p, struct kvm_dtable *d, struct error *err)
 {
 	int ret = check_zero(VM_STATE_SREGS, "descriptor table reserved",
 			     get_le16(p + 10) | get_le32(p + 12), err);
@@ -176,7 +176,7 @@ void cpu_state__encode_sregs(const struct cpu_sregs *cs, uint8_t *p)
 }
 
 int cpu_state__decode_sregs(const uint8_t *p, uint32_t len, struct cpu_sregs *cs,
-			    struct snap_error *err)
+			    struct error *err)
 {
 	struct kvm_sregs2 *s = &cs->s;
 	struct kvm_segment *segs[] = SREGS_SEGS(s);
@@ -244,7 +244,7 @@ void cpu_state__encode_fpu(const struct kvm_fpu *f, uint8_t *p)
 	put_le32(p + 0x19c, 0);
 }
 
-int cpu_state__decode_fpu(const uint8_t *p, uint32_t len, struct kvm_fpu *f, struct snap_error *err)
+int cpu_state__decode_fpu(const uint8_t *p, uint32_t len, struct kvm_fpu *f, struct error *err)
 {
 	unsigned int i;
 	int ret;
@@ -282,7 +282,7 @@ void cpu_state__encode_xsave(const void *area, uint32_t bytes, uint8_t *p)
 }
 
 int cpu_state__decode_xsave(const uint8_t *p, uint32_t len, const uint8_t **area, uint32_t *bytes,
-			    struct snap_error *err)
+			    struct error *err)
 {
 	uint32_t n;
 	int ret;
@@ -293,7 +293,7 @@ int cpu_state__decode_xsave(const uint8_t *p, uint32_t len, const uint8_t **area
 	ret = check_zero(VM_STATE_XSAVE, "reserved", get_le32(p + 4), err);
 	if (!ret && n < VM_STATE_XSAVE_MIN)
 		ret =
-		    snap_err(err, -EINVAL, "XSAVE record: area of %u bytes, at least %u are needed",
+		    err_set(err, -EINVAL, "XSAVE record: area of %u bytes, at least %u are needed",
 			     n, VM_STATE_XSAVE_MIN);
 	if (!ret)
 		ret = vm_state__check_max(VM_STATE_XSAVE, "area size", n, VM_STATE_XSAVE_MAX, err);
@@ -327,7 +327,7 @@ void cpu_state__encode_xcrs(const struct kvm_xcrs *x, uint8_t *p)
 }
 
 int cpu_state__decode_xcrs(const uint8_t *p, uint32_t len, struct kvm_xcrs *x,
-			   struct snap_error *err)
+			   struct error *err)
 {
 	uint32_t i, n;
 	int ret;
@@ -375,7 +375,7 @@ void cpu_state__encode_msrs(const struct kvm_msr_entry *e, uint32_t nmsrs, uint8
 }
 
 int cpu_state__decode_msrs(const uint8_t *p, uint32_t len, struct kvm_msr_entry *e, uint32_t *nmsrs,
-			   struct snap_error *err)
+			   struct error *err)
 {
 	uint32_t i, j, n;
 	int ret;
@@ -397,7 +397,7 @@ int cpu_state__decode_msrs(const uint8_t *p, uint32_t len, struct kvm_msr_entry 
 		/* A second value for one MSR would make the restore order matter. */
 		for (j = 0; j < i; j++)
 			if (e[j].index == e[i].index)
-				return snap_err(err, -EINVAL, "MSRS record: MSR 0x%x appears twice",
+				return err_set(err, -EINVAL, "MSRS record: MSR 0x%x appears twice",
 						e[i].index);
 	}
 	*nmsrs = n;
@@ -410,7 +410,7 @@ void cpu_state__encode_lapic(const struct kvm_lapic_state *l, uint8_t *p)
 }
 
 int cpu_state__decode_lapic(const uint8_t *p, uint32_t len, struct kvm_lapic_state *l,
-			    struct snap_error *err)
+			    struct error *err)
 {
 	int ret = vm_state__check_len(VM_STATE_LAPIC, len, VM_STATE_LAPIC_SIZE, err);
 
@@ -452,7 +452,7 @@ void cpu_state__encode_events(const struct kvm_vcpu_events *e, uint8_t *p)
 }
 
 int cpu_state__decode_events(const uint8_t *p, uint32_t len, struct kvm_vcpu_events *e,
-			     struct snap_error *err)
+			     struct error *err)
 {
 	const struct {
 		const char *name;
@@ -484,7 +484,7 @@ int cpu_state__decode_events(const uint8_t *p, uint32_t len, struct kvm_vcpu_eve
 	for (i = 0; !ret && i < sizeof(f) / sizeof(f[0]); i++)
 		ret = vm_state__check_max(VM_STATE_EVENTS, f[i].name, p[f[i].off], f[i].max, err);
 	if (!ret && (get_le32(p + 0x14) & ~(uint32_t)EVENTS_VALID_FLAGS))
-		ret = snap_err(err, -EINVAL, "EVENTS record: unknown flags 0x%x",
+		ret = err_set(err, -EINVAL, "EVENTS record: unknown flags 0x%x",
 			       get_le32(p + 0x14) & ~(uint32_t)EVENTS_VALID_FLAGS);
 	if (ret)
 		return ret;
@@ -520,7 +520,7 @@ void cpu_state__encode_mp_state(const struct kvm_mp_state *m, uint8_t *p)
 }
 
 int cpu_state__decode_mp_state(const uint8_t *p, uint32_t len, struct kvm_mp_state *m,
-			       struct snap_error *err)
+			       struct error *err)
 {
 	uint32_t v;
 	int ret;
@@ -542,7 +542,7 @@ int cpu_state__decode_mp_state(const uint8_t *p, uint32_t len, struct kvm_mp_sta
 		m->mp_state = v;
 		return 0;
 	}
-	return snap_err(err, -EINVAL, "MP_STATE record: %u is not an x86 vCPU state", v);
+	return err_set(err, -EINVAL, "MP_STATE record: %u is not an x86 vCPU state", v);
 }
 
 void cpu_state__encode_debugregs(const struct kvm_debugregs *d, uint8_t *p)
@@ -557,7 +557,7 @@ void cpu_state__encode_debugregs(const struct kvm_debugregs *d, uint8_t *p)
 }
 
 int cpu_state__decode_debugregs(const uint8_t *p, uint32_t len, struct kvm_debugregs *d,
-				struct snap_error *err)
+				struct error *err)
 {
 	unsigned int i;
 	int ret;
@@ -591,7 +591,7 @@ void cpu_state__encode_progress(const struct cpu_progress *g, uint8_t *p)
 }
 
 int cpu_state__decode_progress(const uint8_t *p, uint32_t len, struct cpu_progress *g,
-			       struct snap_error *err)
+			       struct error *err)
 {
 	uint64_t rsvd;
 	int ret;

@@ -17,14 +17,14 @@
 #define MSR_BATCH 128
 
 static int cpu_ioctl(struct kvm_cpu *cpu, unsigned long req, void *arg, const char *name,
-		     struct snap_error *err)
+		     struct error *err)
 {
 	int e;
 
 	if (ioctl(cpu->fd, req, arg) >= 0)
 		return 0;
 	e = errno;
-	return snap_err(err, -e, "vCPU %u: %s: %s", cpu->id, name, strerror(e));
+	return err_set(err, -e, "vCPU %u: %s: %s", cpu->id, name, strerror(e));
 }
 
 #define CPU_IOCTL(cpu, req, arg, err) cpu_ioctl((cpu), (req), (arg), #req, (err))
@@ -51,7 +51,7 @@ static uint8_t *add(struct snap_state_writer *w, uint32_t type, struct kvm_cpu *
 	return snap_state_add(w, type, cpu->id, len);
 }
 
-static int save_sregs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct snap_error *err)
+static int save_sregs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
 {
 	struct cpu_sregs cs;
 	struct kvm_sregs old;
@@ -83,7 +83,7 @@ static int save_sregs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct s
 	return 0;
 }
 
-static int save_fpu(struct kvm_cpu *cpu, struct snap_state_writer *w, struct snap_error *err)
+static int save_fpu(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
 {
 	uint32_t size = xsave_size(cpu->kvm);
 	struct kvm_fpu fpu;
@@ -99,7 +99,7 @@ static int save_fpu(struct kvm_cpu *cpu, struct snap_state_writer *w, struct sna
 	}
 	area = calloc(1, size);
 	if (!area)
-		return snap_err(err, -ENOMEM, "vCPU %u: out of memory for the XSAVE area", cpu->id);
+		return err_set(err, -ENOMEM, "vCPU %u: out of memory for the XSAVE area", cpu->id);
 	if (size > sizeof(struct kvm_xsave))
 		ret = CPU_IOCTL(cpu, KVM_GET_XSAVE2, area, err);
 	else
@@ -111,7 +111,7 @@ static int save_fpu(struct kvm_cpu *cpu, struct snap_state_writer *w, struct sna
 	return ret;
 }
 
-static int save_xcrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct snap_error *err)
+static int save_xcrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
 {
 	struct kvm_xcrs x;
 	uint8_t *p;
@@ -121,7 +121,7 @@ static int save_xcrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct sn
 		return 0;
 	ret = CPU_IOCTL(cpu, KVM_GET_XCRS, &x, err);
 	if (!ret && x.nr_xcrs > KVM_MAX_XCRS)
-		ret = snap_err(err, -EIO, "vCPU %u: KVM_GET_XCRS returned %u XCRs", cpu->id,
+		ret = err_set(err, -EIO, "vCPU %u: KVM_GET_XCRS returned %u XCRs", cpu->id,
 			       x.nr_xcrs);
 	p = ret ? NULL : add(w, VM_STATE_XCRS, cpu, cpu_state__xcrs_size(&x));
 	if (p)
@@ -130,26 +130,26 @@ static int save_xcrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct sn
 }
 
 /* The MSRs KVM saves and restores for userspace, from KVM_GET_MSR_INDEX_LIST. */
-static int msr_index_list(struct kvm *kvm, struct kvm_msr_list **out, struct snap_error *err)
+static int msr_index_list(struct kvm *kvm, struct kvm_msr_list **out, struct error *err)
 {
 	struct kvm_msr_list probe = {.nmsrs = 0}, *list;
 	int e;
 
 	if (ioctl(kvm->sys_fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG) {
 		e = errno;
-		return snap_err(err, -e, "KVM_GET_MSR_INDEX_LIST: %s", strerror(e));
+		return err_set(err, -e, "KVM_GET_MSR_INDEX_LIST: %s", strerror(e));
 	}
 	if (probe.nmsrs > VM_STATE_MSRS_MAX)
-		return snap_err(err, -E2BIG, "KVM lists %u MSRs, kvmsnap saves at most %u",
+		return err_set(err, -E2BIG, "KVM lists %u MSRs, kvmsnap saves at most %u",
 				probe.nmsrs, VM_STATE_MSRS_MAX);
 	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
 	if (!list)
-		return snap_err(err, -ENOMEM, "out of memory for the MSR list");
+		return err_set(err, -ENOMEM, "out of memory for the MSR list");
 	list->nmsrs = probe.nmsrs;
 	if (ioctl(kvm->sys_fd, KVM_GET_MSR_INDEX_LIST, list) < 0) {
 		e = errno;
 		free(list);
-		return snap_err(err, -e, "KVM_GET_MSR_INDEX_LIST: %s", strerror(e));
+		return err_set(err, -e, "KVM_GET_MSR_INDEX_LIST: %s", strerror(e));
 	}
 	*out = list;
 	return 0;
@@ -161,14 +161,14 @@ static int msr_index_list(struct kvm *kvm, struct kvm_msr_list **out, struct sna
  * and the batch goes on after it.
  */
 static int read_msrs(struct kvm_cpu *cpu, const struct kvm_msr_list *list,
-		     struct kvm_msr_entry *out, uint32_t *nout, struct snap_error *err)
+		     struct kvm_msr_entry *out, uint32_t *nout, struct error *err)
 {
 	struct kvm_msrs *b = calloc(1, sizeof(*b) + MSR_BATCH * sizeof(b->entries[0]));
 	uint32_t i = 0, n = 0, j;
 	int r, e;
 
 	if (!b)
-		return snap_err(err, -ENOMEM, "out of memory for MSRs");
+		return err_set(err, -ENOMEM, "out of memory for MSRs");
 	while (i < list->nmsrs) {
 		b->nmsrs = list->nmsrs - i < MSR_BATCH ? list->nmsrs - i : MSR_BATCH;
 		for (j = 0; j < b->nmsrs; j++)
@@ -177,7 +177,7 @@ static int read_msrs(struct kvm_cpu *cpu, const struct kvm_msr_list *list,
 		if (r < 0) {
 			e = errno;
 			free(b);
-			return snap_err(err, -e, "vCPU %u: KVM_GET_MSRS: %s", cpu->id, strerror(e));
+			return err_set(err, -e, "vCPU %u: KVM_GET_MSRS: %s", cpu->id, strerror(e));
 		}
 		for (j = 0; j < (uint32_t)r && j < b->nmsrs; j++)
 			out[n++] = b->entries[j];
@@ -190,7 +190,7 @@ static int read_msrs(struct kvm_cpu *cpu, const struct kvm_msr_list *list,
 	return 0;
 }
 
-static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct snap_error *err)
+static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
 {
 	struct kvm_msr_list *list = NULL;
 	struct kvm_msr_entry *e;
@@ -204,7 +204,7 @@ static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct sn
 	e = calloc(list->nmsrs ? list->nmsrs : 1, sizeof(*e));
 	if (!e) {
 		free(list);
-		return snap_err(err, -ENOMEM, "out of memory for MSRs");
+		return err_set(err, -ENOMEM, "out of memory for MSRs");
 	}
 	ret = read_msrs(cpu, list, e, &n, err);
 	p = ret ? NULL : add(w, VM_STATE_MSRS, cpu, cpu_state__msrs_size(n));
@@ -215,7 +215,7 @@ static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct sn
 	return ret;
 }
 
-int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct snap_error *err)
+int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
 {
 	struct kvm_regs regs;
 	struct kvm_lapic_state lapic;
@@ -275,14 +275,14 @@ static uint32_t type_bit(uint32_t type)
 }
 
 int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
-		      struct snap_error *err)
+		      struct error *err)
 {
 	const uint8_t *p = rec->payload;
 	uint32_t len = rec->len;
 	int ret;
 
 	if (cs->seen & type_bit(rec->type))
-		return snap_err(err, -EINVAL, "vCPU %u has two %s records", rec->instance,
+		return err_set(err, -EINVAL, "vCPU %u has two %s records", rec->instance,
 				vm_state__type_name(rec->type));
 	switch (rec->type) {
 	case VM_STATE_REGS:
@@ -303,7 +303,7 @@ int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
 	case VM_STATE_MSRS:
 		cs->msrs = calloc(VM_STATE_MSRS_MAX, sizeof(*cs->msrs));
 		if (!cs->msrs)
-			return snap_err(err, -ENOMEM, "out of memory for MSRs");
+			return err_set(err, -ENOMEM, "out of memory for MSRs");
 		ret = cpu_state__decode_msrs(p, len, cs->msrs, &cs->nmsrs, err);
 		break;
 	case VM_STATE_LAPIC:
@@ -322,17 +322,17 @@ int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
 		ret = cpu_state__decode_progress(p, len, &cs->progress, err);
 		break;
 	default:
-		return snap_err(err, -EINVAL, "unknown vCPU record type 0x%04x", rec->type);
+		return err_set(err, -EINVAL, "unknown vCPU record type 0x%04x", rec->type);
 	}
 	if (ret) {
-		snap_err_prefix(err, "vCPU %u", rec->instance);
+		err_prefix(err, "vCPU %u", rec->instance);
 		return ret;
 	}
 	cs->seen |= type_bit(rec->type);
 	return 0;
 }
 
-int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct snap_error *err)
+int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct error *err)
 {
 	static const uint32_t required[] = {
 	    VM_STATE_REGS,   VM_STATE_SREGS,	VM_STATE_MSRS,	    VM_STATE_LAPIC,
@@ -343,10 +343,10 @@ int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct snap_er
 
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!(cs->seen & type_bit(required[i])))
-			return snap_err(err, -EINVAL, "vCPU %u has no %s record", id,
+			return err_set(err, -EINVAL, "vCPU %u has no %s record", id,
 					vm_state__type_name(required[i]));
 	if (xsave == fpu)
-		return snap_err(err, -EINVAL,
+		return err_set(err, -EINVAL,
 				"vCPU %u needs exactly one of XSAVE and FPU, it has %s", id,
 				xsave ? "both" : "neither");
 	return 0;
@@ -358,7 +358,7 @@ void cpu_state__free(struct cpu_state *cs)
 	cs->msrs = NULL;
 }
 
-static int load_sregs(struct kvm_cpu *cpu, const struct cpu_sregs *cs, struct snap_error *err)
+static int load_sregs(struct kvm_cpu *cpu, const struct cpu_sregs *cs, struct error *err)
 {
 	struct kvm_sregs2 s2;
 	struct kvm_sregs old;
@@ -379,7 +379,7 @@ static int load_sregs(struct kvm_cpu *cpu, const struct cpu_sregs *cs, struct sn
 	return CPU_IOCTL(cpu, KVM_SET_SREGS, &old, err);
 }
 
-static int load_fpu(struct kvm_cpu *cpu, const struct cpu_state *cs, struct snap_error *err)
+static int load_fpu(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err)
 {
 	uint32_t size = xsave_size(cpu->kvm), i;
 	struct kvm_fpu fpu;
@@ -391,19 +391,19 @@ static int load_fpu(struct kvm_cpu *cpu, const struct cpu_state *cs, struct snap
 		return CPU_IOCTL(cpu, KVM_SET_FPU, &fpu, err);
 	}
 	if (!size)
-		return snap_err(err, -EOPNOTSUPP,
+		return err_set(err, -EOPNOTSUPP,
 				"vCPU %u: the state has an XSAVE area but KVM here has no XSAVE",
 				cpu->id);
 	/* KVM reads its own size: pad a shorter area, refuse to cut a longer one. */
 	for (i = size; i < cs->xsave_len; i++)
 		if (cs->xsave[i])
-			return snap_err(
+			return err_set(
 			    err, -EOPNOTSUPP,
 			    "vCPU %u: the XSAVE area has state at byte %u, KVM here takes %u bytes",
 			    cpu->id, i, size);
 	area = calloc(1, size);
 	if (!area)
-		return snap_err(err, -ENOMEM, "vCPU %u: out of memory for the XSAVE area", cpu->id);
+		return err_set(err, -ENOMEM, "vCPU %u: out of memory for the XSAVE area", cpu->id);
 	memcpy(area, cs->xsave, cs->xsave_len < size ? cs->xsave_len : size);
 	ret = CPU_IOCTL(cpu, KVM_SET_XSAVE, area, err);
 	free(area);
@@ -411,23 +411,23 @@ static int load_fpu(struct kvm_cpu *cpu, const struct cpu_state *cs, struct snap
 }
 
 static int load_msrs(struct kvm_cpu *cpu, const struct kvm_msr_entry *e, uint32_t n,
-		     struct snap_error *err)
+		     struct error *err)
 {
 	struct kvm_msrs *b = calloc(1, sizeof(*b) + MSR_BATCH * sizeof(b->entries[0]));
 	uint32_t i = 0;
 	int r, ret = 0;
 
 	if (!b)
-		return snap_err(err, -ENOMEM, "out of memory for MSRs");
+		return err_set(err, -ENOMEM, "out of memory for MSRs");
 	while (!ret && i < n) {
 		b->nmsrs = n - i < MSR_BATCH ? n - i : MSR_BATCH;
 		memcpy(b->entries, e + i, b->nmsrs * sizeof(b->entries[0]));
 		r = ioctl(cpu->fd, KVM_SET_MSRS, b);
 		if (r < 0)
-			ret = snap_err(err, -errno, "vCPU %u: KVM_SET_MSRS: %s", cpu->id,
+			ret = err_set(err, -errno, "vCPU %u: KVM_SET_MSRS: %s", cpu->id,
 				       strerror(errno));
 		else if ((uint32_t)r < b->nmsrs)
-			ret = snap_err(err, -EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx",
+			ret = err_set(err, -EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx",
 				       cpu->id, b->entries[r].index,
 				       (unsigned long long)b->entries[r].data);
 		i += b->nmsrs;
@@ -436,7 +436,7 @@ static int load_msrs(struct kvm_cpu *cpu, const struct kvm_msr_entry *e, uint32_
 	return ret;
 }
 
-int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct snap_error *err)
+int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err)
 {
 	struct kvm_msr_entry *msrs = NULL, deadline = {0};
 	struct kvm_regs regs = cs->regs;
@@ -452,7 +452,7 @@ int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct s
 	/* TSC_DEADLINE is written after the LAPIC, which must be in deadline mode first. */
 	msrs = calloc(cs->nmsrs ? cs->nmsrs : 1, sizeof(*msrs));
 	if (!msrs)
-		return snap_err(err, -ENOMEM, "out of memory for MSRs");
+		return err_set(err, -ENOMEM, "out of memory for MSRs");
 	for (i = 0; i < cs->nmsrs; i++) {
 		if (cs->msrs[i].index == MSR_IA32_TSC_DEADLINE_NR) {
 			deadline = cs->msrs[i];
@@ -470,7 +470,7 @@ int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct s
 	if (!ret && (cs->seen & type_bit(VM_STATE_XCRS))) {
 		if (!vm_cap(cpu->kvm, KVM_CAP_XCRS))
 			ret =
-			    snap_err(err, -EOPNOTSUPP,
+			    err_set(err, -EOPNOTSUPP,
 				     "vCPU %u: the state has XCRs but KVM here has no KVM_CAP_XCRS",
 				     cpu->id);
 		else
@@ -499,10 +499,10 @@ int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct s
 	return 0;
 }
 
-int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct snap_error *err)
+int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct error *err)
 {
 	if (ioctl(cpu->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
-		return snap_err(err, -errno,
+		return err_set(err, -errno,
 				"vCPU %u: the state's TSC runs at %u kHz, this host's at %u kHz, "
 				"and KVM_SET_TSC_KHZ failed: %s",
 				cpu->id, khz, cpu->kvm->tsc_khz, strerror(errno));

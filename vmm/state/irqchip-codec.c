@@ -10,7 +10,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "snapshot/le.h"
+#include "lib/le.h"
 
 #define PIT_CHANNEL_SIZE  0x18
 #define PIT_MODE_UNSET	  0xff /* what a PIT reset leaves until the guest programs a mode */
@@ -23,7 +23,7 @@ struct byte_field {
 };
 
 static int check_bytes(uint32_t type, const uint8_t *p, const struct byte_field *f, unsigned int n,
-		       struct snap_error *err)
+		       struct error *err)
 {
 	unsigned int i;
 	int ret;
@@ -57,7 +57,7 @@ void vm_state__encode_pic(const struct kvm_pic_state *s, uint8_t *p)
 }
 
 int vm_state__decode_pic(uint32_t type, const uint8_t *p, uint32_t len, struct kvm_pic_state *s,
-			 struct snap_error *err)
+			 struct error *err)
 {
 	/* The 8259 model stores these from single bits or small counters. */
 	static const struct byte_field f[] = {
@@ -77,7 +77,7 @@ int vm_state__decode_pic(uint32_t type, const uint8_t *p, uint32_t len, struct k
 	if (!ret)
 		ret = check_bytes(type, p, f, sizeof(f) / sizeof(f[0]), err);
 	if (!ret && (p[0x5] & 7))
-		ret = snap_err(err, -EINVAL, "%s record: irq_base 0x%02x is not a multiple of 8",
+		ret = err_set(err, -EINVAL, "%s record: irq_base 0x%02x is not a multiple of 8",
 			       vm_state__type_name(type), p[0x5]);
 	if (ret)
 		return ret;
@@ -121,7 +121,7 @@ void vm_state__encode_ioapic(const struct kvm_ioapic_state *s, uint8_t *p)
 }
 
 int vm_state__decode_ioapic(const uint8_t *p, uint32_t len, struct kvm_ioapic_state *s,
-			    struct snap_error *err)
+			    struct error *err)
 {
 	unsigned int i;
 	int ret;
@@ -177,7 +177,7 @@ void vm_state__encode_pit(const struct kvm_pit_state2 *s, uint8_t *p)
 }
 
 int vm_state__decode_pit(const uint8_t *p, uint32_t len, struct kvm_pit_state2 *s,
-			 struct snap_error *err)
+			 struct error *err)
 {
 	/* Access modes are 0..3, read/write states 0..4 (RW_STATE_WORD1 = 4). */
 	static const struct byte_field f[] = {
@@ -196,13 +196,13 @@ int vm_state__decode_pit(const uint8_t *p, uint32_t len, struct kvm_pit_state2 *
 		if (!ret)
 			ret = check_bytes(VM_STATE_PIT, q, f, sizeof(f) / sizeof(f[0]), err);
 		if (!ret && q[0x0d] > 7 && q[0x0d] != PIT_MODE_UNSET)
-			ret = snap_err(
+			ret = err_set(
 			    err, -EINVAL,
 			    "PIT record: channel %u mode %u is neither 0..7 nor 0xff (unset)", i,
 			    q[0x0d]);
 	}
 	if (!ret && (get_le32(p + 0x48) & ~(uint32_t)PIT_VALID_FLAGS))
-		ret = snap_err(err, -EINVAL, "PIT record: unknown flags 0x%x",
+		ret = err_set(err, -EINVAL, "PIT record: unknown flags 0x%x",
 			       get_le32(p + 0x48) & ~(uint32_t)PIT_VALID_FLAGS);
 	if (!ret)
 		ret = vm_state__check_max(VM_STATE_PIT, "reserved", get_le32(p + 0x4c), 0, err);
@@ -241,12 +241,12 @@ void vm_state__encode_clock(const struct vm_clock *c, uint8_t *p)
 }
 
 int vm_state__decode_clock(const uint8_t *p, uint32_t len, struct vm_clock *c,
-			   struct snap_error *err)
+			   struct error *err)
 {
 	int ret = vm_state__check_len(VM_STATE_CLOCK, len, VM_STATE_CLOCK_SIZE, err);
 
 	if (!ret && (get_le32(p + 0x08) & ~(uint32_t)CLOCK_VALID_FLAGS))
-		ret = snap_err(err, -EINVAL, "CLOCK record: unknown flags 0x%x",
+		ret = err_set(err, -EINVAL, "CLOCK record: unknown flags 0x%x",
 			       get_le32(p + 0x08) & ~(uint32_t)CLOCK_VALID_FLAGS);
 	if (ret)
 		return ret;

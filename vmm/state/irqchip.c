@@ -9,25 +9,25 @@
 #include "kvm.h"
 
 static int vm_ioctl(struct kvm *kvm, unsigned long req, void *arg, const char *what,
-		    struct snap_error *err)
+		    struct error *err)
 {
 	int e;
 
 	if (ioctl(kvm->vm_fd, req, arg) >= 0)
 		return 0;
 	e = errno;
-	return snap_err(err, -e, "%s: %s", what, strerror(e));
+	return err_set(err, -e, "%s: %s", what, strerror(e));
 }
 
 static int get_chip(struct kvm *kvm, uint32_t id, struct kvm_irqchip *chip, const char *what,
-		    struct snap_error *err)
+		    struct error *err)
 {
 	memset(chip, 0, sizeof(*chip));
 	chip->chip_id = id;
 	return vm_ioctl(kvm, KVM_GET_IRQCHIP, chip, what, err);
 }
 
-int irqchip_state__save(struct kvm *kvm, struct snap_state_writer *w, struct snap_error *err)
+int irqchip_state__save(struct kvm *kvm, struct snap_state_writer *w, struct error *err)
 {
 	struct kvm_irqchip chip;
 	struct kvm_pit_state2 pit;
@@ -57,7 +57,7 @@ int irqchip_state__save(struct kvm *kvm, struct snap_state_writer *w, struct sna
 	return ret;
 }
 
-int irqchip_state__restore(struct kvm *kvm, const struct irqchip_state *s, struct snap_error *err)
+int irqchip_state__restore(struct kvm *kvm, const struct irqchip_state *s, struct error *err)
 {
 	struct kvm_irqchip chip;
 	struct kvm_pit_state2 pit = s->pit;

@@ -98,65 +98,65 @@ struct cpu_progress {
 /* Codecs for the per-vCPU payloads (vmm/state/cpu-codec.c). */
 void cpu_state__encode_regs(const struct kvm_regs *r, uint8_t *p);
 int cpu_state__decode_regs(const uint8_t *p, uint32_t len, struct kvm_regs *r,
-			   struct snap_error *err);
+			   struct error *err);
 void cpu_state__encode_sregs(const struct cpu_sregs *s, uint8_t *p);
 int cpu_state__decode_sregs(const uint8_t *p, uint32_t len, struct cpu_sregs *s,
-			    struct snap_error *err);
+			    struct error *err);
 void cpu_state__encode_fpu(const struct kvm_fpu *f, uint8_t *p);
 int cpu_state__decode_fpu(const uint8_t *p, uint32_t len, struct kvm_fpu *f,
-			  struct snap_error *err);
+			  struct error *err);
 uint32_t cpu_state__xsave_size(uint32_t bytes);
 void cpu_state__encode_xsave(const void *area, uint32_t bytes, uint8_t *p);
 /* *area points into the payload; *bytes is its length. */
 int cpu_state__decode_xsave(const uint8_t *p, uint32_t len, const uint8_t **area, uint32_t *bytes,
-			    struct snap_error *err);
+			    struct error *err);
 uint32_t cpu_state__xcrs_size(const struct kvm_xcrs *x);
 void cpu_state__encode_xcrs(const struct kvm_xcrs *x, uint8_t *p);
 int cpu_state__decode_xcrs(const uint8_t *p, uint32_t len, struct kvm_xcrs *x,
-			   struct snap_error *err);
+			   struct error *err);
 uint32_t cpu_state__msrs_size(uint32_t nmsrs);
 void cpu_state__encode_msrs(const struct kvm_msr_entry *e, uint32_t nmsrs, uint8_t *p);
 /* e holds at least VM_STATE_MSRS_MAX entries. */
 int cpu_state__decode_msrs(const uint8_t *p, uint32_t len, struct kvm_msr_entry *e, uint32_t *nmsrs,
-			   struct snap_error *err);
+			   struct error *err);
 void cpu_state__encode_lapic(const struct kvm_lapic_state *l, uint8_t *p);
 int cpu_state__decode_lapic(const uint8_t *p, uint32_t len, struct kvm_lapic_state *l,
-			    struct snap_error *err);
+			    struct error *err);
 void cpu_state__encode_events(const struct kvm_vcpu_events *e, uint8_t *p);
 int cpu_state__decode_events(const uint8_t *p, uint32_t len, struct kvm_vcpu_events *e,
-			     struct snap_error *err);
+			     struct error *err);
 void cpu_state__encode_mp_state(const struct kvm_mp_state *m, uint8_t *p);
 int cpu_state__decode_mp_state(const uint8_t *p, uint32_t len, struct kvm_mp_state *m,
-			       struct snap_error *err);
+			       struct error *err);
 void cpu_state__encode_debugregs(const struct kvm_debugregs *d, uint8_t *p);
 int cpu_state__decode_debugregs(const uint8_t *p, uint32_t len, struct kvm_debugregs *d,
-				struct snap_error *err);
+				struct error *err);
 void cpu_state__encode_progress(const struct cpu_progress *g, uint8_t *p);
 int cpu_state__decode_progress(const uint8_t *p, uint32_t len, struct cpu_progress *g,
-			       struct snap_error *err);
+			       struct error *err);
 
 /* Codecs for the VM-wide payloads (vmm/state/irqchip-codec.c). */
 void vm_state__encode_pic(const struct kvm_pic_state *s, uint8_t *p);
 /* type (PIC_MASTER or PIC_SLAVE) only names the chip in messages. */
 int vm_state__decode_pic(uint32_t type, const uint8_t *p, uint32_t len, struct kvm_pic_state *s,
-			 struct snap_error *err);
+			 struct error *err);
 void vm_state__encode_ioapic(const struct kvm_ioapic_state *s, uint8_t *p);
 int vm_state__decode_ioapic(const uint8_t *p, uint32_t len, struct kvm_ioapic_state *s,
-			    struct snap_error *err);
+			    struct error *err);
 void vm_state__encode_pit(const struct kvm_pit_state2 *s, uint8_t *p);
 int vm_state__decode_pit(const uint8_t *p, uint32_t len, struct kvm_pit_state2 *s,
-			 struct snap_error *err);
+			 struct error *err);
 void vm_state__encode_clock(const struct vm_clock *c, uint8_t *p);
 int vm_state__decode_clock(const uint8_t *p, uint32_t len, struct vm_clock *c,
-			   struct snap_error *err);
+			   struct error *err);
 
 /* "REGS", "PIT", ...; "?" for an unknown type. */
 const char *vm_state__type_name(uint32_t type);
 
 /* Decoder checks shared by the codecs (vmm/state/codec.c); 0 or -EINVAL with a message. */
-int vm_state__check_len(uint32_t type, uint32_t len, uint32_t want, struct snap_error *err);
+int vm_state__check_len(uint32_t type, uint32_t len, uint32_t want, struct error *err);
 int vm_state__check_max(uint32_t type, const char *field, uint64_t v, uint64_t max,
-			struct snap_error *err);
+			struct error *err);
 
 /* One vCPU's decoded records, ready to load (vmm/state/cpu.c). */
 struct cpu_state {
@@ -177,15 +177,15 @@ struct cpu_state {
 };
 
 /* Append this vCPU's records; 0 or -errno from KVM (w->overflow is checked at the end). */
-int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct snap_error *err);
+int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err);
 /* Decode one 0x01xx record into cs (zeroed before the first one). */
 int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
-		      struct snap_error *err);
+		      struct error *err);
 /* Every record a vCPU needs is there. */
-int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct snap_error *err);
+int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct error *err);
 /* Load cs into the vCPU in the documented order. */
-int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct snap_error *err);
-int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct snap_error *err);
+int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err);
+int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct error *err);
 void cpu_state__free(struct cpu_state *cs);
 
 /* The in-kernel interrupt controllers and PIT, decoded (vmm/state/irqchip.c). */
@@ -195,8 +195,8 @@ struct irqchip_state {
 	struct kvm_pit_state2 pit;
 };
 
-int irqchip_state__save(struct kvm *kvm, struct snap_state_writer *w, struct snap_error *err);
-int irqchip_state__restore(struct kvm *kvm, const struct irqchip_state *s, struct snap_error *err);
+int irqchip_state__save(struct kvm *kvm, struct snap_state_writer *w, struct error *err);
+int irqchip_state__restore(struct kvm *kvm, const struct irqchip_state *s, struct error *err);
 
 /* The device models that have state (kvm->com1 and so on). A NULL member has no record. */
 struct vm_state_devices {
@@ -209,7 +209,7 @@ struct vm_state_devices {
  * -ENOSPC when cap is too small, or -errno from KVM; *err names the cause.
  */
 int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t *buf, size_t cap,
-		   size_t *used, struct snap_error *err);
+		   size_t *used, struct error *err);
 
 /*
  * Check the state area of len bytes and load it into kvm (same vCPU count,
@@ -220,6 +220,6 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
  * later leaves the VM part-restored.
  */
 int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
-		      size_t len, struct snap_error *err);
+		      size_t len, struct error *err);
 
 #endif

@@ -36,7 +36,7 @@ static uint32_t type_bit(uint32_t type)
 	return 1u << (type & 0x1f);
 }
 
-static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct snap_error *err)
+static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct error *err)
 {
 	struct vm_clock c;
 	uint8_t *p;
@@ -45,7 +45,7 @@ static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct snap_
 	memset(&c, 0, sizeof(c));
 	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c.data) < 0) {
 		e = errno;
-		return snap_err(err, -e, "KVM_GET_CLOCK: %s", strerror(e));
+		return err_set(err, -e, "KVM_GET_CLOCK: %s", strerror(e));
 	}
 	c.tsc_khz = kvm->tsc_khz;
 	p = snap_state_add(w, VM_STATE_CLOCK, 0, VM_STATE_CLOCK_SIZE);
@@ -55,7 +55,7 @@ static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct snap_
 }
 
 int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t *buf, size_t cap,
-		   size_t *used, struct snap_error *err)
+		   size_t *used, struct error *err)
 {
 	struct snap_state_writer w;
 	struct kvm_cpu *cpu;
@@ -84,19 +84,19 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 }
 
 static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices *devs,
-			    const struct snap_state_record *rec, struct snap_error *err)
+			    const struct snap_state_record *rec, struct error *err)
 {
 	const char *name = vm_state__type_name(rec->type);
 	int ret;
 
 	if (rec->instance != 0)
-		return snap_err(err, -EINVAL, "%s record with instance %u, only 0 exists", name,
+		return err_set(err, -EINVAL, "%s record with instance %u, only 0 exists", name,
 				rec->instance);
 	if (rec->type == VM_STATE_UART) {
 		if (vm->seen_uart)
-			return snap_err(err, -EINVAL, "two UART records");
+			return err_set(err, -EINVAL, "two UART records");
 		if (!devs->com1)
-			return snap_err(err, -EINVAL, "a UART record, but this VM has no UART");
+			return err_set(err, -EINVAL, "a UART record, but this VM has no UART");
 		ret = uart__check_state(rec->payload, rec->len, err);
 		vm->uart = rec->payload;
 		vm->uart_len = rec->len;
@@ -104,7 +104,7 @@ static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices
 		return ret;
 	}
 	if (vm->seen & type_bit(rec->type))
-		return snap_err(err, -EINVAL, "two %s records", name);
+		return err_set(err, -EINVAL, "two %s records", name);
 	switch (rec->type) {
 	case VM_STATE_PIC_MASTER:
 		ret = vm_state__decode_pic(rec->type, rec->payload, rec->len, &vm->irq.pic[0], err);
@@ -122,7 +122,7 @@ static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices
 		ret = vm_state__decode_clock(rec->payload, rec->len, &vm->clock, err);
 		break;
 	default:
-		return snap_err(err, -EINVAL, "unknown record type 0x%04x", rec->type);
+		return err_set(err, -EINVAL, "unknown record type 0x%04x", rec->type);
 	}
 	if (!ret)
 		vm->seen |= type_bit(rec->type);
@@ -130,7 +130,7 @@ static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices
 }
 
 static int check_vm_records(const struct vm_records *vm, const struct vm_state_devices *devs,
-			    struct snap_error *err)
+			    struct error *err)
 {
 	static const uint32_t required[] = {
 	    VM_STATE_PIC_MASTER, VM_STATE_PIC_SLAVE, VM_STATE_IOAPIC, VM_STATE_PIT, VM_STATE_CLOCK,
@@ -139,17 +139,17 @@ static int check_vm_records(const struct vm_records *vm, const struct vm_state_d
 
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!(vm->seen & type_bit(required[i])))
-			return snap_err(err, -EINVAL, "no %s record",
+			return err_set(err, -EINVAL, "no %s record",
 					vm_state__type_name(required[i]));
 	if (devs->com1 && !vm->seen_uart)
-		return snap_err(err, -EINVAL, "no UART record, but this VM has a UART");
+		return err_set(err, -EINVAL, "no UART record, but this VM has a UART");
 	return 0;
 }
 
 /* Read every record, decode and check it, and that nothing is missing. */
 static int decode_all(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
 		      size_t len, struct cpu_state *cpus, struct vm_records *vm,
-		      struct snap_error *err)
+		      struct error *err)
 {
 	struct snap_state_reader r;
 	struct snap_state_record rec;
@@ -160,7 +160,7 @@ static int decode_all(struct kvm *kvm, const struct vm_state_devices *devs, cons
 	while (!ret && (ret = snap_state_next(&r, &rec, err)) > 0) {
 		if ((rec.type >> 8) == 0x01) {
 			if (rec.instance >= kvm->nr_cpus)
-				return snap_err(
+				return err_set(
 				    err, -EINVAL, "%s record for vCPU %u, but the VM has %u vCPUs",
 				    vm_state__type_name(rec.type), rec.instance, kvm->nr_cpus);
 			ret = cpu_state__decode(&cpus[rec.instance], &rec, err);
@@ -175,7 +175,7 @@ static int decode_all(struct kvm *kvm, const struct vm_state_devices *devs, cons
 	return ret;
 }
 
-static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct snap_error *err)
+static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct error *err)
 {
 	/* No KVM_CLOCK_REALTIME: the guest's clock goes on from the pause, not from now. */
 	struct kvm_clock_data d = {.clock = c->data.clock};
@@ -183,14 +183,14 @@ static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct snap_err
 
 	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &d) < 0) {
 		e = errno;
-		return snap_err(err, -e, "KVM_SET_CLOCK: %s", strerror(e));
+		return err_set(err, -e, "KVM_SET_CLOCK: %s", strerror(e));
 	}
 	return 0;
 }
 
 static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
 		    const struct cpu_state *cpus, const struct vm_records *vm,
-		    struct snap_error *err)
+		    struct error *err)
 {
 	unsigned int i;
 	int ret;
@@ -209,7 +209,7 @@ static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
 }
 
 int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
-		      size_t len, struct snap_error *err)
+		      size_t len, struct error *err)
 {
 	struct vm_state_devices none = {0};
 	struct vm_records vm;
@@ -222,7 +222,7 @@ int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, cons
 		devs = &none;
 	cpus = calloc(kvm->nr_cpus ? kvm->nr_cpus : 1, sizeof(*cpus));
 	if (!cpus)
-		return snap_err(err, -ENOMEM, "out of memory for the vCPU state");
+		return err_set(err, -ENOMEM, "out of memory for the vCPU state");
 	ret = decode_all(kvm, devs, buf, len, cpus, &vm, err);
 	if (!ret)
 		ret = load_all(kvm, devs, cpus, &vm, err);

@@ -9,12 +9,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_UP(x, a)	 (((x) + (a)-1) & ~((__typeof__(x))(a)-1))
-#define ALIGN_DOWN(x, a) ((x) & ~((__typeof__(x))(a)-1))
-#define IS_ALIGNED(x, a) (((x) & ((__typeof__(x))(a)-1)) == 0)
-#define MIN(a, b)	 ((a) < (b) ? (a) : (b))
-#define MAX(a, b)	 ((a) > (b) ? (a) : (b))
+#include "lib/align.h"
+
 #define KiB		 (1ULL << 10)
 #define MiB		 (1ULL << 20)
 #define GiB		 (1ULL << 30)
