@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/align.h"
 #include "lib/error.h"
 
 #define SNAP_PAGE_SIZE	    4096ULL
@@ -99,9 +100,7 @@ struct snap_layout {
 /* The VM state area of an image for this many vCPUs: the one formula. */
 static inline uint64_t snap_state_area_size(uint64_t vcpus)
 {
-	uint64_t v = SNAP_STATE_FIXED + vcpus * SNAP_STATE_PER_VCPU;
-
-	return (v + SNAP_PAGE_SIZE - 1) & ~(SNAP_PAGE_SIZE - 1);
+	return ALIGN_UP(SNAP_STATE_FIXED + vcpus * SNAP_STATE_PER_VCPU, SNAP_PAGE_SIZE);
 }
 
 /* Check a configuration (ids, sizes, counts). 0 or -EINVAL. */

@@ -72,6 +72,7 @@ struct snap_report {
 	uint64_t threshold;
 	uint64_t pause_latency_us;
 	uint64_t downtime_us;
+	uint64_t pause_realtime_ns; /* CLOCK_REALTIME when the final batch was taken */
 	uint64_t total_us;
 	uint64_t bytes_written;
 	uint64_t image_size;

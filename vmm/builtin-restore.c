@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "builtin.h"
-#include "restore.h"
+#include "restore/restore.h"
 #include "state/state.h"
 #include "util/util.h"
 #include "vm-setup.h"
@@ -199,7 +199,7 @@ static void report(const struct restore_opts *o, const struct restore_times *t,
 
 /* Build the VM the image describes and put the image into it. */
 static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struct restore_opts *o,
-		      struct restore_times *t, struct restore_load_stats *ls)
+		      struct restore_times *t, struct restore_load_stats *ls, struct error *err)
 {
 	struct vm_setup_opts vo = {
 	    .pc = ri->pc, .kvm_dev = o->kvm_dev, .control = o->control, .serial = o->serial};
@@ -210,10 +210,10 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	if (!ret)
 		ret = vm_setup__create(vs, &vo);
 	if (!ret)
-		ret = restore__check_regions(ri, &vs->kvm.mem);
+		ret = restore__check_regions(ri, &vs->kvm.mem, err);
 	/* Lazy: the image takes the place of the memory before KVM sees it. */
 	if (!ret && o->lazy)
-		ret = restore__map_lazy(ri, &vs->kvm.mem);
+		ret = restore__map_lazy(ri, &vs->kvm, err);
 	if (!ret)
 		ret = vm_setup__add_cpus(vs, &vo);
 	if (!ret)
@@ -225,11 +225,11 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	snprintf(vs->kvm.guest_desc, sizeof(vs->kvm.guest_desc), "%s", ri->guest);
 	t->built = now_ns();
 	if (!o->lazy)
-		ret = restore__load_eager(ri, &vs->kvm.mem, ls);
+		ret = restore__load_eager(ri, &vs->kvm.mem, ls, err);
 	t->memory = now_ns();
 	devs = (struct vm_state_devices){.com1 = &vs->com1};
 	if (!ret)
-		ret = restore__load_state(ri, &vs->kvm, &devs);
+		ret = restore__load_state(ri, &vs->kvm, &devs, err);
 	t->state = now_ns();
 	return ret;
 }
@@ -240,6 +240,7 @@ int cmd_restore(int argc, char **argv)
 	struct restore_load_stats ls = {0};
 	struct restore_opts o = {0};
 	struct restore_image ri;
+	struct error err = {0};
 	struct vm_setup vs;
 	int ret, status = EXIT_VMM_ERROR;
 
@@ -248,13 +249,16 @@ int cmd_restore(int argc, char **argv)
 		return ret > 0 ? 0 : EXIT_VMM_ERROR;
 	vm_setup__init(&vs);
 	/* The image first: a refused one touches nothing. */
-	ret = restore__open(&ri, o.image, o.lazy, o.direct);
+	ret = restore__open(&ri, o.image, o.lazy, o.direct, &err);
 	t.validated = now_ns();
 	if (!ret)
-		ret = restore_vm(&vs, &ri, &o, &t, &ls);
+		ret = restore_vm(&vs, &ri, &o, &t, &ls, &err);
 	restore__close(&ri);
-	if (ret)
+	if (ret) {
+		if (err.msg[0]) /* the steps of vm-setup.c report their own */
+			pr_err("%s", err.msg);
 		goto out;
+	}
 	/* Park the vCPUs first, so the release is one step that can be timed. */
 	if (vm_setup__start(&vs, true) == 0) {
 		t.running = now_ns();

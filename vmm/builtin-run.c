@@ -14,7 +14,7 @@
 #include "kvm.h"
 #include "layout.h"
 #include "loader/loader.h"
-#include "manager.h"
+#include "live-snapshot/manager.h"
 #include "pc.h"
 #include "util/util.h"
 #include "vm-setup.h"

@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "builtin.h"
-#include "manager.h"
+#include "live-snapshot/manager.h"
 #include "util/util.h"
 
 static void snapshot_usage(FILE *f)

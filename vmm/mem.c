@@ -298,6 +298,20 @@ int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 	return 0;
 }
 
+int mem__ensure_memfds(struct mem_registry *reg, struct error *err)
+{
+	const struct mem_region *r;
+
+	mem__for_each_region (reg, r) {
+		if (r->fd >= 0)
+			continue;
+		if (!reg->materialize)
+			return err_set(err, -ENODEV, "memory region %s has no memfd", r->name);
+		return reg->materialize(reg->materialize_ctx, err);
+	}
+	return 0;
+}
+
 uint64_t mem__total_size(const struct mem_registry *reg)
 {
 	uint64_t total = 0;

@@ -53,6 +53,13 @@ struct mem_registry {
 	uint32_t next_slot;
 	int vm_fd;		 /* -1 until mem__register_slots() */
 	bool log_dirty;		 /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
+	/*
+	 * A region may have no memfd (fd -1: restore --lazy maps the image
+	 * there). Whoever made it so sets materialize, which gives every such
+	 * region a memfd again; see mem__ensure_memfds().
+	 */
+	int (*materialize)(void *ctx, struct error *err);
+	void *materialize_ctx;
 	uint64_t *dirty_scratch; /* KVM_GET_DIRTY_LOG buffer of mem__fetch_dirty() */
 	uint64_t dirty_scratch_bytes;
 };
@@ -130,6 +137,13 @@ void mem__merge_range_bitmap(uint64_t *region_bitmap, const struct mem_range *ra
  */
 int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
 		     struct error *err);
+
+/*
+ * Make sure every region has a memfd, so that it can be handed to another
+ * process: calls reg->materialize if a region lacks one. Main thread only.
+ * 0 or -errno with *err set.
+ */
+int mem__ensure_memfds(struct mem_registry *reg, struct error *err);
 
 /* Total bytes of all regions; unmap everything. */
 uint64_t mem__total_size(const struct mem_registry *reg);

@@ -12,6 +12,7 @@
 #include "devices/debug-exit.h"
 #include "devices/msgport.h"
 #include "layout.h"
+#include "live-snapshot/session.h"
 #include "util/util.h"
 
 void vm_setup__init(struct vm_setup *vs)
@@ -142,7 +143,9 @@ int vm_setup__serve(struct vm_setup *vs)
 {
 	struct kvm *kvm = &vs->kvm;
 
-	control__serve(kvm, vs->listen_fd, vs->control);
+	static const struct control_service *const services[] = {&snapshot_session__service, NULL};
+
+	control__serve(kvm, vs->listen_fd, vs->control, services);
 	vs->listen_fd = -1; /* control__serve closed it */
 	kvm_cpu__stop_all(kvm);
 	report_exit(kvm);

@@ -35,7 +35,7 @@ static int vm_init(struct vm *vm)
 	vm->kvm.ram_size = cfg.ram_size;
 	snprintf(vm->kvm.guest_desc, sizeof(vm->kvm.guest_desc), "unit/test");
 	vm->kvm.exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	control__init_state(&vm->st, &vm->kvm);
+	control__init_state(&vm->st, &vm->kvm, NULL);
 	return pc__setup_memory(&vm->kvm.mem, &cfg);
 }
 
@@ -391,7 +391,7 @@ static void *serve_thread(void *arg)
 {
 	struct srv *s = arg;
 
-	s->ret = control__serve(&s->vm.kvm, s->listen_fd, s->path);
+	s->ret = control__serve(&s->vm.kvm, s->listen_fd, s->path, NULL);
 	return NULL;
 }
 

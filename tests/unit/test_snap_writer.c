@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The precopy writer against a fake VM: plain memory, a mutator thread that
- * dirties pages while the snapshot runs, and a dirty log it keeps itself.
- * After the snapshot, the image must hold exactly the memory at the pause.
+ * The precopy writer and engine against a fake VM: plain memory, a mutator
+ * thread that dirties pages while the snapshot runs, and a dirty log it
+ * keeps itself. After the snapshot, the image (or, for the engine alone, a
+ * plain-memory sink) must hold exactly the memory at the pause.
  */
 #include "../harness.h"
 
@@ -14,6 +15,7 @@
 #include <xxhash.h>
 
 #include "snapshot/image.h"
+#include "snapshot/precopy.h"
 #include "snapshot/state.h"
 #include "snapshot/writer.h"
 
@@ -402,6 +404,124 @@ TEST(memfd_holes_are_written_as_zeros)
 	snap_image_close(&self->img);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 	EXPECT_EQ(system(cmd), 0);
+}
+
+/* ---- the engine with another sink: plain memory, as materializing does ---- */
+
+struct mem_sink {
+	struct fake_vm *f;
+	uint8_t *copy[NR_REGIONS];
+	unsigned int paused_calls, paused_while_running;
+	unsigned int first_pass_calls;
+	bool fail_paused;
+};
+
+static int msink_write(void *ctx, unsigned int r, uint64_t first, uint64_t n, const uint8_t *src,
+		       struct error *err)
+{
+	struct mem_sink *m = ctx;
+
+	(void)err;
+	memcpy(m->copy[r] + first * 4096, src, n * 4096);
+	return 0;
+}
+
+static int msink_paused(void *ctx, struct error *err)
+{
+	struct mem_sink *m = ctx;
+
+	m->paused_calls++;
+	if (!m->f->paused)
+		m->paused_while_running++;
+	return m->fail_paused ? err_set(err, -EIO, "injected failure while paused") : 0;
+}
+
+static const struct snap_sink_ops msink_ops = {.write = msink_write, .paused = msink_paused};
+
+static void msink_init(struct mem_sink *m, struct fake_vm *f)
+{
+	unsigned int r;
+
+	memset(m, 0, sizeof(*m));
+	m->f = f;
+	for (r = 0; r < NR_REGIONS; r++)
+		m->copy[r] = calloc(1, fake_regions[r].size);
+}
+
+static unsigned int msink_mismatches(struct mem_sink *m)
+{
+	unsigned int r, bad = 0;
+
+	for (r = 0; r < NR_REGIONS; r++) {
+		bad += memcmp(m->copy[r], m->f->expect[r], fake_regions[r].size) != 0;
+		free(m->copy[r]);
+	}
+	return bad;
+}
+
+TEST_F(writer, engine_copies_a_live_vm_into_memory)
+{
+	struct snap_options lim = {.threshold = 64 << 10, .max_passes = 20};
+	struct snap_precopy_opts po = {.limits = &lim};
+	struct snap_report rep = {0};
+	struct error err = {0};
+	struct mem_sink m;
+	struct snap_sink sink = {.ops = &msink_ops};
+
+	msink_init(&m, &self->f);
+	sink.ctx = &m;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &sink, &po, &rep, &err), 0);
+	TH_LOG("%u passes, %s", rep.nr_passes, rep.stop_reason);
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_FALSE(self->f.paused);
+	EXPECT_EQ(m.paused_calls, 1);
+	EXPECT_EQ(m.paused_while_running, 0);
+	EXPECT_GE(rep.nr_passes, 2); /* pass 1 and the final batch at least */
+	EXPECT_GE(rep.bytes_written, 8ULL << 20);
+	EXPECT_EQ(msink_mismatches(&m), 0);
+}
+
+/* Without dirty logging (no log_start), everything is copied while paused. */
+TEST_F(writer, engine_without_logging_copies_paused)
+{
+	struct snap_vm_ops ops = fake_ops;
+	struct snap_options lim = {0};
+	struct snap_precopy_opts po = {.limits = &lim};
+	struct snap_report rep = {0};
+	struct error err = {0};
+	struct mem_sink m;
+	struct snap_sink sink = {.ops = &msink_ops};
+
+	ops.log_start = NULL;
+	self->f.vm.ops = &ops;
+	msink_init(&m, &self->f);
+	sink.ctx = &m;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &sink, &po, &rep, &err), 0);
+	EXPECT_EQ(rep.nr_passes, 1);
+	EXPECT_STREQ(rep.stop_reason, "copied while paused");
+	EXPECT_EQ(self->f.fetches, 0);
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_EQ(msink_mismatches(&m), 0);
+}
+
+/* A failure in the paused hook resumes the VM all the same, and is reported. */
+TEST_F(writer, engine_failure_while_paused_resumes)
+{
+	struct snap_options lim = {.threshold = 64 << 10};
+	struct snap_precopy_opts po = {.limits = &lim};
+	struct snap_report rep = {0};
+	struct error err = {0};
+	struct mem_sink m;
+	struct snap_sink sink = {.ops = &msink_ops};
+
+	msink_init(&m, &self->f);
+	m.fail_paused = true;
+	sink.ctx = &m;
+	EXPECT_EQ(snap_precopy_run(&self->f.vm, &sink, &po, &rep, &err), -EIO);
+	EXPECT_STREQ(err.msg, "injected failure while paused");
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_FALSE(self->f.paused);
+	msink_mismatches(&m);
 }
 
 TEST_HARNESS_MAIN

@@ -19,47 +19,6 @@
 
 #include "control/request.h"
 
-int request__fail(struct request *rq, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(rq->error, sizeof(rq->error), fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* json-c returns NULL when out of memory; the member then reads as null. */
-void request__add_u64(struct json_object *o, const char *key, uint64_t v)
-{
-	json_object_object_add(o, key, json_object_new_uint64(v));
-}
-
-void request__add_bool(struct json_object *o, const char *key, bool v)
-{
-	json_object_object_add(o, key, json_object_new_boolean(v));
-}
-
-void request__add_str(struct json_object *o, const char *key, const char *v)
-{
-	json_object_object_add(o, key, json_object_new_string(v));
-}
-
-int request__attach_fd(struct request *rq, int fd)
-{
-	struct control_state *st = rq->st;
-
-	if (st->nr_out_fds >= CONTROL_MAX_FDS)
-		return request__fail(rq, "too many descriptors for one reply");
-	st->out_fds[st->nr_out_fds++] = fd;
-	return 0;
-}
-
-#define fail	 request__fail
-#define add_u64	 request__add_u64
-#define add_bool request__add_bool
-#define add_str	 request__add_str
-
 static uint64_t ms_between(uint64_t from_ns, uint64_t to_ns)
 {
 	return to_ns > from_ns ? (to_ns - from_ns) / 1000000 : 0;
@@ -93,10 +52,10 @@ static struct json_object *region_ranges(const struct mem_region *r)
 	mem__for_each_range (r, rg) {
 		struct json_object *o = json_object_new_object();
 
-		add_u64(o, "gpa", rg->gpa);
-		add_u64(o, "size", rg->size);
-		add_u64(o, "offset", rg->offset);
-		add_u64(o, "slot", rg->slot);
+		request__add_u64(o, "gpa", rg->gpa);
+		request__add_u64(o, "size", rg->size);
+		request__add_u64(o, "offset", rg->offset);
+		request__add_u64(o, "slot", rg->slot);
 		json_object_array_add(ranges, o);
 	}
 	return ranges;
@@ -108,17 +67,18 @@ static int cmd_status(struct request *rq)
 	struct json_object *regions = json_object_new_array();
 	const struct mem_region *r;
 
-	add_str(rq->reply, "state", vm_state(kvm));
-	add_u64(rq->reply, "vcpus", kvm->nr_cpus);
-	add_u64(rq->reply, "mem", kvm->ram_size);
-	add_str(rq->reply, "guest", kvm->guest_desc);
-	add_u64(rq->reply, "uptime_ms", kvm->start_ns ? ms_between(kvm->start_ns, now_ns()) : 0);
-	add_bool(rq->reply, "dirty_log", kvm->mem.log_dirty);
+	request__add_str(rq->reply, "state", vm_state(kvm));
+	request__add_u64(rq->reply, "vcpus", kvm->nr_cpus);
+	request__add_u64(rq->reply, "mem", kvm->ram_size);
+	request__add_str(rq->reply, "guest", kvm->guest_desc);
+	request__add_u64(rq->reply, "uptime_ms",
+			 kvm->start_ns ? ms_between(kvm->start_ns, now_ns()) : 0);
+	request__add_bool(rq->reply, "dirty_log", kvm->mem.log_dirty);
 	mem__for_each_region (&kvm->mem, r) {
 		struct json_object *o = json_object_new_object();
 
-		add_str(o, "name", r->name);
-		add_u64(o, "size", r->size);
+		request__add_str(o, "name", r->name);
+		request__add_u64(o, "size", r->size);
 		json_object_object_add(o, "flags", region_flags(r));
 		json_object_object_add(o, "ranges", region_ranges(r));
 		json_object_array_add(regions, o);
@@ -134,17 +94,19 @@ static int cmd_pause(struct request *rq)
 	uint64_t us = 0;
 	int ret;
 
-	if (snapshot_session__active(rq->st))
-		return fail(rq, "a snapshot is in progress; pause is not available until it ends");
+	if (rq->st->claimed_by)
+		return err_set(&rq->err, -EBUSY,
+			       "%s is in progress; pause is not available until it ends",
+			       rq->st->claimed_by);
 	ret = kvm__pause(rq->kvm, &us);
 
 	if (ret == -EALREADY)
-		return fail(rq, "already paused");
+		return err_set(&rq->err, -EALREADY, "already paused");
 	if (ret == -ESHUTDOWN)
-		return fail(rq, "the VM is shutting down");
+		return err_set(&rq->err, -ESHUTDOWN, "the VM is shutting down");
 	if (ret)
-		return fail(rq, "cannot pause the VM: %s", strerror(-ret));
-	add_u64(rq->reply, "latency_us", us);
+		return err_set(&rq->err, ret, "cannot pause the VM: %s", strerror(-ret));
+	request__add_u64(rq->reply, "latency_us", us);
 	return 0;
 }
 
@@ -152,16 +114,18 @@ static int cmd_resume(struct request *rq)
 {
 	int ret;
 
-	if (snapshot_session__active(rq->st))
-		return fail(rq, "a snapshot is in progress; resume is not available until it ends");
+	if (rq->st->claimed_by)
+		return err_set(&rq->err, -EBUSY,
+			       "%s is in progress; resume is not available until it ends",
+			       rq->st->claimed_by);
 	ret = kvm__resume(rq->kvm);
 
 	if (ret == -EALREADY)
-		return fail(rq, "not paused");
+		return err_set(&rq->err, -EINVAL, "not paused");
 	if (ret == -ESHUTDOWN)
-		return fail(rq, "the VM is shutting down");
+		return err_set(&rq->err, -ESHUTDOWN, "the VM is shutting down");
 	if (ret)
-		return fail(rq, "cannot resume the VM: %s", strerror(-ret));
+		return err_set(&rq->err, ret, "cannot resume the VM: %s", strerror(-ret));
 	return 0;
 }
 
@@ -180,14 +144,14 @@ static int cmd_digest(struct request *rq)
 	const struct mem_region *r;
 	char hex[DIGEST_HEX_SIZE];
 
-	add_str(rq->reply, "algorithm", DIGEST_ALGORITHM);
-	add_bool(rq->reply, "paused", kvm__is_paused(rq->kvm));
+	request__add_str(rq->reply, "algorithm", DIGEST_ALGORITHM);
+	request__add_bool(rq->reply, "paused", kvm__is_paused(rq->kvm));
 	mem__for_each_region (&rq->kvm->mem, r) {
 		struct json_object *o = json_object_new_object();
 
-		add_str(o, "name", r->name);
-		add_u64(o, "size", r->size);
-		add_str(o, "digest", digest__format(digest__region(r), hex));
+		request__add_str(o, "name", r->name);
+		request__add_u64(o, "size", r->size);
+		request__add_str(o, "digest", digest__format(digest__region(r), hex));
 		json_object_array_add(regions, o);
 	}
 	json_object_object_add(rq->reply, "regions", regions);
@@ -221,25 +185,27 @@ static int cmd_dirty_log(struct request *rq)
 	int ret;
 
 	if (!json_object_object_get_ex(rq->args, "enable", &v))
-		return fail(rq, "dirty-log needs \"enable\": true or false");
+		return err_set(&rq->err, -EINVAL, "dirty-log needs \"enable\": true or false");
 	if (!json_object_is_type(v, json_type_boolean))
-		return fail(rq, "\"enable\" must be true or false");
+		return err_set(&rq->err, -EINVAL, "\"enable\" must be true or false");
 	on = json_object_get_boolean(v);
-	if (snapshot_session__active(rq->st))
-		return fail(rq, "a snapshot is in progress and owns the dirty log");
+	if (rq->st->claimed_by)
+		return err_set(&rq->err, -EBUSY, "%s is in progress and owns the dirty log",
+			       rq->st->claimed_by);
 	/* Already in that state: leave the slots alone, so no dirty bits are lost. */
 	if (mem->log_dirty != on) {
 		ret = mem__set_log_dirty(mem, on);
 		if (ret == -ENODEV)
-			return fail(rq, "dirty logging needs a VM with memory slots");
+			return err_set(&rq->err, -EINVAL,
+				       "dirty logging needs a VM with memory slots");
 		if (ret)
-			return fail(rq, "cannot turn dirty logging %s: %s", on ? "on" : "off",
-				    strerror(-ret));
+			return err_set(&rq->err, ret, "cannot turn dirty logging %s: %s",
+				       on ? "on" : "off", strerror(-ret));
 		/* The next stats interval starts with the dirty log: one interval for both. */
 		if (on)
 			stats_restart(rq);
 	}
-	add_bool(rq->reply, "dirty_log", on);
+	request__add_bool(rq->reply, "dirty_log", on);
 	return 0;
 }
 
@@ -249,18 +215,16 @@ static int cmd_dirty_log(struct request *rq)
 static int region_dirty_pages(struct request *rq, const struct mem_region *r, uint64_t *pages)
 {
 	uint64_t *bm = calloc(1, mem__region_bitmap_bytes(r));
-	struct error err;
 	int ret;
 
 	if (!bm)
-		return fail(rq, "out of memory for the dirty bitmap of %s", r->name);
-	ret = mem__fetch_dirty(&rq->kvm->mem, r, bm, &err);
-	if (ret)
-		fail(rq, "%s", err.msg);
-	else
+		return err_set(&rq->err, -ENOMEM, "out of memory for the dirty bitmap of %s",
+			       r->name);
+	ret = mem__fetch_dirty(&rq->kvm->mem, r, bm, &rq->err);
+	if (!ret)
 		*pages = snap_bitmap_count(bm, r->size / PAGE_SIZE);
 	free(bm);
-	return ret ? -1 : 0;
+	return ret;
 }
 
 static int stats_dirty(struct request *rq)
@@ -268,6 +232,7 @@ static int stats_dirty(struct request *rq)
 	struct json_object *list = json_object_new_array();
 	const struct mem_region *r;
 	uint64_t pages = 0;
+	int ret;
 
 	json_object_object_add(rq->reply, "dirty", list);
 	mem__for_each_region (&rq->kvm->mem, r) {
@@ -275,11 +240,12 @@ static int stats_dirty(struct request *rq)
 
 		if (r->flags & MEM_REGION_READONLY)
 			continue;
-		if (region_dirty_pages(rq, r, &pages))
-			return -1;
+		ret = region_dirty_pages(rq, r, &pages);
+		if (ret)
+			return ret;
 		o = json_object_new_object();
-		add_str(o, "region", r->name);
-		add_u64(o, "pages", pages);
+		request__add_str(o, "region", r->name);
+		request__add_u64(o, "pages", pages);
 		json_object_array_add(list, o);
 	}
 	return 0;
@@ -298,11 +264,12 @@ static uint64_t stats_cpus(struct request *rq, uint64_t *total_passes)
 		uint64_t p = __atomic_load_n(&cpu->progress.pages, __ATOMIC_RELAXED);
 		uint64_t n = __atomic_load_n(&cpu->progress.passes, __ATOMIC_RELAXED);
 
-		add_u64(o, "cpu", i);
-		add_u64(o, "pages", p);
-		add_u64(o, "passes", n);
-		add_bool(o, "ready", __atomic_load_n(&cpu->progress.ready, __ATOMIC_RELAXED));
-		add_u64(o, "exits", __atomic_load_n(&cpu->nr_exits, __ATOMIC_RELAXED));
+		request__add_u64(o, "cpu", i);
+		request__add_u64(o, "pages", p);
+		request__add_u64(o, "passes", n);
+		request__add_bool(o, "ready",
+				  __atomic_load_n(&cpu->progress.ready, __ATOMIC_RELAXED));
+		request__add_u64(o, "exits", __atomic_load_n(&cpu->nr_exits, __ATOMIC_RELAXED));
 		json_object_array_add(cpus, o);
 		total += p;
 		passes += n;
@@ -325,15 +292,19 @@ static int cmd_stats(struct request *rq)
 	if (interval_ns && pages >= base_pages)
 		pps = (uint64_t)((double)(pages - base_pages) * 1e9 / (double)interval_ns);
 
-	add_u64(rq->reply, "pages", pages);
-	add_u64(rq->reply, "passes", passes);
-	add_u64(rq->reply, "interval_ms", interval_ns / 1000000);
-	add_u64(rq->reply, "pages_per_sec", pps);
-	add_bool(rq->reply, "dirty_log", rq->kvm->mem.log_dirty);
+	request__add_u64(rq->reply, "pages", pages);
+	request__add_u64(rq->reply, "passes", passes);
+	request__add_u64(rq->reply, "interval_ms", interval_ns / 1000000);
+	request__add_u64(rq->reply, "pages_per_sec", pps);
+	request__add_bool(rq->reply, "dirty_log", rq->kvm->mem.log_dirty);
 	/* A snapshot owns the dirty log: reading it here would steal its pages. */
-	add_bool(rq->reply, "snapshot", snapshot_session__active(st));
-	if (rq->kvm->mem.log_dirty && !snapshot_session__active(st) && stats_dirty(rq))
-		return -1;
+	request__add_bool(rq->reply, "snapshot", st->claimed_by != NULL);
+	if (rq->kvm->mem.log_dirty && !st->claimed_by) {
+		int ret = stats_dirty(rq);
+
+		if (ret)
+			return ret;
+	}
 	st->stats_ns = now;
 	st->stats_pages = pages;
 	return 0;
@@ -343,32 +314,26 @@ static int cmd_stats(struct request *rq)
 
 static const char *const no_args[] = {NULL};
 static const char *const dirty_log_args[] = {"enable", NULL};
-static const char *const snapshot_end_args[] = {"abort", NULL};
 
 static const struct command commands[] = {
-    {"status", no_args, cmd_status},
-    {"pause", no_args, cmd_pause},
-    {"resume", no_args, cmd_resume},
-    {"quit", no_args, cmd_quit},
-    {"digest", no_args, cmd_digest},
-    {"dirty-log", dirty_log_args, cmd_dirty_log},
+    {"status", no_args, cmd_status}, {"pause", no_args, cmd_pause},
+    {"resume", no_args, cmd_resume}, {"quit", no_args, cmd_quit},
+    {"digest", no_args, cmd_digest}, {"dirty-log", dirty_log_args, cmd_dirty_log},
     {"stats", no_args, cmd_stats},
-    /* A snapshot session, driven by `kvmsnap snapshot` (control/snapshot.c). */
-    {"snapshot-begin", no_args, snapshot_session__begin},
-    {"snapshot-log", no_args, snapshot_session__log},
-    {"snapshot-dirty", no_args, snapshot_session__dirty},
-    {"snapshot-pause", no_args, snapshot_session__pause},
-    {"snapshot-state", no_args, snapshot_session__state},
-    {"snapshot-end", snapshot_end_args, snapshot_session__end},
 };
 
-static const struct command *find_command(const char *name)
+/* A built-in command, else one of a service. */
+static const struct command *find_command(const struct control_state *st, const char *name)
 {
-	size_t i;
+	unsigned int i, k;
 
 	for (i = 0; i < ARRAY_SIZE(commands); i++)
 		if (!strcmp(commands[i].name, name))
 			return &commands[i];
+	for (k = 0; k < st->nr_services; k++)
+		for (i = 0; i < st->services[k]->nr_commands; i++)
+			if (!strcmp(st->services[k]->commands[i].name, name))
+				return &st->services[k]->commands[i];
 	return NULL;
 }
 
@@ -394,7 +359,7 @@ static bool is_blank(const char *s, size_t len)
 	return true;
 }
 
-/* The request object, or NULL with rq->error set. */
+/* The request object, or NULL with rq->err set. */
 static struct json_object *parse_request(struct request *rq, const char *line, size_t len)
 {
 	struct json_object *obj = NULL;
@@ -403,18 +368,19 @@ static struct json_object *parse_request(struct request *rq, const char *line, s
 	char *buf;
 
 	if (is_blank(line, len)) {
-		fail(rq, "empty request; send one JSON object such as {\"cmd\":\"status\"}");
+		err_set(&rq->err, -EINVAL,
+			"empty request; send one JSON object such as {\"cmd\":\"status\"}");
 		return NULL;
 	}
 	if (memchr(line, '\0', len)) {
-		fail(rq, "request contains a NUL byte");
+		err_set(&rq->err, -EINVAL, "request contains a NUL byte");
 		return NULL;
 	}
 	/* Parse through the NUL as well, so a bare number or literal ends there. */
 	buf = malloc(len + 1);
 	tok = json_tokener_new();
 	if (!buf || !tok) {
-		fail(rq, "out of memory");
+		err_set(&rq->err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	memcpy(buf, line, len);
@@ -424,12 +390,15 @@ static struct json_object *parse_request(struct request *rq, const char *line, s
 	obj = json_tokener_parse_ex(tok, buf, len + 1);
 	err = json_tokener_get_error(tok);
 	if (err != json_tokener_success) {
-		fail(rq, "request is not valid JSON: %s", json_tokener_error_desc(err));
+		err_set(&rq->err, -EINVAL, "request is not valid JSON: %s",
+			json_tokener_error_desc(err));
 	} else if (!is_blank(buf + json_tokener_get_parse_end(tok),
 			     len - MIN(len, json_tokener_get_parse_end(tok)))) {
-		fail(rq, "request has more after its JSON value; send one object per line");
+		err_set(&rq->err, -EINVAL,
+			"request has more after its JSON value; send one object per line");
 	} else if (!json_object_is_type(obj, json_type_object)) {
-		fail(rq, "request must be a JSON object such as {\"cmd\":\"status\"}");
+		err_set(&rq->err, -EINVAL,
+			"request must be a JSON object such as {\"cmd\":\"status\"}");
 	} else {
 		goto out;
 	}
@@ -449,27 +418,27 @@ static const struct command *check_request(struct request *rq)
 	const char *name;
 
 	if (!json_object_object_get_ex(rq->args, "cmd", &v)) {
-		fail(rq, "request has no \"cmd\" member");
+		err_set(&rq->err, -EINVAL, "request has no \"cmd\" member");
 		return NULL;
 	}
 	if (!json_object_is_type(v, json_type_string)) {
-		fail(rq, "\"cmd\" must be a string");
+		err_set(&rq->err, -EINVAL, "\"cmd\" must be a string");
 		return NULL;
 	}
 	name = json_object_get_string(v);
-	c = find_command(name);
+	c = find_command(rq->st, name);
 	if (!c) {
-		fail(rq,
-		     "unknown command \"%.64s\"; commands are status, pause, resume, quit, "
-		     "digest, dirty-log, stats and snapshot-*",
-		     name);
+		err_set(&rq->err, -ENOENT,
+			"unknown command \"%.64s\"; commands are status, pause, resume, quit, "
+			"digest, dirty-log, stats and snapshot-*",
+			name);
 		return NULL;
 	}
 	json_object_object_foreach(rq->args, key, val)
 	{
 		(void)val;
 		if (!arg_allowed(c, key)) {
-			fail(rq, "%s takes no \"%.64s\" argument", c->name, key);
+			err_set(&rq->err, -EINVAL, "%s takes no \"%.64s\" argument", c->name, key);
 			return NULL;
 		}
 	}
@@ -484,10 +453,13 @@ static char *render(struct json_object *o)
 	return s ? strdup(s) : NULL;
 }
 
-void control__init_state(struct control_state *st, struct kvm *kvm)
+void control__init_state(struct control_state *st, struct kvm *kvm,
+			 const struct control_service *const *services)
 {
 	memset(st, 0, sizeof(*st));
 	st->kvm = kvm;
+	while (services && *services && st->nr_services < CONTROL_MAX_SERVICES)
+		st->services[st->nr_services++] = *services++;
 }
 
 char *control__handle_line(struct control_state *st, const char *line, size_t len)
@@ -518,7 +490,7 @@ char *control__handle_line(struct control_state *st, const char *line, size_t le
 		json_object_put(rq.reply);
 		out = json_object_new_object();
 		json_object_object_add(out, "ok", json_object_new_boolean(0));
-		json_object_object_add(out, "error", json_object_new_string(rq.error));
+		json_object_object_add(out, "error", json_object_new_string(rq.err.msg));
 	}
 	reply = out ? render(out) : NULL;
 	json_object_put(out);

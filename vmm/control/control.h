@@ -41,11 +41,29 @@ int control__listen(const char *path);
  * VM to exit. Returns 0, or -errno after a fatal poll error; the VM has then
  * been asked to exit too, so the caller can tear it down as usual.
  */
-int control__serve(struct kvm *kvm, int listen_fd, const char *path);
+struct control_service;
+int control__serve(struct kvm *kvm, int listen_fd, const char *path,
+		   const struct control_service *const *services);
 
-#define CONTROL_MAX_FDS 20 /* descriptors one reply can carry */
+#define CONTROL_MAX_FDS	     20 /* descriptors one reply can carry */
+#define CONTROL_MAX_SERVICES 4
 
-struct snapshot_session;
+struct control_state;
+struct command;
+
+/*
+ * More commands than the built-in ones, from another part of the VMM (the
+ * live-snapshot session): control/ calls them without knowing them, so it
+ * depends on nothing that depends on it. Commands follow control/request.h.
+ */
+struct control_service {
+	const struct command *commands;
+	unsigned int nr_commands;
+	/* A connection has gone: end whatever it owned (may be NULL). */
+	void (*client_gone)(struct control_state *st, int client);
+	/* The server is shutting down (may be NULL). */
+	void (*exit)(struct control_state *st);
+};
 
 /* What the commands remember between requests (one per server). */
 struct control_state {
@@ -55,19 +73,20 @@ struct control_state {
 	int client;		      /* the connection the current request came on */
 	int out_fds[CONTROL_MAX_FDS]; /* to send with the reply (SCM_RIGHTS) */
 	unsigned int nr_out_fds;
-	struct snapshot_session *snap; /* NULL unless a snapshot session is open */
+	const struct control_service *services[CONTROL_MAX_SERVICES];
+	unsigned int nr_services;
+	/*
+	 * What holds the VM's pause state and dirty log ("a snapshot"), or
+	 * NULL: while set, pause, resume, dirty-log and the dirty counts of
+	 * stats are refused, so no other client steals the holder's pages.
+	 */
+	const char *claimed_by;
+	void *snap; /* the live-snapshot session's state, NULL if none */
 };
 
-/*
- * A connection has gone: end whatever it owned (a snapshot session is
- * aborted: the VM resumes and dirty logging stops).
- */
-void control__client_gone(struct control_state *st, int client);
-
-/* End everything at shutdown. */
-void control__exit_state(struct control_state *st);
-
-void control__init_state(struct control_state *st, struct kvm *kvm);
+/* services: NULL-terminated (may be NULL); at most CONTROL_MAX_SERVICES. */
+void control__init_state(struct control_state *st, struct kvm *kvm,
+			 const struct control_service *const *services);
 
 /*
  * Handle one request line (len bytes, no newline, need not be NUL-terminated)

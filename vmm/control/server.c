@@ -170,8 +170,12 @@ static bool can_read(const struct client *c)
 
 static void client_drop(struct server *srv, struct client *c)
 {
+	unsigned int k;
+
 	/* Whatever the connection owned ends with it: a snapshot session is aborted. */
-	control__client_gone(&srv->st, c->id);
+	for (k = 0; k < srv->st.nr_services; k++)
+		if (srv->st.services[k]->client_gone)
+			srv->st.services[k]->client_gone(&srv->st, c->id);
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
@@ -457,13 +461,14 @@ static void serve_cleanup(struct server *srv, const char *path)
 	}
 }
 
-int control__serve(struct kvm *kvm, int listen_fd, const char *path)
+int control__serve(struct kvm *kvm, int listen_fd, const char *path,
+		   const struct control_service *const *services)
 {
 	struct server srv = {.kvm = kvm, .listen_fd = listen_fd};
 	size_t k;
 	int ret = 0;
 
-	control__init_state(&srv.st, kvm);
+	control__init_state(&srv.st, kvm, services);
 	for (k = 0; k < ARRAY_SIZE(srv.clients); k++)
 		srv.clients[k].fd = -1;
 	/* Accepted sockets inherit nothing, but accept() must never block. */
@@ -479,6 +484,8 @@ int control__serve(struct kvm *kvm, int listen_fd, const char *path)
 		}
 	}
 	serve_cleanup(&srv, path);
-	control__exit_state(&srv.st);
+	for (k = 0; k < srv.st.nr_services; k++)
+		if (srv.st.services[k]->exit)
+			srv.st.services[k]->exit(&srv.st);
 	return ret;
 }

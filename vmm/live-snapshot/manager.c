@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The snapshot manager: see manager.h. */
-#include "manager.h"
+#include "live-snapshot/manager.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,8 +26,7 @@ struct manager {
 	bool session; /* snapshot-begin succeeded, snapshot-end not yet sent */
 };
 
-static int call(struct manager *m, const char *cmd, struct json_object **reply,
-		struct error *err)
+static int call(struct manager *m, const char *cmd, struct json_object **reply, struct error *err)
 {
 	struct json_object *r = NULL;
 	char msg[sizeof(err->msg)];
@@ -84,8 +83,8 @@ static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, stru
 	json_object_put(r);
 	if (*used > cap || *used > m->state_cap)
 		return err_set(err, -EPROTO,
-				"the VM state (%zu bytes) does not fit its %zu-byte area", *used,
-				cap);
+			       "the VM state (%zu bytes) does not fit its %zu-byte area", *used,
+			       cap);
 	memcpy(buf, m->shm + m->state_off, *used);
 	return 0;
 }
@@ -128,7 +127,7 @@ static int map_vm(struct manager *m, struct json_object *r, struct error *err)
 	n = json_object_array_length(regions);
 	if (n < 1 || n > SNAP_MAX_REGIONS || m->nr_fds != n + 1)
 		return err_set(err, -EPROTO, "snapshot-begin: %zu regions but %u descriptors", n,
-				m->nr_fds);
+			       m->nr_fds);
 	snprintf(cfg->machine, sizeof(cfg->machine), "%s",
 		 json_object_object_get_ex(r, "machine", &v) ? json_object_get_string(v) : "");
 	cfg->vcpus = (uint32_t)get_u64(r, "vcpus");
@@ -158,7 +157,7 @@ static int map_vm(struct manager *m, struct json_object *r, struct error *err)
 		cfg->regions[i].size = vr->size = get_u64(o, "size");
 		if (!vr->size || off + (vr->size / SNAP_PAGE_SIZE + 63) / 64 * 8 > m->state_off)
 			return err_set(err, -EPROTO, "snapshot-begin: bad region %s",
-					cfg->regions[i].id);
+				       cfg->regions[i].id);
 		vr->dirty = (uint64_t *)(void *)(m->shm + off);
 		vr->memfd = m->fds[1 + i];
 		/* Read-only: the manager can never change guest memory. */
@@ -166,7 +165,7 @@ static int map_vm(struct manager *m, struct json_object *r, struct error *err)
 		if (vr->mem == MAP_FAILED) {
 			vr->mem = NULL;
 			return err_set(err, -errno, "cannot map region %s: %s", cfg->regions[i].id,
-					strerror(errno));
+				       strerror(errno));
 		}
 	}
 	return 0;

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Restore's memory: the data areas mapped as guest memory (lazy), or read
- * into it by a few threads in large pieces (eager); see restore.h. The
- * reader also serves materialize.c (restore-internal.h).
+ * Eager restore: the data areas read into guest memory by a few threads in
+ * large pieces, each page hashed on arrival; and the VM state loaded. See
+ * restore.h. The parallel reader also serves lazy.c (internal.h).
  */
-#include "restore.h"
-#include "restore-internal.h"
+#include "restore/internal.h"
+#include "restore/restore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,78 +17,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "state/state.h"
 #include "util/util.h"
 
 #define LOAD_THREADS 4 /* reads in flight; the CPU side (hashing) is light */
 
-/* ---- lazy ---- */
-
-struct restore_lazy_src restore__lazy_src = {.fd = -1};
-
-void *restore__reserve_aligned(size_t size)
-{
-	size_t slack = HUGE_ALIGN, head;
-	uint8_t *p;
-
-	p = mmap(NULL, size + slack, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return NULL;
-	head = ALIGN_UP((uintptr_t)p, HUGE_ALIGN) - (uintptr_t)p;
-	if (head)
-		munmap(p, head);
-	munmap(p + head + size, slack - head);
-	return p + head;
-}
-
-int restore__map_lazy(struct restore_image *ri, struct mem_registry *mem)
-{
-	const struct snap_layout *l = &ri->img.layout;
-	unsigned int i;
-	int fd, ret = 0;
-
-	/* A file is mapped through its own fd; a device through the one held exclusively. */
-	fd = fcntl(ri->map_fd >= 0 ? ri->map_fd : ri->img.fd, F_DUPFD_CLOEXEC, 0);
-	if (fd < 0) {
-		ret = -errno;
-		pr_err("image %s: %s", ri->img.path, strerror(-ret));
-		return ret;
-	}
-	for (i = 0; i < mem->nr_regions; i++) {
-		struct mem_region *r = &mem->regions[i];
-		const struct snap_section *s = snap_layout_section(l, i);
-		void *p = restore__reserve_aligned(r->size);
-
-		/* Private: the guest's writes go to anonymous copies, never to the image. */
-		ret = p ? 0 : -errno;
-		if (p && mmap(p, r->size, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd,
-			      (off_t)s->data_off) == MAP_FAILED) {
-			ret = -errno;
-			munmap(p, r->size);
-		}
-		if (ret) {
-			pr_err("image %s: cannot map the data of %s: %s", ri->img.path, r->name,
-			       strerror(-ret));
-			break;
-		}
-		/*
-		 * The region moves to the image (no KVM slot refers to it yet), and
-		 * has no memfd any more: a snapshot materializes a new one.
-		 */
-		munmap(r->host, r->size);
-		close(r->fd);
-		r->host = p;
-		r->fd = -1;
-		restore__lazy_src.data_off[i] = s->data_off;
-	}
-	if (ret)
-		close(fd);
-	else
-		restore__lazy_src.fd = fd;
-	return ret;
-}
-
-/* ---- reading data areas: eager restore, and materialize.c ---- */
+/* ---- reading data areas: eager restore, and lazy.c ---- */
 
 size_t restore__pieces_for(uint64_t len)
 {
@@ -164,7 +98,8 @@ static void *load_thread(void *arg)
 	return NULL;
 }
 
-int restore__run_loaders(struct loader *ld, const char *path, unsigned int *threads)
+int restore__run_loaders(struct loader *ld, const char *path, unsigned int *threads,
+			 struct error *err)
 {
 	pthread_t t[LOAD_THREADS];
 	const struct load_piece *p;
@@ -181,39 +116,38 @@ int restore__run_loaders(struct loader *ld, const char *path, unsigned int *thre
 		pthread_join(t[i], NULL);
 	if (threads)
 		*threads = n ? n : 1;
-	if (ld->error) {
-		p = &ld->pieces[ld->bad_piece];
-		pr_err("image %s: cannot read %zu bytes at offset %" PRIu64 " (%s): %s", path,
-		       p->len, p->off, p->what,
-		       ld->error == -ENODATA ? "unexpected end of the image"
-					     : strerror(-ld->error));
-	}
-	return ld->error;
+	if (!ld->error)
+		return 0;
+	p = &ld->pieces[ld->bad_piece];
+	return err_set(
+	    err, ld->error, "image %s: cannot read %zu bytes at offset %" PRIu64 " (%s): %s", path,
+	    p->len, p->off, p->what,
+	    ld->error == -ENODATA ? "unexpected end of the image" : strerror(-ld->error));
 }
 
 /* ---- eager ---- */
 
 static int check_digests(const struct restore_image *ri, uint64_t *const *hashes,
-			 struct mem_registry *mem)
+			 struct mem_registry *mem, struct error *err)
 {
 	unsigned int i;
 
 	for (i = 0; i < mem->nr_regions; i++) {
 		uint64_t d = snap_digest_tree(hashes[i], mem->regions[i].size / PAGE_SIZE);
 
-		if (d != ri->footer.digest[i]) {
-			pr_err("image %s: region %s: the memory read back has digest %016" PRIx64
-			       ", the footer %016" PRIx64
-			       ": the image is corrupted or was changed during the restore",
-			       ri->img.path, mem->regions[i].name, d, ri->footer.digest[i]);
-			return -EBADMSG;
-		}
+		if (d != ri->footer.digest[i])
+			return err_set(
+			    err, -EBADMSG,
+			    "image %s: region %s: the memory read back has digest %016" PRIx64
+			    ", the footer %016" PRIx64
+			    ": the image is corrupted or was changed during the restore",
+			    ri->img.path, mem->regions[i].name, d, ri->footer.digest[i]);
 	}
 	return 0;
 }
 
 int restore__load_eager(struct restore_image *ri, struct mem_registry *mem,
-			struct restore_load_stats *st)
+			struct restore_load_stats *st, struct error *err)
 {
 	struct loader ld = {.fd = ri->img.fd};
 	uint64_t *hashes[MEM_MAX_REGIONS] = {0};
@@ -236,21 +170,31 @@ int restore__load_eager(struct restore_image *ri, struct mem_registry *mem,
 				    r->size, hashes[i], r->name);
 	}
 	if (!ld.pieces || i < mem->nr_regions) {
-		pr_err("out of memory for restoring %u regions", mem->nr_regions);
-		ret = -ENOMEM;
+		ret = err_set(err, -ENOMEM, "out of memory for restoring %u regions",
+			      mem->nr_regions);
 		goto out;
 	}
 	st->direct = fcntl(ld.fd, F_GETFL) & O_DIRECT;
-	ret = restore__run_loaders(&ld, ri->img.path, &st->threads);
+	ret = restore__run_loaders(&ld, ri->img.path, &st->threads, err);
 	st->read_ns = now_ns() - t0;
 	st->direct = st->direct && (fcntl(ld.fd, F_GETFL) & O_DIRECT);
 	if (ret)
 		goto out;
 	st->bytes = mem__total_size(mem);
-	ret = check_digests(ri, hashes, mem);
+	ret = check_digests(ri, hashes, mem, err);
 out:
 	for (i = 0; i < MEM_MAX_REGIONS; i++)
 		free(hashes[i]);
 	free(ld.pieces);
 	return ret;
+}
+
+/* ---- state ---- */
+
+int restore__load_state(struct restore_image *ri, struct kvm *kvm,
+			const struct vm_state_devices *devs, struct error *err)
+{
+	int ret = vm_state__restore(kvm, devs, ri->state, ri->state_len, err);
+
+	return ret ? err_prefix(err, "image %s: cannot restore the VM state", ri->img.path) : 0;
 }

@@ -1,19 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The VM side of a live snapshot. `kvmsnap snapshot` (the manager) drives a
- * session over one control connection:
- *
- *   snapshot-begin  reply: config, regions; fds: [shared area, region memfds]
- *   snapshot-log    dirty logging on, every page clean from now
- *   snapshot-dirty  per-region dirty bitmaps into the shared area (fetch and clear)
- *   snapshot-pause  every vCPU out of KVM_RUN
- *   snapshot-state  vCPU and device state records into the shared area
- *   snapshot-end    logging back as it was, vCPUs resumed
- *
- * The manager maps guest memory read-only from the memfds and writes the
- * image itself: this process never holds the image. If the connection goes
- * away mid-session (the manager crashed or was killed), the session is
- * ended as by snapshot-end, so the guest runs on at full speed.
+ * The VM side of a live snapshot; see session.h. The manager maps guest
+ * memory read-only from the memfds and writes the image itself: this
+ * process never holds the image. If the connection goes away mid-session
+ * (the manager crashed or was killed), the session is ended as by
+ * snapshot-end, so the guest runs on at full speed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,7 +14,7 @@
 #include <unistd.h>
 
 #include "control/request.h"
-#include "restore.h"
+#include "live-snapshot/session.h"
 #include "snapshot/bitmap.h"
 #include "snapshot/snapshot.h"
 #include "state/state.h"
@@ -39,11 +30,6 @@ struct snapshot_session {
 	uint64_t bitmap_off[MEM_MAX_REGIONS]; /* in shm, per region */
 	uint64_t state_off, state_cap;
 };
-
-bool snapshot_session__active(const struct control_state *st)
-{
-	return st->snap != NULL;
-}
 
 static void session_free(struct snapshot_session *s)
 {
@@ -75,19 +61,22 @@ static uint64_t session_end(struct control_state *st)
 	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
 	st->snap = NULL;
+	st->claimed_by = NULL;
 	session_free(s);
 	return resumed;
 }
 
-void control__client_gone(struct control_state *st, int client)
+static void session_client_gone(struct control_state *st, int client)
 {
-	if (st->snap && st->snap->owner == client) {
+	struct snapshot_session *s = st->snap;
+
+	if (s && s->owner == client) {
 		pr_warn("snapshot client went away mid-snapshot; the VM continues");
 		session_end(st);
 	}
 }
 
-void control__exit_state(struct control_state *st)
+static void session_exit(struct control_state *st)
 {
 	session_end(st);
 }
@@ -97,11 +86,11 @@ static struct snapshot_session *owned_session(struct request *rq)
 	struct snapshot_session *s = rq->st->snap;
 
 	if (!s) {
-		request__fail(rq, "no snapshot session; send snapshot-begin first");
+		err_set(&rq->err, -EINVAL, "no snapshot session; send snapshot-begin first");
 		return NULL;
 	}
 	if (s->owner != rq->st->client) {
-		request__fail(rq, "a snapshot session belongs to another connection");
+		err_set(&rq->err, -EBUSY, "a snapshot session belongs to another connection");
 		return NULL;
 	}
 	return s;
@@ -163,7 +152,7 @@ static void describe_vm(struct request *rq, struct snapshot_session *s)
 	request__add_str(rq->reply, "metadata", meta);
 }
 
-int snapshot_session__begin(struct request *rq)
+static int snapshot_begin(struct request *rq)
 {
 	struct control_state *st = rq->st;
 	struct snapshot_session *s;
@@ -171,24 +160,24 @@ int snapshot_session__begin(struct request *rq)
 	int ret;
 
 	if (st->snap)
-		return request__fail(rq, "a snapshot is already in progress");
+		return err_set(&rq->err, -EBUSY, "a snapshot is already in progress");
 	if (kvm__has_exited(rq->kvm) || !rq->kvm->nr_cpus)
-		return request__fail(rq, "the VM is not running");
+		return err_set(&rq->err, -EINVAL, "the VM is not running");
 	/* A region restored lazily is a private mapping of the image: no memfd to hand over yet. */
-	ret = restore__materialize(rq->kvm);
+	ret = mem__ensure_memfds(&rq->kvm->mem, &rq->err);
 	if (ret)
-		return request__fail(rq,
-				     "cannot copy the lazily restored memory out of its image: %s",
-				     strerror(-ret));
+		return err_prefix(&rq->err,
+				  "cannot copy the lazily restored memory out of its image");
 	s = calloc(1, sizeof(*s));
 	if (!s)
-		return request__fail(rq, "out of memory");
+		return err_set(&rq->err, -ENOMEM, "out of memory");
 	s->owner = st->client;
 	s->shm_fd = -1;
 	ret = session_alloc(rq->kvm, s);
 	if (ret) {
 		session_free(s);
-		return request__fail(rq, "cannot set up the snapshot area: %s", strerror(-ret));
+		return err_set(&rq->err, ret, "cannot set up the snapshot area: %s",
+			       strerror(-ret));
 	}
 	describe_vm(rq, s);
 	ret = request__attach_fd(rq, s->shm_fd);
@@ -199,6 +188,7 @@ int snapshot_session__begin(struct request *rq)
 		return ret;
 	}
 	st->snap = s;
+	st->claimed_by = "a snapshot";
 	return 0;
 }
 
@@ -222,64 +212,65 @@ static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, uint64_t *to
 	return 0;
 }
 
-int snapshot_session__log(struct request *rq)
+static int snapshot_log(struct request *rq)
 {
 	struct snapshot_session *s = owned_session(rq);
 	uint64_t discard;
 	int ret;
 
 	if (!s)
-		return -1;
+		return rq->err.code;
 	if (s->logging)
-		return request__fail(rq, "dirty logging is already on for this snapshot");
+		return err_set(&rq->err, -EALREADY,
+			       "dirty logging is already on for this snapshot");
 	s->log_was_on = rq->kvm->mem.log_dirty;
 	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true);
 	if (ret)
-		return request__fail(rq, "cannot turn dirty logging on: %s", strerror(-ret));
+		return err_set(&rq->err, ret, "cannot turn dirty logging on: %s", strerror(-ret));
 	s->logging = true;
 	/* Logging was on already: drop what it gathered, so every page starts clean. */
 	if (s->log_was_on && fetch_dirty(rq->kvm, s, &discard))
-		return request__fail(rq, "cannot read the dirty log");
+		return err_set(&rq->err, -EINVAL, "cannot read the dirty log");
 	return 0;
 }
 
-int snapshot_session__dirty(struct request *rq)
+static int snapshot_dirty(struct request *rq)
 {
 	struct snapshot_session *s = owned_session(rq);
 	uint64_t total;
 	int ret;
 
 	if (!s)
-		return -1;
+		return rq->err.code;
 	if (!s->logging)
-		return request__fail(rq, "dirty logging is off; send snapshot-log first");
+		return err_set(&rq->err, -EINVAL, "dirty logging is off; send snapshot-log first");
 	ret = fetch_dirty(rq->kvm, s, &total);
 	if (ret)
-		return request__fail(rq, "cannot read the dirty log: %s", strerror(-ret));
+		return err_set(&rq->err, ret, "cannot read the dirty log: %s", strerror(-ret));
 	request__add_u64(rq->reply, "pages", total);
 	return 0;
 }
 
-int snapshot_session__pause(struct request *rq)
+static int snapshot_pause(struct request *rq)
 {
 	struct snapshot_session *s = owned_session(rq);
 	uint64_t us = 0;
 	int ret;
 
 	if (!s)
-		return -1;
+		return rq->err.code;
 	if (s->paused)
-		return request__fail(rq, "already paused by this snapshot");
+		return err_set(&rq->err, -EALREADY, "already paused by this snapshot");
 	ret = kvm__pause(rq->kvm, &us);
 	if (ret && ret != -EALREADY)
-		return request__fail(rq, "cannot pause the VM: %s", strerror(-ret));
+		return err_set(&rq->err, ret, "cannot pause the VM: %s", strerror(-ret));
 	/* Paused by someone else before: leave it paused at the end. */
 	s->paused = !ret;
 	request__add_u64(rq->reply, "latency_us", us);
 	return 0;
 }
 
-int snapshot_session__state(struct request *rq)
+static int snapshot_state(struct request *rq)
 {
 	struct snapshot_session *s = owned_session(rq);
 	struct vm_state_devices devs = {.com1 = rq->kvm->com1};
@@ -288,25 +279,41 @@ int snapshot_session__state(struct request *rq)
 	int ret;
 
 	if (!s)
-		return -1;
+		return rq->err.code;
 	if (!kvm__is_paused(rq->kvm))
-		return request__fail(rq, "the VM must be paused to save its state");
+		return err_set(&rq->err, -EINVAL, "the VM must be paused to save its state");
 	ret = vm_state__save(rq->kvm, &devs, s->shm + s->state_off, s->state_cap, &used, &err);
 	if (ret)
-		return request__fail(rq, "cannot save the VM state: %s", err.msg);
+		return err_set(&rq->err, ret, "cannot save the VM state: %s", err.msg);
 	request__add_u64(rq->reply, "used", used);
 	return 0;
 }
 
-int snapshot_session__end(struct request *rq)
+static int snapshot_end(struct request *rq)
 {
 	uint64_t resumed;
 
 	if (!owned_session(rq))
-		return -1;
+		return rq->err.code;
 	resumed = session_end(rq->st);
 	/* CLOCK_MONOTONIC is one clock for every process: the manager's downtime ends here. */
 	if (resumed)
 		request__add_u64(rq->reply, "resumed_us", resumed / 1000);
 	return 0;
 }
+
+static const char *const no_args[] = {NULL};
+static const char *const end_args[] = {"abort", NULL};
+
+static const struct command session_commands[] = {
+    {"snapshot-begin", no_args, snapshot_begin}, {"snapshot-log", no_args, snapshot_log},
+    {"snapshot-dirty", no_args, snapshot_dirty}, {"snapshot-pause", no_args, snapshot_pause},
+    {"snapshot-state", no_args, snapshot_state}, {"snapshot-end", end_args, snapshot_end},
+};
+
+const struct control_service snapshot_session__service = {
+    .commands = session_commands,
+    .nr_commands = ARRAY_SIZE(session_commands),
+    .client_gone = session_client_gone,
+    .exit = session_exit,
+};

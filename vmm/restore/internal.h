@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * What restore-load.c shares with materialize.c: the image's parallel
- * reader, 2 MiB-aligned reservations and where the lazily mapped regions
- * come from. Not for use outside restore; the contracts are in restore.h.
+ * What load.c shares with lazy.c: the image's parallel reader, 2 MiB-aligned
+ * reservations and where the lazily mapped regions come from. Private to
+ * vmm/restore/; the public contracts are in restore.h.
  */
 #ifndef KVMSNAP_RESTORE_INTERNAL_H
 #define KVMSNAP_RESTORE_INTERNAL_H
@@ -60,8 +60,9 @@ void restore__add_pieces(struct loader *ld, uint8_t *dst, uint64_t off, uint64_t
 /*
  * Read every piece with a few threads, hashing each page into its hashes
  * if any; O_DIRECT is dropped where the target refuses it. 0 or the first
- * -errno (reported, naming path); threads (may be NULL) gets how many ran.
+ * -errno with *err naming path; threads (may be NULL) gets how many ran.
  */
-int restore__run_loaders(struct loader *ld, const char *path, unsigned int *threads);
+int restore__run_loaders(struct loader *ld, const char *path, unsigned int *threads,
+			 struct error *err);
 
 #endif

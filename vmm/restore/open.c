@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Restore a VM from a snapshot image: validating the image, checking the VM
- * built from it, loading its state; see restore.h. The memory is loaded in
- * restore-load.c, and materialize.c gives lazily restored regions memfds.
+ * Opening an image for restore: everything is validated before the VM is
+ * built, and the VM built from it is checked against it; see restore.h.
  */
-#include "restore.h"
+#include "restore/restore.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,17 +23,18 @@
 
 /* ---- validation ---- */
 
-static int state_refused(const struct snap_image *img)
+static int state_refused(const struct snap_image *img, struct error *err)
 {
 	const struct snap_header *h = &img->hdr;
 
 	if (h->state == SNAP_STATE_EMPTY)
-		pr_err("image %s: state is 'empty': no snapshot has been written to it", img->path);
-	else
-		pr_err("image %s: state is 'writing': the snapshot of generation %" PRIu64
+		return err_set(err, -EINVAL,
+			       "image %s: state is 'empty': no snapshot has been written to it",
+			       img->path);
+	return err_set(err, -EINVAL,
+		       "image %s: state is 'writing': the snapshot of generation %" PRIu64
 		       " was interrupted",
 		       img->path, h->generation);
-	return -EINVAL;
 }
 
 /* The metadata's guest= line, if any (text from the image: printable bytes only). */
@@ -61,14 +61,14 @@ static void guest_from_metadata(struct restore_image *ri)
 }
 
 /* The VM start section describes a PC that this kvmsnap builds. */
-static int check_machine(struct restore_image *ri)
+static int check_machine(struct restore_image *ri, struct error *err)
 {
 	const struct snap_config *c = &ri->img.cfg;
 
 	if (strcmp(c->machine, SNAP_MACHINE_PC)) {
-		pr_err("image %s: machine type '%s' is not one kvmsnap builds (%s)", ri->img.path,
-		       c->machine, SNAP_MACHINE_PC);
-		return -EINVAL;
+		return err_set(err, -EINVAL,
+			       "image %s: machine type '%s' is not one kvmsnap builds (%s)",
+			       ri->img.path, c->machine, SNAP_MACHINE_PC);
 	}
 	ri->pc.ram_size = c->ram_size;
 	ri->pc.vram_size = c->vram_size;
@@ -77,39 +77,37 @@ static int check_machine(struct restore_image *ri)
 	if (c->ram_size < MEM_MIN || c->ram_size > MEM_MAX || !IS_ALIGNED(c->ram_size, PAGE_SIZE) ||
 	    c->vram_size < VRAM_MIN || c->vram_size > VGA_VRAM_MAX ||
 	    !IS_ALIGNED(c->vram_size, 64 * KiB) || c->vcpus < 1 || c->vcpus > VCPUS_MAX) {
-		pr_err("image %s: its VM (%" PRIu64 " bytes of RAM, %" PRIu64
-		       " of VRAM, %u vCPUs) is not one kvmsnap can build",
-		       ri->img.path, c->ram_size, c->vram_size, c->vcpus);
-		return -EINVAL;
+		return err_set(err, -EINVAL,
+			       "image %s: its VM (%" PRIu64 " bytes of RAM, %" PRIu64
+			       " of VRAM, %u vCPUs) is not one kvmsnap can build",
+			       ri->img.path, c->ram_size, c->vram_size, c->vcpus);
 	}
-	return pc__check_config(&ri->pc);
+	if (pc__check_config(&ri->pc))
+		return err_set(err, -EINVAL, "image %s: its VM is not one kvmsnap can build",
+			       ri->img.path);
+	return 0;
 }
 
 /* The state area as it will be loaded: read once, checked on these very bytes. */
-static int read_state(struct restore_image *ri)
+static int read_state(struct restore_image *ri, struct error *err)
 {
 	struct snap_image *img = &ri->img;
 	struct snap_state_reader r;
-	struct error err;
 	int ret;
 
 	ri->state_len = img->hdr.state_used;
 	ri->state = malloc(ri->state_len ? ri->state_len : 1);
-	if (!ri->state) {
-		pr_err("out of memory for the VM state");
-		return -ENOMEM;
-	}
-	ret = snap_image_pread(img, ri->state, ri->state_len, img->hdr.state_off, &err);
+	if (!ri->state)
+		return err_set(err, -ENOMEM, "out of memory for the VM state");
+	ret = snap_image_pread(img, ri->state, ri->state_len, img->hdr.state_off, err);
 	if (!ret)
-		ret = snap_state_open(&r, ri->state, ri->state_len, &err);
-	if (ret)
-		pr_err("image %s: %s", img->path, err.msg);
-	return ret;
+		ret = snap_state_open(&r, ri->state, ri->state_len, err);
+	return ret ? err_prefix(err, "image %s", img->path) : 0;
 }
 
 /* Every page header is (i << 12) | present, and the padding after the table is zero. */
 static int check_section_headers(const struct snap_image *img, const struct snap_section *s,
-				 const uint8_t *area, size_t len)
+				 const uint8_t *area, size_t len, struct error *err)
 {
 	const char *id = img->cfg.regions[s->region].id;
 	uint64_t i, got;
@@ -118,18 +116,19 @@ static int check_section_headers(const struct snap_image *img, const struct snap
 	for (i = 0; i < s->pages; i++) {
 		got = get_le64(area + SNAP_SECTION_DESC + i * 8);
 		if (got != snap_page_hdr(i, SNAP_PAGE_PRESENT)) {
-			pr_err("image %s: section %u (%s): page header %" PRIu64 " is 0x%" PRIx64
-			       ", expected 0x%" PRIx64,
-			       img->path, s->id, id, i, got, snap_page_hdr(i, SNAP_PAGE_PRESENT));
-			return -EINVAL;
+			return err_set(err, -EINVAL,
+				       "image %s: section %u (%s): page header %" PRIu64
+				       " is 0x%" PRIx64 ", expected 0x%" PRIx64,
+				       img->path, s->id, id, i, got,
+				       snap_page_hdr(i, SNAP_PAGE_PRESENT));
 		}
 	}
 	for (o = SNAP_SECTION_DESC + s->pages * 8; o < len; o++) {
 		if (area[o]) {
-			pr_err(
+			return err_set(
+			    err, -EINVAL,
 			    "image %s: section %u (%s): padding after the page header table is set",
 			    img->path, s->id, id);
-			return -EINVAL;
 		}
 	}
 	return 0;
@@ -140,7 +139,7 @@ static int check_section_headers(const struct snap_image *img, const struct snap
  * rather than read into a buffer: 2 MiB per GiB of guest that is often in
  * the page cache already, so this stays a small part of a lazy start.
  */
-static int check_page_headers(const struct snap_image *img)
+static int check_page_headers(const struct snap_image *img, struct error *err)
 {
 	const struct snap_layout *l = &img->layout;
 	unsigned int k;
@@ -160,11 +159,11 @@ static int check_page_headers(const struct snap_image *img)
 			 (off_t)s->offset);
 		if (p == MAP_FAILED) {
 			ret = -errno;
-			pr_err("image %s: cannot map the page headers of section %u: %s", img->path,
-			       s->id, strerror(-ret));
-			return ret;
+			return err_set(err, ret,
+				       "image %s: cannot map the page headers of section %u: %s",
+				       img->path, s->id, strerror(-ret));
 		}
-		ret = check_section_headers(img, s, p, len);
+		ret = check_section_headers(img, s, p, len, err);
 		munmap(p, len);
 		if (ret)
 			return ret;
@@ -176,7 +175,7 @@ static int check_page_headers(const struct snap_image *img)
  * A device to be mapped is held with O_EXCL from before it is checked until
  * its last mapping goes: kvmsnap's writers open it so too, and fail.
  */
-static int hold_device(struct restore_image *ri, const char *path)
+static int hold_device(struct restore_image *ri, const char *path, struct error *err)
 {
 	struct stat st;
 
@@ -184,16 +183,17 @@ static int hold_device(struct restore_image *ri, const char *path)
 		return 0; /* a file, or an error that snap_image_open() reports */
 	ri->map_fd = open(path, O_RDONLY | O_EXCL | O_CLOEXEC);
 	if (ri->map_fd < 0 && errno == EBUSY) {
-		pr_err("image %s: the device is in use (a snapshot may be writing it), and a lazy "
-		       "restore must hold it alone",
-		       path);
-		return -EBUSY;
+		return err_set(
+		    err, -EBUSY,
+		    "image %s: the device is in use (a snapshot may be writing it), and a lazy "
+		    "restore must hold it alone",
+		    path);
 	}
 	return 0;
 }
 
 /* The device held is the one checked. */
-static int check_held(const struct restore_image *ri)
+static int check_held(const struct restore_image *ri, struct error *err)
 {
 	struct stat a, b;
 
@@ -201,50 +201,46 @@ static int check_held(const struct restore_image *ri)
 		return 0;
 	if (ri->map_fd < 0 || fstat(ri->map_fd, &a) || fstat(ri->img.fd, &b) ||
 	    a.st_rdev != b.st_rdev) {
-		pr_err("image %s: the device changed while it was opened", ri->img.path);
-		return -EIO;
+		return err_set(err, -EIO, "image %s: the device changed while it was opened",
+			       ri->img.path);
 	}
 	return 0;
 }
 
-int restore__open(struct restore_image *ri, const char *path, bool lazy, bool direct)
+int restore__open(struct restore_image *ri, const char *path, bool lazy, bool direct,
+		  struct error *err)
 {
 	struct snap_target_opts topts = {.direct = direct && !lazy};
-	struct error err;
 	int ret;
 
 	memset(ri, 0, sizeof(*ri));
 	ri->img.fd = -1;
 	ri->map_fd = -1;
 	if (lazy) {
-		ret = hold_device(ri, path);
+		ret = hold_device(ri, path, err);
 		if (ret)
 			return ret;
 	}
 	/* Magic, version, header checksum, section table, target size. */
-	ret = snap_image_open(path, SNAP_OPEN_RDONLY, &topts, &ri->img, &err);
-	if (ret) {
-		pr_err("%s", err.msg);
+	ret = snap_image_open(path, SNAP_OPEN_RDONLY, &topts, &ri->img, err);
+	if (ret)
 		return ret;
-	}
 	if (lazy) {
-		ret = check_held(ri);
+		ret = check_held(ri, err);
 		if (ret)
 			return ret;
 	}
 	if (ri->img.hdr.state != SNAP_STATE_COMPLETE)
-		return state_refused(&ri->img);
-	ret = snap_image_read_footer(&ri->img, &ri->footer, &err);
-	if (ret) {
-		pr_err("%s", err.msg);
-		return ret;
-	}
-	ret = read_state(ri);
+		return state_refused(&ri->img, err);
+	ret = snap_image_read_footer(&ri->img, &ri->footer, err);
 	if (ret)
 		return ret;
-	ret = check_page_headers(&ri->img);
+	ret = read_state(ri, err);
+	if (ret)
+		return ret;
+	ret = check_page_headers(&ri->img, err);
 	if (!ret)
-		ret = check_machine(ri);
+		ret = check_machine(ri, err);
 	if (!ret)
 		guest_from_metadata(ri);
 	return ret;
@@ -260,22 +256,20 @@ void restore__close(struct restore_image *ri)
 	ri->state = NULL;
 }
 
-int restore__check_regions(const struct restore_image *ri, struct mem_registry *mem)
+int restore__check_regions(const struct restore_image *ri, struct mem_registry *mem,
+			   struct error *err)
 {
 	struct snap_config vm;
 	struct mem_region *r;
-	struct error err;
 
 	memset(&vm, 0, sizeof(vm));
 	snprintf(vm.machine, sizeof(vm.machine), "%s", SNAP_MACHINE_PC);
 	vm.vcpus = ri->pc.nr_cpus;
 	vm.ram_size = ri->pc.ram_size;
 	vm.vram_size = ri->pc.vram_size;
-	if (mem->nr_regions > SNAP_MAX_REGIONS) {
-		pr_err("the VM has %u memory regions, an image at most %d", mem->nr_regions,
-		       SNAP_MAX_REGIONS);
-		return -EINVAL;
-	}
+	if (mem->nr_regions > SNAP_MAX_REGIONS)
+		return err_set(err, -EINVAL, "the VM has %u memory regions, an image at most %d",
+			       mem->nr_regions, SNAP_MAX_REGIONS);
 	mem__for_each_region (mem, r) {
 		struct snap_region_desc *d = &vm.regions[vm.nr_regions++];
 
@@ -283,24 +277,9 @@ int restore__check_regions(const struct restore_image *ri, struct mem_registry *
 		memcpy(d->id, r->name, strnlen(r->name, sizeof(d->id)));
 		d->size = r->size;
 	}
-	if (snap_config_compare(&ri->img.cfg, &vm, &err)) {
-		pr_err("image %s: the VM built from it does not match its RAM start section: %s",
-		       ri->img.path, err.msg);
-		return -EINVAL;
-	}
+	if (snap_config_compare(&ri->img.cfg, &vm, err))
+		return err_prefix(
+		    err, "image %s: the VM built from it does not match its RAM start section",
+		    ri->img.path);
 	return 0;
-}
-
-/* ---- state ---- */
-
-int restore__load_state(struct restore_image *ri, struct kvm *kvm,
-			const struct vm_state_devices *devs)
-{
-	struct error err;
-	int ret;
-
-	ret = vm_state__restore(kvm, devs, ri->state, ri->state_len, &err);
-	if (ret)
-		pr_err("image %s: cannot restore the VM state: %s", ri->img.path, err.msg);
-	return ret;
 }

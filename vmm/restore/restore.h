@@ -9,9 +9,9 @@
  *   restore__load_eager()      default: read the data areas into guest memory
  *   restore__load_state()      vCPUs, irqchip, PIT, clock and devices
  *
- * Each function reports its error in one line (pr_err) and returns -errno.
- * restore.c validates and loads the state, restore-load.c loads the memory,
- * materialize.c implements restore__materialize().
+ * Each function returns 0 or -errno with the cause in *err (lib/error.h).
+ * open.c validates, load.c loads memory (eager) and state, lazy.c maps the
+ * image (lazy) and implements restore__materialize().
  *
  * Eager: each data area is read in 8 MiB pieces by a few threads, with
  * O_DIRECT where the target allows, straight into the region's memfd
@@ -65,22 +65,27 @@ struct restore_load_stats {
  * device is held exclusively from here on); direct: try O_DIRECT for the
  * eager load. 0 or -errno; ri needs restore__close() either way.
  */
-int restore__open(struct restore_image *ri, const char *path, bool lazy, bool direct);
+int restore__open(struct restore_image *ri, const char *path, bool lazy, bool direct,
+		  struct error *err);
 void restore__close(struct restore_image *ri);
 
 /* The regions of mem (built by pc__setup_memory) are the image's, in order. */
-int restore__check_regions(const struct restore_image *ri, struct mem_registry *mem);
+int restore__check_regions(const struct restore_image *ri, struct mem_registry *mem,
+			   struct error *err);
 
-/* Map every region's data area over its memory; before the slots are registered. */
-int restore__map_lazy(struct restore_image *ri, struct mem_registry *mem);
+/*
+ * Map every region's data area over its memory; before the slots are
+ * registered. The registry's materialize hook is set to restore__materialize.
+ */
+int restore__map_lazy(struct restore_image *ri, struct kvm *kvm, struct error *err);
 
 /* Read every data area into its region and check each digest against the footer. */
 int restore__load_eager(struct restore_image *ri, struct mem_registry *mem,
-			struct restore_load_stats *st);
+			struct restore_load_stats *st, struct error *err);
 
 /* Load the VM state into the vCPUs, in-kernel devices and devs. */
 int restore__load_state(struct restore_image *ri, struct kvm *kvm,
-			const struct vm_state_devices *devs);
+			const struct vm_state_devices *devs, struct error *err);
 
 /*
  * Give every lazily mapped region (fd -1) a memfd holding its current
@@ -95,8 +100,9 @@ int restore__load_state(struct restore_image *ri, struct kvm *kvm,
  * (the old one is freed after the resume). 1 GiB: about 1.2 s, 6-11 ms
  * paused, here. When dirty logging is already on (`ctl dirty-log`), or
  * the VM is paused, the whole copy is done paused. 0 when there is nothing
- * to do; on failure before the remapping the VM runs on as before.
+ * to do; on failure before the remapping the VM runs on as before. It is
+ * the registry's materialize hook: mem__ensure_memfds() calls it.
  */
-int restore__materialize(struct kvm *kvm);
+int restore__materialize(struct kvm *kvm, struct error *err);
 
 #endif

@@ -1,0 +1,423 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The precopy engine; see precopy.h and Documentation/design.md, "Live snapshot". */
+#include "snapshot/precopy.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/align.h"
+#include "snapshot/bitmap.h"
+
+#define ZERO_RUN_MAX	 (8ULL << 20) /* largest run a sink gets at once */
+#define DEFAULT_DOWNTIME 20
+#define DEFAULT_PASSES	 30
+#define DEFAULT_TIME_MS	 60000
+
+struct engine {
+	struct snap_vm *vm;
+	const struct snap_sink *sink;
+	const struct snap_precopy_opts *o;
+	struct snap_report *rep;
+	struct error *err;
+	uint8_t *stage;
+	uint64_t t0;
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+static uint64_t region_pages(const struct snap_vm *vm, unsigned int r)
+{
+	return vm->cfg.regions[r].size / SNAP_PAGE_SIZE;
+}
+
+static unsigned int nth_region(const struct engine *e, unsigned int k)
+{
+	return e->sink->order ? e->sink->order[k] : k;
+}
+
+static int sink_write(struct engine *e, unsigned int r, uint64_t first, uint64_t n,
+		      const uint8_t *src)
+{
+	e->rep->bytes_written += n * SNAP_PAGE_SIZE;
+	return e->sink->ops->write(e->sink->ctx, r, first, n, src, e->err);
+}
+
+static int sink_drain(struct engine *e)
+{
+	return e->sink->ops->drain ? e->sink->ops->drain(e->sink->ctx, e->err) : 0;
+}
+
+/* Pages [first, first + n) of region r are memfd holes: zero. */
+static int sink_zeros(struct engine *e, unsigned int r, uint64_t first, uint64_t n)
+{
+	if (!e->sink->ops->zeros)
+		return sink_write(e, r, first, n, e->vm->regions[r].mem + first * SNAP_PAGE_SIZE);
+	e->rep->bytes_written += n * SNAP_PAGE_SIZE;
+	return e->sink->ops->zeros(e->sink->ctx, r, first, n, e->err);
+}
+
+/*
+ * A whole region, in pass 1. Where its memfd has holes (memory the guest
+ * never touched), the sink is told they are zero instead of the mapping
+ * being read: a read would make the VM's kernel allocate and clear a page
+ * for every hole. A hole that the guest fills meanwhile is dirty and is
+ * handed over again in a later pass.
+ */
+static int copy_region(struct engine *e, unsigned int r)
+{
+	const struct snap_vm_region *vr = &e->vm->regions[r];
+	uint64_t size = vr->size, off = 0;
+	int ret = 0;
+
+	if (vr->memfd < 0)
+		return sink_write(e, r, 0, size / SNAP_PAGE_SIZE, vr->mem);
+	while (off < size && !ret) {
+		off_t data = lseek(vr->memfd, (off_t)off, SEEK_DATA), hole;
+
+		if (data < 0 && errno != ENXIO) /* no SEEK_DATA: read it all */
+			return sink_write(e, r, off / SNAP_PAGE_SIZE, (size - off) / SNAP_PAGE_SIZE,
+					  vr->mem + off);
+		if (data < 0 || (uint64_t)data > size)
+			data = (off_t)size;
+		data = (off_t)ALIGN_DOWN((uint64_t)data, SNAP_PAGE_SIZE);
+		if ((uint64_t)data > off)
+			ret = sink_zeros(e, r, off / SNAP_PAGE_SIZE,
+					 ((uint64_t)data - off) / SNAP_PAGE_SIZE);
+		if (ret || (uint64_t)data >= size)
+			break;
+		hole = lseek(vr->memfd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > size)
+			hole = (off_t)size;
+		hole = (off_t)ALIGN_UP((uint64_t)hole, SNAP_PAGE_SIZE);
+		ret =
+		    sink_write(e, r, (uint64_t)data / SNAP_PAGE_SIZE,
+			       ((uint64_t)hole - (uint64_t)data) / SNAP_PAGE_SIZE, vr->mem + data);
+		off = (uint64_t)hole;
+	}
+	return ret;
+}
+
+static struct snap_pass *new_pass(struct engine *e)
+{
+	struct snap_pass *p = &e->rep->passes[e->rep->nr_passes++];
+
+	memset(p, 0, sizeof(*p));
+	return p;
+}
+
+/* Pass 1: every page of every region, in the sink's order. */
+static int first_pass(struct engine *e, struct snap_pass *p)
+{
+	uint64_t t = mono_us(), before = e->rep->bytes_written;
+	unsigned int k;
+	int ret = 0;
+
+	if (e->sink->ops->first_pass) {
+		ret = e->sink->ops->first_pass(e->sink->ctx, e->err);
+		for (k = 0; k < e->vm->cfg.nr_regions; k++)
+			e->rep->bytes_written += e->vm->cfg.regions[k].size;
+	}
+	for (k = 0; !ret && !e->sink->ops->first_pass && k < e->vm->cfg.nr_regions; k++)
+		ret = copy_region(e, nth_region(e, k));
+	/* A pass ends when its data has landed: its rate sets the threshold. */
+	if (!ret)
+		ret = sink_drain(e);
+	p->bytes = e->rep->bytes_written - before;
+	p->dirty_pages = p->bytes / SNAP_PAGE_SIZE;
+	p->duration_us = mono_us() - t;
+	return ret;
+}
+
+static uint64_t count_dirty(const struct snap_vm *vm)
+{
+	uint64_t total = 0;
+	unsigned int r;
+
+	for (r = 0; r < vm->cfg.nr_regions; r++)
+		total += snap_bitmap_count(vm->regions[r].dirty, region_pages(vm, r));
+	return total;
+}
+
+/* Every dirty run of every region, straight from guest memory. */
+static int copy_dirty(struct engine *e, struct snap_pass *p)
+{
+	uint64_t t = mono_us(), pos, len;
+	unsigned int k;
+	int ret;
+
+	for (k = 0; k < e->vm->cfg.nr_regions; k++) {
+		unsigned int r = nth_region(e, k);
+		const struct snap_vm_region *vr = &e->vm->regions[r];
+
+		for (pos = 0; snap_bitmap_next_run(vr->dirty, region_pages(e->vm, r), &pos, &len);
+		     pos += len) {
+			ret = sink_write(e, r, pos, len, vr->mem + pos * SNAP_PAGE_SIZE);
+			if (ret)
+				return ret;
+			p->dirty_pages += len;
+		}
+	}
+	/* Also what makes a batch written while paused safe to resume after. */
+	ret = sink_drain(e);
+	p->bytes = p->dirty_pages * SNAP_PAGE_SIZE;
+	p->duration_us = mono_us() - t;
+	return ret;
+}
+
+static void progress(struct engine *e, uint64_t remaining)
+{
+	const struct snap_options *l = e->o->limits;
+	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
+	struct snap_progress pr = {.pass = e->rep->nr_passes, .remaining_bytes = remaining};
+
+	if (!l->progress)
+		return;
+	if (p->duration_us)
+		pr.rate_mib_s = (double)p->bytes / (1 << 20) / ((double)p->duration_us / 1e6);
+	l->progress(&pr, l->progress_arg);
+}
+
+/* Bytes per ms the passes so far sustained, for the downtime-derived threshold. */
+static uint64_t bandwidth_per_ms(const struct snap_report *rep)
+{
+	uint64_t bytes = 0, us = 0;
+	unsigned int i;
+
+	for (i = 0; i < rep->nr_passes; i++) {
+		bytes += rep->passes[i].bytes;
+		us += rep->passes[i].duration_us;
+	}
+	return us ? bytes * 1000 / us : 0;
+}
+
+/* Passes until the dirty set fits the threshold or a limit is hit. */
+static int precopy(struct engine *e)
+{
+	const struct snap_options *l = e->o->limits;
+	unsigned int max_passes = l->max_passes ? l->max_passes : DEFAULT_PASSES;
+	uint64_t max_us = (l->max_time_ms ? l->max_time_ms : DEFAULT_TIME_MS) * 1000;
+	uint64_t downtime = l->max_downtime_ms ? l->max_downtime_ms : DEFAULT_DOWNTIME;
+	uint64_t dirty, before = UINT64_MAX;
+	int ret;
+
+	max_passes = MIN(max_passes, SNAP_MAX_PASSES - 1);
+	ret = first_pass(e, new_pass(e));
+	for (; !ret; before = dirty) {
+		e->rep->threshold =
+		    l->threshold ? l->threshold : downtime * bandwidth_per_ms(e->rep);
+		ret = e->vm->ops->fetch_dirty(e->vm->ctx, e->err);
+		if (ret)
+			break;
+		dirty = count_dirty(e->vm) * SNAP_PAGE_SIZE;
+		progress(e, dirty);
+		if (dirty <= e->rep->threshold) {
+			e->rep->converged = true;
+			e->rep->stop_reason = "dirty set below threshold";
+		} else if (e->rep->nr_passes >= max_passes) {
+			e->rep->stop_reason = "pass limit reached";
+		} else if (mono_us() - e->t0 >= max_us) {
+			e->rep->stop_reason = "time limit reached";
+		} else if (e->o->stop_if_not_halving && dirty > before / 2) {
+			e->rep->stop_reason = "dirty set no longer halving";
+		} else {
+			ret = copy_dirty(e, new_pass(e));
+			continue;
+		}
+		break;
+	}
+	return ret;
+}
+
+/* Copy every dirty run into the staging buffer, in region order. */
+static void stage_batch(struct engine *e)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t off = 0, pos, len;
+	unsigned int r;
+
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		for (pos = 0;
+		     snap_bitmap_next_run(vm->regions[r].dirty, region_pages(vm, r), &pos, &len);
+		     pos += len) {
+			memcpy(e->stage + off, vm->regions[r].mem + pos * SNAP_PAGE_SIZE,
+			       len * SNAP_PAGE_SIZE);
+			off += len * SNAP_PAGE_SIZE;
+		}
+	}
+}
+
+/* Hand the staged batch over, walking the bitmaps in the order it was copied. */
+static int write_staged(struct engine *e)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t off = 0, pos, len;
+	unsigned int r;
+	int ret;
+
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		for (pos = 0;
+		     snap_bitmap_next_run(vm->regions[r].dirty, region_pages(vm, r), &pos, &len);
+		     pos += len) {
+			ret = sink_write(e, r, pos, len, e->stage + off);
+			if (ret)
+				return ret;
+			off += len * SNAP_PAGE_SIZE;
+		}
+	}
+	return sink_drain(e);
+}
+
+/*
+ * Paused: the bitmaps hold what precopy found but did not copy. Add what
+ * was dirtied since, and take the whole batch out of guest memory.
+ */
+static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t *pending[SNAP_MAX_REGIONS] = {0};
+	uint64_t words, i, t = mono_us();
+	unsigned int r;
+	int ret = 0;
+
+	/* Keep precopy's leftovers: fetch_dirty overwrites the bitmaps. */
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
+		pending[r] = malloc(words * 8);
+		if (!pending[r]) {
+			ret = err_set(e->err, -ENOMEM, "out of memory for dirty bitmaps");
+			goto out;
+		}
+		memcpy(pending[r], vm->regions[r].dirty, words * 8);
+	}
+	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	if (ret)
+		goto out;
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
+		for (i = 0; i < words; i++)
+			vm->regions[r].dirty[i] |= pending[r][i];
+	}
+	p->dirty_pages = count_dirty(vm);
+	p->bytes = p->dirty_pages * SNAP_PAGE_SIZE;
+	*staged = e->stage && p->bytes <= e->o->stage_cap;
+	if (*staged) {
+		/* Copy out now, hand over after resuming: the downtime is a memcpy. */
+		stage_batch(e);
+	} else {
+		/* Too big to stage: hand it over from guest memory while paused. */
+		p->dirty_pages = 0; /* copy_dirty() counts them as it goes */
+		ret = copy_dirty(e, p);
+	}
+	p->duration_us = mono_us() - t;
+out:
+	for (r = 0; r < SNAP_MAX_REGIONS; r++)
+		free(pending[r]);
+	return ret;
+}
+
+/* Everything while paused: for a VM whose memory changes cannot be logged. */
+static int copy_paused(struct engine *e)
+{
+	struct snap_pass *p = new_pass(e);
+	int ret = first_pass(e, p);
+
+	e->rep->stop_reason = "copied while paused";
+	e->rep->converged = !ret;
+	return ret;
+}
+
+static int alloc_stage(struct engine *e)
+{
+	if (!e->o->stage_cap)
+		return 0;
+	/* Populated now: page faults during the pause would be downtime. */
+	e->stage = mmap(NULL, e->o->stage_cap, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (e->stage == MAP_FAILED) {
+		e->stage = NULL;
+		return err_set(e->err, -ENOMEM, "out of memory for the final-batch buffer");
+	}
+	return 0;
+}
+
+/* The pause: last batch, state, the sink's hook, resume. */
+static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *staged)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t t_pause, resumed_us = 0;
+	int ret;
+
+	ret = vm->ops->pause(vm->ctx, &e->rep->pause_latency_us, e->err);
+	if (ret)
+		return ret;
+	t_pause = mono_us();
+	ret = logged ? final_batch(e, new_pass(e), staged) : copy_paused(e);
+	e->rep->pause_realtime_ns = real_ns();
+	if (!ret && e->o->state)
+		ret = vm->ops->save_state(vm->ctx, e->o->state, e->o->state_cap, e->o->state_used,
+					  e->err);
+	if (!ret && e->sink->ops->paused)
+		ret = e->sink->ops->paused(e->sink->ctx, e->err);
+	if (ret)
+		return ret;
+	/* The final batch is out of guest memory (or has landed): resume. */
+	ret = vm->ops->finish(vm->ctx, &resumed_us, e->err);
+	*resumed = !ret;
+	/* The VM's own resume time, not when its reply arrived. */
+	if (!resumed_us || resumed_us < t_pause)
+		resumed_us = mono_us();
+	e->rep->downtime_us = resumed_us - t_pause;
+	return ret;
+}
+
+int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
+		     const struct snap_precopy_opts *o, struct snap_report *rep, struct error *err)
+{
+	struct engine e = {.vm = vm, .sink = sink, .o = o, .rep = rep, .err = err};
+	bool logged = vm->ops->log_start != NULL, resumed = false;
+	bool staged = false;
+	struct error ferr;
+	int ret;
+
+	e.t0 = mono_us();
+	ret = alloc_stage(&e);
+	if (!ret && logged) {
+		ret = vm->ops->log_start(vm->ctx, err);
+		if (!ret)
+			ret = precopy(&e);
+	}
+	if (!ret)
+		ret = pause_and_finish(&e, logged, &resumed, &staged);
+	if (!ret && staged)
+		ret = write_staged(&e);
+	if (!resumed) {
+		/* Resume and stop logging whatever happened; keep the first error. */
+		if (vm->ops->finish(vm->ctx, NULL, &ferr) && !ret)
+			ret = err_set(err, ferr.code, "%s", ferr.msg);
+	}
+	/* Nothing may refer to guest memory or the stage once this returns. */
+	if (ret && sink->ops->drain)
+		sink->ops->drain(sink->ctx, &ferr);
+	if (e.stage)
+		munmap(e.stage, o->stage_cap);
+	rep->total_us = mono_us() - e.t0;
+	return ret;
+}
