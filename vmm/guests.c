@@ -36,7 +36,7 @@ static const struct guest_param dirtier_params[] = {
 
 static const struct guest_param pagewriter_params[] = {
     {"mailbox", PAGEWRITER_P_MAILBOX, GP_SIZE, 0, 0, UINT64_MAX, NULL,
-     "GPA of the mailbox page in free RAM (default: the first free page)"},
+     "address of the mailbox page in free RAM, e.g. 8M (default: the first free page)"},
 };
 
 static const struct builtin_guest builtin_guests[] = {
