@@ -33,6 +33,9 @@ enum dirtier_pattern { DIRTIER_SEQ = 0, DIRTIER_RANDOM = 1, DIRTIER_HOT = 2 };
 /* Parameters of hello. */
 #define HELLO_P_CODE 0 /* value written to the exit register */
 
+/* Parameters of pagewriter. */
+#define PAGEWRITER_P_MAILBOX 0 /* GPA of struct pagewriter_mailbox, 0 = free_start */
+
 #define KVMSNAP_MAX_PARAMS 8
 
 /* Little-endian, at BOOT_INFO_GPA. Offsets are part of the ABI. */
@@ -99,5 +102,24 @@ static inline uint64_t dirtier_stamp_check(uint64_t pass, uint64_t page)
 	x ^= x >> 29;
 	return x;
 }
+
+/*
+ * The pagewriter's mailbox, one page of guest RAM that the host reads and
+ * writes directly (no exits). A round: the host fills nr and gpa[], then
+ * stores the round number (never 0, never the previous one) in go; vCPU 0
+ * stores the round number as 8 bytes at each gpa[i] in order, then sets
+ * done = go. Nothing else in guest memory is written in a round but the
+ * mailbox itself, vCPU 0's stack and the CPU's accessed/dirty bits.
+ */
+#define PAGEWRITER_READY    0x5944414552574750ULL /* "PGWREADY" */
+#define PAGEWRITER_MAX_GPAS 508
+struct pagewriter_mailbox {
+	uint64_t ready; /* 0x00 guest: PAGEWRITER_READY once it waits for rounds */
+	uint64_t go;	/* 0x08 host: the round to run */
+	uint64_t done;	/* 0x10 guest: the last round finished */
+	uint64_t nr;	/* 0x18 host: entries of gpa[] this round, <= PAGEWRITER_MAX_GPAS */
+	uint64_t gpa[PAGEWRITER_MAX_GPAS]; /* 0x20 host: 8-byte aligned, RAM or device memory */
+};
+_Static_assert(sizeof(struct pagewriter_mailbox) == 4096, "one page");
 
 #endif

@@ -14,6 +14,7 @@
 
 extern const uint8_t guest_hello_start[], guest_hello_end[];
 extern const uint8_t guest_dirtier_start[], guest_dirtier_end[];
+extern const uint8_t guest_pagewriter_start[], guest_pagewriter_end[];
 
 static const char *const dirtier_patterns[] = {"seq", "random", "hot", NULL};
 
@@ -33,11 +34,20 @@ static const struct guest_param dirtier_params[] = {
     {"seed", DIRTIER_P_SEED, GP_UINT, 1, 0, UINT64_MAX, NULL, "seed of random and hot"},
 };
 
+static const struct guest_param pagewriter_params[] = {
+    {"mailbox", PAGEWRITER_P_MAILBOX, GP_SIZE, 0, 0, UINT64_MAX, NULL,
+     "address of the mailbox page in free RAM, e.g. 8M (default: the first free page)"},
+};
+
 static const struct builtin_guest builtin_guests[] = {
     {"hello", "prints to serial and VGA text, then exits through the message port", hello_params,
      ARRAY_SIZE(hello_params), guest_hello_start, guest_hello_end},
     {"dirtier", "dirties a working set at a rate, stamping and self-checking each page",
      dirtier_params, ARRAY_SIZE(dirtier_params), guest_dirtier_start, guest_dirtier_end},
+    {"pagewriter",
+     "stores a round number at the addresses a host lists in a mailbox (dirty-log test)",
+     pagewriter_params, ARRAY_SIZE(pagewriter_params), guest_pagewriter_start,
+     guest_pagewriter_end},
 };
 
 _Static_assert(offsetof(struct kvmsnap_bootinfo, params) == 0x48, "boot info ABI");
@@ -118,7 +128,7 @@ int guests__parse(const char *text, struct guest_spec *spec)
 		if (!strcmp(buf, builtin_guests[i].name))
 			g = &builtin_guests[i];
 	if (!g) {
-		pr_err("--guest %s: no such built-in guest (try hello or dirtier)", buf);
+		pr_err("--guest %s: no such built-in guest (see kvmsnap run --help)", buf);
 		return -EINVAL;
 	}
 	spec->guest = g;
@@ -155,6 +165,23 @@ static int check_dirtier(struct kvm *kvm, const struct guest_spec *spec, uint64_
 	return 0;
 }
 
+/* The mailbox must be a whole page of free RAM: the guest image is not. */
+static int check_pagewriter(const struct guest_spec *spec, uint64_t free_start, uint64_t free_end)
+{
+	uint64_t gpa = spec->params[PAGEWRITER_P_MAILBOX];
+
+	if (!gpa)
+		gpa = free_start;
+	if (!IS_ALIGNED(gpa, PAGE_SIZE) || gpa < free_start || gpa >= free_end) {
+		pr_err("--guest pagewriter: mailbox=0x%llx must be a page in free RAM "
+		       "[0x%llx, 0x%llx)",
+		       (unsigned long long)gpa, (unsigned long long)free_start,
+		       (unsigned long long)free_end);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int guests__load(struct kvm *kvm, const struct guest_spec *spec)
 {
 	const struct builtin_guest *g = spec->guest;
@@ -172,6 +199,11 @@ int guests__load(struct kvm *kvm, const struct guest_spec *spec)
 	free_end = pc__low_ram_end(kvm->ram_size);
 	if (g->params == dirtier_params) {
 		ret = check_dirtier(kvm, spec, free_start, free_end);
+		if (ret)
+			return ret;
+	}
+	if (g->params == pagewriter_params) {
+		ret = check_pagewriter(spec, free_start, free_end);
 		if (ret)
 			return ret;
 	}

@@ -12,5 +12,6 @@
 
 EMBED(hello, "hello.elf")
 EMBED(dirtier, "dirtier.elf")
+EMBED(pagewriter, "pagewriter.elf")
 
 	.section .note.GNU-stack, "", @progbits

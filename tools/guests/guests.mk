@@ -2,7 +2,7 @@
 # embedded in kvmsnap by blob.S. A guest NAME is tools/guests/NAME.c plus the
 # shared runtime (crt0.S enters ring 3, rt.c has the ring-3 helpers).
 
-GUESTS		:= hello dirtier
+GUESTS		:= hello dirtier pagewriter
 GUEST_CFLAGS	:= -std=gnu11 -O2 -g -ffreestanding -fno-builtin -nostdlib -nostdinc \
 		   -isystem $(shell $(CC) -print-file-name=include) \
 		   -fno-pic -fno-pie -fno-stack-protector -fcf-protection=none \
