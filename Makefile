@@ -70,7 +70,8 @@ $(BIN): $(O)/vmm/main.o $(LIBS) $(GUEST_BLOB_OBJ)
 # The snapshot library's own tests build without -Ivmm and link it alone.
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c tests/kvm/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
-SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer
+SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer \
+	      $(O)/tests/unit/test_snap_target
 HARNESS	  := $(O)/tests/harness.o
 
 $(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(LIBS) $(GUEST_BLOB_OBJ)

@@ -12,13 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "snapshot/target.h"
-
-#define IMAGE_MAGIC "KVMSNAPI"
 
 static int sys_err(struct error *err, int e, const char *path, const char *what)
 {
@@ -51,12 +50,39 @@ static int device_size(int fd, const char *path, uint64_t *size, struct error *e
 	return 0;
 }
 
-static bool has_image_magic(int fd)
+/*
+ * A kvmsnap image is on fd: its whole header block decodes, checksum and
+ * all. Eight magic bytes are not enough: anyone can write those over a
+ * file system, which would then be overwritten without --force.
+ */
+static bool holds_image(int fd)
 {
-	char magic[8];
+	struct snap_header *h = malloc(sizeof(*h));
+	uint8_t *buf = malloc(SNAP_HEADER_SIZE);
+	bool ours = h && buf && pread(fd, buf, SNAP_HEADER_SIZE, 0) == (ssize_t)SNAP_HEADER_SIZE &&
+		    !snap_header_decode(buf, h, NULL);
 
-	return pread(fd, magic, sizeof(magic), 0) == (ssize_t)sizeof(magic) &&
-	       !memcmp(magic, IMAGE_MAGIC, sizeof(magic));
+	free(buf);
+	free(h);
+	return ours;
+}
+
+/*
+ * One writer or several readers, across processes: a snapshot holds its
+ * image exclusively from open to end, and readers (restore, which maps the
+ * image for as long as a lazy VM runs, info, verify) share it.
+ */
+static int lock_target(int fd, bool exclusive, const char *path, struct error *err)
+{
+	if (!flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB))
+		return 0;
+	if (errno == EWOULDBLOCK)
+		return err_set(err, -EBUSY,
+			       "%s: in use by another kvmsnap (%s); try again when it is done",
+			       path,
+			       exclusive ? "a snapshot, restore or check of this image"
+					 : "a snapshot being written into it");
+	return sys_err(err, errno, path, "cannot lock");
 }
 
 static const char *signature_kind(const char *usage)
@@ -136,27 +162,73 @@ static int create_blockdev(const char *path, uint64_t size, bool force, struct s
 		return err_set(err, -ENOSPC, "%s: %s device is smaller than the %s image", path, a,
 			       b);
 	}
+	ret = lock_target(t->fd, true, path, err);
 	/* An old kvmsnap image is ours to overwrite; its page data may look like anything. */
-	if (force || has_image_magic(t->fd))
-		return 0;
+	if (ret || force || holds_image(t->fd))
+		return ret;
 	return check_signatures(t->fd, path, err);
+}
+
+/* What is at path, as an open descriptor sees it: links are followed (by-id device names). */
+static int stat_target(const char *path, struct stat *st, struct error *err)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC), ret = 0;
+
+	if (fd < 0)
+		return sys_err(err, errno, path, "cannot open");
+	if (fstat(fd, st))
+		ret = sys_err(err, errno, path, "cannot stat");
+	close(fd);
+	return ret;
+}
+
+/* An existing regular file, overwritten (--force): never through a symbolic link. */
+static int overwrite_file(const char *path, uint64_t size, struct snap_target *t, struct error *err)
+{
+	struct stat st;
+	int ret;
+
+	t->fd = open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (t->fd < 0 && errno == ELOOP)
+		return err_set(
+		    err, -ELOOP,
+		    "%s: a symbolic link to a file; kvmsnap overwrites no file through a "
+		    "link",
+		    path);
+	if (t->fd < 0)
+		return sys_err(err, errno, path, "cannot open");
+	if (fstat(t->fd, &st))
+		return sys_err(err, errno, path, "cannot stat");
+	if (!S_ISREG(st.st_mode))
+		return err_set(err, -EINVAL, "%s: not a regular file or a block device", path);
+	ret = lock_target(t->fd, true, path, err);
+	if (!ret && ftruncate(t->fd, 0))
+		ret = sys_err(err, errno, path, "cannot truncate");
+	if (ret)
+		return ret;
+	t->created = true;
+	return preallocate(t, path, size, err);
 }
 
 int snap_target_create(const char *path, uint64_t size, bool force, struct snap_target *t,
 		       struct error *err)
 {
 	struct stat st;
+	int ret;
 
 	memset(t, 0, sizeof(*t));
-	t->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	/* Guest memory: for the owner only. O_EXCL never follows a link. */
+	t->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (t->fd >= 0) {
 		t->created = true;
-		return preallocate(t, path, size, err);
+		ret = lock_target(t->fd, true, path, err);
+		return ret ? ret : preallocate(t, path, size, err);
 	}
 	if (errno != EEXIST)
 		return sys_err(err, errno, path, "cannot create");
-	if (stat(path, &st))
-		return sys_err(err, errno, path, "cannot create");
+	ret = stat_target(path, &st, err);
+	if (ret)
+		return ret;
 	if (S_ISBLK(st.st_mode))
 		return create_blockdev(path, size, force, t, err);
 	if (!S_ISREG(st.st_mode))
@@ -164,16 +236,13 @@ int snap_target_create(const char *path, uint64_t size, bool force, struct snap_
 	if (!force)
 		return err_set(err, -EEXIST, "%s: already exists; use --force to overwrite it",
 			       path);
-	t->fd = open(path, O_RDWR | O_TRUNC | O_CLOEXEC);
-	if (t->fd < 0)
-		return sys_err(err, errno, path, "cannot open");
-	t->created = true;
-	return preallocate(t, path, size, err);
+	return overwrite_file(path, size, t, err);
 }
 
 int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct error *err)
 {
 	struct stat st;
+	int ret;
 
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
@@ -190,10 +259,16 @@ int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct 
 			       "%s: device is in use (mounted or held by another program)", path);
 	if (t->fd < 0)
 		return sys_err(err, errno, path, "cannot open");
-	if (t->blockdev)
-		return device_size(t->fd, path, &t->size, err);
+	/* The descriptor is what counts: the path may have changed since stat(). */
 	if (fstat(t->fd, &st))
 		return sys_err(err, errno, path, "cannot stat");
+	if (S_ISBLK(st.st_mode) != t->blockdev)
+		return err_set(err, -EINVAL, "%s: changed while it was opened", path);
+	ret = lock_target(t->fd, rdwr, path, err);
+	if (ret)
+		return ret;
+	if (t->blockdev)
+		return device_size(t->fd, path, &t->size, err);
 	t->size = (uint64_t)st.st_size;
 	return 0;
 }
@@ -234,7 +309,7 @@ bool snap_target_is_blank_blockdev(const char *path)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return false;
-	ours = has_image_magic(fd);
+	ours = holds_image(fd);
 	close(fd);
 	return !ours;
 }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "util/memfd.h"
 #include "util/util.h"
 
 void mem__init(struct mem_registry *reg)
@@ -48,15 +49,12 @@ int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, u
 		return -EINVAL;
 	}
 	size = ALIGN_UP(size, PAGE_SIZE);
-	fd = memfd_create(name, MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
-		int err = -errno;
-
+	/* Sealed: a process it is handed to cannot resize it under the guest. */
+	fd = memfd__create_sealed(name, size, NULL);
+	if (fd < 0) {
 		pr_err("memory region %s: cannot create %llu bytes of memory: %s", name,
-		       (unsigned long long)size, strerror(-err));
-		if (fd >= 0)
-			close(fd);
-		return err;
+		       (unsigned long long)size, strerror(-fd));
+		return fd;
 	}
 	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (host == MAP_FAILED) {

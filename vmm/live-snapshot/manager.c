@@ -3,14 +3,19 @@
 #include "live-snapshot/manager.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "control/conn.h"
+#include "live-snapshot/begin.h"
+#include "snapshot/bitmap.h"
+#include "state/state.h"
 #include "digest.h"
 #include "util/util.h"
 
@@ -19,11 +24,11 @@
 struct manager {
 	struct ctl_conn conn;
 	struct snap_vm vm;
+	struct snapshot_begin layout; /* the VM's reply, checked */
 	int fds[1 + SNAP_MAX_REGIONS];
 	unsigned int nr_fds;
-	uint8_t *shm;
-	uint64_t shm_size, state_off, state_cap;
-	bool session; /* snapshot-begin succeeded, snapshot-end not yet sent */
+	const uint8_t *shm; /* the VM's shared area, read-only */
+	bool session;	    /* snapshot-begin succeeded, snapshot-end not yet sent */
 };
 
 static int call(struct manager *m, const char *cmd, struct json_object **reply, struct error *err)
@@ -54,9 +59,26 @@ static int op_log_start(void *ctx, struct error *err)
 	return call(ctx, "snapshot-log", NULL, err);
 }
 
+/*
+ * The bitmaps are copied out of the shared area, which the VM can change at
+ * any time: the writer then walks memory nobody else writes, and bits past a
+ * region's last page are dropped.
+ */
 static int op_fetch_dirty(void *ctx, struct error *err)
 {
-	return call(ctx, "snapshot-dirty", NULL, err);
+	struct manager *m = ctx;
+	unsigned int i;
+	int ret = call(m, "snapshot-dirty", NULL, err);
+
+	for (i = 0; !ret && i < m->vm.cfg.nr_regions; i++) {
+		uint64_t pages = m->vm.cfg.regions[i].size / SNAP_PAGE_SIZE;
+		uint64_t *bm = m->vm.regions[i].dirty;
+
+		memcpy(bm, m->shm + m->layout.bitmap_off[i], SNAP_BITMAP_WORDS(pages) * 8);
+		if (pages % 64)
+			bm[pages / 64] &= (1ULL << (pages % 64)) - 1;
+	}
+	return ret;
 }
 
 static int op_pause(void *ctx, uint64_t *latency_us, struct error *err)
@@ -81,12 +103,14 @@ static int op_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, stru
 		return ret;
 	*used = get_u64(r, "used");
 	json_object_put(r);
-	if (*used > cap || *used > m->state_cap)
+	if (*used > cap || *used > m->layout.state_cap)
 		return err_set(err, -EPROTO,
 			       "the VM state (%zu bytes) does not fit its %zu-byte area", *used,
 			       cap);
-	memcpy(buf, m->shm + m->state_off, *used);
-	return 0;
+	memcpy(buf, m->shm + m->layout.state_off, *used);
+	/* Decoded as restore would: a VM that sends garbage never gets a complete image. */
+	ret = vm_state__check(buf, *used, m->vm.cfg.vcpus, true, err);
+	return ret ? err_prefix(err, "the VM sent a state that restore would refuse") : 0;
 }
 
 static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
@@ -113,59 +137,62 @@ static const struct snap_vm_ops manager_ops = {
     .finish = op_finish,
 };
 
-/* Turn the snapshot-begin reply and its fds into struct snap_vm. */
+/* What the descriptors the VM sent are, for the check of its reply. */
+static int describe_fds(const struct manager *m, struct snapshot_fd_info *info, struct error *err)
+{
+	unsigned int i;
+
+	for (i = 0; i < m->nr_fds; i++) {
+		struct stat st;
+		int seals = fcntl(m->fds[i], F_GET_SEALS), fl = fcntl(m->fds[i], F_GETFL);
+
+		if (fstat(m->fds[i], &st) || fl < 0)
+			return err_errno(err, errno, "snapshot-begin: descriptor %u", i);
+		info[i].regular = S_ISREG(st.st_mode);
+		info[i].size = st.st_size > 0 ? (uint64_t)st.st_size : 0;
+		info[i].size_sealed =
+		    seals >= 0 && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW);
+		info[i].writable = (fl & O_ACCMODE) != O_RDONLY;
+	}
+	return 0;
+}
+
+/* Check the snapshot-begin reply and its fds, then map them: struct snap_vm. */
 static int map_vm(struct manager *m, struct json_object *r, struct error *err)
 {
-	struct snap_config *cfg = &m->vm.cfg;
-	struct json_object *regions, *v;
-	size_t i, n;
+	struct snapshot_fd_info info[1 + SNAP_MAX_REGIONS];
+	const struct snapshot_begin *b = &m->layout;
+	unsigned int i;
+	int ret;
 
-	memset(cfg, 0, sizeof(*cfg));
-	if (!json_object_object_get_ex(r, "regions", &regions) ||
-	    !json_object_is_type(regions, json_type_array))
-		return err_set(err, -EPROTO, "snapshot-begin: reply lists no regions");
-	n = json_object_array_length(regions);
-	if (n < 1 || n > SNAP_MAX_REGIONS || m->nr_fds != n + 1)
-		return err_set(err, -EPROTO, "snapshot-begin: %zu regions but %u descriptors", n,
-			       m->nr_fds);
-	snprintf(cfg->machine, sizeof(cfg->machine), "%s",
-		 json_object_object_get_ex(r, "machine", &v) ? json_object_get_string(v) : "");
-	cfg->vcpus = (uint32_t)get_u64(r, "vcpus");
-	cfg->ram_size = get_u64(r, "mem");
-	cfg->vram_size = get_u64(r, "vram");
-	cfg->nr_regions = (unsigned int)n;
-	m->shm_size = get_u64(r, "shm_size");
-	m->state_off = get_u64(r, "state_off");
-	m->state_cap = get_u64(r, "state_cap");
-	if (json_object_object_get_ex(r, "metadata", &v))
-		snprintf(m->vm.metadata, sizeof(m->vm.metadata), "%s", json_object_get_string(v));
-	/* Writable: the writer merges bitmaps in place between fetches. */
-	m->shm = mmap(NULL, m->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, m->fds[0], 0);
+	if (m->nr_fds > ARRAY_SIZE(info))
+		return err_set(err, -EPROTO, "snapshot-begin: %u descriptors", m->nr_fds);
+	ret = describe_fds(m, info, err);
+	if (!ret)
+		ret = snapshot_begin__check(r, info, m->nr_fds, &m->layout, err);
+	if (ret)
+		return ret;
+	m->vm.cfg = b->cfg;
+	snprintf(m->vm.metadata, sizeof(m->vm.metadata), "%s", b->metadata);
+	/* Read-only: the manager can never change guest memory or the VM's bitmaps. */
+	m->shm = mmap(NULL, b->shm_size, PROT_READ, MAP_SHARED, m->fds[0], 0);
 	if (m->shm == MAP_FAILED) {
 		m->shm = NULL;
-		return err_set(err, -errno, "cannot map the snapshot area: %s", strerror(errno));
+		return err_errno(err, errno, "cannot map the snapshot area");
 	}
-	if (m->state_off + m->state_cap > m->shm_size)
-		return err_set(err, -EPROTO, "snapshot-begin: state area outside the shared area");
-	for (i = 0; i < n; i++) {
-		struct json_object *o = json_object_array_get_idx(regions, i);
+	for (i = 0; i < b->cfg.nr_regions; i++) {
 		struct snap_vm_region *vr = &m->vm.regions[i];
-		uint64_t off = get_u64(o, "bitmap_off");
+		uint64_t pages = b->cfg.regions[i].size / SNAP_PAGE_SIZE;
 
-		snprintf(cfg->regions[i].id, sizeof(cfg->regions[i].id), "%s",
-			 json_object_object_get_ex(o, "id", &v) ? json_object_get_string(v) : "");
-		cfg->regions[i].size = vr->size = get_u64(o, "size");
-		if (!vr->size || off + (vr->size / SNAP_PAGE_SIZE + 63) / 64 * 8 > m->state_off)
-			return err_set(err, -EPROTO, "snapshot-begin: bad region %s",
-				       cfg->regions[i].id);
-		vr->dirty = (uint64_t *)(void *)(m->shm + off);
+		vr->size = b->cfg.regions[i].size;
 		vr->memfd = m->fds[1 + i];
-		/* Read-only: the manager can never change guest memory. */
-		vr->mem = mmap(NULL, vr->size, PROT_READ, MAP_SHARED, m->fds[1 + i], 0);
+		vr->dirty = calloc(SNAP_BITMAP_WORDS(pages), 8);
+		if (!vr->dirty)
+			return err_set(err, -ENOMEM, "out of memory for the dirty bitmaps");
+		vr->mem = mmap(NULL, vr->size, PROT_READ, MAP_SHARED, vr->memfd, 0);
 		if (vr->mem == MAP_FAILED) {
 			vr->mem = NULL;
-			return err_set(err, -errno, "cannot map region %s: %s", cfg->regions[i].id,
-				       strerror(errno));
+			return err_errno(err, errno, "cannot map region %s", b->cfg.regions[i].id);
 		}
 	}
 	return 0;
@@ -175,11 +202,13 @@ static void unmap_vm(struct manager *m)
 {
 	unsigned int i;
 
-	for (i = 0; i < m->vm.cfg.nr_regions; i++)
+	for (i = 0; i < m->vm.cfg.nr_regions; i++) {
 		if (m->vm.regions[i].mem)
 			munmap((void *)m->vm.regions[i].mem, m->vm.regions[i].size);
+		free(m->vm.regions[i].dirty);
+	}
 	if (m->shm)
-		munmap(m->shm, m->shm_size);
+		munmap((void *)m->shm, m->layout.shm_size);
 	for (i = 0; i < m->nr_fds; i++)
 		close(m->fds[i]);
 }
@@ -197,7 +226,7 @@ static double rate_mib_s(uint64_t bytes, uint64_t us)
 	return us ? (double)bytes / (1 << 20) / ((double)us / 1e6) : 0;
 }
 
-static void print_json(const struct manager_opts *o, const struct snap_vm *vm,
+static void print_json(const struct manager_opts *o, const struct snap_config *cfg,
 		       const struct snap_report *rep)
 {
 	struct json_object *j = json_object_new_object(), *passes = json_object_new_array();
@@ -236,10 +265,10 @@ static void print_json(const struct manager_opts *o, const struct snap_vm *vm,
 		json_object_array_add(passes, po);
 	}
 	json_object_object_add(j, "passes", passes);
-	for (i = 0; i < vm->cfg.nr_regions; i++) {
+	for (i = 0; i < cfg->nr_regions; i++) {
 		struct json_object *d = json_object_new_object();
 
-		json_object_object_add(d, "region", json_object_new_string(vm->cfg.regions[i].id));
+		json_object_object_add(d, "region", json_object_new_string(cfg->regions[i].id));
 		json_object_object_add(
 		    d, "digest", json_object_new_string(digest__format(rep->digests[i], hex)));
 		json_object_array_add(digests, d);
@@ -272,21 +301,17 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 	       rep->stop_reason ? rep->stop_reason : "");
 }
 
-int manager__snapshot(const struct manager_opts *o)
+int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep,
+			   struct snap_config *cfg, struct error *err)
 {
 	struct manager m = {0};
 	struct snap_image img = {.fd = -1};
 	struct snap_options sopts = o->snap;
-	struct snap_report *rep = calloc(1, sizeof(*rep));
-	struct error err = {0};
 	struct json_object *r = NULL;
-	char msg[sizeof(err.msg)];
+	char msg[sizeof(err->msg)];
 	int ret;
 
-	if (!rep) {
-		pr_err("out of memory");
-		return 1;
-	}
+	memset(rep, 0, sizeof(*rep));
 	m.vm.ctx = &m;
 	m.vm.ops = &manager_ops;
 	ret = ctl_conn__open(&m.conn, o->control, MANAGER_TIMEOUT_S, msg, sizeof(msg));
@@ -296,22 +321,25 @@ int manager__snapshot(const struct manager_opts *o)
 		m.session = !ret;
 	}
 	if (ret) {
-		err_set(&err, ret, "%s", msg);
+		err_set(err, ret, "%s", msg);
 		goto out;
 	}
-	ret = map_vm(&m, r, &err);
+	/* The VM's word is checked before the image is even opened: a refusal touches nothing. */
+	ret = map_vm(&m, r, err);
 	if (!ret)
-		ret = snap_image_prepare(o->image, &m.vm.cfg, &o->target, &img, &err);
+		ret = snap_image_prepare(o->image, &m.vm.cfg, &o->target, &img, err);
 	if (ret)
 		goto out;
 	if (o->progress) {
 		sopts.progress = show_progress;
 		sopts.progress_arg = &m;
 	}
-	ret = snap_write(&img, &m.vm, &sopts, rep, &err);
+	ret = snap_write(&img, &m.vm, &sopts, rep, err);
 	m.session = false; /* snap_write always ends the session */
 	if (o->progress)
 		fprintf(stderr, "\r%60s\r", "");
+	if (cfg)
+		*cfg = m.vm.cfg;
 out:
 	if (m.session) {
 		struct error e2;
@@ -320,18 +348,31 @@ out:
 		op_finish(&m, NULL, &e2);
 	}
 	json_object_put(r);
-	if (!ret) {
-		if (o->json)
-			print_json(o, &m.vm, rep);
-		else
-			print_human(o, rep);
-	} else {
-		pr_err("snapshot %s: %s", o->image, err.msg);
-	}
 	if (img.fd >= 0)
 		snap_image_close(&img);
 	unmap_vm(&m);
 	ctl_conn__close(&m.conn);
+	return ret;
+}
+
+int manager__snapshot(const struct manager_opts *o)
+{
+	struct snap_report *rep = calloc(1, sizeof(*rep));
+	struct error err = {0};
+	struct snap_config cfg;
+	int ret;
+
+	if (!rep) {
+		pr_err("out of memory");
+		return 1;
+	}
+	ret = manager__take_snapshot(o, rep, &cfg, &err);
+	if (ret)
+		pr_err("snapshot %s: %s", o->image, err.msg);
+	else if (o->json)
+		print_json(o, &cfg, rep);
+	else
+		print_human(o, rep);
 	free(rep);
 	return ret ? 1 : 0;
 }

@@ -22,8 +22,20 @@ struct manager_opts {
 };
 
 /*
- * Take one live snapshot. Prints the report (human-readable or JSON) on
- * stdout; on failure prints one "kvmsnap: error:" line and returns 1.
+ * Take one live snapshot of the VM behind o->control into o->image: 0, or
+ * -errno with the cause in *err. rep gets the report, cfg (may be NULL) the
+ * VM's configuration as checked. The VM is not trusted: its snapshot-begin
+ * reply and descriptors are checked before the image is opened (begin.h),
+ * its bitmaps copied out of shared memory before use, and its state decoded
+ * as restore would before the image may be marked complete.
+ */
+int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep,
+			   struct snap_config *cfg, struct error *err);
+
+/*
+ * `kvmsnap snapshot` and `run --snapshot`: manager__take_snapshot(), then
+ * the report (human-readable or JSON) on stdout, or one "kvmsnap: error:"
+ * line. Returns the exit status: 0, or 1 when the snapshot failed.
  */
 int manager__snapshot(const struct manager_opts *o);
 

@@ -18,6 +18,7 @@
 #include "snapshot/bitmap.h"
 #include "snapshot/snapshot.h"
 #include "state/state.h"
+#include "util/memfd.h"
 
 struct snapshot_session {
 	int owner;	 /* control connection id */
@@ -25,6 +26,8 @@ struct snapshot_session {
 	bool logging;
 	bool paused; /* by this session */
 	int shm_fd;
+	int ro_fds[1 + MEM_MAX_REGIONS]; /* read-only descriptors sent to the manager */
+	unsigned int nr_ro_fds;
 	uint8_t *shm;
 	size_t shm_size;
 	uint64_t bitmap_off[MEM_MAX_REGIONS]; /* in shm, per region */
@@ -33,6 +36,11 @@ struct snapshot_session {
 
 static void session_free(struct snapshot_session *s)
 {
+	unsigned int i;
+
+	for (i = 0; i < s->nr_ro_fds; i++)
+		close(s->ro_fds[i]);
+
 	if (s->shm)
 		munmap(s->shm, s->shm_size);
 	if (s->shm_fd >= 0)
@@ -110,9 +118,9 @@ static int session_alloc(struct kvm *kvm, struct snapshot_session *s)
 	s->state_off = ALIGN_UP(off, PAGE_SIZE);
 	s->state_cap = snap_state_area_size(kvm->nr_cpus);
 	s->shm_size = s->state_off + s->state_cap;
-	s->shm_fd = memfd_create("kvmsnap-snapshot", MFD_CLOEXEC);
-	if (s->shm_fd < 0 || ftruncate(s->shm_fd, (off_t)s->shm_size))
-		return -errno;
+	s->shm_fd = memfd__create_sealed("kvmsnap-snapshot", s->shm_size, NULL);
+	if (s->shm_fd < 0)
+		return s->shm_fd;
 	s->shm = mmap(NULL, s->shm_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->shm_fd, 0);
 	if (s->shm == MAP_FAILED) {
 		s->shm = NULL;
@@ -152,6 +160,16 @@ static void describe_vm(struct request *rq, struct snapshot_session *s)
 	request__add_str(rq->reply, "metadata", meta);
 }
 
+static int attach_rdonly(struct request *rq, struct snapshot_session *s, int fd)
+{
+	int ro = memfd__reopen_rdonly(fd, &rq->err);
+
+	if (ro < 0)
+		return ro;
+	s->ro_fds[s->nr_ro_fds++] = ro;
+	return request__attach_fd(rq, ro);
+}
+
 static int snapshot_begin(struct request *rq)
 {
 	struct control_state *st = rq->st;
@@ -180,9 +198,10 @@ static int snapshot_begin(struct request *rq)
 			       strerror(-ret));
 	}
 	describe_vm(rq, s);
-	ret = request__attach_fd(rq, s->shm_fd);
+	/* Read-only, sealed descriptors: the manager can neither write nor resize guest memory. */
+	ret = attach_rdonly(rq, s, s->shm_fd);
 	mem__for_each_region (&rq->kvm->mem, r)
-		ret = ret ? ret : request__attach_fd(rq, r->fd);
+		ret = ret ? ret : attach_rdonly(rq, s, r->fd);
 	if (ret) {
 		session_free(s);
 		return ret;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "snapshot/precopy.h"
+#include "util/memfd.h"
 #include "util/util.h"
 
 #define COPY_ROUNDS_MAX	  8    /* rounds of dirty pages copied while the guest runs */
@@ -226,9 +227,9 @@ static int copy_everything(struct mem_registry *mem, struct lazy_region *z, unsi
 
 static int lazy_prepare(struct lazy_region *z)
 {
-	z->fd = memfd_create(z->r->name, MFD_CLOEXEC);
-	if (z->fd < 0 || ftruncate(z->fd, (off_t)z->r->size))
-		return -errno;
+	z->fd = memfd__create_sealed(z->r->name, z->r->size, NULL);
+	if (z->fd < 0)
+		return z->fd;
 	z->copy = restore__reserve_aligned(z->r->size);
 	if (!z->copy)
 		return -errno;

@@ -222,4 +222,12 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
 		      size_t len, struct error *err);
 
+/*
+ * Decode and check a state area of len bytes exactly as vm_state__restore()
+ * would, without KVM: for a VM of nr_cpus vCPUs, with a UART if uart. The
+ * manager runs it before it may mark an image complete.
+ */
+int vm_state__check(const uint8_t *buf, size_t len, unsigned int nr_cpus, bool uart,
+		    struct error *err);
+
 #endif

@@ -147,8 +147,8 @@ static int check_vm_records(const struct vm_records *vm, const struct vm_state_d
 }
 
 /* Read every record, decode and check it, and that nothing is missing. */
-static int decode_all(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
-		      size_t len, struct cpu_state *cpus, struct vm_records *vm,
+static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs,
+		      const uint8_t *buf, size_t len, struct cpu_state *cpus, struct vm_records *vm,
 		      struct error *err)
 {
 	struct snap_state_reader r;
@@ -159,16 +159,16 @@ static int decode_all(struct kvm *kvm, const struct vm_state_devices *devs, cons
 	ret = snap_state_open(&r, buf, len, err);
 	while (!ret && (ret = snap_state_next(&r, &rec, err)) > 0) {
 		if ((rec.type >> 8) == 0x01) {
-			if (rec.instance >= kvm->nr_cpus)
+			if (rec.instance >= nr_cpus)
 				return err_set(
 				    err, -EINVAL, "%s record for vCPU %u, but the VM has %u vCPUs",
-				    vm_state__type_name(rec.type), rec.instance, kvm->nr_cpus);
+				    vm_state__type_name(rec.type), rec.instance, nr_cpus);
 			ret = cpu_state__decode(&cpus[rec.instance], &rec, err);
 		} else {
 			ret = decode_vm_record(vm, devs, &rec, err);
 		}
 	}
-	for (i = 0; !ret && i < kvm->nr_cpus; i++)
+	for (i = 0; !ret && i < nr_cpus; i++)
 		ret = cpu_state__check(&cpus[i], i, err);
 	if (!ret)
 		ret = check_vm_records(vm, devs, err);
@@ -223,10 +223,33 @@ int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, cons
 	cpus = calloc(kvm->nr_cpus ? kvm->nr_cpus : 1, sizeof(*cpus));
 	if (!cpus)
 		return err_set(err, -ENOMEM, "out of memory for the vCPU state");
-	ret = decode_all(kvm, devs, buf, len, cpus, &vm, err);
+	ret = decode_all(kvm->nr_cpus, devs, buf, len, cpus, &vm, err);
 	if (!ret)
 		ret = load_all(kvm, devs, cpus, &vm, err);
 	for (i = 0; i < kvm->nr_cpus; i++)
+		cpu_state__free(&cpus[i]);
+	free(cpus);
+	return ret;
+}
+
+int vm_state__check(const uint8_t *buf, size_t len, unsigned int nr_cpus, bool uart,
+		    struct error *err)
+{
+	struct uart present; /* only tells decode_all that the VM has one */
+	struct vm_state_devices devs = {.com1 = uart ? &present : NULL};
+	struct vm_records vm;
+	struct cpu_state *cpus;
+	unsigned int i;
+	int ret;
+
+	memset(&vm, 0, sizeof(vm));
+	if (!nr_cpus || nr_cpus > SNAP_MAX_VCPUS)
+		return err_set(err, -EINVAL, "a VM state for %u vCPUs", nr_cpus);
+	cpus = calloc(nr_cpus, sizeof(*cpus));
+	if (!cpus)
+		return err_set(err, -ENOMEM, "out of memory for the vCPU state");
+	ret = decode_all(nr_cpus, &devs, buf, len, cpus, &vm, err);
+	for (i = 0; i < nr_cpus; i++)
 		cpu_state__free(&cpus[i]);
 	free(cpus);
 	return ret;
