@@ -4,7 +4,9 @@
  * rejection, and a fixed-seed mutation loop that must never crash or read
  * past the area), and each record payload: encode known values, decode into
  * a zeroed struct, compare field by field; short payloads and impossible
- * values are refused; a few offsets are pinned to Documentation/state-records.md.
+ * values are refused; a few offsets are pinned to Documentation/state-records.md,
+ * and every payload's bytes to what the codecs wrote before the field tables.
+ * Every field table refuses the first value past each limit it declares.
  */
 #include "../harness.h"
 
@@ -13,6 +15,7 @@
 #include "lib/le.h"
 #include "snapshot/state.h"
 #include "vmm/devices/uart.h"
+#include "vmm/state/field.h"
 #include "vmm/state/state.h"
 
 #define MUTATION_ITERS 20000
@@ -1016,6 +1019,193 @@ TEST(uart_round_trip)
 	memcpy(bad, p, sizeof(p));
 	bad[0x0e] = 1; /* reserved */
 	ASSERT_EQ(uart__check_state(bad, sizeof(bad), &err), -EINVAL);
+}
+
+/* n bytes of a pattern that gives every field its own nonzero value. */
+static void pattern(void *p, size_t n, uint8_t seed)
+{
+	uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		b[i] = (uint8_t)(seed + i * 0x9d + (i >> 8));
+}
+
+#define HASH_PAYLOAD(h, encode, var, size)                   \
+	do {                                                 \
+		uint8_t _p[size];                            \
+		pattern(&var, sizeof(var), (uint8_t)(h)[0]); \
+		encode(&var, _p);                            \
+		(h)[++(h)[0]] = XXH3_64bits(_p, size);       \
+	} while (0)
+
+/* XXH3 of every fixed-size payload encoded from patterned structs; h[0] is the count. */
+static void hash_payloads(uint64_t *h)
+{
+	struct kvm_regs r;
+	struct cpu_sregs s;
+	struct kvm_fpu f;
+	struct kvm_lapic_state l;
+	struct kvm_vcpu_events e;
+	struct kvm_mp_state m;
+	struct kvm_debugregs d;
+	struct cpu_progress g;
+	struct kvm_pic_state pic;
+	struct kvm_ioapic_state io;
+	struct kvm_pit_state2 pit;
+	struct vm_clock c;
+
+	HASH_PAYLOAD(h, cpu_state__encode_regs, r, VM_STATE_REGS_SIZE);
+	HASH_PAYLOAD(h, cpu_state__encode_sregs, s, VM_STATE_SREGS_SIZE);
+	HASH_PAYLOAD(h, cpu_state__encode_fpu, f, VM_STATE_FPU_SIZE);
+	HASH_PAYLOAD(h, cpu_state__encode_lapic, l, VM_STATE_LAPIC_SIZE);
+	HASH_PAYLOAD(h, cpu_state__encode_events, e, VM_STATE_EVENTS_SIZE);
+	HASH_PAYLOAD(h, cpu_state__encode_mp_state, m, VM_STATE_MP_STATE_SIZE);
+	HASH_PAYLOAD(h, cpu_state__encode_debugregs, d, VM_STATE_DEBUGREGS_SIZE);
+	HASH_PAYLOAD(h, cpu_state__encode_progress, g, VM_STATE_PROGRESS_SIZE);
+	HASH_PAYLOAD(h, vm_state__encode_pic, pic, VM_STATE_PIC_SIZE);
+	HASH_PAYLOAD(h, vm_state__encode_ioapic, io, VM_STATE_IOAPIC_SIZE);
+	HASH_PAYLOAD(h, vm_state__encode_pit, pit, VM_STATE_PIT_SIZE);
+	HASH_PAYLOAD(h, vm_state__encode_clock, c, VM_STATE_CLOCK_SIZE);
+}
+
+/* The same for the variable-size payloads and the UART. */
+static void hash_variable_payloads(uint64_t *h)
+{
+	static struct kvm_msr_entry msrs[5];
+	static uint8_t area[600], p[VM_STATE_XSAVE_HEAD + sizeof(area)];
+	struct kvm_xcrs x;
+	struct uart u;
+
+	pattern(&x, sizeof(x), 1);
+	x.nr_xcrs = 3;
+	cpu_state__encode_xcrs(&x, p);
+	h[++h[0]] = XXH3_64bits(p, cpu_state__xcrs_size(&x));
+	pattern(msrs, sizeof(msrs), 2);
+	cpu_state__encode_msrs(msrs, 5, p);
+	h[++h[0]] = XXH3_64bits(p, cpu_state__msrs_size(5));
+	pattern(area, sizeof(area), 3);
+	cpu_state__encode_xsave(area, sizeof(area), p);
+	h[++h[0]] = XXH3_64bits(p, cpu_state__xsave_size(sizeof(area)));
+	uart__init(&u, NULL, 0x3f8, 4);
+	pattern(&u.r, sizeof(u.r), 4);
+	uart__save(&u, p);
+	h[++h[0]] = XXH3_64bits(p, UART_STATE_SIZE);
+}
+
+/*
+ * The on-disk format must not change: images already written depend on it.
+ * These hashes are of the payloads as the codecs wrote them before the field
+ * tables (commit 9e2f7b6^), for the same patterned structs.
+ */
+TEST(payload_bytes_unchanged)
+{
+	static const uint64_t want[] = {
+	    0,			   /* got[0] is the count */
+	    0x2178022bc20a0925ULL, /* REGS */
+	    0xc1905046d84de6aaULL, /* SREGS */
+	    0x3ebd98afd8ebd2a4ULL, /* FPU */
+	    0x1d5bfd6666b9d9c9ULL, /* LAPIC */
+	    0x47fe998868ae2af8ULL, /* EVENTS */
+	    0x132b6d53bbb762a6ULL, /* MP_STATE */
+	    0x34140f8c524c2cffULL, /* DEBUGREGS */
+	    0xa2ac9d22bf3e46f5ULL, /* PROGRESS */
+	    0x2749846f9c294855ULL, /* PIC */
+	    0x68095c7e745fa468ULL, /* IOAPIC */
+	    0x00afab7291090ad1ULL, /* PIT */
+	    0x1728a6c958436d72ULL, /* CLOCK */
+	    0x34820ed2ae450124ULL, /* XCRS */
+	    0xdf2562d14171d2fcULL, /* MSRS */
+	    0x6aca1840189845a7ULL, /* XSAVE */
+	    0x0ba88beb8b0202bcULL, /* UART */
+	};
+	uint64_t got[32] = {0};
+	unsigned int i;
+
+	hash_payloads(got);
+	hash_variable_payloads(got);
+	ASSERT_EQ(got[0], sizeof(want) / sizeof(want[0]) - 1);
+	for (i = 1; i <= got[0]; i++)
+		if (got[i] != want[i]) {
+			TH_LOG("payload %u: 0x%016llx", i, (unsigned long long)got[i]);
+			_r->failed = 1;
+		}
+}
+
+static void put_le_n(uint8_t *p, unsigned int width, uint64_t v)
+{
+	while (width--) {
+		*p++ = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+/* The first value that field f refuses, in *v; false if it takes any value. */
+static bool bad_value(const struct state_field *f, uint64_t *v)
+{
+	uint64_t all = f->width < 8 ? (1ull << (8 * f->width)) - 1 : UINT64_MAX;
+	uint64_t invalid = ~f->bits & all;
+
+	if (f->kind == SF_RESERVED)
+		*v = 1ull << (8 * (f->width - 1)); /* the last byte: the check covers them all */
+	else if (invalid)
+		*v = invalid & -invalid; /* the lowest invalid bit */
+	else if (f->max < all)
+		*v = f->max + 1;
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Every field that has a limit, in the first and the last element of each
+ * repeated part: its first invalid value is refused, with its name in the
+ * message. p is t->size zero bytes, which every table accepts.
+ */
+static unsigned int refuses(uint32_t type, const struct state_table *t, uint8_t *p)
+{
+	const struct state_field *f;
+	unsigned int e, bad = 0;
+	struct error err;
+	uint64_t v;
+
+	for (f = t->f; f < t->f + t->n; f++) {
+		for (e = 0; e<f->count; e += f->count> 1 ? f->count - 1 : 1) {
+			uint8_t *q = p + f->off + e * f->width;
+
+			if (f->kind == SF_TABLE) {
+				bad += refuses(type, f->sub, q);
+				continue;
+			}
+			if (f->kind == SF_BYTES || !bad_value(f, &v))
+				continue;
+			put_le_n(q, f->width, v);
+			if (state_check(type, t, p, &err) != -EINVAL || !strstr(err.msg, f->name)) {
+				TH_LOG("%s: %s = 0x%llx is not refused", vm_state__type_name(type),
+				       f->name, (unsigned long long)v);
+				bad++;
+			}
+			put_le_n(q, f->width, 0);
+		}
+	}
+	return bad;
+}
+
+TEST(tables_refuse_what_they_limit)
+{
+	static uint8_t p[VM_STATE_LAPIC_SIZE];
+	const struct vm_state_layout *l;
+	struct error err;
+	unsigned int i, n, bad = 0;
+
+	l = vm_state__layouts(&n);
+	for (i = 0; i < n; i++) {
+		ASSERT_EQ(state_check(l[i].type, l[i].fixed, p, &err), 0);
+		bad += refuses(l[i].type, l[i].fixed, p);
+		if (l[i].entry)
+			bad += refuses(l[i].type, l[i].entry, p);
+	}
+	EXPECT_EQ(bad, 0);
 }
 
 TEST(type_names)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The UART's snapshot state: struct uart_regs field by field (payload layout
- * in Documentation/state-records.md, record UART). The checks match what
- * uart.c can ever store, so a corrupt record is refused, not loaded.
+ * The UART's snapshot state: struct uart_regs as one field table (payload
+ * layout in Documentation/state-records.md, record UART). The checks match
+ * what uart.c can ever store, so a corrupt record is refused, not loaded.
  */
 #include "devices/uart.h"
 
@@ -11,25 +11,9 @@
 #include <sys/ioctl.h>
 
 #include "kvm.h"
-#include "lib/le.h"
 #include "snapshot/snapshot.h"
-
-#define OFF_IER		 0x00
-#define OFF_IIR		 0x01
-#define OFF_FCR		 0x02
-#define OFF_LCR		 0x03
-#define OFF_MCR		 0x04
-#define OFF_LSR		 0x05
-#define OFF_MSR		 0x06
-#define OFF_SCR		 0x07
-#define OFF_DLL		 0x08
-#define OFF_DLM		 0x09
-#define OFF_THRI_PENDING 0x0a
-#define OFF_RX_COUNT	 0x0b
-#define OFF_RX_HEAD	 0x0c
-#define OFF_IRQ_LEVEL	 0x0d
-#define OFF_RESERVED	 0x0e /* 2 bytes */
-#define OFF_RX_FIFO	 0x10 /* UART_FIFO_SIZE bytes */
+#include "state/field.h"
+#include "state/state.h"
 
 /* What uart.c stores: IER keeps 4 bits, FCR bits 7:6, 3 and 0, MCR 5 bits. */
 #define IER_MASK  0x0f
@@ -39,6 +23,29 @@
 #define IIR_FIFOS 0xc0
 #define LSR_MASK  0x61 /* DR, THRE, TEMT */
 
+#define REG(o, m)	   SF_U(struct uart_regs, #m, o, 1, m)
+#define REG_MAX(o, m, mx)  SF_MAX(struct uart_regs, #m, o, 1, m, mx)
+#define REG_BITS(o, m, bt) SF_BITS(struct uart_regs, #m, o, 1, m, bt)
+static const struct state_field uart_fields[] = {
+    REG_BITS(0x00, ier, IER_MASK),
+    REG_BITS(0x01, iir, IIR_ID | IIR_FIFOS), /* and an ID of 1, 2 or 4: decode() */
+    REG_BITS(0x02, fcr, FCR_MASK),
+    REG(0x03, lcr),
+    REG_BITS(0x04, mcr, MCR_MASK),
+    REG_BITS(0x05, lsr, LSR_MASK),
+    REG(0x06, msr),
+    REG(0x07, scr),
+    REG(0x08, dll),
+    REG(0x09, dlm),
+    REG_MAX(0x0a, thri_pending, 1),
+    REG_MAX(0x0b, rx_count, UART_FIFO_SIZE),
+    REG_MAX(0x0c, rx_head, UART_FIFO_SIZE - 1),
+    REG_MAX(0x0d, irq_level, 1),
+    SF_RSVD(0x0e, 2),
+    SF_BLOBS(struct uart_regs, "rx_fifo", 0x10, UART_FIFO_SIZE, 1, rx_fifo),
+};
+const struct state_table uart_layout = SF_TABLE_OF(NULL, UART_STATE_SIZE, uart_fields);
+
 void uart__save(struct uart *u, uint8_t *p)
 {
 	struct uart_regs r;
@@ -46,60 +53,28 @@ void uart__save(struct uart *u, uint8_t *p)
 	pthread_mutex_lock(&u->lock);
 	r = u->r;
 	pthread_mutex_unlock(&u->lock);
-
-	memset(p, 0, UART_STATE_SIZE);
-	p[OFF_IER] = r.ier;
-	p[OFF_IIR] = r.iir;
-	p[OFF_FCR] = r.fcr;
-	p[OFF_LCR] = r.lcr;
-	p[OFF_MCR] = r.mcr;
-	p[OFF_LSR] = r.lsr;
-	p[OFF_MSR] = r.msr;
-	p[OFF_SCR] = r.scr;
-	p[OFF_DLL] = r.dll;
-	p[OFF_DLM] = r.dlm;
-	p[OFF_THRI_PENDING] = r.thri_pending;
-	p[OFF_RX_COUNT] = r.rx_count;
-	p[OFF_RX_HEAD] = r.rx_head;
-	p[OFF_IRQ_LEVEL] = r.irq_level;
-	memcpy(p + OFF_RX_FIFO, r.rx_fifo, UART_FIFO_SIZE);
+	state_put(&uart_layout, &r, p);
 }
 
-static int bad(struct error *err, const char *field, unsigned int v)
+static int decode(const uint8_t *p, uint32_t len, struct uart_regs *r, struct error *err)
 {
-	return err_set(err, -EINVAL, "UART record: %s 0x%02x is not a value the UART can hold",
-			field, v);
+	int ret = state_decode(VM_STATE_UART, &uart_layout, p, len, r, sizeof(*r), err);
+	uint8_t id;
+
+	if (ret)
+		return ret;
+	id = r->iir & IIR_ID;
+	if (id != 1 && id != 2 && id != 4)
+		return err_set(err, -EINVAL,
+			       "UART record: iir 0x%02x is not a value the UART can hold", r->iir);
+	return 0;
 }
 
 int uart__check_state(const uint8_t *p, uint32_t len, struct error *err)
 {
-	uint8_t iir_id;
+	struct uart_regs r;
 
-	if (len != UART_STATE_SIZE)
-		return err_set(err, -EINVAL, "UART record: payload is %u bytes, expected %u", len,
-				UART_STATE_SIZE);
-	if (p[OFF_IER] & ~IER_MASK)
-		return bad(err, "ier", p[OFF_IER]);
-	iir_id = p[OFF_IIR] & IIR_ID;
-	if ((p[OFF_IIR] & ~(IIR_ID | IIR_FIFOS)) || (iir_id != 1 && iir_id != 2 && iir_id != 4))
-		return bad(err, "iir", p[OFF_IIR]);
-	if (p[OFF_FCR] & ~FCR_MASK)
-		return bad(err, "fcr", p[OFF_FCR]);
-	if (p[OFF_MCR] & ~MCR_MASK)
-		return bad(err, "mcr", p[OFF_MCR]);
-	if (p[OFF_LSR] & ~LSR_MASK)
-		return bad(err, "lsr", p[OFF_LSR]);
-	if (p[OFF_THRI_PENDING] > 1)
-		return bad(err, "thri_pending", p[OFF_THRI_PENDING]);
-	if (p[OFF_RX_COUNT] > UART_FIFO_SIZE)
-		return bad(err, "rx_count", p[OFF_RX_COUNT]);
-	if (p[OFF_RX_HEAD] >= UART_FIFO_SIZE)
-		return bad(err, "rx_head", p[OFF_RX_HEAD]);
-	if (p[OFF_IRQ_LEVEL] > 1)
-		return bad(err, "irq_level", p[OFF_IRQ_LEVEL]);
-	if (get_le16(p + OFF_RESERVED))
-		return bad(err, "reserved", get_le16(p + OFF_RESERVED));
-	return 0;
+	return decode(p, len, &r, err);
 }
 
 int uart__restore(struct uart *u, const uint8_t *p, uint32_t len, struct error *err)
@@ -108,25 +83,9 @@ int uart__restore(struct uart *u, const uint8_t *p, uint32_t len, struct error *
 	struct uart_regs r;
 	int ret, e;
 
-	ret = uart__check_state(p, len, err);
+	ret = decode(p, len, &r, err);
 	if (ret)
 		return ret;
-	memset(&r, 0, sizeof(r));
-	r.ier = p[OFF_IER];
-	r.iir = p[OFF_IIR];
-	r.fcr = p[OFF_FCR];
-	r.lcr = p[OFF_LCR];
-	r.mcr = p[OFF_MCR];
-	r.lsr = p[OFF_LSR];
-	r.msr = p[OFF_MSR];
-	r.scr = p[OFF_SCR];
-	r.dll = p[OFF_DLL];
-	r.dlm = p[OFF_DLM];
-	r.thri_pending = p[OFF_THRI_PENDING];
-	r.rx_count = p[OFF_RX_COUNT];
-	r.rx_head = p[OFF_RX_HEAD];
-	r.irq_level = p[OFF_IRQ_LEVEL];
-	memcpy(r.rx_fifo, p + OFF_RX_FIFO, UART_FIFO_SIZE);
 
 	pthread_mutex_lock(&u->lock);
 	u->r = r;
