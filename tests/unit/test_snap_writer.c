@@ -247,7 +247,10 @@ FIXTURE_TEARDOWN(writer)
 		TH_LOG("cannot remove %s", self->dir);
 }
 
-/* Every data slot equals the memory copied at the pause. */
+/*
+ * Every data slot equals the memory copied at the pause. The writer's own
+ * image is closed first: an image open for writing is locked against readers.
+ */
 static int image_matches(struct fake_vm *f, const char *path)
 {
 	struct snap_image img = {.fd = -1};
@@ -255,6 +258,7 @@ static int image_matches(struct fake_vm *f, const char *path)
 	unsigned int r;
 	int bad = 0;
 
+	snap_image_close(f->img);
 	if (snap_image_open(path, SNAP_OPEN_RDONLY, NULL, &img, &err)) {
 		fprintf(stderr, "# open: %s\n", err.msg);
 		return -1;
@@ -341,12 +345,12 @@ static void expect_refused(struct _fixture_writer *self, struct th_result *_r)
 	struct error err = {0};
 	struct snap_verify_result vr;
 
-	if (snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err) == 0) {
-		EXPECT_EQ(img.hdr.state, SNAP_STATE_WRITING);
-		EXPECT_NE(snap_image_verify(&img, false, &vr, &err), 0);
-		TH_LOG("verify says: %s", err.msg);
-		snap_image_close(&img);
-	}
+	snap_image_close(&self->img); /* the writer's lock */
+	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
+	EXPECT_EQ(img.hdr.state, SNAP_STATE_WRITING);
+	EXPECT_NE(snap_image_verify(&img, false, &vr, &err), 0);
+	TH_LOG("verify says: %s", err.msg);
+	snap_image_close(&img);
 }
 
 TEST_F(writer, failed_dirty_log_resumes_and_leaves_writing)

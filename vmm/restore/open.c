@@ -106,69 +106,70 @@ static int read_state(struct restore_image *ri, struct error *err)
 }
 
 /* Every page header is (i << 12) | present, and the padding after the table is zero. */
-static int check_section_headers(const struct snap_image *img, const struct snap_section *s,
-				 const uint8_t *area, size_t len, struct error *err)
+#define HEADER_WINDOW (8 * MiB) /* page-header bytes mapped at a time: bounded memory */
+
+/*
+ * Bytes [pos, pos + n) of a section's table area: every page header is
+ * (i << 12) | present, and the padding after the table is zero. pos and n
+ * are multiples of 8, so no header straddles two windows.
+ */
+static int check_header_window(const struct snap_image *img, const struct snap_section *s,
+			       const uint8_t *win, uint64_t pos, uint64_t n, struct error *err)
 {
 	const char *id = img->cfg.regions[s->region].id;
-	uint64_t i, got;
-	size_t o;
+	uint64_t table_end = SNAP_SECTION_DESC + s->pages * 8, o, i, got;
 
-	for (i = 0; i < s->pages; i++) {
-		got = get_le64(area + SNAP_SECTION_DESC + i * 8);
-		if (got != snap_page_hdr(i, SNAP_PAGE_PRESENT)) {
+	for (o = MAX(pos, SNAP_SECTION_DESC); o < pos + n; o += 8) {
+		got = get_le64(win + (o - pos));
+		if (o >= table_end) {
+			if (got)
+				return err_set(err, -EINVAL,
+					       "image %s: section %u (%s): padding after the page "
+					       "header table is set",
+					       img->path, s->id, id);
+			continue;
+		}
+		i = (o - SNAP_SECTION_DESC) / 8;
+		if (got != snap_page_hdr(i, SNAP_PAGE_PRESENT))
 			return err_set(err, -EINVAL,
 				       "image %s: section %u (%s): page header %" PRIu64
 				       " is 0x%" PRIx64 ", expected 0x%" PRIx64,
 				       img->path, s->id, id, i, got,
 				       snap_page_hdr(i, SNAP_PAGE_PRESENT));
-		}
-	}
-	for (o = SNAP_SECTION_DESC + s->pages * 8; o < len; o++) {
-		if (area[o]) {
-			return err_set(
-			    err, -EINVAL,
-			    "image %s: section %u (%s): padding after the page header table is set",
-			    img->path, s->id, id);
-		}
 	}
 	return 0;
 }
 
 /*
- * The page header tables, as `image verify` checks them. They are mapped
- * rather than read into a buffer: 2 MiB per GiB of guest that is often in
- * the page cache already, so this stays a small part of a lazy start.
+ * The page header tables, as `image verify` checks them, mapped a window at
+ * a time: the image is in the page cache often enough that mapping beats
+ * reading, and the window bounds what a huge (sparse, hostile) image costs.
  */
 static int check_page_headers(const struct snap_image *img, struct error *err)
 {
 	const struct snap_layout *l = &img->layout;
 	unsigned int k;
-	int ret;
+	int ret = 0;
 
-	/* Cold: ask for every table at once, rather than one after the other. */
-	for (k = 0; k < l->nr_sections; k++)
-		posix_fadvise(img->fd, (off_t)l->sections[k].offset,
-			      (off_t)(l->sections[k].data_off - l->sections[k].offset),
-			      POSIX_FADV_WILLNEED);
-	for (k = 0; k < l->nr_sections; k++) {
+	for (k = 0; !ret && k < l->nr_sections; k++) {
 		const struct snap_section *s = &l->sections[k];
-		size_t len = s->data_off - s->offset;
-		void *p;
+		uint64_t len = s->data_off - s->offset, pos, n;
 
-		p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, img->fd,
-			 (off_t)s->offset);
-		if (p == MAP_FAILED) {
-			ret = -errno;
-			return err_set(err, ret,
-				       "image %s: cannot map the page headers of section %u: %s",
-				       img->path, s->id, strerror(-ret));
+		for (pos = 0; !ret && pos < len; pos += n) {
+			void *p;
+
+			n = MIN(HEADER_WINDOW, len - pos);
+			p = mmap(NULL, n, PROT_READ, MAP_SHARED | MAP_POPULATE, img->fd,
+				 (off_t)(s->offset + pos));
+			if (p == MAP_FAILED)
+				return err_errno(err, errno,
+						 "image %s: cannot map the page headers of section %u",
+						 img->path, s->id);
+			ret = check_header_window(img, s, p, pos, n, err);
+			munmap(p, n);
 		}
-		ret = check_section_headers(img, s, p, len, err);
-		munmap(p, len);
-		if (ret)
-			return ret;
 	}
-	return 0;
+	return ret;
 }
 
 /*
@@ -238,9 +239,10 @@ int restore__open(struct restore_image *ri, const char *path, bool lazy, bool di
 	ret = read_state(ri, err);
 	if (ret)
 		return ret;
-	ret = check_page_headers(&ri->img, err);
+	/* The machine first: it bounds the tables, whatever size the image claims. */
+	ret = check_machine(ri, err);
 	if (!ret)
-		ret = check_machine(ri, err);
+		ret = check_page_headers(&ri->img, err);
 	if (!ret)
 		guest_from_metadata(ri);
 	return ret;
