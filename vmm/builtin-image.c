@@ -9,14 +9,12 @@
 #include <time.h>
 
 #include "builtin.h"
+#include "exit-status.h"
 #include "layout.h"
 #include "pc.h"
 #include "snapcfg.h"
 #include "snapshot/image.h"
 #include "util/util.h"
-
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
 
 struct image_opts {
 	struct pc_config pc;
@@ -449,17 +447,17 @@ static int do_size(struct image_opts *o)
 
 	if (o->from_image) {
 		if (open_image(o->from_image, &img))
-			return EXIT_FAIL;
+			return EXIT_FAILED;
 		cfg = img.cfg;
 		if (!o->have_order)
 			order = img.hdr.order;
 		snap_image_close(&img);
 	} else if (snapcfg__from_pc(&o->pc, &cfg)) {
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	}
 	if (snap_layout_compute(&cfg, order, &l, &err)) {
 		pr_err("%s", err.msg);
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	}
 	if (o->json)
 		size_json(&cfg, &l);
@@ -479,10 +477,10 @@ static int do_create(struct image_opts *o)
 	char h[32], u[40];
 
 	if (snapcfg__from_pc(&o->pc, &cfg))
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	if (snap_image_create(o->path, &cfg, &topts, &img, &err)) {
 		pr_err("%s", err.msg);
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	}
 	uuid_str(img.hdr.uuid, u, sizeof(u));
 	if (o->json) {
@@ -676,11 +674,11 @@ static int do_info(struct image_opts *o)
 	int status = 0;
 
 	if (open_image(o->path, &img))
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	complete = img.hdr.state == SNAP_STATE_COMPLETE;
 	if (complete && snap_image_read_footer(&img, &f, &err)) {
 		pr_err("%s", err.msg);
-		status = EXIT_FAIL;
+		status = EXIT_FAILED;
 	}
 	if (o->json)
 		info_json(&img, complete && !status ? &f : NULL);
@@ -730,7 +728,7 @@ static int do_verify(struct image_opts *o)
 	}
 	if (opened)
 		snap_image_close(&img);
-	return ret ? EXIT_FAIL : 0;
+	return ret ? EXIT_FAILED : 0;
 }
 
 /* ---- screen ---- */
@@ -770,7 +768,7 @@ int cmd_image(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage_image(stdout);
-		return 0;
+		return EXIT_OK;
 	}
 	for (i = 0; i < ARRAY_SIZE(subcmds); i++) {
 		if (strcmp(argv[1], subcmds[i].name))
@@ -778,7 +776,7 @@ int cmd_image(int argc, char **argv)
 		memset(&o, 0, sizeof(o));
 		ret = parse(&subcmds[i], argc - 1, argv + 1, &o);
 		if (ret)
-			return ret > 0 ? 0 : EXIT_USAGE;
+			return ret > 0 ? EXIT_OK : EXIT_USAGE;
 		return subcmds[i].fn(&o);
 	}
 	pr_err("image: '%s' is not an image command (see kvmsnap image --help)", argv[1]);
