@@ -27,7 +27,4 @@ struct manager_opts {
  */
 int manager__snapshot(const struct manager_opts *o);
 
-/* The options of `kvmsnap snapshot`: 0, 1 after --help, -1 after a usage error. */
-int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o);
-
 #endif
