@@ -22,9 +22,6 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 
-/* `kvmsnap image screen`: print the VGA text screen an image holds (vmm/screen.c). */
-int image__screen(const char *path, bool ansi);
-
 /*
  * The options of every command that runs a VM (run, restore), for its
  * option table. o points to a struct with the fields control, serial,
