@@ -68,18 +68,11 @@ static int ctl_parse(int argc, char **argv, struct ctl_opts *o)
 	    OPT_BOOL(0, "json", &o->json, "print the reply verbatim: one JSON object"),
 	    OPT_END(),
 	};
-	struct error err;
 	int ret;
 
-	ret = parse_options(argc, argv, "ctl", opts, &err);
-	if (ret == PARSE_OPT_HELP) {
-		ctl_usage(stdout, opts);
-		return 1;
-	}
-	if (ret) {
-		pr_err("%s", err.msg);
-		return -EINVAL;
-	}
+	ret = builtin__parse_options(argc, argv, "ctl", opts, ctl_usage);
+	if (ret)
+		return ret;
 	if (!o->cmd) {
 		pr_err("ctl: give a control socket PATH and a COMMAND (see kvmsnap ctl --help)");
 		return -EINVAL;

@@ -32,13 +32,15 @@ static struct image_opts opts;
 /* The values of --order, in the order of enum snap_order. */
 static const char *const orders[] = {"registry", "size", NULL};
 
-#define OPT_IMAGE_ORDER(help) \
-	OPT_ENUM(0, "order", &opts.order, "ORDER", orders, help, .seen = &opts.have_order)
+#define OPT_IMAGE_ORDER()                                                     \
+	OPT_ENUM(0, "order", &opts.order, "ORDER", orders,                    \
+		 "section order: registry (default) or size (largest first)", \
+		 .seen = &opts.have_order)
 #define OPT_IMAGE_JSON() OPT_BOOL(0, "json", &opts.json, "print one JSON object")
 
 static const struct parse_opt size_options[] = {
     PC_OPTIONS(&opts.pc, &opts.have_pc),
-    OPT_IMAGE_ORDER("section order: registry (default) or size (largest first)"),
+    OPT_IMAGE_ORDER(),
     OPT_STRING(0, "from-image", &opts.from_image, "IMAGE",
 	       "take the regions and vCPUs from an image's VM start section"),
     OPT_IMAGE_JSON(),
@@ -48,7 +50,7 @@ static const struct parse_opt size_options[] = {
 static const struct parse_opt create_options[] = {
     OPT_ARG("IMAGE", &opts.path),
     PC_OPTIONS(&opts.pc, &opts.have_pc),
-    OPT_IMAGE_ORDER("section order: registry (default) or size (largest first)"),
+    OPT_IMAGE_ORDER(),
     OPT_BOOL(0, "force", &opts.force,
 	     "overwrite an existing file, or a device that carries a file\n"
 	     "system or partition table signature"),
@@ -88,31 +90,19 @@ struct subcmd {
 	const char *help; /* one line for `kvmsnap image --help` */
 };
 
-static void usage_subcmd(FILE *f, const struct subcmd *c)
-{
-	fprintf(f, "usage: kvmsnap image %s\n\n%s\n", c->synopsis, c->text);
-	parse_options__usage(f, c->options);
-	exit_status__usage(f, EXIT_STATUS_REQUEST);
-}
+static void usage_subcmd(FILE *f, const struct parse_opt *options);
 
 /* 0, 1 after --help, or -EINVAL (reported). */
 static int parse(const struct subcmd *c, int argc, char **argv, struct image_opts *o)
 {
-	struct error err;
 	int ret;
 
 	o->pc.ram_size = 256 * MiB;
 	o->pc.vram_size = VRAM_DEFAULT;
 	o->pc.nr_cpus = 1;
-	ret = parse_options(argc, argv, c->cmd, c->options, &err);
-	if (ret == PARSE_OPT_HELP) {
-		usage_subcmd(stdout, c);
-		return 1;
-	}
-	if (ret) {
-		pr_err("%s", err.msg);
-		return -EINVAL;
-	}
+	ret = builtin__parse_options(argc, argv, c->cmd, c->options, usage_subcmd);
+	if (ret)
+		return ret;
 	if (c->needs_image && !o->path) {
 		pr_err("image %s: no IMAGE given (see kvmsnap image %s --help)", c->name, c->name);
 		return -EINVAL;
@@ -719,6 +709,22 @@ static const struct subcmd subcmds[] = {
      "row. Control and non-ASCII characters show as '.', empty cells as spaces.\n",
      screen_options, true, "print the VGA text screen saved in an image"},
 };
+
+/* The --help of the subcommand whose option table is options. */
+static void usage_subcmd(FILE *f, const struct parse_opt *options)
+{
+	const struct subcmd *c = NULL;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(subcmds); i++)
+		if (subcmds[i].options == options)
+			c = &subcmds[i];
+	if (!c)
+		return;
+	fprintf(f, "usage: kvmsnap image %s\n\n%s\n", c->synopsis, c->text);
+	parse_options__usage(f, c->options);
+	exit_status__usage(f, EXIT_STATUS_REQUEST);
+}
 
 static void usage_image(FILE *f)
 {

@@ -63,20 +63,13 @@ static int restore_parse(int argc, char **argv, struct restore_opts *o)
 	    VM_OPTIONS(o),
 	    OPT_END(),
 	};
-	struct error err;
 	int ret;
 
 	o->direct = true;
 	VM_OPTIONS_DEFAULTS(o);
-	ret = parse_options(argc, argv, "restore", opts, &err);
-	if (ret == PARSE_OPT_HELP) {
-		restore_usage(stdout, opts);
-		return 1;
-	}
-	if (ret) {
-		pr_err("%s", err.msg);
-		return -1;
-	}
+	ret = builtin__parse_options(argc, argv, "restore", opts, restore_usage);
+	if (ret)
+		return ret;
 	if (!o->image) {
 		pr_err("restore: no IMAGE given (see kvmsnap restore --help)");
 		return -1;

@@ -104,7 +104,6 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	    VM_OPTIONS(o),
 	    OPT_END(),
 	};
-	struct error err;
 	int ret;
 
 	o->pc.ram_size = 256 * MiB;
@@ -112,15 +111,9 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	o->pc.nr_cpus = 1;
 	o->snapshot_after = 1;
 	VM_OPTIONS_DEFAULTS(o);
-	ret = parse_options(argc, argv, "run", opts, &err);
-	if (ret == PARSE_OPT_HELP) {
-		run_usage(stdout, opts);
-		return 1;
-	}
-	if (ret) {
-		pr_err("%s", err.msg);
-		return -EINVAL;
-	}
+	ret = builtin__parse_options(argc, argv, "run", opts, run_usage);
+	if (ret)
+		return ret;
 	if (o->guest_text) {
 		o->have_guest = true;
 		if (guests__parse(o->guest_text, &o->guest))

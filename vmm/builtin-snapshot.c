@@ -61,20 +61,13 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	    OPT_BOOL(0, "no-progress", &no_progress, "no progress line on a terminal"),
 	    OPT_END(),
 	};
-	struct error err;
 	int ret;
 
 	o->snap.max_downtime_ms = 20;
 	o->target.direct = true;
-	ret = parse_options(argc, argv, "snapshot", opts, &err);
-	if (ret == PARSE_OPT_HELP) {
-		snapshot_usage(stdout, opts);
-		return 1;
-	}
-	if (ret) {
-		pr_err("%s", err.msg);
-		return -1;
-	}
+	ret = builtin__parse_options(argc, argv, "snapshot", opts, snapshot_usage);
+	if (ret)
+		return ret;
 	o->progress = !o->json && !no_progress && isatty(STDERR_FILENO);
 	if (have_downtime && o->snap.threshold) {
 		pr_err("snapshot: give --max-downtime or --threshold, not both");

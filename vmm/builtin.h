@@ -7,7 +7,9 @@
 #ifndef KVMSNAP_BUILTIN_H
 #define KVMSNAP_BUILTIN_H
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,6 +44,27 @@ int cmd_restore(int argc, char **argv);
 		     "only to debug (e.g. to attach perf or gdb as root);\n"     \
 		     "KVMSNAP_KEEP_CAPS=1 in the environment does the same."),   \
 	    OPT_BOOL('v', "verbose", &log_verbose, "debug messages")
+
+/*
+ * Parse a command's options (parse_options()) and print what comes of it:
+ * usage(stdout, opts) after --help, or the one error line. Returns 0, 1
+ * after --help, or -EINVAL after a usage error.
+ */
+static inline int builtin__parse_options(int argc, char **argv, const char *cmd,
+					 const struct parse_opt *opts,
+					 void (*usage)(FILE *f, const struct parse_opt *opts))
+{
+	struct error err;
+	int ret = parse_options(argc, argv, cmd, opts, &err);
+
+	if (ret == PARSE_OPT_HELP) {
+		usage(stdout, opts);
+		return 1;
+	}
+	if (ret)
+		pr_err("%s", err.msg);
+	return ret ? -EINVAL : 0;
+}
 
 #define STRINGIFY_(x) #x
 #define STRINGIFY(x)  STRINGIFY_(x)
