@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* kvmsnap image size|create|info|verify|screen: size, make and inspect snapshot images. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdio.h>
@@ -15,9 +14,6 @@
 #include "snapshot/image.h"
 #include "util/util.h"
 
-#define EXIT_FAIL  1
-#define EXIT_USAGE 2
-
 struct image_opts {
 	struct pc_config pc;
 	bool have_pc; /* --mem, --vcpus or --vram given */
@@ -28,225 +24,85 @@ struct image_opts {
 	bool json, force, deep, ansi;
 };
 
-/* ---- usage ---- */
-
-static void usage_size(FILE *f)
-{
-	fprintf(
-	    f, "usage: kvmsnap image size [--mem SIZE] [--vcpus N] [--vram SIZE] [--order "
-	       "registry|size]\n"
-	       "                          [--from-image IMAGE] [--json]\n"
-	       "\n"
-	       "Print the size of a snapshot image for a VM and every term of it: the\n"
-	       "memory regions, Total_ram_bytes, TotalRAM = Total_ram_bytes / 4096 x (4096 + 8),\n"
-	       "header, VM start section, VM state area, footer, padding and the total.\n"
-	       "\n"
-	       "  --mem SIZE          guest RAM (K/M/G suffixes), default 256M\n"
-	       "  --vcpus N           vCPUs, default 1\n"
-	       "  --vram SIZE         VGA video RAM, default 16M\n"
-	       "  --order ORDER       section order: registry (default) or size (largest first)\n"
-	       "  --from-image IMAGE  take the regions and vCPUs from an image's VM start section\n"
-	       "  --json              print one JSON object\n");
-}
-
-static void usage_create(FILE *f)
-{
-	fprintf(f, "usage: kvmsnap image create IMAGE [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
-		   "                            [--order registry|size] [--force] [--json]\n"
-		   "\n"
-		   "Create an empty snapshot image for a VM. IMAGE is a new file, preallocated\n"
-		   "in full, or a raw block device that is large enough and not in use.\n"
-		   "\n"
-		   "  --mem, --vcpus, --vram, --order   as for `kvmsnap image size`\n"
-		   "  --force   overwrite an existing file, or a device that carries a file\n"
-		   "            system or partition table signature\n"
-		   "  --json    print one JSON object\n");
-}
-
-static void usage_info(FILE *f)
-{
-	fprintf(f, "usage: kvmsnap image info IMAGE [--json]\n"
-		   "\n"
-		   "Show an image's header, platform metadata, sections and, for a complete\n"
-		   "snapshot, its footer (digests, passes, downtime).\n"
-		   "\n"
-		   "  --json    print one JSON object\n");
-}
-
-static void usage_verify(FILE *f)
-{
-	fprintf(f, "usage: kvmsnap image verify IMAGE [--deep] [--json]\n"
-		   "\n"
-		   "Check an image's structure, state, footer, VM state area and every page\n"
-		   "header. Exit status 0 if the image is sound (complete, or empty), 1 if not.\n"
-		   "\n"
-		   "  --deep    also recompute each region digest from the page data and\n"
-		   "            compare it with the footer (reads the whole image)\n"
-		   "  --json    print one JSON object\n");
-}
-
-static void usage_screen(FILE *f)
-{
-	fprintf(f, "usage: kvmsnap image screen IMAGE [--ansi]\n"
-		   "\n"
-		   "Print the 80x25 VGA text screen saved in a complete image, one line per\n"
-		   "row. Control and non-ASCII characters show as '.', empty cells as spaces.\n"
-		   "\n"
-		   "  --ansi    keep the cells' colours (ANSI escape sequences)\n");
-}
-
-static void usage_image(FILE *f)
-{
-	fprintf(f, "usage: kvmsnap image COMMAND [ARGS...]\n"
-		   "\n"
-		   "  size      print the size of an image and every term of it\n"
-		   "  create    create an empty image on a file or block device\n"
-		   "  info      show an image's header, sections and footer\n"
-		   "  verify    check an image (--deep: and its digests)\n"
-		   "  screen    print the VGA text screen saved in an image\n"
-		   "\n"
-		   "`kvmsnap image COMMAND --help` describes each command.\n");
-}
+/* What the option tables fill: one image command runs per process. */
+static struct image_opts opts;
 
 /* ---- options ---- */
 
-enum {
-	OPT_MEM = 256,
-	OPT_VCPUS,
-	OPT_VRAM,
-	OPT_ORDER,
-	OPT_FROM_IMAGE,
-	OPT_JSON,
-	OPT_FORCE,
-	OPT_DEEP,
-	OPT_ANSI,
+/* The values of --order, in the order of enum snap_order. */
+static const char *const orders[] = {"registry", "size", NULL};
+
+#define OPT_IMAGE_ORDER()                                                     \
+	OPT_ENUM(0, "order", &opts.order, "ORDER", orders,                    \
+		 "section order: registry (default) or size (largest first)", \
+		 .seen = &opts.have_order)
+#define OPT_IMAGE_JSON() OPT_BOOL(0, "json", &opts.json, "print one JSON object")
+
+static const struct parse_opt size_options[] = {
+    PC_OPTIONS(&opts.pc, &opts.have_pc),
+    OPT_IMAGE_ORDER(),
+    OPT_STRING(0, "from-image", &opts.from_image, "IMAGE",
+	       "take the regions and vCPUs from an image's VM start section"),
+    OPT_IMAGE_JSON(),
+    OPT_END(),
 };
 
-static const struct option all_options[] = {
-    {"mem", required_argument, NULL, OPT_MEM},
-    {"vcpus", required_argument, NULL, OPT_VCPUS},
-    {"vram", required_argument, NULL, OPT_VRAM},
-    {"order", required_argument, NULL, OPT_ORDER},
-    {"from-image", required_argument, NULL, OPT_FROM_IMAGE},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"force", no_argument, NULL, OPT_FORCE},
-    {"deep", no_argument, NULL, OPT_DEEP},
-    {"ansi", no_argument, NULL, OPT_ANSI},
-    {"help", no_argument, NULL, 'h'},
-    {},
+static const struct parse_opt create_options[] = {
+    OPT_ARG("IMAGE", &opts.path),
+    PC_OPTIONS(&opts.pc, &opts.have_pc),
+    OPT_IMAGE_ORDER(),
+    OPT_BOOL(0, "force", &opts.force,
+	     "overwrite an existing file, or a device that carries a file\n"
+	     "system or partition table signature"),
+    OPT_IMAGE_JSON(),
+    OPT_END(),
+};
+
+static const struct parse_opt info_options[] = {
+    OPT_ARG("IMAGE", &opts.path),
+    OPT_IMAGE_JSON(),
+    OPT_END(),
+};
+
+static const struct parse_opt verify_options[] = {
+    OPT_ARG("IMAGE", &opts.path),
+    OPT_BOOL(0, "deep", &opts.deep,
+	     "also recompute each region digest from the page data and\n"
+	     "compare it with the footer (reads the whole image)"),
+    OPT_IMAGE_JSON(),
+    OPT_END(),
+};
+
+static const struct parse_opt screen_options[] = {
+    OPT_ARG("IMAGE", &opts.path),
+    OPT_BOOL(0, "ansi", &opts.ansi, "keep the cells' colours (ANSI escape sequences)"),
+    OPT_END(),
 };
 
 struct subcmd {
-	const char *name;
+	const char *name; /* "size" */
+	const char *cmd;  /* "image size", for messages */
 	int (*fn)(struct image_opts *o);
-	void (*usage)(FILE *f);
-	const int *allowed; /* option values this subcommand takes, 0-terminated */
+	const char *synopsis; /* the usage line(s) */
+	const char *text;     /* what the command does, before the options */
+	const struct parse_opt *options;
 	bool needs_image;
+	const char *help; /* one line for `kvmsnap image --help` */
 };
 
-static bool allowed(const struct subcmd *c, int opt)
-{
-	const int *p;
-
-	for (p = c->allowed; *p; p++)
-		if (*p == opt)
-			return true;
-	return false;
-}
-
-static int size_opt(const char *opt, const char *val, uint64_t *out)
-{
-	int ret = parse_size(val, out);
-
-	if (ret)
-		pr_err("%s %s: %s", opt, val,
-		       ret == -ERANGE ? "too large" : "not a size (use e.g. 512M or 2G)");
-	return ret;
-}
-
-static int parse_one(const struct subcmd *c, struct image_opts *o, int opt)
-{
-	uint64_t v;
-
-	switch (opt) {
-	case OPT_MEM:
-		o->have_pc = true;
-		return size_opt("--mem", optarg, &o->pc.ram_size);
-	case OPT_VRAM:
-		o->have_pc = true;
-		return size_opt("--vram", optarg, &o->pc.vram_size);
-	case OPT_VCPUS:
-		o->have_pc = true;
-		if (parse_uint(optarg, 1, VCPUS_MAX, &v)) {
-			pr_err("--vcpus %s: must be a number from 1 to %d", optarg, VCPUS_MAX);
-			return -EINVAL;
-		}
-		o->pc.nr_cpus = (unsigned int)v;
-		return 0;
-	case OPT_ORDER:
-		o->have_order = true;
-		if (!strcmp(optarg, "registry")) {
-			o->order = SNAP_ORDER_REGISTRY;
-		} else if (!strcmp(optarg, "size")) {
-			o->order = SNAP_ORDER_SIZE;
-		} else {
-			pr_err("--order %s: must be registry or size", optarg);
-			return -EINVAL;
-		}
-		return 0;
-	case OPT_FROM_IMAGE:
-		o->from_image = optarg;
-		return 0;
-	case OPT_JSON:
-		o->json = true;
-		return 0;
-	case OPT_FORCE:
-		o->force = true;
-		return 0;
-	case OPT_DEEP:
-		o->deep = true;
-		return 0;
-	case OPT_ANSI:
-		o->ansi = true;
-		return 0;
-	}
-	pr_err("image %s: unknown option (see kvmsnap image %s --help)", c->name, c->name);
-	return -EINVAL;
-}
+static void usage_subcmd(FILE *f, const struct parse_opt *options);
 
 /* 0, 1 after --help, or -EINVAL (reported). */
 static int parse(const struct subcmd *c, int argc, char **argv, struct image_opts *o)
 {
-	int opt;
+	int ret;
 
 	o->pc.ram_size = 256 * MiB;
 	o->pc.vram_size = VRAM_DEFAULT;
 	o->pc.nr_cpus = 1;
-	opterr = 0;
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, ":h", all_options, NULL)) != -1) {
-		if (opt == 'h') {
-			c->usage(stdout);
-			return 1;
-		}
-		if (opt == ':') {
-			pr_err("image %s: option %s needs a value", c->name, argv[optind - 1]);
-			return -EINVAL;
-		}
-		if (opt == '?' || !allowed(c, opt)) {
-			pr_err("image %s: unknown option '%s' (see kvmsnap image %s --help)",
-			       c->name, argv[optind - 1], c->name);
-			return -EINVAL;
-		}
-		if (parse_one(c, o, opt))
-			return -EINVAL;
-	}
-	if (c->needs_image && optind < argc)
-		o->path = argv[optind++];
-	if (optind < argc) {
-		pr_err("image %s: unexpected argument '%s'", c->name, argv[optind]);
-		return -EINVAL;
-	}
+	ret = builtin__parse_options(argc, argv, c->cmd, c->options, usage_subcmd);
+	if (ret)
+		return ret;
 	if (c->needs_image && !o->path) {
 		pr_err("image %s: no IMAGE given (see kvmsnap image %s --help)", c->name, c->name);
 		return -EINVAL;
@@ -449,17 +305,17 @@ static int do_size(struct image_opts *o)
 
 	if (o->from_image) {
 		if (open_image(o->from_image, &img))
-			return EXIT_FAIL;
+			return EXIT_FAILED;
 		cfg = img.cfg;
 		if (!o->have_order)
 			order = img.hdr.order;
 		snap_image_close(&img);
 	} else if (snapcfg__from_pc(&o->pc, &cfg)) {
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	}
 	if (snap_layout_compute(&cfg, order, &l, &err)) {
 		pr_err("%s", err.msg);
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	}
 	if (o->json)
 		size_json(&cfg, &l);
@@ -479,10 +335,10 @@ static int do_create(struct image_opts *o)
 	char h[32], u[40];
 
 	if (snapcfg__from_pc(&o->pc, &cfg))
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	if (snap_image_create(o->path, &cfg, &topts, &img, &err)) {
 		pr_err("%s", err.msg);
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	}
 	uuid_str(img.hdr.uuid, u, sizeof(u));
 	if (o->json) {
@@ -676,11 +532,11 @@ static int do_info(struct image_opts *o)
 	int status = 0;
 
 	if (open_image(o->path, &img))
-		return EXIT_FAIL;
+		return EXIT_FAILED;
 	complete = img.hdr.state == SNAP_STATE_COMPLETE;
 	if (complete && snap_image_read_footer(&img, &f, &err)) {
 		pr_err("%s", err.msg);
-		status = EXIT_FAIL;
+		status = EXIT_FAILED;
 	}
 	if (o->json)
 		info_json(&img, complete && !status ? &f : NULL);
@@ -730,37 +586,159 @@ static int do_verify(struct image_opts *o)
 	}
 	if (opened)
 		snap_image_close(&img);
-	return ret ? EXIT_FAIL : 0;
+	return ret ? EXIT_FAILED : 0;
 }
 
 /* ---- screen ---- */
 
+/*
+ * The 80x25 VGA text screen saved in an image: the text cells are the first
+ * 80 x 25 x 2 bytes of vga.vram (character, then attribute), which the guest
+ * sees at 0xb8000.
+ */
+#define SCREEN_COLS  80
+#define SCREEN_ROWS  25
+#define SCREEN_BYTES (SCREEN_COLS * SCREEN_ROWS * 2)
+#define VRAM_REGION  "vga.vram"
+
+/* The character a terminal shows for a cell: CP437 beyond ASCII is not mapped. */
+static char cell_char(uint8_t c)
+{
+	if (c >= 0x20 && c < 0x7f)
+		return (char)c;
+	return c ? '.' : ' ';
+}
+
+/* SGR for a VGA attribute: colour 1 (blue) is ANSI 4, and so on; bit 3 is bright. */
+static void sgr(uint8_t attr)
+{
+	static const char ansi[8] = {0, 4, 2, 6, 1, 5, 3, 7};
+
+	printf("\033[0;%d;%dm", (attr & 8 ? 90 : 30) + ansi[attr & 7], 40 + ansi[(attr >> 4) & 7]);
+}
+
+static void print_row(const uint8_t *cells, bool ansi)
+{
+	char line[SCREEN_COLS + 1];
+	int n = SCREEN_COLS, i;
+	int last = -1;
+
+	for (i = 0; i < SCREEN_COLS; i++)
+		line[i] = cell_char(cells[2 * i]);
+	line[SCREEN_COLS] = '\0';
+	if (!ansi) {
+		while (n > 0 && line[n - 1] == ' ')
+			n--;
+		printf("%.*s\n", n, line);
+		return;
+	}
+	for (i = 0; i < SCREEN_COLS; i++) {
+		if (cells[2 * i + 1] != last)
+			sgr(cells[2 * i + 1]);
+		last = cells[2 * i + 1];
+		putchar(line[i]);
+	}
+	printf("\033[0m\n");
+}
+
+static int read_screen(struct snap_image *img, uint8_t *buf, struct error *err)
+{
+	const struct snap_section *s = NULL;
+	unsigned int i;
+
+	if (img->hdr.state != SNAP_STATE_COMPLETE)
+		return err_set(err, -EINVAL, "image %s: state is '%s': it holds no snapshot",
+			       img->path, snap_state_name(img->hdr.state));
+	for (i = 0; i < img->cfg.nr_regions; i++)
+		if (!strcmp(img->cfg.regions[i].id, VRAM_REGION))
+			s = snap_layout_section(&img->layout, i);
+	if (!s || s->pages * SNAP_PAGE_SIZE < SCREEN_BYTES)
+		return err_set(err, -ENOENT, "image %s: no %s region with a text screen", img->path,
+			       VRAM_REGION);
+	return snap_image_pread(img, buf, SCREEN_BYTES, s->data_off, err);
+}
+
 static int do_screen(struct image_opts *o)
 {
-	return image__screen(o->path, o->ansi);
+	uint8_t buf[SCREEN_BYTES];
+	struct snap_image img;
+	struct error err;
+	unsigned int row;
+	int ret;
+
+	ret = snap_image_open(o->path, SNAP_OPEN_RDONLY, NULL, &img, &err);
+	if (!ret) {
+		ret = read_screen(&img, buf, &err);
+		snap_image_close(&img);
+	}
+	if (ret) {
+		pr_err("%s", err.msg);
+		return EXIT_FAILED;
+	}
+	for (row = 0; row < SCREEN_ROWS; row++)
+		print_row(buf + row * SCREEN_COLS * 2, o->ansi);
+	return EXIT_OK;
 }
 
 /* ---- dispatch ---- */
 
-static const int size_allowed[] = {OPT_MEM,	   OPT_VCPUS, OPT_VRAM, OPT_ORDER,
-				   OPT_FROM_IMAGE, OPT_JSON,  0};
-static const int create_allowed[] = {OPT_MEM,	OPT_VCPUS, OPT_VRAM, OPT_ORDER,
-				     OPT_FORCE, OPT_JSON,  0};
-static const int info_allowed[] = {OPT_JSON, 0};
-static const int verify_allowed[] = {OPT_DEEP, OPT_JSON, 0};
-static const int screen_allowed[] = {OPT_ANSI, 0};
-
 static const struct subcmd subcmds[] = {
-    {"size", do_size, usage_size, size_allowed, false},
-    {"create", do_create, usage_create, create_allowed, true},
-    {"info", do_info, usage_info, info_allowed, true},
-    {"verify", do_verify, usage_verify, verify_allowed, true},
-    {"screen", do_screen, usage_screen, screen_allowed, true},
+    {"size", "image size", do_size,
+     "size [--mem SIZE] [--vcpus N] [--vram SIZE] [--order registry|size]\n"
+     "                          [--from-image IMAGE] [--json]",
+     "Print the size of a snapshot image for a VM and every term of it: the\n"
+     "memory regions, Total_ram_bytes, TotalRAM = Total_ram_bytes / 4096 x (4096 + 8),\n"
+     "header, VM start section, VM state area, footer, padding and the total.\n",
+     size_options, false, "print the size of an image and every term of it"},
+    {"create", "image create", do_create,
+     "create IMAGE [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
+     "                            [--order registry|size] [--force] [--json]",
+     "Create an empty snapshot image for a VM. IMAGE is a new file, preallocated\n"
+     "in full, or a raw block device that is large enough and not in use.\n",
+     create_options, true, "create an empty image on a file or block device"},
+    {"info", "image info", do_info, "info IMAGE [--json]",
+     "Show an image's header, platform metadata, sections and, for a complete\n"
+     "snapshot, its footer (digests, passes, downtime).\n",
+     info_options, true, "show an image's header, sections and footer"},
+    {"verify", "image verify", do_verify, "verify IMAGE [--deep] [--json]",
+     "Check an image's structure, state, footer, VM state area and every page\n"
+     "header. Exit status 0 if the image is sound (complete, or empty), 1 if not.\n",
+     verify_options, true, "check an image (--deep: and its digests)"},
+    {"screen", "image screen", do_screen, "screen IMAGE [--ansi]",
+     "Print the 80x25 VGA text screen saved in a complete image, one line per\n"
+     "row. Control and non-ASCII characters show as '.', empty cells as spaces.\n",
+     screen_options, true, "print the VGA text screen saved in an image"},
 };
+
+/* The --help of the subcommand whose option table is options. */
+static void usage_subcmd(FILE *f, const struct parse_opt *options)
+{
+	const struct subcmd *c = NULL;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(subcmds); i++)
+		if (subcmds[i].options == options)
+			c = &subcmds[i];
+	if (!c)
+		return;
+	fprintf(f, "usage: kvmsnap image %s\n\n%s\n", c->synopsis, c->text);
+	parse_options__usage(f, c->options);
+	exit_status__usage(f, EXIT_STATUS_REQUEST);
+}
+
+static void usage_image(FILE *f)
+{
+	unsigned int i;
+
+	fprintf(f, "usage: kvmsnap image COMMAND [ARGS...]\n\n");
+	for (i = 0; i < ARRAY_SIZE(subcmds); i++)
+		fprintf(f, "  %-9s %s\n", subcmds[i].name, subcmds[i].help);
+	fprintf(f, "\n`kvmsnap image COMMAND --help` describes each command.\n");
+	exit_status__usage(f, EXIT_STATUS_REQUEST);
+}
 
 int cmd_image(int argc, char **argv)
 {
-	struct image_opts o;
 	unsigned int i;
 	int ret;
 
@@ -770,16 +748,16 @@ int cmd_image(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage_image(stdout);
-		return 0;
+		return EXIT_OK;
 	}
 	for (i = 0; i < ARRAY_SIZE(subcmds); i++) {
 		if (strcmp(argv[1], subcmds[i].name))
 			continue;
-		memset(&o, 0, sizeof(o));
-		ret = parse(&subcmds[i], argc - 1, argv + 1, &o);
+		memset(&opts, 0, sizeof(opts));
+		ret = parse(&subcmds[i], argc - 1, argv + 1, &opts);
 		if (ret)
-			return ret > 0 ? 0 : EXIT_USAGE;
-		return subcmds[i].fn(&o);
+			return ret > 0 ? EXIT_OK : EXIT_USAGE;
+		return subcmds[i].fn(&opts);
 	}
 	pr_err("image: '%s' is not an image command (see kvmsnap image --help)", argv[1]);
 	return EXIT_USAGE;

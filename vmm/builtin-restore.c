@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
 /* kvmsnap restore: resume a VM from a snapshot image, eagerly or lazily. */
-#include <getopt.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,122 +25,51 @@ struct restore_times {
 	uint64_t validated, built, memory, state, running;
 };
 
-static void restore_usage(FILE *f)
+static void restore_usage(FILE *f, const struct parse_opt *opts)
 {
-	fprintf(
-	    f, "usage: kvmsnap restore IMAGE [--lazy] [--paused] [--control PATH]\n"
-	       "                       [--serial stdio|FILE|none] [--keep-caps] [--no-direct]\n"
-	       "                       [--json] [-v]\n"
-	       "\n"
-	       "Resume the VM saved in IMAGE, a complete snapshot image (file or block\n"
-	       "device), exactly where its snapshot paused it. The VM is rebuilt from the\n"
-	       "image's own configuration (RAM, VRAM, vCPUs) and then runs as with\n"
-	       "`kvmsnap run`. The image is checked first: an image that is empty, was\n"
-	       "interrupted, is truncated, corrupted or of another format version is refused.\n"
-	       "\n"
-	       "  --lazy            map the image's memory into the guest (MAP_PRIVATE) instead\n"
-	       "                    of reading it first: pages load on first touch and the VM\n"
-	       "                    starts in milliseconds. The image must not change while\n"
-	       "                    the VM runs; a block device is held exclusively until a\n"
-	       "                    snapshot of the VM copies the memory out of it.\n"
-	       "  --paused          stay paused until `kvmsnap ctl PATH resume` (needs --control)\n"
-	       "  --control PATH    serve the JSON control protocol on this UNIX socket\n"
-	       "  --serial WHERE    guest serial output: stdio (default), a file, or none\n"
-	       "  --keep-caps       keep capabilities (see kvmsnap run --help)\n"
-	       "  --no-direct       eager restore: buffered reads instead of O_DIRECT\n"
-	       "  --kvm-device PATH the KVM device, default /dev/kvm\n"
-	       "  --json            once the VM is started, print one JSON object with the\n"
-	       "                    time of each phase on stdout (use --serial FILE with it)\n"
-	       "  -v, --verbose     debug messages, the phase times among them\n"
-	       "\n"
-	       "Exit status: as kvmsnap run; 2 when the image is refused or cannot be restored.\n");
+	fprintf(f, "usage: kvmsnap restore IMAGE [--lazy] [--paused] [--control PATH]\n"
+		   "                       [--serial stdio|FILE|none] [--keep-caps] [--no-direct]\n"
+		   "                       [--json] [-v]\n"
+		   "\n"
+		   "Resume the VM saved in IMAGE, a complete snapshot image (file or block\n"
+		   "device), exactly where its snapshot paused it. The VM is rebuilt from the\n"
+		   "image's own configuration (RAM, VRAM, vCPUs) and then runs as with\n"
+		   "`kvmsnap run`. The image is checked first: an image that is empty, was\n"
+		   "interrupted, is truncated, corrupted or of another format version is refused.\n"
+		   "\n");
+	parse_options__usage(f, opts);
+	fprintf(f, "\nWith -v the debug messages include the time of each phase.\n");
+	exit_status__usage(f, EXIT_STATUS_VM);
 }
-
-enum {
-	OPT_LAZY = 256,
-	OPT_PAUSED,
-	OPT_CONTROL,
-	OPT_SERIAL,
-	OPT_KVM_DEV,
-	OPT_KEEP_CAPS,
-	OPT_NO_DIRECT,
-	OPT_JSON,
-};
-
-static const struct option restore_options[] = {
-    {"lazy", no_argument, NULL, OPT_LAZY},
-    {"paused", no_argument, NULL, OPT_PAUSED},
-    {"control", required_argument, NULL, OPT_CONTROL},
-    {"serial", required_argument, NULL, OPT_SERIAL},
-    {"kvm-device", required_argument, NULL, OPT_KVM_DEV},
-    {"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
-    {"no-direct", no_argument, NULL, OPT_NO_DIRECT},
-    {"json", no_argument, NULL, OPT_JSON},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {},
-};
 
 /* 0, 1 after --help, or -1 after a usage error (reported). */
 static int restore_parse(int argc, char **argv, struct restore_opts *o)
 {
-	const char *keep = getenv("KVMSNAP_KEEP_CAPS");
-	char bad[8];
-	int c;
+	const struct parse_opt opts[] = {
+	    OPT_ARG("IMAGE", &o->image),
+	    OPT_BOOL(0, "lazy", &o->lazy,
+		     "map the image's memory into the guest (MAP_PRIVATE) instead\n"
+		     "of reading it first: pages load on first touch and the VM\n"
+		     "starts in milliseconds. The image must not change while\n"
+		     "the VM runs; a block device is held exclusively until a\n"
+		     "snapshot of the VM copies the memory out of it."),
+	    OPT_BOOL(0, "paused", &o->paused,
+		     "stay paused until `kvmsnap ctl PATH resume` (needs --control)"),
+	    OPT_SET(0, "no-direct", &o->direct, false,
+		    "eager restore: buffered reads instead of O_DIRECT"),
+	    OPT_BOOL(0, "json", &o->json,
+		     "once the VM is started, print one JSON object with the\n"
+		     "time of each phase on stdout (use --serial FILE with it)"),
+	    VM_OPTIONS(o),
+	    OPT_END(),
+	};
+	int ret;
 
-	o->serial = "stdio";
-	o->kvm_dev = "/dev/kvm";
 	o->direct = true;
-	o->keep_caps = keep && !strcmp(keep, "1");
-	opterr = 0;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, ":vh", restore_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_LAZY:
-			o->lazy = true;
-			break;
-		case OPT_PAUSED:
-			o->paused = true;
-			break;
-		case OPT_CONTROL:
-			o->control = optarg;
-			break;
-		case OPT_SERIAL:
-			o->serial = optarg;
-			break;
-		case OPT_KVM_DEV:
-			o->kvm_dev = optarg;
-			break;
-		case OPT_KEEP_CAPS:
-			o->keep_caps = true;
-			break;
-		case OPT_NO_DIRECT:
-			o->direct = false;
-			break;
-		case OPT_JSON:
-			o->json = true;
-			break;
-		case 'v':
-			log_verbose = 1;
-			break;
-		case 'h':
-			restore_usage(stdout);
-			return 1;
-		case ':':
-			pr_err("restore: option %s needs a value", argv[optind - 1]);
-			return -1;
-		default:
-			pr_err("restore: unknown option '%s' (see kvmsnap restore --help)",
-			       getopt_bad_option(argv, bad, sizeof(bad)));
-			return -1;
-		}
-	}
-	if (optind < argc)
-		o->image = argv[optind++];
-	if (optind < argc) {
-		pr_err("restore: unexpected argument '%s'", argv[optind]);
-		return -1;
-	}
+	VM_OPTIONS_DEFAULTS(o);
+	ret = builtin__parse_options(argc, argv, "restore", opts, restore_usage);
+	if (ret)
+		return ret;
 	if (!o->image) {
 		pr_err("restore: no IMAGE given (see kvmsnap restore --help)");
 		return -1;

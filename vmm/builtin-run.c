@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* kvmsnap run: build the PC, load a guest, run it until it ends. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 
 struct run_opts {
 	struct pc_config pc;
+	const char *guest_text; /* --guest SPEC */
 	struct guest_spec guest;
 	bool have_guest;
 	struct kernel_args kernel;
@@ -38,206 +38,86 @@ struct run_opts {
 	char tmpsock[96];
 };
 
-static void run_usage(FILE *f)
+static void run_usage(FILE *f, const struct parse_opt *opts)
 {
 	const struct builtin_guest *g;
 	unsigned int nr, i, j;
 
 	fprintf(
-	    f,
-	    "usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
-	    "                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] "
-	    "[--initrd FILE[,FILE...]])\n"
-	    "                   [--control PATH] [--serial stdio|FILE|none] [--keep-caps] [-v]\n"
-	    "\n"
-	    "Run a guest on KVM until it exits, `kvmsnap ctl PATH quit` is sent, or a\n"
-	    "SIGINT/SIGTERM arrives.\n"
-	    "\n"
-	    "  --mem SIZE        guest RAM (K/M/G suffixes), default 256M, 2M..64G\n"
-	    "  --vcpus N         vCPUs, one thread each, default 1, at most %d\n"
-	    "  --vram SIZE       VGA video RAM, default 16M, 64K..256M\n"
-	    "  --guest SPEC      a built-in test guest (below)\n"
-	    "  --kernel FILE     a Multiboot v1 kernel (entered as the spec says) or an\n"
-	    "                    ELF64 kernel (entered in 64-bit mode)\n"
-	    "  --append STR      kernel command line\n"
-	    "  --initrd FILES    Multiboot modules, comma-separated\n"
-	    "  --control PATH    serve the JSON control protocol on this UNIX socket\n"
-	    "  --serial WHERE    guest serial output: stdio (default), a file, or none\n"
-	    "  --kvm-device PATH the KVM device, default /dev/kvm\n"
-	    "  --snapshot IMAGE  take a live snapshot into IMAGE once the guest has run for\n"
-	    "                    --snapshot-after SECONDS (default 1), as `kvmsnap snapshot`\n"
-	    "                    would; the guest runs on afterwards\n"
-	    "  --keep-caps       keep capabilities; by default kvmsnap drops every\n"
-	    "                    capability and sets no_new_privs once /dev/kvm, the\n"
-	    "                    serial file and the control socket are open. Keep them\n"
-	    "                    only to debug (e.g. to attach perf or gdb as root);\n"
-	    "                    KVMSNAP_KEEP_CAPS=1 in the environment does the same.\n"
-	    "  -v, --verbose     debug messages\n"
-	    "\n"
-	    "Exit status: (v << 1) | 1 when the guest writes v to the debug-exit port 0xf4\n"
-	    "or the message port's exit register; 0 after `ctl quit`; 2 for bad input or a\n"
-	    "kvmsnap failure; 4 when the guest crashed; 6 when it reported a failed\n"
-	    "self-check; 128+N on signal N.\n"
-	    "\n"
-	    "Built-in guests:\n",
-	    VCPUS_MAX);
+	    f, "usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
+	       "                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] "
+	       "[--initrd FILE[,FILE...]])\n"
+	       "                   [--control PATH] [--serial stdio|FILE|none] [--keep-caps] [-v]\n"
+	       "\n"
+	       "Run a guest on KVM until it exits, `kvmsnap ctl PATH quit` is sent, or a\n"
+	       "SIGINT/SIGTERM arrives.\n"
+	       "\n");
+	parse_options__usage(f, opts);
+	fprintf(f, "\nBuilt-in guests:\n");
 	g = guests__table(&nr);
 	for (i = 0; i < nr; i++) {
 		fprintf(f, "  %-10s %s\n", g[i].name, g[i].help);
 		for (j = 0; j < g[i].nr_params; j++)
 			fprintf(f, "      %-8s %s\n", g[i].params[j].key, g[i].params[j].help);
 	}
+	exit_status__usage(f, EXIT_STATUS_VM);
 }
 
-static int parse_size_opt(const char *opt, const char *val, uint64_t *out)
+/* --initrd FILE[,FILE...]: opt->value is the struct run_opts. */
+static int parse_initrds(const struct parse_opt *opt, const char *list, struct error *err)
 {
-	int ret = parse_size(val, out);
-
-	if (ret)
-		pr_err("%s %s: %s", opt, val,
-		       ret == -ERANGE ? "too large" : "not a size (use e.g. 512M or 2G)");
-	return ret;
-}
-
-static int parse_initrds(struct run_opts *o, const char *list)
-{
+	struct run_opts *o = opt->value;
 	char *tok, *save;
 
 	free(o->initrd_list);
 	o->initrd_list = strdup(list);
 	if (!o->initrd_list)
-		return -ENOMEM;
+		return err_set(err, -ENOMEM, "--initrd: out of memory");
 	o->kernel.nr_initrds = 0;
 	for (tok = strtok_r(o->initrd_list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (o->kernel.nr_initrds >= MAX_INITRDS) {
-			pr_err("--initrd: more than %d files", MAX_INITRDS);
-			return -EINVAL;
-		}
+		if (o->kernel.nr_initrds >= MAX_INITRDS)
+			return err_set(err, -EINVAL, "--initrd: more than %d files", MAX_INITRDS);
 		o->initrds[o->kernel.nr_initrds++] = tok;
 	}
 	o->kernel.initrds = o->initrds;
 	return 0;
 }
 
-enum {
-	OPT_MEM = 256,
-	OPT_VCPUS,
-	OPT_VRAM,
-	OPT_GUEST,
-	OPT_KERNEL,
-	OPT_APPEND,
-	OPT_INITRD,
-	OPT_CONTROL,
-	OPT_SERIAL,
-	OPT_KVM_DEV,
-	OPT_KEEP_CAPS,
-	OPT_SNAPSHOT,
-	OPT_SNAPSHOT_AFTER,
-};
-
-static const struct option run_options[] = {
-    {"mem", required_argument, NULL, OPT_MEM},
-    {"vcpus", required_argument, NULL, OPT_VCPUS},
-    {"vram", required_argument, NULL, OPT_VRAM},
-    {"guest", required_argument, NULL, OPT_GUEST},
-    {"kernel", required_argument, NULL, OPT_KERNEL},
-    {"append", required_argument, NULL, OPT_APPEND},
-    {"initrd", required_argument, NULL, OPT_INITRD},
-    {"control", required_argument, NULL, OPT_CONTROL},
-    {"serial", required_argument, NULL, OPT_SERIAL},
-    {"kvm-device", required_argument, NULL, OPT_KVM_DEV},
-    {"keep-caps", no_argument, NULL, OPT_KEEP_CAPS},
-    {"snapshot", required_argument, NULL, OPT_SNAPSHOT},
-    {"snapshot-after", required_argument, NULL, OPT_SNAPSHOT_AFTER},
-    {"verbose", no_argument, NULL, 'v'},
-    {"help", no_argument, NULL, 'h'},
-    {},
-};
-
 /* Returns 0, 1 for --help (already printed), or -EINVAL (reported). */
 static int run_parse(int argc, char **argv, struct run_opts *o)
 {
-	char bad[8];
-	uint64_t v;
-	int c, ret = 0;
+	const struct parse_opt opts[] = {
+	    PC_OPTIONS(&o->pc, NULL),
+	    OPT_STRING(0, "guest", &o->guest_text, "SPEC", "a built-in test guest (below)"),
+	    OPT_STRING(0, "kernel", &o->kernel.path, "FILE",
+		       "a Multiboot v1 kernel (entered as the spec says) or an\n"
+		       "ELF64 kernel (entered in 64-bit mode)"),
+	    OPT_STRING(0, "append", &o->kernel.append, "STR", "kernel command line"),
+	    OPT_CALLBACK(0, "initrd", o, "FILES", parse_initrds,
+			 "Multiboot modules, comma-separated"),
+	    OPT_STRING(0, "snapshot", &o->snapshot, "IMAGE",
+		       "take a live snapshot into IMAGE once the guest has run for\n"
+		       "--snapshot-after SECONDS (default 1), as `kvmsnap snapshot`\n"
+		       "would; the guest runs on afterwards"),
+	    OPT_UINT(0, "snapshot-after", &o->snapshot_after, "SECONDS", 0, 86400,
+		     "seconds before --snapshot starts, default 1", .unit = "seconds"),
+	    VM_OPTIONS(o),
+	    OPT_END(),
+	};
+	int ret;
 
 	o->pc.ram_size = 256 * MiB;
 	o->pc.vram_size = VRAM_DEFAULT;
 	o->pc.nr_cpus = 1;
-	o->serial = "stdio";
-	o->kvm_dev = "/dev/kvm";
-	o->keep_caps = getenv("KVMSNAP_KEEP_CAPS") && !strcmp(getenv("KVMSNAP_KEEP_CAPS"), "1");
 	o->snapshot_after = 1;
-	opterr = 0;
-	optind = 1;
-	while (!ret && (c = getopt_long(argc, argv, "+:vh", run_options, NULL)) != -1) {
-		switch (c) {
-		case OPT_MEM:
-			ret = parse_size_opt("--mem", optarg, &o->pc.ram_size);
-			break;
-		case OPT_VRAM:
-			ret = parse_size_opt("--vram", optarg, &o->pc.vram_size);
-			break;
-		case OPT_VCPUS:
-			ret = parse_uint(optarg, 1, VCPUS_MAX, &v);
-			if (ret)
-				pr_err("--vcpus %s: must be a number from 1 to %d", optarg,
-				       VCPUS_MAX);
-			o->pc.nr_cpus = (unsigned int)v;
-			break;
-		case OPT_GUEST:
-			ret = guests__parse(optarg, &o->guest);
-			o->have_guest = true;
-			break;
-		case OPT_KERNEL:
-			o->kernel.path = optarg;
-			break;
-		case OPT_APPEND:
-			o->kernel.append = optarg;
-			break;
-		case OPT_INITRD:
-			ret = parse_initrds(o, optarg);
-			break;
-		case OPT_CONTROL:
-			o->control = optarg;
-			break;
-		case OPT_SERIAL:
-			o->serial = optarg;
-			break;
-		case OPT_KVM_DEV:
-			o->kvm_dev = optarg;
-			break;
-		case OPT_KEEP_CAPS:
-			o->keep_caps = true;
-			break;
-		case OPT_SNAPSHOT:
-			o->snapshot = optarg;
-			break;
-		case OPT_SNAPSHOT_AFTER:
-			ret = parse_uint(optarg, 0, 86400, &o->snapshot_after);
-			if (ret)
-				pr_err("--snapshot-after %s: seconds from 0 to 86400", optarg);
-			break;
-		case 'v':
-			log_verbose = 1;
-			break;
-		case 'h':
-			run_usage(stdout);
-			return 1;
-		case ':':
-			pr_err("run: option %s needs a value", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			pr_err("run: unknown option '%s' (see kvmsnap run --help)",
-			       getopt_bad_option(argv, bad, sizeof(bad)));
-			return -EINVAL;
-		}
-	}
+	VM_OPTIONS_DEFAULTS(o);
+	ret = builtin__parse_options(argc, argv, "run", opts, run_usage);
 	if (ret)
-		return -EINVAL;
-	if (optind < argc) {
-		pr_err("run: unexpected argument '%s'", argv[optind]);
-		return -EINVAL;
+		return ret;
+	if (o->guest_text) {
+		o->have_guest = true;
+		if (guests__parse(o->guest_text, &o->guest))
+			return -EINVAL;
 	}
 	if (o->have_guest == !!o->kernel.path) {
 		pr_err("run: give exactly one of --guest NAME or --kernel FILE");

@@ -16,23 +16,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "exit-status.h" /* EXIT_*: how the VM ends */
 #include "mem.h"
 
 struct kvm;
 struct kvm_cpu;
 struct console;
 struct uart;
-
-/*
- * Exit statuses of `kvmsnap run`. Odd values are the guest's own: debug-exit
- * (port 0xf4) or MSGPORT_EXIT with value v gives (v << 1) | 1, as QEMU's
- * isa-debug-exit does. kvmsnap's own are even.
- */
-#define EXIT_OK		 0   /* quit on the control socket */
-#define EXIT_VMM_ERROR	 2   /* bad input, or kvmsnap itself failed */
-#define EXIT_GUEST_CRASH 4   /* triple fault, KVM internal error, guest exception */
-#define EXIT_GUEST_CHECK 6   /* the guest reported a failed self-check */
-#define EXIT_SIGNAL_BASE 128 /* + signal number, for SIGINT/SIGTERM/SIGHUP */
 
 /* What a loader leaves for the vCPUs: how to enter the guest. */
 enum boot_mode {

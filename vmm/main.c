@@ -40,19 +40,19 @@ int main(int argc, char **argv)
 
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
-		return 0;
+		return EXIT_OK;
 	}
 	if (!strcmp(argv[1], "--version")) {
 		printf("kvmsnap %s\n", KVMSNAP_VERSION);
-		return 0;
+		return EXIT_OK;
 	}
 	for (i = 0; i < ARRAY_SIZE(subcommands); i++)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	pr_err("'%s' is not a kvmsnap command (see kvmsnap --help)", argv[1]);
-	return 2;
+	return EXIT_USAGE;
 }

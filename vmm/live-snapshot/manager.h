@@ -39,7 +39,4 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
  */
 int manager__snapshot(const struct manager_opts *o);
 
-/* The options of `kvmsnap snapshot`: 0, 1 after --help, -1 after a usage error. */
-int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o);
-
 #endif

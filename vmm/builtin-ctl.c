@@ -27,7 +27,7 @@ static const char *const ctl_commands[] = {
     "status", "pause", "resume", "quit", "digest", "stats", "dirty-log",
 };
 
-static void ctl_usage(FILE *f)
+static void ctl_usage(FILE *f, const struct parse_opt *opts)
 {
 	fprintf(f, "usage: kvmsnap ctl PATH COMMAND [ARG] [--json]\n"
 		   "\n"
@@ -43,11 +43,9 @@ static void ctl_usage(FILE *f)
 		   "  stats             guest progress; with dirty logging on, the pages each\n"
 		   "                    region dirtied since the previous stats\n"
 		   "  dirty-log on|off  turn KVM dirty-page logging on or off\n"
-		   "\n"
-		   "  --json            print the reply verbatim: one JSON object\n"
-		   "  -h, --help        this help\n"
-		   "\n"
-		   "Exit status: 0 on success, 1 when the request failed, 2 for a usage error.\n");
+		   "\n");
+	parse_options__usage(f, opts);
+	exit_status__usage(f, EXIT_STATUS_REQUEST);
 }
 
 static bool known_command(const char *cmd)
@@ -63,29 +61,18 @@ static bool known_command(const char *cmd)
 /* 0, 1 after --help, or -EINVAL (reported). */
 static int ctl_parse(int argc, char **argv, struct ctl_opts *o)
 {
-	const char **pos[] = {&o->path, &o->cmd, &o->arg};
-	size_t npos = 0;
-	int i;
+	const struct parse_opt opts[] = {
+	    OPT_ARG("PATH", &o->path),
+	    OPT_ARG("COMMAND", &o->cmd),
+	    OPT_ARG("ARG", &o->arg),
+	    OPT_BOOL(0, "json", &o->json, "print the reply verbatim: one JSON object"),
+	    OPT_END(),
+	};
+	int ret;
 
-	for (i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			ctl_usage(stdout);
-			return 1;
-		}
-		if (!strcmp(a, "--json")) {
-			o->json = true;
-		} else if (a[0] == '-' && a[1]) {
-			pr_err("ctl: unknown option '%s' (see kvmsnap ctl --help)", a);
-			return -EINVAL;
-		} else if (npos < ARRAY_SIZE(pos)) {
-			*pos[npos++] = a;
-		} else {
-			pr_err("ctl: unexpected argument '%s' (see kvmsnap ctl --help)", a);
-			return -EINVAL;
-		}
-	}
+	ret = builtin__parse_options(argc, argv, "ctl", opts, ctl_usage);
+	if (ret)
+		return ret;
 	if (!o->cmd) {
 		pr_err("ctl: give a control socket PATH and a COMMAND (see kvmsnap ctl --help)");
 		return -EINVAL;
@@ -263,7 +250,7 @@ static int ctl_show(const struct ctl_opts *o, const char *line, size_t len)
 {
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *r = NULL, *ok;
-	int ret = 1;
+	int ret = EXIT_FAILED;
 
 	if (tok)
 		r = json_tokener_parse_ex(tok, line, (int)len);
@@ -282,7 +269,7 @@ static int ctl_show(const struct ctl_opts *o, const char *line, size_t len)
 	}
 	if (!o->json)
 		ctl_print(o->cmd, r);
-	ret = 0;
+	ret = EXIT_OK;
 out:
 	json_object_put(r);
 	if (tok)
@@ -299,11 +286,11 @@ int cmd_ctl(int argc, char **argv)
 
 	ret = ctl_parse(argc, argv, &o);
 	if (ret)
-		return ret > 0 ? 0 : 2;
+		return ret > 0 ? EXIT_OK : EXIT_USAGE;
 	req = ctl_request(&o);
 	if (!req) {
 		pr_err("out of memory");
-		return 1;
+		return EXIT_FAILED;
 	}
 	ret = ctl_conn__open(&conn, o.path, CTL_TIMEOUT_S, err, sizeof(err));
 	if (!ret)
@@ -313,7 +300,7 @@ int cmd_ctl(int argc, char **argv)
 	else
 		ret = ctl_show(&o, reply, strlen(reply));
 	ctl_conn__close(&conn);
-	ret = ret ? 1 : 0;
+	ret = ret ? EXIT_FAILED : EXIT_OK;
 	free(req);
 	free(reply);
 	fflush(stdout);
