@@ -217,6 +217,7 @@ static int parse_one(const struct subcmd *c, struct image_opts *o, int opt)
 /* 0, 1 after --help, or -EINVAL (reported). */
 static int parse(const struct subcmd *c, int argc, char **argv, struct image_opts *o)
 {
+	struct error err;
 	int opt;
 
 	o->pc.ram_size = 256 * MiB;
@@ -258,8 +259,10 @@ static int parse(const struct subcmd *c, int argc, char **argv, struct image_opt
 		    c->name);
 		return -EINVAL;
 	}
-	if (o->have_pc && pc__check_config(&o->pc))
+	if (o->have_pc && pc__check_config(&o->pc, &err)) {
+		pr_err("%s", err.msg);
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -454,7 +457,8 @@ static int do_size(struct image_opts *o)
 		if (!o->have_order)
 			order = img.hdr.order;
 		snap_image_close(&img);
-	} else if (snapcfg__from_pc(&o->pc, &cfg)) {
+	} else if (snapcfg__from_pc(&o->pc, &cfg, &err)) {
+		pr_err("%s", err.msg);
 		return EXIT_FAIL;
 	}
 	if (snap_layout_compute(&cfg, order, &l, &err)) {
@@ -478,8 +482,10 @@ static int do_create(struct image_opts *o)
 	struct error err;
 	char h[32], u[40];
 
-	if (snapcfg__from_pc(&o->pc, &cfg))
+	if (snapcfg__from_pc(&o->pc, &cfg, &err)) {
+		pr_err("%s", err.msg);
 		return EXIT_FAIL;
+	}
 	if (snap_image_create(o->path, &cfg, &topts, &img, &err)) {
 		pr_err("%s", err.msg);
 		return EXIT_FAIL;

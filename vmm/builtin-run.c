@@ -157,6 +157,7 @@ static const struct option run_options[] = {
 /* Returns 0, 1 for --help (already printed), or -EINVAL (reported). */
 static int run_parse(int argc, char **argv, struct run_opts *o)
 {
+	struct error err;
 	char bad[8];
 	uint64_t v;
 	int c, ret = 0;
@@ -247,7 +248,11 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		pr_err("run: --append and --initrd go with --kernel");
 		return -EINVAL;
 	}
-	return pc__check_config(&o->pc) ? -EINVAL : 0;
+	if (pc__check_config(&o->pc, &err)) {
+		pr_err("%s", err.msg);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* --snapshot without --control: serve a private socket in a private folder. */

@@ -151,6 +151,7 @@ static int copy_everything(struct mem_registry *mem, struct lazy_region *z, unsi
 static int copy_dirty(struct mem_registry *mem, struct lazy_region *z, uint64_t *pages)
 {
 	struct mem_range *rg;
+	struct error err;
 	uint64_t *bm, i;
 	int ret = 0;
 
@@ -160,7 +161,9 @@ static int copy_dirty(struct mem_registry *mem, struct lazy_region *z, uint64_t 
 		bm = calloc(1, mem__bitmap_bytes(rg));
 		if (!bm)
 			return -ENOMEM;
-		ret = mem__get_dirty_log(mem, rg, bm);
+		ret = mem__get_dirty_log(mem, rg, bm, &err);
+		if (ret)
+			pr_err("%s", err.msg);
 		for (i = 0; !ret && i < rg->size / PAGE_SIZE; i++) {
 			uint64_t o = rg->offset + i * PAGE_SIZE;
 
@@ -271,6 +274,7 @@ static int lazy_swap(struct lazy_region *z)
 static int finish_paused(struct kvm *kvm, struct lazy_region *z, unsigned int n, bool logged,
 			 uint64_t *pages)
 {
+	struct error err;
 	unsigned int i;
 	int ret = 0;
 
@@ -294,7 +298,10 @@ static int finish_paused(struct kvm *kvm, struct lazy_region *z, unsigned int n,
 			return ret;
 		}
 	}
-	return mem__register_slots(&kvm->mem, kvm->vm_fd);
+	ret = mem__register_slots(&kvm->mem, kvm->vm_fd, &err);
+	if (ret)
+		pr_err("%s", err.msg);
+	return ret;
 }
 
 int restore__materialize(struct kvm *kvm)
@@ -323,7 +330,7 @@ int restore__materialize(struct kvm *kvm)
 		goto out;
 	}
 	/* Logging already on belongs to someone else; a paused guest changes nothing. */
-	if (!mem->log_dirty && !kvm__is_paused(kvm) && !mem__set_log_dirty(mem, true)) {
+	if (!mem->log_dirty && !kvm__is_paused(kvm) && !mem__set_log_dirty(mem, true, NULL)) {
 		logged = true;
 		ret = precopy(mem, z, n, &rounds);
 		if (ret) {
@@ -353,7 +360,7 @@ int restore__materialize(struct kvm *kvm)
 			bytes >> 20, (t_pause - t0) / 1e6, rounds, paused_pages,
 			(t_resume - t_pause) / 1e6);
 out:
-	if (logged && mem__set_log_dirty(mem, false))
+	if (logged && mem__set_log_dirty(mem, false, NULL))
 		pr_warn("cannot turn dirty logging off again");
 	for (i = 0; i < n; i++)
 		lazy_release(&z[i]);

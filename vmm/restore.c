@@ -64,6 +64,7 @@ static void guest_from_metadata(struct restore_image *ri)
 static int check_machine(struct restore_image *ri)
 {
 	const struct snap_config *c = &ri->img.cfg;
+	struct error err;
 
 	if (strcmp(c->machine, SNAP_MACHINE_PC)) {
 		pr_err("image %s: machine type '%s' is not one kvmsnap builds (%s)", ri->img.path,
@@ -82,7 +83,11 @@ static int check_machine(struct restore_image *ri)
 		       ri->img.path, c->ram_size, c->vram_size, c->vcpus);
 		return -EINVAL;
 	}
-	return pc__check_config(&ri->pc);
+	if (pc__check_config(&ri->pc, &err)) {
+		pr_err("%s", err.msg);
+		return err.code;
+	}
+	return 0;
 }
 
 /* The state area as it will be loaded: read once, checked on these very bytes. */

@@ -56,6 +56,7 @@ int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o)
 int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o)
 {
 	struct kvm *kvm = &vs->kvm;
+	struct error err;
 	int ret;
 
 	ret = kvm__open(kvm, o->kvm_dev);
@@ -64,16 +65,22 @@ int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o)
 	if (ret)
 		return ret;
 	kvm->ram_size = o->pc.ram_size;
-	return pc__setup_memory(&kvm->mem, &o->pc);
+	ret = pc__setup_memory(&kvm->mem, &o->pc, &err);
+	if (ret)
+		pr_err("%s", err.msg);
+	return ret;
 }
 
 int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o)
 {
 	struct kvm *kvm = &vs->kvm;
+	struct error err;
 	int ret;
 
-	ret = mem__register_slots(&kvm->mem, kvm->vm_fd);
-	if (!ret)
+	ret = mem__register_slots(&kvm->mem, kvm->vm_fd, &err);
+	if (ret)
+		pr_err("%s", err.msg);
+	else
 		ret = kvm_cpu__create_all(kvm, o->pc.nr_cpus);
 	return ret;
 }

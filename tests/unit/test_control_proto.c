@@ -36,7 +36,7 @@ static int vm_init(struct vm *vm)
 	snprintf(vm->kvm.guest_desc, sizeof(vm->kvm.guest_desc), "unit/test");
 	vm->kvm.exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	control__init_state(&vm->st, &vm->kvm);
-	return pc__setup_memory(&vm->kvm.mem, &cfg);
+	return pc__setup_memory(&vm->kvm.mem, &cfg, NULL);
 }
 
 static void vm_exit(struct vm *vm)
@@ -346,8 +346,8 @@ TEST(dirty_merge_counts_region_pages_once)
 	mem__merge_range_bitmap(region, &window, bn);
 	mem__merge_range_bitmap(region, &tail, bt);
 	EXPECT_EQ(snap_bitmap_count(region, 200), 5); /* 0, 3, 7, 150, 169 */
-	EXPECT_EQ(region[2] >> 22 & 1, 1);		/* 150 = 128 + 22 */
-	EXPECT_EQ(region[2] >> 41 & 1, 1);		/* 169 = 128 + 41 */
+	EXPECT_EQ(region[2] >> 22 & 1, 1);	      /* 150 = 128 + 22 */
+	EXPECT_EQ(region[2] >> 41 & 1, 1);	      /* 169 = 128 + 41 */
 	EXPECT_EQ(snap_bitmap_count(region, 8), 3);
 	EXPECT_EQ(snap_bitmap_count(region, 0), 0);
 }

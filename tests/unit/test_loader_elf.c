@@ -84,7 +84,7 @@ FIXTURE_SETUP(elf)
 	struct pc_config cfg = {.ram_size = RAM_SIZE, .vram_size = 16 * MiB, .nr_cpus = 1};
 
 	mem__init(&self->reg);
-	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg, NULL), 0);
 	build_elf64(self->img);
 	self->len = IMG_SIZE;
 }
@@ -246,7 +246,7 @@ TEST(pagetables_map_ram_above_4g)
 	uint64_t a;
 
 	mem__init(&reg);
-	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&reg, &cfg, NULL), 0);
 	ASSERT_EQ(boot__build_pagetables(&reg), 0);
 	ASSERT_TRUE(tables_inside_area(&reg));
 	for (a = 0; a < 9 * GiB + 6 * MiB; a += 2 * MiB)
@@ -263,7 +263,7 @@ TEST(pagetables_largest_ram_fits)
 	struct mem_registry reg;
 
 	mem__init(&reg);
-	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&reg, &cfg, NULL), 0);
 	ASSERT_EQ(boot__build_pagetables(&reg), 0);
 	EXPECT_EQ(walk(&reg, top - 2 * MiB), (top - 2 * MiB) | 0x87);
 	EXPECT_EQ(walk(&reg, top), 0);
@@ -280,10 +280,10 @@ TEST(pagetables_enospc)
 
 	/* 200 GiB above 4 GiB needs more PDs than fit below BOOT_PGTABLE_END. */
 	mem__init(&reg);
-	ASSERT_EQ(mem__add_region(&reg, "low", LOW_RAM_END, MEM_REGION_RAM, &low), 0);
-	ASSERT_EQ(mem__add_range(&reg, low, 0, LOW_RAM_END, 0), 0);
-	ASSERT_EQ(mem__add_region(&reg, "big", 200 * GiB, MEM_REGION_RAM, &big), 0);
-	ASSERT_EQ(mem__add_range(&reg, big, HIGH_MEM_START, 200 * GiB, 0), 0);
+	ASSERT_EQ(mem__add_region(&reg, "low", LOW_RAM_END, MEM_REGION_RAM, &low, NULL), 0);
+	ASSERT_EQ(mem__add_range(&reg, low, 0, LOW_RAM_END, 0, NULL), 0);
+	ASSERT_EQ(mem__add_region(&reg, "big", 200 * GiB, MEM_REGION_RAM, &big, NULL), 0);
+	ASSERT_EQ(mem__add_range(&reg, big, HIGH_MEM_START, 200 * GiB, 0, NULL), 0);
 	capture_begin(&c);
 	ret = boot__build_pagetables(&reg);
 	capture_end(&c, err, sizeof(err));
@@ -488,7 +488,7 @@ FIXTURE_SETUP(kfile)
 	struct pc_config cfg = {.ram_size = RAM_SIZE, .vram_size = 16 * MiB, .nr_cpus = 1};
 
 	mem__init(&self->reg);
-	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg, NULL), 0);
 	strcpy(self->dir, "/tmp/kvmsnap-loader-XXXXXX");
 	ASSERT_NOT_NULL(mkdtemp(self->dir));
 	snprintf(self->path, sizeof(self->path), "%s/kernel", self->dir);
@@ -676,7 +676,7 @@ TEST_TIMEOUT(fuzz_elf64, 120)
 	int saved;
 
 	mem__init(&reg);
-	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&reg, &cfg, NULL), 0);
 	build_elf64(seed);
 	saved = quiet_stderr();
 	for (i = 0; i < 5000; i++) {
@@ -714,7 +714,7 @@ TEST_TIMEOUT(fuzz_random_bytes, 120)
 	unsigned int i, j;
 
 	mem__init(&reg);
-	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&reg, &cfg, NULL), 0);
 	saved = quiet_stderr();
 	for (i = 0; i < 2000; i++) {
 		struct boot_state boot = {0};

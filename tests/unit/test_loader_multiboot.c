@@ -152,7 +152,7 @@ FIXTURE_SETUP(mb)
 	unsigned int i;
 
 	mem__init(&self->reg);
-	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg, NULL), 0);
 	build_elf32(self->img, 0x3);
 	self->len = IMG_SIZE;
 
@@ -318,7 +318,7 @@ TEST(memory_map_and_mem_upper_with_ram_above_4g)
 	const uint8_t *info, *e;
 
 	mem__init(&reg);
-	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&reg, &cfg, NULL), 0);
 	build_elf32(img, 0x3);
 	ASSERT_EQ(loader__load_multiboot(&reg, &args, img, IMG_SIZE, &boot), 0);
 	info = mem__gpa_to_host(&reg, MB_INFO_GPA, 116);
@@ -695,7 +695,7 @@ static void fuzz(struct th_result *_r, void (*build)(uint8_t *), size_t size, si
 	ASSERT_EQ(write(fd, "module\n", 7), 7);
 	close(fd);
 	mem__init(&reg);
-	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&reg, &cfg, NULL), 0);
 	build(seed);
 	saved = quiet_stderr();
 	for (i = 0; i < 4000; i++) {

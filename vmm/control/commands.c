@@ -229,7 +229,7 @@ static int cmd_dirty_log(struct request *rq)
 		return fail(rq, "a snapshot is in progress and owns the dirty log");
 	/* Already in that state: leave the slots alone, so no dirty bits are lost. */
 	if (mem->log_dirty != on) {
-		ret = mem__set_log_dirty(mem, on);
+		ret = mem__set_log_dirty(mem, on, NULL);
 		if (ret == -ENODEV)
 			return fail(rq, "dirty logging needs a VM with memory slots");
 		if (ret)

@@ -72,7 +72,7 @@ static uint64_t session_end(struct control_state *st)
 			pr_warn("snapshot: cannot resume the VM");
 		resumed = now_ns();
 	}
-	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false))
+	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false, NULL))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
 	st->snap = NULL;
 	session_free(s);
@@ -233,7 +233,7 @@ int snapshot_session__log(struct request *rq)
 	if (s->logging)
 		return request__fail(rq, "dirty logging is already on for this snapshot");
 	s->log_was_on = rq->kvm->mem.log_dirty;
-	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true);
+	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true, NULL);
 	if (ret)
 		return request__fail(rq, "cannot turn dirty logging on: %s", strerror(-ret));
 	s->logging = true;
