@@ -305,12 +305,18 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 /* Load the guest: a built-in one or a kernel, with its description for status. */
 static int load_guest(struct kvm *kvm, struct run_opts *o)
 {
+	struct error err;
+
 	if (o->have_guest) {
 		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
 		return guests__load(kvm, &o->guest);
 	}
 	snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
-	return loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot);
+	if (loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot, &err)) {
+		pr_err("%s", err.msg);
+		return err.code;
+	}
+	return 0;
 }
 
 int cmd_run(int argc, char **argv)

@@ -160,12 +160,15 @@ int guests__load(struct kvm *kvm, const struct guest_spec *spec)
 	const struct builtin_guest *g = spec->guest;
 	struct kvmsnap_bootinfo bi;
 	uint64_t free_start, free_end;
+	struct error err;
 	int ret;
 
 	ret = loader__load_elf64(&kvm->mem, g->name, g->elf_start, g->elf_end - g->elf_start,
-				 &kvm->boot);
-	if (ret)
+				 &kvm->boot, &err);
+	if (ret) {
+		pr_err("%s", err.msg);
 		return ret;
+	}
 	kvm->boot.all_cpus = true;
 
 	free_start = ALIGN_UP(kvm->boot.image_end, 2 * MiB);
