@@ -187,7 +187,9 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 			o->pc.nr_cpus = (unsigned int)v;
 			break;
 		case OPT_GUEST:
-			ret = guests__parse(optarg, &o->guest);
+			ret = guests__parse(optarg, &o->guest, &err);
+			if (ret)
+				pr_err("%s", err.msg);
 			o->have_guest = true;
 			break;
 		case OPT_KERNEL:
@@ -306,17 +308,18 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 static int load_guest(struct kvm *kvm, struct run_opts *o)
 {
 	struct error err;
+	int ret;
 
 	if (o->have_guest) {
 		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
-		return guests__load(kvm, &o->guest);
+		ret = guests__load(kvm, &o->guest, &err);
+	} else {
+		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
+		ret = loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot, &err);
 	}
-	snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
-	if (loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot, &err)) {
+	if (ret)
 		pr_err("%s", err.msg);
-		return err.code;
-	}
-	return 0;
+	return ret;
 }
 
 int cmd_run(int argc, char **argv)
