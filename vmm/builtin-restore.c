@@ -204,24 +204,24 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	struct vm_setup_opts vo = {
 	    .pc = ri->pc, .kvm_dev = o->kvm_dev, .control = o->control, .serial = o->serial};
 	struct vm_state_devices devs;
+	struct error err;
 	int ret;
 
-	ret = vm_setup__open(vs, &vo);
-	if (!ret)
-		ret = vm_setup__create(vs, &vo);
-	if (!ret)
-		ret = restore__check_regions(ri, &vs->kvm.mem);
+	if (vm_setup__open(vs, &vo, &err) || vm_setup__create(vs, &vo, &err)) {
+		pr_err("%s", err.msg);
+		return err.code;
+	}
+	ret = restore__check_regions(ri, &vs->kvm.mem);
 	/* Lazy: the image takes the place of the memory before KVM sees it. */
 	if (!ret && o->lazy)
 		ret = restore__map_lazy(ri, &vs->kvm.mem);
-	if (!ret)
-		ret = vm_setup__add_cpus(vs, &vo);
-	if (!ret)
-		ret = vm_setup__add_devices(vs);
-	if (!ret)
-		ret = vm_setup__lock_down(vs, o->keep_caps);
 	if (ret)
 		return ret;
+	if (vm_setup__add_cpus(vs, &vo, &err) || vm_setup__add_devices(vs, &err) ||
+	    vm_setup__lock_down(vs, o->keep_caps, &err)) {
+		pr_err("%s", err.msg);
+		return err.code;
+	}
 	snprintf(vs->kvm.guest_desc, sizeof(vs->kvm.guest_desc), "%s", ri->guest);
 	t->built = now_ns();
 	if (!o->lazy)
