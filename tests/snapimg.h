@@ -29,7 +29,7 @@ static inline int snapimg_small_pc(struct snap_config *cfg, unsigned int vcpus)
 {
 	struct pc_config pc = {.ram_size = 2 << 20, .vram_size = 64 << 10, .nr_cpus = vcpus};
 
-	return snapcfg__from_pc(&pc, cfg);
+	return snapcfg__from_pc(&pc, cfg, NULL);
 }
 
 /* A new directory $TMPDIR/<prefix>-XXXXXX (or under /tmp) in dir; NULL on failure. */

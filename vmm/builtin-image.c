@@ -95,6 +95,7 @@ static void usage_subcmd(FILE *f, const struct parse_opt *options);
 /* 0, 1 after --help, or -EINVAL (reported). */
 static int parse(const struct subcmd *c, int argc, char **argv, struct image_opts *o)
 {
+	struct error err;
 	int ret;
 
 	o->pc.ram_size = 256 * MiB;
@@ -114,8 +115,10 @@ static int parse(const struct subcmd *c, int argc, char **argv, struct image_opt
 		    c->name);
 		return -EINVAL;
 	}
-	if (o->have_pc && pc__check_config(&o->pc))
+	if (o->have_pc && pc__check_config(&o->pc, &err)) {
+		pr_err("%s", err.msg);
 		return -EINVAL;
+	}
 	return 0;
 }
 
@@ -310,7 +313,8 @@ static int do_size(struct image_opts *o)
 		if (!o->have_order)
 			order = img.hdr.order;
 		snap_image_close(&img);
-	} else if (snapcfg__from_pc(&o->pc, &cfg)) {
+	} else if (snapcfg__from_pc(&o->pc, &cfg, &err)) {
+		pr_err("%s", err.msg);
 		return EXIT_FAILED;
 	}
 	if (snap_layout_compute(&cfg, order, &l, &err)) {
@@ -334,8 +338,10 @@ static int do_create(struct image_opts *o)
 	struct error err;
 	char h[32], u[40];
 
-	if (snapcfg__from_pc(&o->pc, &cfg))
+	if (snapcfg__from_pc(&o->pc, &cfg, &err)) {
+		pr_err("%s", err.msg);
 		return EXIT_FAILED;
+	}
 	if (snap_image_create(o->path, &cfg, &topts, &img, &err)) {
 		pr_err("%s", err.msg);
 		return EXIT_FAILED;

@@ -134,20 +134,20 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	struct vm_state_devices devs;
 	int ret;
 
-	ret = vm_setup__open(vs, &vo);
+	ret = vm_setup__open(vs, &vo, err);
 	if (!ret)
-		ret = vm_setup__create(vs, &vo);
+		ret = vm_setup__create(vs, &vo, err);
 	if (!ret)
 		ret = restore__check_regions(ri, &vs->kvm.mem, err);
 	/* Lazy: the image takes the place of the memory before KVM sees it. */
 	if (!ret && o->lazy)
 		ret = restore__map_lazy(ri, &vs->kvm, err);
 	if (!ret)
-		ret = vm_setup__add_cpus(vs, &vo);
+		ret = vm_setup__add_cpus(vs, &vo, err);
 	if (!ret)
-		ret = vm_setup__add_devices(vs);
+		ret = vm_setup__add_devices(vs, err);
 	if (!ret)
-		ret = vm_setup__lock_down(vs, o->keep_caps);
+		ret = vm_setup__lock_down(vs, o->keep_caps, err);
 	if (ret)
 		return ret;
 	snprintf(vs->kvm.guest_desc, sizeof(vs->kvm.guest_desc), "%s", ri->guest);
@@ -183,8 +183,7 @@ int cmd_restore(int argc, char **argv)
 		ret = restore_vm(&vs, &ri, &o, &t, &ls, &err);
 	restore__close(&ri);
 	if (ret) {
-		if (err.msg[0]) /* the steps of vm-setup.c report their own */
-			pr_err("%s", err.msg);
+		pr_err("%s", err.msg);
 		goto out;
 	}
 	/* Park the vCPUs first, so the release is one step that can be timed. */

@@ -104,6 +104,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	    VM_OPTIONS(o),
 	    OPT_END(),
 	};
+	struct error err;
 	int ret;
 
 	o->pc.ram_size = 256 * MiB;
@@ -116,8 +117,10 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		return ret;
 	if (o->guest_text) {
 		o->have_guest = true;
-		if (guests__parse(o->guest_text, &o->guest))
+		if (guests__parse(o->guest_text, &o->guest, &err)) {
+			pr_err("%s", err.msg);
 			return -EINVAL;
+		}
 	}
 	if (o->have_guest == !!o->kernel.path) {
 		pr_err("run: give exactly one of --guest NAME or --kernel FILE");
@@ -127,7 +130,11 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		pr_err("run: --append and --initrd go with --kernel");
 		return -EINVAL;
 	}
-	return pc__check_config(&o->pc) ? -EINVAL : 0;
+	if (pc__check_config(&o->pc, &err)) {
+		pr_err("%s", err.msg);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* --snapshot without --control: serve a private socket in a private folder. */
@@ -178,14 +185,14 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 }
 
 /* Load the guest: a built-in one or a kernel, with its description for status. */
-static int load_guest(struct kvm *kvm, struct run_opts *o)
+static int load_guest(struct kvm *kvm, struct run_opts *o, struct error *err)
 {
 	if (o->have_guest) {
 		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
-		return guests__load(kvm, &o->guest);
+		return guests__load(kvm, &o->guest, err);
 	}
 	snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
-	return loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot);
+	return loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot, err);
 }
 
 int cmd_run(int argc, char **argv)
@@ -193,6 +200,7 @@ int cmd_run(int argc, char **argv)
 	struct run_opts o = {0};
 	struct vm_setup_opts vo;
 	struct vm_setup vs;
+	struct error err;
 	int ret, status = EXIT_VMM_ERROR;
 	pid_t snap_pid = 0;
 
@@ -206,13 +214,13 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	vo = (struct vm_setup_opts){
 	    .pc = o.pc, .kvm_dev = o.kvm_dev, .control = o.control, .serial = o.serial};
-	if (vm_setup__open(&vs, &vo) || vm_setup__create(&vs, &vo) ||
-	    vm_setup__add_cpus(&vs, &vo) || load_guest(&vs.kvm, &o) || vm_setup__add_devices(&vs))
+	if (vm_setup__open(&vs, &vo, &err) || vm_setup__create(&vs, &vo, &err) ||
+	    vm_setup__add_cpus(&vs, &vo, &err) || load_guest(&vs.kvm, &o, &err) ||
+	    vm_setup__add_devices(&vs, &err) || vm_setup__lock_down(&vs, o.keep_caps, &err) ||
+	    kvm_cpu__reset_all(&vs.kvm, &err)) {
+		pr_err("%s", err.msg);
 		goto out;
-	if (vm_setup__lock_down(&vs, o.keep_caps))
-		goto out;
-	if (kvm_cpu__reset_all(&vs.kvm))
-		goto out;
+	}
 	if (o.snapshot) {
 		snap_pid = start_snapshot_child(&o);
 		if (snap_pid < 0)

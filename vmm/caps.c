@@ -8,7 +8,7 @@
 
 #include "util/util.h"
 
-int caps__drop_all(void)
+int caps__drop_all(struct error *err)
 {
 	cap_value_t v;
 	cap_t none;
@@ -24,16 +24,12 @@ int caps__drop_all(void)
 		pr_debug("cap_reset_ambient: %s", strerror(errno));
 	none = cap_init();
 	if (!none)
-		return -ENOMEM;
-	if (cap_set_proc(none) < 0) {
-		ret = -errno;
-		pr_err("cannot drop capabilities: %s", strerror(-ret));
-	}
+		return err_errno(err, ENOMEM, "cannot drop capabilities");
+	if (cap_set_proc(none) < 0)
+		ret = err_errno(err, errno, "cannot drop capabilities");
 	cap_free(none);
-	if (!ret && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		ret = -errno;
-		pr_err("cannot set no_new_privs: %s", strerror(-ret));
-	}
+	if (!ret && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		ret = err_errno(err, errno, "cannot set no_new_privs");
 	return ret;
 }
 

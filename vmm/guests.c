@@ -60,7 +60,7 @@ const struct builtin_guest *guests__table(unsigned int *nr)
 }
 
 static int parse_value(const struct builtin_guest *g, const struct guest_param *p, const char *val,
-		       uint64_t *out)
+		       uint64_t *out, struct error *err)
 {
 	unsigned int i;
 	int ret = -EINVAL;
@@ -79,35 +79,34 @@ static int parse_value(const struct builtin_guest *g, const struct guest_param *
 				return 0;
 			}
 		}
-		pr_err("--guest %s: %s=%s: not one of the allowed values (see kvmsnap run --help)",
-		       g->name, p->key, val);
-		return -EINVAL;
+		return err_set(
+		    err, -EINVAL,
+		    "--guest %s: %s=%s: not one of the allowed values (see kvmsnap run --help)",
+		    g->name, p->key, val);
 	}
 	if (ret)
-		pr_err("--guest %s: %s=%s: %s", g->name, p->key, val,
-		       ret == -ERANGE ? "out of range" : "not a valid number");
-	return ret ? -EINVAL : 0;
+		return err_set(err, -EINVAL, "--guest %s: %s=%s: %s", g->name, p->key, val,
+			       ret == -ERANGE ? "out of range" : "not a valid number");
+	return 0;
 }
 
-static int parse_pair(const struct builtin_guest *g, char *kv, struct guest_spec *spec)
+static int parse_pair(const struct builtin_guest *g, char *kv, struct guest_spec *spec,
+		      struct error *err)
 {
 	char *eq = strchr(kv, '=');
 	unsigned int i;
 
-	if (!eq || eq == kv) {
-		pr_err("--guest %s: '%s' is not key=value", g->name, kv);
-		return -EINVAL;
-	}
+	if (!eq || eq == kv)
+		return err_set(err, -EINVAL, "--guest %s: '%s' is not key=value", g->name, kv);
 	*eq = '\0';
 	for (i = 0; i < g->nr_params; i++)
 		if (!strcmp(kv, g->params[i].key))
 			return parse_value(g, &g->params[i], eq + 1,
-					   &spec->params[g->params[i].index]);
-	pr_err("--guest %s: unknown parameter '%s'", g->name, kv);
-	return -EINVAL;
+					   &spec->params[g->params[i].index], err);
+	return err_set(err, -EINVAL, "--guest %s: unknown parameter '%s'", g->name, kv);
 }
 
-int guests__parse(const char *text, struct guest_spec *spec)
+int guests__parse(const char *text, struct guest_spec *spec, struct error *err)
 {
 	const struct builtin_guest *g = NULL;
 	char buf[256], *args, *tok, *save;
@@ -115,10 +114,9 @@ int guests__parse(const char *text, struct guest_spec *spec)
 	int ret = 0;
 
 	memset(spec, 0, sizeof(*spec));
-	if (strlen(text) >= sizeof(buf)) {
-		pr_err("--guest: specification longer than %zu characters", sizeof(buf) - 1);
-		return -EINVAL;
-	}
+	if (strlen(text) >= sizeof(buf))
+		return err_set(err, -EINVAL, "--guest: specification longer than %zu characters",
+			       sizeof(buf) - 1);
 	strcpy(buf, text);
 	strcpy(spec->text, text);
 	args = strchr(buf, ':');
@@ -127,62 +125,61 @@ int guests__parse(const char *text, struct guest_spec *spec)
 	for (i = 0; i < ARRAY_SIZE(builtin_guests); i++)
 		if (!strcmp(buf, builtin_guests[i].name))
 			g = &builtin_guests[i];
-	if (!g) {
-		pr_err("--guest %s: no such built-in guest (see kvmsnap run --help)", buf);
-		return -EINVAL;
-	}
+	if (!g)
+		return err_set(err, -EINVAL,
+			       "--guest %s: no such built-in guest (see kvmsnap run --help)", buf);
 	spec->guest = g;
 	for (i = 0; i < g->nr_params; i++)
 		spec->params[g->params[i].index] = g->params[i].def;
 	for (tok = args ? strtok_r(args, ",", &save) : NULL; tok && !ret;
 	     tok = strtok_r(NULL, ",", &save))
-		ret = parse_pair(g, tok, spec);
+		ret = parse_pair(g, tok, spec, err);
 	return ret;
 }
 
 static int check_dirtier(struct kvm *kvm, const struct guest_spec *spec, uint64_t free_start,
-			 uint64_t free_end)
+			 uint64_t free_end, struct error *err)
 {
 	uint64_t ws = spec->params[DIRTIER_P_WS];
 	char a[32], b[32];
 
-	if (free_start >= free_end) {
-		pr_err("--guest dirtier: no free RAM above the guest image (use a larger --mem)");
-		return -EINVAL;
-	}
-	if (ws > free_end - free_start) {
-		pr_err("--guest dirtier: ws=%s does not fit in the %s of free RAM below 3G (raise "
-		       "--mem)",
-		       format_size(ws, a, sizeof(a)),
-		       format_size(free_end - free_start, b, sizeof(b)));
-		return -EINVAL;
-	}
-	if (!IS_ALIGNED(ws, PAGE_SIZE) || (ws && ws / PAGE_SIZE < kvm->nr_cpus)) {
-		pr_err("--guest dirtier: ws=%s must be a multiple of 4K with a page per vCPU",
-		       format_size(ws, a, sizeof(a)));
-		return -EINVAL;
-	}
+	if (free_start >= free_end)
+		return err_set(
+		    err, -EINVAL,
+		    "--guest dirtier: no free RAM above the guest image (use a larger --mem)");
+	if (ws > free_end - free_start)
+		return err_set(
+		    err, -EINVAL,
+		    "--guest dirtier: ws=%s does not fit in the %s of free RAM below 3G (raise "
+		    "--mem)",
+		    format_size(ws, a, sizeof(a)),
+		    format_size(free_end - free_start, b, sizeof(b)));
+	if (!IS_ALIGNED(ws, PAGE_SIZE) || (ws && ws / PAGE_SIZE < kvm->nr_cpus))
+		return err_set(
+		    err, -EINVAL,
+		    "--guest dirtier: ws=%s must be a multiple of 4K with a page per vCPU",
+		    format_size(ws, a, sizeof(a)));
 	return 0;
 }
 
 /* The mailbox must be a whole page of free RAM: the guest image is not. */
-static int check_pagewriter(const struct guest_spec *spec, uint64_t free_start, uint64_t free_end)
+static int check_pagewriter(const struct guest_spec *spec, uint64_t free_start, uint64_t free_end,
+			    struct error *err)
 {
 	uint64_t gpa = spec->params[PAGEWRITER_P_MAILBOX];
 
 	if (!gpa)
 		gpa = free_start;
-	if (!IS_ALIGNED(gpa, PAGE_SIZE) || gpa < free_start || gpa >= free_end) {
-		pr_err("--guest pagewriter: mailbox=0x%llx must be a page in free RAM "
-		       "[0x%llx, 0x%llx)",
-		       (unsigned long long)gpa, (unsigned long long)free_start,
-		       (unsigned long long)free_end);
-		return -EINVAL;
-	}
+	if (!IS_ALIGNED(gpa, PAGE_SIZE) || gpa < free_start || gpa >= free_end)
+		return err_set(err, -EINVAL,
+			       "--guest pagewriter: mailbox=0x%llx must be a page in free RAM "
+			       "[0x%llx, 0x%llx)",
+			       (unsigned long long)gpa, (unsigned long long)free_start,
+			       (unsigned long long)free_end);
 	return 0;
 }
 
-int guests__load(struct kvm *kvm, const struct guest_spec *spec)
+int guests__load(struct kvm *kvm, const struct guest_spec *spec, struct error *err)
 {
 	const struct builtin_guest *g = spec->guest;
 	struct kvmsnap_bootinfo bi;
@@ -190,7 +187,7 @@ int guests__load(struct kvm *kvm, const struct guest_spec *spec)
 	int ret;
 
 	ret = loader__load_elf64(&kvm->mem, g->name, g->elf_start, g->elf_end - g->elf_start,
-				 &kvm->boot);
+				 &kvm->boot, err);
 	if (ret)
 		return ret;
 	kvm->boot.all_cpus = true;
@@ -198,12 +195,12 @@ int guests__load(struct kvm *kvm, const struct guest_spec *spec)
 	free_start = ALIGN_UP(kvm->boot.image_end, 2 * MiB);
 	free_end = pc__low_ram_end(kvm->ram_size);
 	if (g->params == dirtier_params) {
-		ret = check_dirtier(kvm, spec, free_start, free_end);
+		ret = check_dirtier(kvm, spec, free_start, free_end, err);
 		if (ret)
 			return ret;
 	}
 	if (g->params == pagewriter_params) {
-		ret = check_pagewriter(spec, free_start, free_end);
+		ret = check_pagewriter(spec, free_start, free_end, err);
 		if (ret)
 			return ret;
 	}
@@ -222,5 +219,9 @@ int guests__load(struct kvm *kvm, const struct guest_spec *spec)
 	memcpy(bi.params, spec->params, sizeof(bi.params));
 	snprintf(bi.cmdline, sizeof(bi.cmdline), "%s", spec->text);
 	/* x86-64 guests read the struct as it is: same layout, little-endian. */
-	return mem__write(&kvm->mem, BOOT_INFO_GPA, &bi, sizeof(bi));
+	ret = mem__write(&kvm->mem, BOOT_INFO_GPA, &bi, sizeof(bi));
+	if (ret)
+		err_set(err, ret, "--guest %s: no RAM for the boot info at 0x%llx", g->name,
+			(unsigned long long)BOOT_INFO_GPA);
+	return ret;
 }

@@ -43,14 +43,15 @@ const struct builtin_guest *guests__table(unsigned int *nr);
 
 /*
  * Parse "NAME[:key=value,...]" into spec, with defaults for keys not given.
- * One error line naming the guest, key or value at fault. 0 or -EINVAL.
+ * 0, or -EINVAL with *err naming the guest, key or value at fault.
  */
-int guests__parse(const char *text, struct guest_spec *spec);
+int guests__parse(const char *text, struct guest_spec *spec, struct error *err);
 
 /*
  * Load the guest's ELF, check its parameters against the VM (the dirtier's
- * working set must fit in free low RAM) and write the boot info. 0 or -errno.
+ * working set must fit in free low RAM) and write the boot info. 0 or -errno
+ * with *err set.
  */
-int guests__load(struct kvm *kvm, const struct guest_spec *spec);
+int guests__load(struct kvm *kvm, const struct guest_spec *spec, struct error *err);
 
 #endif

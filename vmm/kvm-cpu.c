@@ -37,7 +37,7 @@ static void kvm_cpu__on_kick(int sig)
 }
 
 /* Give each vCPU its own APIC id in CPUID, as the MADT says. */
-static int kvm_cpu__set_cpuid(struct kvm_cpu *cpu)
+static int kvm_cpu__set_cpuid(struct kvm_cpu *cpu, struct error *err)
 {
 	const struct kvm_cpuid2 *src = cpu->kvm->cpuid;
 	size_t sz = sizeof(*src) + src->nent * sizeof(src->entries[0]);
@@ -46,7 +46,7 @@ static int kvm_cpu__set_cpuid(struct kvm_cpu *cpu)
 	int ret = 0;
 
 	if (!c)
-		return -ENOMEM;
+		return err_errno(err, ENOMEM, "vCPU %u: KVM_SET_CPUID2", cpu->id);
 	memcpy(c, src, sz);
 	for (i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -65,38 +65,32 @@ static int kvm_cpu__set_cpuid(struct kvm_cpu *cpu)
 			break;
 		}
 	}
-	if (ioctl(cpu->fd, KVM_SET_CPUID2, c) < 0) {
-		ret = -errno;
-		pr_err("vCPU %u: KVM_SET_CPUID2: %s", cpu->id, strerror(-ret));
-	}
+	if (ioctl(cpu->fd, KVM_SET_CPUID2, c) < 0)
+		ret = err_errno(err, errno, "vCPU %u: KVM_SET_CPUID2", cpu->id);
 	free(c);
 	return ret;
 }
 
-static int kvm_cpu__create(struct kvm *kvm, unsigned int id, struct kvm_cpu **out)
+static int kvm_cpu__create(struct kvm *kvm, unsigned int id, struct kvm_cpu **out,
+			   struct error *err)
 {
 	struct kvm_cpu *cpu = calloc(1, sizeof(*cpu));
 	int ret;
 
 	if (!cpu)
-		return -ENOMEM;
+		return err_errno(err, ENOMEM, "vCPU %u", id);
 	*out = cpu;
 	cpu->kvm = kvm;
 	cpu->id = id;
 	cpu->fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, id);
-	if (cpu->fd < 0) {
-		ret = -errno;
-		pr_err("KVM_CREATE_VCPU %u: %s", id, strerror(-ret));
-		return ret;
-	}
+	if (cpu->fd < 0)
+		return err_errno(err, errno, "KVM_CREATE_VCPU %u", id);
 	cpu->run = mmap(NULL, kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, cpu->fd, 0);
 	if (cpu->run == MAP_FAILED) {
 		cpu->run = NULL;
-		ret = -errno;
-		pr_err("vCPU %u: mmap kvm_run: %s", id, strerror(-ret));
-		return ret;
+		return err_errno(err, errno, "vCPU %u: mmap kvm_run", id);
 	}
-	ret = kvm_cpu__set_cpuid(cpu);
+	ret = kvm_cpu__set_cpuid(cpu, err);
 	if (ret)
 		return ret;
 	if (id == 0) {
@@ -106,31 +100,28 @@ static int kvm_cpu__create(struct kvm *kvm, unsigned int id, struct kvm_cpu **ou
 	return 0;
 }
 
-int kvm_cpu__create_all(struct kvm *kvm, unsigned int nr_cpus)
+int kvm_cpu__create_all(struct kvm *kvm, unsigned int nr_cpus, struct error *err)
 {
 	unsigned int i;
 	int ret;
 
 	kvm->cpus = calloc(nr_cpus, sizeof(*kvm->cpus));
 	if (!kvm->cpus)
-		return -ENOMEM;
+		return err_errno(err, ENOMEM, "%u vCPUs", nr_cpus);
 	kvm->nr_cpus = nr_cpus;
 	for (i = 0; i < nr_cpus; i++) {
-		ret = kvm_cpu__create(kvm, i, &kvm->cpus[i]);
+		ret = kvm_cpu__create(kvm, i, &kvm->cpus[i], err);
 		if (ret)
 			return ret;
 	}
 	return 0;
 }
 
-#define CPU_IOCTL(cpu, req, arg)                                                   \
-	({                                                                         \
-		int _r = ioctl((cpu)->fd, (req), (arg));                           \
-		if (_r < 0) {                                                      \
-			_r = -errno;                                               \
-			pr_err("vCPU %u: %s: %s", (cpu)->id, #req, strerror(-_r)); \
-		}                                                                  \
-		_r;                                                                \
+/* A vCPU ioctl; on failure, -errno and *err is "vCPU N: REQUEST: strerror". */
+#define CPU_IOCTL(cpu, req, arg, err)                                                 \
+	({                                                                            \
+		int _r = ioctl((cpu)->fd, (req), (arg));                              \
+		_r < 0 ? err_errno((err), errno, "vCPU %u: %s", (cpu)->id, #req) : 0; \
 	})
 
 static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool code64, bool db)
@@ -163,7 +154,7 @@ static void flat_segment(struct kvm_segment *s, uint16_t sel, uint8_t type, bool
 #define SEG_CODE       0xb /* execute/read, accessed */
 #define SEG_DATA       0x3 /* read/write, accessed */
 
-static int kvm_cpu__set_entry(struct kvm_cpu *cpu)
+static int kvm_cpu__set_entry(struct kvm_cpu *cpu, struct error *err)
 {
 	const struct boot_state *b = &cpu->kvm->boot;
 	struct kvm_sregs sregs;
@@ -171,7 +162,7 @@ static int kvm_cpu__set_entry(struct kvm_cpu *cpu)
 	struct kvm_fpu fpu = {.fcw = 0x37f, .mxcsr = 0x1f80};
 	int ret;
 
-	ret = CPU_IOCTL(cpu, KVM_GET_SREGS, &sregs);
+	ret = CPU_IOCTL(cpu, KVM_GET_SREGS, &sregs, err);
 	if (ret)
 		return ret;
 	sregs.gdt.base = BOOT_GDT_GPA;
@@ -196,32 +187,32 @@ static int kvm_cpu__set_entry(struct kvm_cpu *cpu)
 		regs.rbx = b->ebx;
 	}
 	regs.rip = b->entry;
-	ret = CPU_IOCTL(cpu, KVM_SET_SREGS, &sregs);
+	ret = CPU_IOCTL(cpu, KVM_SET_SREGS, &sregs, err);
 	if (!ret)
-		ret = CPU_IOCTL(cpu, KVM_SET_REGS, &regs);
+		ret = CPU_IOCTL(cpu, KVM_SET_REGS, &regs, err);
 	if (!ret)
-		ret = CPU_IOCTL(cpu, KVM_SET_FPU, &fpu);
+		ret = CPU_IOCTL(cpu, KVM_SET_FPU, &fpu, err);
 	return ret;
 }
 
 /* LINT0 takes the 8259's ExtINT and LINT1 the NMI, as firmware leaves a PC. */
-static int kvm_cpu__setup_lapic(struct kvm_cpu *cpu)
+static int kvm_cpu__setup_lapic(struct kvm_cpu *cpu, struct error *err)
 {
 	struct kvm_lapic_state lapic;
 	uint32_t *lint0, *lint1;
 	int ret;
 
-	ret = CPU_IOCTL(cpu, KVM_GET_LAPIC, &lapic);
+	ret = CPU_IOCTL(cpu, KVM_GET_LAPIC, &lapic, err);
 	if (ret)
 		return ret;
 	lint0 = (uint32_t *)(void *)&lapic.regs[0x350];
 	lint1 = (uint32_t *)(void *)&lapic.regs[0x360];
 	*lint0 = (*lint0 & ~0x700u & ~0x10000u) | 0x700;
 	*lint1 = (*lint1 & ~0x700u & ~0x10000u) | 0x400;
-	return CPU_IOCTL(cpu, KVM_SET_LAPIC, &lapic);
+	return CPU_IOCTL(cpu, KVM_SET_LAPIC, &lapic, err);
 }
 
-int kvm_cpu__reset_all(struct kvm *kvm)
+int kvm_cpu__reset_all(struct kvm *kvm, struct error *err)
 {
 	struct kvm_mp_state runnable = {.mp_state = KVM_MP_STATE_RUNNABLE};
 	unsigned int i;
@@ -230,15 +221,15 @@ int kvm_cpu__reset_all(struct kvm *kvm)
 	for (i = 0; i < kvm->nr_cpus; i++) {
 		struct kvm_cpu *cpu = kvm->cpus[i];
 
-		ret = kvm_cpu__setup_lapic(cpu);
+		ret = kvm_cpu__setup_lapic(cpu, err);
 		if (ret)
 			return ret;
 		/* Without all_cpus, APs stay in wait-for-SIPI as on real hardware. */
 		if (i > 0 && !kvm->boot.all_cpus)
 			continue;
-		ret = kvm_cpu__set_entry(cpu);
+		ret = kvm_cpu__set_entry(cpu, err);
 		if (!ret && i > 0)
-			ret = CPU_IOCTL(cpu, KVM_SET_MP_STATE, &runnable);
+			ret = CPU_IOCTL(cpu, KVM_SET_MP_STATE, &runnable, err);
 		if (ret)
 			return ret;
 	}
@@ -411,8 +402,9 @@ int kvm_cpu__start_all(struct kvm *kvm)
 	for (i = 0; i < kvm->nr_cpus; i++) {
 		ret = pthread_create(&kvm->cpus[i]->thread, NULL, kvm_cpu__thread, kvm->cpus[i]);
 		if (ret) {
-			pr_err("vCPU %u: pthread_create: %s", i, strerror(ret));
-			kvm__request_exit(kvm, EXIT_VMM_ERROR, "cannot start vCPU threads");
+			/* The threads already started must not run on: end the VM. */
+			kvm__request_exit(kvm, EXIT_VMM_ERROR, "vCPU %u: pthread_create: %s", i,
+					  strerror(ret));
 			return -ret;
 		}
 		kvm->cpus[i]->thread_started = true;

@@ -54,54 +54,62 @@ void kvm__init(struct kvm *kvm)
 	kvm->state = KVM_STATE_RUNNING;
 }
 
-int kvm__open(struct kvm *kvm, const char *dev_path)
+/* Every capability KVM lacks, in one message: "KVM lacks capability A, B, ...". */
+static int kvm__check_caps(struct kvm *kvm, struct error *err)
 {
+	char names[256] = "";
 	unsigned int i, missing = 0;
+	size_t len = 0;
+
+	for (i = 0; i < ARRAY_SIZE(kvm_caps_needed); i++) {
+		if (ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, kvm_caps_needed[i].cap) > 0)
+			continue;
+		if (len < sizeof(names))
+			len += snprintf(names + len, sizeof(names) - len, "%s%s",
+					missing ? ", " : "", kvm_caps_needed[i].name);
+		missing++;
+	}
+	if (!missing)
+		return 0;
+	return err_set(err, -EOPNOTSUPP, "KVM lacks %s %s, which kvmsnap needs",
+		       missing == 1 ? "capability" : "capabilities", names);
+}
+
+int kvm__open(struct kvm *kvm, const char *dev_path, struct error *err)
+{
 	int ret;
 
 	kvm->sys_fd = open(dev_path, O_RDWR | O_CLOEXEC);
 	if (kvm->sys_fd < 0) {
-		ret = -errno;
-		if (ret == -ENOENT)
-			pr_err("%s does not exist: KVM is not available here (load kvm_intel or "
-			       "kvm_amd, or enable nested virtualization)",
-			       dev_path);
-		else if (ret == -EACCES || ret == -EPERM)
-			pr_err("cannot open %s: permission denied (join the 'kvm' group or run as "
-			       "root)",
-			       dev_path);
-		else
-			pr_err("cannot open %s: %s", dev_path, strerror(-ret));
-		return ret;
+		if (errno == ENOENT)
+			return err_set(err, -ENOENT,
+				       "%s does not exist: KVM is not available here (load "
+				       "kvm_intel or kvm_amd, or enable nested virtualization)",
+				       dev_path);
+		if (errno == EACCES || errno == EPERM)
+			return err_set(err, -errno,
+				       "cannot open %s: permission denied (join the 'kvm' group or "
+				       "run as root)",
+				       dev_path);
+		return err_errno(err, errno, "cannot open %s", dev_path);
 	}
 	ret = ioctl(kvm->sys_fd, KVM_GET_API_VERSION, 0);
-	if (ret < 0) {
-		pr_err("%s is not a KVM device (KVM_GET_API_VERSION: %s)", dev_path,
-		       strerror(errno));
-		return -ENODEV;
-	}
-	if (ret != KVM_API_VERSION) {
-		pr_err("%s: KVM API version %d, kvmsnap needs %d", dev_path, ret, KVM_API_VERSION);
-		return -EINVAL;
-	}
-	for (i = 0; i < ARRAY_SIZE(kvm_caps_needed); i++) {
-		if (ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, kvm_caps_needed[i].cap) <= 0) {
-			pr_err("KVM lacks capability %s, which kvmsnap needs",
-			       kvm_caps_needed[i].name);
-			missing++;
-		}
-	}
-	if (missing)
-		return -EOPNOTSUPP;
+	if (ret < 0)
+		return err_set(err, -ENODEV, "%s is not a KVM device (KVM_GET_API_VERSION: %s)",
+			       dev_path, strerror(errno));
+	if (ret != KVM_API_VERSION)
+		return err_set(err, -EINVAL, "%s: KVM API version %d, kvmsnap needs %d", dev_path,
+			       ret, KVM_API_VERSION);
+	ret = kvm__check_caps(kvm, err);
+	if (ret)
+		return ret;
 	kvm->run_size = ioctl(kvm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (kvm->run_size < (int)sizeof(struct kvm_run)) {
-		pr_err("KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
-		return -EINVAL;
-	}
+	if (kvm->run_size < (int)sizeof(struct kvm_run))
+		return err_set(err, -EINVAL, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 	return 0;
 }
 
-static int kvm__get_supported_cpuid(struct kvm *kvm)
+static int kvm__get_supported_cpuid(struct kvm *kvm, struct error *err)
 {
 	int nent = 128; /* 75 on a recent host: one ioctl, not two */
 
@@ -109,57 +117,47 @@ static int kvm__get_supported_cpuid(struct kvm *kvm)
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
 
 		if (!c)
-			return -ENOMEM;
+			return err_errno(err, ENOMEM, "KVM_GET_SUPPORTED_CPUID");
 		c->nent = nent;
 		if (ioctl(kvm->sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
 			kvm->cpuid = c;
 			return 0;
 		}
 		free(c);
-		if (errno != E2BIG || nent >= 4096) {
-			pr_err("KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
-			return -errno;
-		}
+		if (errno != E2BIG || nent >= 4096)
+			return err_errno(err, errno, "KVM_GET_SUPPORTED_CPUID");
 		nent *= 2;
 	}
 }
 
-#define VM_IOCTL(kvm, req, arg, what)                            \
-	({                                                       \
-		int _r = ioctl((kvm)->vm_fd, (req), (arg));      \
-		if (_r < 0) {                                    \
-			_r = -errno;                             \
-			pr_err("%s: %s", (what), strerror(-_r)); \
-		}                                                \
-		_r;                                              \
+/* A VM ioctl; on failure, -errno and *err is "REQUEST: strerror". */
+#define VM_IOCTL(kvm, req, arg, err)                              \
+	({                                                        \
+		int _r = ioctl((kvm)->vm_fd, (req), (arg));       \
+		_r < 0 ? err_errno((err), errno, "%s", #req) : 0; \
 	})
 
-int kvm__create_vm(struct kvm *kvm)
+int kvm__create_vm(struct kvm *kvm, struct error *err)
 {
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	uint64_t idmap = KVM_IDENTITY_MAP_GPA;
 	int ret;
 
 	kvm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (kvm->exit_efd < 0) {
-		pr_err("eventfd: %s", strerror(errno));
-		return -errno;
-	}
+	if (kvm->exit_efd < 0)
+		return err_errno(err, errno, "eventfd");
 	kvm->vm_fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
-	if (kvm->vm_fd < 0) {
-		ret = -errno;
-		pr_err("KVM_CREATE_VM: %s", strerror(-ret));
-		return ret;
-	}
-	ret = VM_IOCTL(kvm, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA, "KVM_SET_TSS_ADDR");
+	if (kvm->vm_fd < 0)
+		return err_errno(err, errno, "KVM_CREATE_VM");
+	ret = VM_IOCTL(kvm, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA, err);
 	if (!ret)
-		ret = VM_IOCTL(kvm, KVM_SET_IDENTITY_MAP_ADDR, &idmap, "KVM_SET_IDENTITY_MAP_ADDR");
+		ret = VM_IOCTL(kvm, KVM_SET_IDENTITY_MAP_ADDR, &idmap, err);
 	if (!ret)
-		ret = VM_IOCTL(kvm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+		ret = VM_IOCTL(kvm, KVM_CREATE_IRQCHIP, 0, err);
 	if (!ret)
-		ret = VM_IOCTL(kvm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2");
+		ret = VM_IOCTL(kvm, KVM_CREATE_PIT2, &pit, err);
 	if (!ret)
-		ret = kvm__get_supported_cpuid(kvm);
+		ret = kvm__get_supported_cpuid(kvm, err);
 	kvm->start_ns = now_ns();
 	return ret;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "exit-status.h" /* EXIT_*: how the VM ends */
+#include "lib/error.h"
 #include "mem.h"
 
 struct kvm;
@@ -118,15 +119,16 @@ void kvm__init(struct kvm *kvm);
 
 /*
  * Open the KVM device, check its API version and every capability kvmsnap
- * needs (one error line naming each one missing). 0 or -errno.
+ * needs (the message names each one missing). 0 or -errno with *err set.
  */
-int kvm__open(struct kvm *kvm, const char *dev_path);
+int kvm__open(struct kvm *kvm, const char *dev_path, struct error *err);
 
 /*
  * Create the VM: the in-kernel irqchip and PIT, TSS and identity map
- * addresses, and the memory registry (empty; see pc__setup()). 0 or -errno.
+ * addresses, and the memory registry (empty; see pc__setup_memory()).
+ * 0 or -errno with *err set.
  */
-int kvm__create_vm(struct kvm *kvm);
+int kvm__create_vm(struct kvm *kvm, struct error *err);
 
 /* Register a port or MMIO handler for [base, base + len). 0 or -ENOSPC/-EEXIST. */
 int kvm__register_pio(struct kvm *kvm, uint16_t base, uint16_t len, io_handler_fn fn, void *opaque);
@@ -141,15 +143,21 @@ void kvm__emulate_mmio(struct kvm_cpu *cpu, uint64_t addr, uint8_t *data, uint32
 
 /*
  * Ask the VM to end with the given process exit status; the first request
- * wins. Safe from any thread, including vCPU threads. The reason is logged.
+ * wins. Safe from any thread, including vCPU threads. This is how code with
+ * no caller to return an error to (a vCPU thread, the signal thread) ends
+ * the VM: the reason is its one message, which vm_setup__serve() prints.
  */
 void kvm__request_exit(struct kvm *kvm, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool kvm__has_exited(struct kvm *kvm);
 
-/* vCPUs: create them, set their entry state from kvm->boot, start threads. */
-int kvm_cpu__create_all(struct kvm *kvm, unsigned int nr_cpus);
-int kvm_cpu__reset_all(struct kvm *kvm);
+/*
+ * vCPUs: create them, set their entry state from kvm->boot (0 or -errno
+ * with *err set), start threads. kvm_cpu__start_all() has no err: a thread
+ * that cannot start ends the VM (kvm__request_exit) with the message.
+ */
+int kvm_cpu__create_all(struct kvm *kvm, unsigned int nr_cpus, struct error *err);
+int kvm_cpu__reset_all(struct kvm *kvm, struct error *err);
 int kvm_cpu__start_all(struct kvm *kvm);
 /* Kick every vCPU out of KVM_RUN, join the threads. Call after the VM exited. */
 void kvm_cpu__stop_all(struct kvm *kvm);

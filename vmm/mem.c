@@ -30,40 +30,33 @@ struct mem_region *mem__find_region(struct mem_registry *reg, const char *name)
 }
 
 int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, uint32_t flags,
-		    struct mem_region **out)
+		    struct mem_region **out, struct error *err)
 {
 	struct mem_region *r;
 	void *host;
-	int fd;
+	int fd, ret;
 
-	if (reg->nr_regions >= MEM_MAX_REGIONS) {
-		pr_err("memory region %s: too many regions (max %d)", name, MEM_MAX_REGIONS);
-		return -ENOSPC;
-	}
-	if (!*name || strlen(name) >= MEM_REGION_NAME_MAX || mem__find_region(reg, name)) {
-		pr_err("memory region '%s': name empty, too long or already used", name);
-		return -EINVAL;
-	}
-	if (!size || size > MEM_REGION_SIZE_MAX) {
-		pr_err("memory region %s: size %llu out of range", name, (unsigned long long)size);
-		return -EINVAL;
-	}
+	if (reg->nr_regions >= MEM_MAX_REGIONS)
+		return err_set(err, -ENOSPC, "memory region %s: too many regions (max %d)", name,
+			       MEM_MAX_REGIONS);
+	if (!*name || strlen(name) >= MEM_REGION_NAME_MAX || mem__find_region(reg, name))
+		return err_set(err, -EINVAL,
+			       "memory region '%s': name empty, too long or already used", name);
+	if (!size || size > MEM_REGION_SIZE_MAX)
+		return err_set(err, -EINVAL, "memory region %s: size %llu out of range", name,
+			       (unsigned long long)size);
 	size = ALIGN_UP(size, PAGE_SIZE);
 	/* Sealed: a process it is handed to cannot resize it under the guest. */
-	fd = memfd__create_sealed(name, size, NULL);
-	if (fd < 0) {
-		pr_err("memory region %s: cannot create %llu bytes of memory: %s", name,
-		       (unsigned long long)size, strerror(-fd));
-		return fd;
-	}
+	fd = memfd__create_sealed(name, size, err);
+	if (fd < 0)
+		return err_prefix(err, "memory region %s: cannot create %llu bytes of memory", name,
+				  (unsigned long long)size);
 	host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
 	if (host == MAP_FAILED) {
-		int err = -errno;
-
-		pr_err("memory region %s: cannot map %llu bytes: %s", name,
-		       (unsigned long long)size, strerror(-err));
+		ret = err_errno(err, errno, "memory region %s: cannot map %llu bytes", name,
+				(unsigned long long)size);
 		close(fd);
-		return err;
+		return ret;
 	}
 	r = &reg->regions[reg->nr_regions++];
 	memset(r, 0, sizeof(*r));
@@ -83,30 +76,27 @@ static bool spans_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 }
 
 int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa, uint64_t size,
-		   uint64_t offset)
+		   uint64_t offset, struct error *err)
 {
 	struct mem_region *r;
 	struct mem_range *rg;
 
 	if (!IS_ALIGNED(gpa | size | offset, PAGE_SIZE) || !size || offset > region->size ||
-	    size > region->size - offset || gpa + size < gpa) {
-		pr_err("memory region %s: bad range gpa 0x%llx size 0x%llx offset 0x%llx",
-		       region->name, (unsigned long long)gpa, (unsigned long long)size,
-		       (unsigned long long)offset);
-		return -EINVAL;
-	}
-	if (region->nr_ranges >= MEM_MAX_RANGES) {
-		pr_err("memory region %s: too many ranges", region->name);
-		return -ENOSPC;
-	}
+	    size > region->size - offset || gpa + size < gpa)
+		return err_set(err, -EINVAL,
+			       "memory region %s: bad range gpa 0x%llx size 0x%llx offset 0x%llx",
+			       region->name, (unsigned long long)gpa, (unsigned long long)size,
+			       (unsigned long long)offset);
+	if (region->nr_ranges >= MEM_MAX_RANGES)
+		return err_set(err, -ENOSPC, "memory region %s: too many ranges", region->name);
 	mem__for_each_region (reg, r) {
 		mem__for_each_range (r, rg) {
-			if (spans_overlap(gpa, size, rg->gpa, rg->size)) {
-				pr_err("memory region %s: range at 0x%llx overlaps %s at 0x%llx",
-				       region->name, (unsigned long long)gpa, r->name,
-				       (unsigned long long)rg->gpa);
-				return -EEXIST;
-			}
+			if (spans_overlap(gpa, size, rg->gpa, rg->size))
+				return err_set(err, -EEXIST,
+					       "memory region %s: range at 0x%llx overlaps %s at "
+					       "0x%llx",
+					       region->name, (unsigned long long)gpa, r->name,
+					       (unsigned long long)rg->gpa);
 		}
 	}
 	rg = &region->ranges[region->nr_ranges++];
@@ -158,7 +148,7 @@ int mem__write(struct mem_registry *reg, uint64_t gpa, const void *src, uint64_t
 }
 
 static int set_slot(struct mem_registry *reg, struct mem_region *r, struct mem_range *rg,
-		    bool log_dirty)
+		    bool log_dirty, struct error *err)
 {
 	struct kvm_userspace_memory_region kr = {
 	    .slot = rg->slot,
@@ -171,17 +161,13 @@ static int set_slot(struct mem_registry *reg, struct mem_region *r, struct mem_r
 		kr.flags |= KVM_MEM_READONLY;
 	else if (log_dirty)
 		kr.flags |= KVM_MEM_LOG_DIRTY_PAGES;
-	if (ioctl(reg->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0) {
-		int err = -errno;
-
-		pr_err("KVM_SET_USER_MEMORY_REGION %s slot %u at 0x%llx: %s", r->name, rg->slot,
-		       (unsigned long long)rg->gpa, strerror(-err));
-		return err;
-	}
+	if (ioctl(reg->vm_fd, KVM_SET_USER_MEMORY_REGION, &kr) < 0)
+		return err_errno(err, errno, "KVM_SET_USER_MEMORY_REGION %s slot %u at 0x%llx",
+				 r->name, rg->slot, (unsigned long long)rg->gpa);
 	return 0;
 }
 
-int mem__register_slots(struct mem_registry *reg, int vm_fd)
+int mem__register_slots(struct mem_registry *reg, int vm_fd, struct error *err)
 {
 	struct mem_region *r;
 	struct mem_range *rg;
@@ -190,7 +176,7 @@ int mem__register_slots(struct mem_registry *reg, int vm_fd)
 	reg->vm_fd = vm_fd;
 	mem__for_each_region (reg, r) {
 		mem__for_each_range (r, rg) {
-			ret = set_slot(reg, r, rg, reg->log_dirty);
+			ret = set_slot(reg, r, rg, reg->log_dirty, err);
 			if (ret)
 				return ret;
 		}
@@ -198,19 +184,19 @@ int mem__register_slots(struct mem_registry *reg, int vm_fd)
 	return 0;
 }
 
-int mem__set_log_dirty(struct mem_registry *reg, bool on)
+int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err)
 {
 	struct mem_region *r;
 	struct mem_range *rg;
 	int ret;
 
 	if (reg->vm_fd < 0)
-		return -ENODEV;
+		return err_set(err, -ENODEV, "dirty logging needs a VM with memory slots");
 	mem__for_each_region (reg, r) {
 		if (r->flags & MEM_REGION_READONLY)
 			continue;
 		mem__for_each_range (r, rg) {
-			ret = set_slot(reg, r, rg, on);
+			ret = set_slot(reg, r, rg, on, err);
 			if (ret)
 				return ret;
 		}
@@ -225,18 +211,16 @@ uint64_t mem__bitmap_bytes(const struct mem_range *range)
 	return ALIGN_UP(range->size / PAGE_SIZE, 64) / 8;
 }
 
-int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap)
+int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap,
+		       struct error *err)
 {
 	struct kvm_dirty_log log = {.slot = range->slot, .dirty_bitmap = bitmap};
 
 	if (reg->vm_fd < 0 || !reg->log_dirty)
-		return -ENODEV;
-	if (ioctl(reg->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-		int err = -errno;
-
-		pr_err("KVM_GET_DIRTY_LOG slot %u: %s", range->slot, strerror(-err));
-		return err;
-	}
+		return err_set(err, -ENODEV, "KVM_GET_DIRTY_LOG slot %u: dirty logging is off",
+			       range->slot);
+	if (ioctl(reg->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return err_errno(err, errno, "KVM_GET_DIRTY_LOG slot %u", range->slot);
 	return 0;
 }
 
@@ -287,7 +271,7 @@ int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 		reg->dirty_scratch_bytes = need;
 	}
 	mem__for_each_range (r, rg) {
-		ret = mem__get_dirty_log(reg, rg, reg->dirty_scratch);
+		ret = mem__get_dirty_log(reg, rg, reg->dirty_scratch, NULL);
 		if (ret)
 			return err_set(err, ret, "cannot fetch the dirty log of %s (slot %u): %s",
 				       r->name, rg->slot, strerror(-ret));

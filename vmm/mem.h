@@ -51,8 +51,8 @@ struct mem_registry {
 	unsigned int nr_regions;
 	struct mem_region regions[MEM_MAX_REGIONS];
 	uint32_t next_slot;
-	int vm_fd;		 /* -1 until mem__register_slots() */
-	bool log_dirty;		 /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
+	int vm_fd;	/* -1 until mem__register_slots() */
+	bool log_dirty; /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
 	/*
 	 * A region may have no memfd (fd -1: restore --lazy maps the image
 	 * there). Whoever made it so sets materialize, which gives every such
@@ -73,18 +73,19 @@ void mem__init(struct mem_registry *reg);
 
 /*
  * Add a region and map `size` bytes (rounded up to 4 KiB) of zeroed memory
- * for it, from a memfd so that another process can be handed the region. Names must be unique. Returns 0 or -errno and reports why.
+ * for it, from a memfd so that another process can be handed the region.
+ * Names must be unique. 0 or -errno with *err set.
  */
 int mem__add_region(struct mem_registry *reg, const char *name, uint64_t size, uint32_t flags,
-		    struct mem_region **out);
+		    struct mem_region **out, struct error *err);
 
 /*
  * Make [offset, offset + size) of the region visible at gpa. All three must be
  * 4 KiB aligned, the range must lie inside the region and must not overlap
- * another range's guest-physical span. Returns 0 or -errno.
+ * another range's guest-physical span. 0 or -errno with *err set.
  */
 int mem__add_range(struct mem_registry *reg, struct mem_region *region, uint64_t gpa, uint64_t size,
-		   uint64_t offset);
+		   uint64_t offset, struct error *err);
 
 struct mem_region *mem__find_region(struct mem_registry *reg, const char *name);
 /* The range that contains gpa, and its region; NULL if no slot backs gpa. */
@@ -102,21 +103,24 @@ void *mem__gpa_to_host(struct mem_registry *reg, uint64_t gpa, uint64_t len);
 /* Copy into guest memory through mem__gpa_to_host(); 0 or -EFAULT. */
 int mem__write(struct mem_registry *reg, uint64_t gpa, const void *src, uint64_t len);
 
-/* Register every range as a KVM memory slot of vm_fd. 0 or -errno. */
-int mem__register_slots(struct mem_registry *reg, int vm_fd);
+/* Register every range as a KVM memory slot of vm_fd. 0 or -errno with *err set. */
+int mem__register_slots(struct mem_registry *reg, int vm_fd, struct error *err);
 
 /*
  * Turn KVM_MEM_LOG_DIRTY_PAGES on or off for every writable slot. Turning it
- * on starts every page clean. 0 or -errno.
+ * on starts every page clean. 0, -ENODEV before mem__register_slots(), or
+ * -errno; *err set.
  */
-int mem__set_log_dirty(struct mem_registry *reg, bool on);
+int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err);
 
 /*
  * Fetch and clear the dirty bitmap of one range (KVM_GET_DIRTY_LOG). bitmap
  * holds at least mem__bitmap_bytes(range) bytes; bit i is page i of the range.
+ * 0, -ENODEV while logging is off, or -errno; *err set.
  */
 uint64_t mem__bitmap_bytes(const struct mem_range *range);
-int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap);
+int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap,
+		       struct error *err);
 
 /* Bytes of a region bitmap: one bit per region page, in whole 64-bit words. */
 uint64_t mem__region_bitmap_bytes(const struct mem_region *r);

@@ -20,14 +20,15 @@ struct pc_config {
 	unsigned int nr_cpus;
 };
 
-/* Check a configuration; one error line naming the bad value. 0 or -EINVAL. */
-int pc__check_config(const struct pc_config *cfg);
+/* Check a configuration. 0, or -EINVAL with *err naming the bad value. */
+int pc__check_config(const struct pc_config *cfg, struct error *err);
 
 /*
  * Add the regions and their guest-physical ranges to an empty registry and
- * fill the device memory (firmware, ACPI tables). Needs no KVM. 0 or -errno.
+ * fill the device memory (firmware, ACPI tables). Needs no KVM. 0 or -errno
+ * with *err set.
  */
-int pc__setup_memory(struct mem_registry *reg, const struct pc_config *cfg);
+int pc__setup_memory(struct mem_registry *reg, const struct pc_config *cfg, struct error *err);
 
 /* End of RAM below 4 GiB for this RAM size. */
 uint64_t pc__low_ram_end(uint64_t ram_size);

@@ -9,23 +9,21 @@
 #include "mem.h"
 #include "util/util.h"
 
-int snapcfg__from_pc(const struct pc_config *pc, struct snap_config *out)
+int snapcfg__from_pc(const struct pc_config *pc, struct snap_config *out, struct error *err)
 {
 	struct mem_registry reg;
 	struct mem_region *r;
-	struct error err;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
 	/* The mappings are MAP_NORESERVE: building a 64G registry costs nothing. */
 	mem__init(&reg);
-	ret = pc__setup_memory(&reg, pc);
+	ret = pc__setup_memory(&reg, pc, err);
 	if (ret)
 		goto out;
 	if (reg.nr_regions > SNAP_MAX_REGIONS) {
-		pr_err("%u memory regions; a snapshot image holds at most %d", reg.nr_regions,
-		       SNAP_MAX_REGIONS);
-		ret = -EINVAL;
+		ret = err_set(err, -EINVAL, "%u memory regions; a snapshot image holds at most %d",
+			      reg.nr_regions, SNAP_MAX_REGIONS);
 		goto out;
 	}
 	snprintf(out->machine, sizeof(out->machine), "%s", SNAP_MACHINE_PC);
@@ -39,9 +37,7 @@ int snapcfg__from_pc(const struct pc_config *pc, struct snap_config *out)
 		memcpy(d->id, r->name, strnlen(r->name, sizeof(d->id)));
 		d->size = r->size;
 	}
-	ret = snap_config_check(out, &err);
-	if (ret)
-		pr_err("%s", err.msg);
+	ret = snap_config_check(out, err);
 out:
 	mem__exit(&reg);
 	return ret;

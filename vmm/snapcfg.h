@@ -12,8 +12,8 @@
 
 /*
  * Fill out for pc: machine, vCPUs, RAM, VRAM and every region's id and size
- * in registry order. 0 or -errno, reported with pr_err.
+ * in registry order. 0 or -errno with *err set.
  */
-int snapcfg__from_pc(const struct pc_config *pc, struct snap_config *out);
+int snapcfg__from_pc(const struct pc_config *pc, struct snap_config *out, struct error *err);
 
 #endif

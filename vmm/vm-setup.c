@@ -36,17 +36,17 @@ static void block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o)
+int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err)
 {
 	int ret;
 
 	block_signals();
-	ret = console__open(&vs->con, o->serial);
+	ret = console__open(&vs->con, o->serial, err);
 	if (ret)
 		return ret;
 	vs->kvm.console = &vs->con;
 	if (o->control) {
-		vs->listen_fd = control__listen(o->control);
+		vs->listen_fd = control__listen(o->control, err);
 		if (vs->listen_fd < 0)
 			return vs->listen_fd;
 		vs->control = o->control;
@@ -54,32 +54,32 @@ int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o)
 	return 0;
 }
 
-int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o)
+int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err)
 {
 	struct kvm *kvm = &vs->kvm;
 	int ret;
 
-	ret = kvm__open(kvm, o->kvm_dev);
+	ret = kvm__open(kvm, o->kvm_dev, err);
 	if (!ret)
-		ret = kvm__create_vm(kvm);
+		ret = kvm__create_vm(kvm, err);
 	if (ret)
 		return ret;
 	kvm->ram_size = o->pc.ram_size;
-	return pc__setup_memory(&kvm->mem, &o->pc);
+	return pc__setup_memory(&kvm->mem, &o->pc, err);
 }
 
-int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o)
+int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err)
 {
 	struct kvm *kvm = &vs->kvm;
 	int ret;
 
-	ret = mem__register_slots(&kvm->mem, kvm->vm_fd);
+	ret = mem__register_slots(&kvm->mem, kvm->vm_fd, err);
 	if (!ret)
-		ret = kvm_cpu__create_all(kvm, o->pc.nr_cpus);
+		ret = kvm_cpu__create_all(kvm, o->pc.nr_cpus, err);
 	return ret;
 }
 
-int vm_setup__add_devices(struct vm_setup *vs)
+int vm_setup__add_devices(struct vm_setup *vs, struct error *err)
 {
 	struct kvm *kvm = &vs->kvm;
 	int ret;
@@ -92,14 +92,14 @@ int vm_setup__add_devices(struct vm_setup *vs)
 	if (!ret)
 		ret = msgport__init(kvm, MSGPORT_GPA);
 	if (ret)
-		pr_err("cannot register devices: %s", strerror(-ret));
-	return ret;
+		return err_errno(err, ret, "cannot register devices");
+	return 0;
 }
 
-int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps)
+int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps, struct error *err)
 {
 	(void)vs;
-	return keep_caps ? 0 : caps__drop_all();
+	return keep_caps ? 0 : caps__drop_all(err);
 }
 
 /* SIGINT/SIGTERM/SIGHUP end the VM cleanly; this thread waits for them. */

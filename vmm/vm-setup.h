@@ -18,7 +18,10 @@
  *
  * Between the steps the caller puts what is its own: run loads a guest after
  * add_cpus, restore maps or reads the image into the regions after create.
- * Each step reports its own errors (pr_err) and returns 0 or -errno.
+ * Each step returns 0, or -errno with *err naming the cause; it prints
+ * nothing, and the command prints err.msg. vm_setup__start() has no err: a
+ * vCPU thread that cannot start ends the VM with its message as the exit
+ * reason, which vm_setup__serve() prints.
  */
 #ifndef KVMSNAP_VM_SETUP_H
 #define KVMSNAP_VM_SETUP_H
@@ -56,19 +59,19 @@ void vm_setup__init(struct vm_setup *vs);
  * takes them), ignore SIGPIPE, open the serial sink and listen on the
  * control socket.
  */
-int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o);
+int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
 
 /* Open KVM, create the VM (irqchip, PIT) and add the PC's memory regions. */
-int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o);
+int vm_setup__create(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
 
 /* Register every region range as a KVM slot, then create the vCPUs. */
-int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o);
+int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
 
 /* The devices, each on its own ports or MMIO range. */
-int vm_setup__add_devices(struct vm_setup *vs);
+int vm_setup__add_devices(struct vm_setup *vs, struct error *err);
 
 /* Drop every capability and set no_new_privs, unless keep_caps. */
-int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps);
+int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps, struct error *err);
 
 /*
  * Start the signal thread and the vCPU threads. With paused, the vCPUs park
@@ -77,7 +80,10 @@ int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps);
  */
 int vm_setup__start(struct vm_setup *vs, bool paused);
 
-/* Serve the control socket until the VM ends, stop the vCPUs; the exit status. */
+/*
+ * Serve the control socket until the VM ends, stop the vCPUs; the exit
+ * status. An error exit's reason is printed here, once.
+ */
 int vm_setup__serve(struct vm_setup *vs);
 
 void vm_setup__teardown(struct vm_setup *vs);

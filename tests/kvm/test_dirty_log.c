@@ -168,26 +168,29 @@ static int start_vm(struct dirty_vm *vm, unsigned int nr_cpus)
 	};
 	struct kvm *kvm = &vm->vs.kvm;
 	struct guest_spec spec;
+	struct error err = {0};
 	int ret;
 
-	ret = vm_setup__open(&vm->vs, &o);
+	ret = vm_setup__open(&vm->vs, &o, &err);
 	if (!ret)
-		ret = vm_setup__create(&vm->vs, &o);
+		ret = vm_setup__create(&vm->vs, &o, &err);
 	if (!ret)
-		ret = vm_setup__add_cpus(&vm->vs, &o);
+		ret = vm_setup__add_cpus(&vm->vs, &o, &err);
 	if (!ret)
-		ret = guests__parse("pagewriter", &spec);
+		ret = guests__parse("pagewriter", &spec, &err);
 	if (!ret)
-		ret = guests__load(kvm, &spec);
+		ret = guests__load(kvm, &spec, &err);
 	if (!ret)
-		ret = vm_setup__add_devices(&vm->vs);
+		ret = vm_setup__add_devices(&vm->vs, &err);
 	if (!ret)
-		ret = kvm_cpu__reset_all(kvm);
+		ret = kvm_cpu__reset_all(kvm, &err);
 	/* Every page starts clean: the guest's start-up is round 0. */
 	if (!ret)
-		ret = mem__set_log_dirty(&kvm->mem, true);
-	if (ret)
+		ret = mem__set_log_dirty(&kvm->mem, true, &err);
+	if (ret) {
+		fprintf(stderr, "# cannot build the VM: %s\n", err.msg);
 		return ret;
+	}
 	vm->started = true; /* even on failure: stopping is safe on any vCPU */
 	return vm_setup__start(&vm->vs, false);
 }

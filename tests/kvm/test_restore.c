@@ -174,7 +174,8 @@ static uint64_t image_size_for(unsigned int vcpus)
 	struct snap_layout l;
 	struct error err;
 
-	if (snapcfg__from_pc(&pc, &cfg) || snap_layout_compute(&cfg, SNAP_ORDER_REGISTRY, &l, &err))
+	if (snapcfg__from_pc(&pc, &cfg, &err) ||
+	    snap_layout_compute(&cfg, SNAP_ORDER_REGISTRY, &l, &err))
 		return 0;
 	return l.image_size;
 }

@@ -72,14 +72,14 @@ static void vm_build(struct th_result *_r, struct vm *v, unsigned int nr_cpus)
 
 	kvm__init(kvm);
 	v->built = true;
-	ASSERT_EQ(guests__parse(GUEST_SPEC, &spec), 0);
-	ASSERT_EQ(kvm__open(kvm, "/dev/kvm"), 0);
-	ASSERT_EQ(kvm__create_vm(kvm), 0);
+	ASSERT_EQ(guests__parse(GUEST_SPEC, &spec, NULL), 0);
+	ASSERT_EQ(kvm__open(kvm, "/dev/kvm", NULL), 0);
+	ASSERT_EQ(kvm__create_vm(kvm, NULL), 0);
 	kvm->ram_size = pc.ram_size;
-	ASSERT_EQ(pc__setup_memory(&kvm->mem, &pc), 0);
-	ASSERT_EQ(mem__register_slots(&kvm->mem, kvm->vm_fd), 0);
-	ASSERT_EQ(kvm_cpu__create_all(kvm, nr_cpus), 0);
-	ASSERT_EQ(guests__load(kvm, &spec), 0);
+	ASSERT_EQ(pc__setup_memory(&kvm->mem, &pc, NULL), 0);
+	ASSERT_EQ(mem__register_slots(&kvm->mem, kvm->vm_fd, NULL), 0);
+	ASSERT_EQ(kvm_cpu__create_all(kvm, nr_cpus, NULL), 0);
+	ASSERT_EQ(guests__load(kvm, &spec, NULL), 0);
 	ASSERT_EQ(uart__init(&v->com1, kvm, PORT_COM1, 4), 0);
 	kvm->com1 = &v->com1;
 	ASSERT_EQ(debug_exit__init(kvm, PORT_DEBUG_EXIT), 0);
@@ -318,7 +318,7 @@ static void save_restore_case(struct th_result *_r, unsigned int nr_cpus)
 
 	vm_build(_r, &a, nr_cpus);
 	if (!_r->failed)
-		ASSERT_EQ(kvm_cpu__reset_all(&a.kvm), 0);
+		ASSERT_EQ(kvm_cpu__reset_all(&a.kvm, NULL), 0);
 	if (!_r->failed)
 		vm_start(_r, &a);
 	if (!_r->failed)
@@ -420,7 +420,7 @@ TEST_TIMEOUT(restore_refuses_mismatch, 60)
 	if (!_r->failed)
 		vm_build(_r, &one, 1);
 	if (!_r->failed)
-		ASSERT_EQ(kvm_cpu__reset_all(&two.kvm), 0);
+		ASSERT_EQ(kvm_cpu__reset_all(&two.kvm, NULL), 0);
 	if (!_r->failed)
 		save(_r, &two, s, cap, &used);
 	if (!_r->failed) {

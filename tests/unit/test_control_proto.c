@@ -36,7 +36,7 @@ static int vm_init(struct vm *vm)
 	snprintf(vm->kvm.guest_desc, sizeof(vm->kvm.guest_desc), "unit/test");
 	vm->kvm.exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	control__init_state(&vm->st, &vm->kvm, NULL);
-	return pc__setup_memory(&vm->kvm.mem, &cfg);
+	return pc__setup_memory(&vm->kvm.mem, &cfg, NULL);
 }
 
 static void vm_exit(struct vm *vm)
@@ -346,8 +346,8 @@ TEST(dirty_merge_counts_region_pages_once)
 	mem__merge_range_bitmap(region, &window, bn);
 	mem__merge_range_bitmap(region, &tail, bt);
 	EXPECT_EQ(snap_bitmap_count(region, 200), 5); /* 0, 3, 7, 150, 169 */
-	EXPECT_EQ(region[2] >> 22 & 1, 1);		/* 150 = 128 + 22 */
-	EXPECT_EQ(region[2] >> 41 & 1, 1);		/* 169 = 128 + 41 */
+	EXPECT_EQ(region[2] >> 22 & 1, 1);	      /* 150 = 128 + 22 */
+	EXPECT_EQ(region[2] >> 41 & 1, 1);	      /* 169 = 128 + 41 */
 	EXPECT_EQ(snap_bitmap_count(region, 8), 3);
 	EXPECT_EQ(snap_bitmap_count(region, 0), 0);
 }
@@ -402,7 +402,7 @@ static int srv_start(struct srv *s)
 	if (!mkdtemp(s->dir) || vm_init(&s->vm))
 		return -1;
 	snprintf(s->path, sizeof(s->path), "%s/ctl.sock", s->dir);
-	s->listen_fd = control__listen(s->path);
+	s->listen_fd = control__listen(s->path, NULL);
 	if (s->listen_fd < 0)
 		return -1;
 	return pthread_create(&s->thread, NULL, serve_thread, s) ? -1 : 0;
@@ -648,16 +648,18 @@ TEST(listen_refuses_live_and_foreign_paths)
 {
 	char dir[] = "/tmp/kvmsnap-ctlu-XXXXXX", path[64], longp[200];
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct error err;
 	int fd, fd2, stale;
 
 	ASSERT_NOT_NULL(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/ctl.sock", dir);
-	fd = control__listen(path);
+	fd = control__listen(path, NULL);
 	ASSERT_GE(fd, 0);
-	EXPECT_EQ(control__listen(path), -EADDRINUSE); /* live */
+	EXPECT_EQ(control__listen(path, &err), -EADDRINUSE); /* live */
+	EXPECT_NOT_NULL(strstr(err.msg, "is in use by another process"));
 	close(fd);
 	/* Closed but still on disk: stale, replaced. */
-	fd = control__listen(path);
+	fd = control__listen(path, NULL);
 	EXPECT_GE(fd, 0);
 	close(fd);
 	/* A socket file that was never listened on is stale too. */
@@ -665,7 +667,7 @@ TEST(listen_refuses_live_and_foreign_paths)
 	stale = socket(AF_UNIX, SOCK_STREAM, 0);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	ASSERT_EQ(bind(stale, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	fd2 = control__listen(path);
+	fd2 = control__listen(path, NULL);
 	EXPECT_GE(fd2, 0);
 	close(fd2);
 	close(stale);
@@ -674,14 +676,17 @@ TEST(listen_refuses_live_and_foreign_paths)
 	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
 	ASSERT_GE(fd, 0);
 	close(fd);
-	EXPECT_EQ(control__listen(path), -EEXIST);
+	EXPECT_EQ(control__listen(path, &err), -EEXIST);
+	EXPECT_NOT_NULL(strstr(err.msg, " exists and is not a socket"));
 	EXPECT_EQ(access(path, F_OK), 0);
 	unlink(path);
 	memset(longp, 'a', sizeof(longp) - 1);
 	longp[sizeof(longp) - 1] = '\0';
 	longp[0] = '/';
-	EXPECT_EQ(control__listen(longp), -ENAMETOOLONG);
-	EXPECT_EQ(control__listen(""), -EINVAL);
+	EXPECT_EQ(control__listen(longp, &err), -ENAMETOOLONG);
+	EXPECT_NOT_NULL(strstr(err.msg, "is too long (199 bytes, at most 107)"));
+	EXPECT_EQ(control__listen("", &err), -EINVAL);
+	EXPECT_STREQ(err.msg, "the control socket path is empty");
 	rmdir(dir);
 }
 

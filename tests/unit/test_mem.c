@@ -17,7 +17,7 @@ FIXTURE_SETUP(pc)
 	struct pc_config cfg = {.ram_size = 256 * MiB, .vram_size = 16 * MiB, .nr_cpus = 2};
 
 	mem__init(&self->reg);
-	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg, NULL), 0);
 }
 
 FIXTURE_TEARDOWN(pc)
@@ -66,7 +66,7 @@ TEST(ram_above_4g)
 	struct mem_region *ram;
 
 	mem__init(&reg);
-	ASSERT_EQ(pc__setup_memory(&reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&reg, &cfg, NULL), 0);
 	ram = mem__find_region(&reg, "pc.ram");
 	ASSERT_EQ(ram->nr_ranges, 3);
 	EXPECT_EQ(ram->ranges[1].gpa + ram->ranges[1].size, LOW_RAM_LIMIT);
@@ -123,19 +123,26 @@ TEST(bad_ranges_are_refused)
 {
 	struct mem_registry reg;
 	struct mem_region *a, *b;
+	struct error err;
 
 	mem__init(&reg);
-	ASSERT_EQ(mem__add_region(&reg, "a", 64 * KiB, 0, &a), 0);
-	ASSERT_EQ(mem__add_region(&reg, "b", 64 * KiB, 0, &b), 0);
-	EXPECT_EQ(mem__add_region(&reg, "a", 4096, 0, NULL), -EINVAL);
-	EXPECT_EQ(mem__add_region(&reg, "", 4096, 0, NULL), -EINVAL);
-	EXPECT_EQ(mem__add_region(&reg, "z", 0, 0, NULL), -EINVAL);
-	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x1000, 0x123), -EINVAL);
-	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x11000, 0), -EINVAL);
-	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x1000, 0x10000), -EINVAL);
-	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x10000, 0), 0);
-	EXPECT_EQ(mem__add_range(&reg, b, 0x1f000, 0x2000, 0), -EEXIST);
-	EXPECT_EQ(mem__add_range(&reg, b, 0x20000, 0x2000, 0), 0);
+	ASSERT_EQ(mem__add_region(&reg, "a", 64 * KiB, 0, &a, NULL), 0);
+	ASSERT_EQ(mem__add_region(&reg, "b", 64 * KiB, 0, &b, NULL), 0);
+	EXPECT_EQ(mem__add_region(&reg, "a", 4096, 0, NULL, &err), -EINVAL);
+	EXPECT_STREQ(err.msg, "memory region 'a': name empty, too long or already used");
+	EXPECT_EQ(mem__add_region(&reg, "", 4096, 0, NULL, NULL), -EINVAL);
+	EXPECT_EQ(mem__add_region(&reg, "z", 0, 0, NULL, &err), -EINVAL);
+	EXPECT_STREQ(err.msg, "memory region z: size 0 out of range");
+	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x1000, 0x123, &err), -EINVAL);
+	EXPECT_STREQ(err.msg, "memory region a: bad range gpa 0x10000 size 0x1000 offset 0x123");
+	EXPECT_EQ(err.code, -EINVAL);
+	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x11000, 0, NULL), -EINVAL);
+	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x1000, 0x10000, NULL), -EINVAL);
+	EXPECT_EQ(mem__add_range(&reg, a, 0x10000, 0x10000, 0, NULL), 0);
+	EXPECT_EQ(mem__add_range(&reg, b, 0x1f000, 0x2000, 0, &err), -EEXIST);
+	EXPECT_STREQ(err.msg, "memory region b: range at 0x1f000 overlaps a at 0x10000");
+	EXPECT_EQ(err.code, -EEXIST);
+	EXPECT_EQ(mem__add_range(&reg, b, 0x20000, 0x2000, 0, NULL), 0);
 	EXPECT_EQ(a->ranges[0].slot, 0);
 	EXPECT_EQ(b->ranges[0].slot, 1);
 	mem__exit(&reg);
@@ -144,22 +151,26 @@ TEST(bad_ranges_are_refused)
 TEST(bad_configs_are_refused)
 {
 	struct pc_config ok = {.ram_size = 256 * MiB, .vram_size = 16 * MiB, .nr_cpus = 1}, c;
+	struct error err;
 
-	EXPECT_EQ(pc__check_config(&ok), 0);
+	EXPECT_EQ(pc__check_config(&ok, &err), 0);
 	c = ok, c.ram_size = 1 * MiB;
-	EXPECT_EQ(pc__check_config(&c), -EINVAL);
+	EXPECT_EQ(pc__check_config(&c, &err), -EINVAL);
 	c = ok, c.ram_size = 65 * GiB;
-	EXPECT_EQ(pc__check_config(&c), -EINVAL);
+	EXPECT_EQ(pc__check_config(&c, &err), -EINVAL);
+	EXPECT_STREQ(err.msg, "--mem 65G: must be a multiple of 4K between 2M and 64G");
 	c = ok, c.ram_size = 256 * MiB + 1;
-	EXPECT_EQ(pc__check_config(&c), -EINVAL);
+	EXPECT_EQ(pc__check_config(&c, &err), -EINVAL);
 	c = ok, c.vram_size = 512 * MiB;
-	EXPECT_EQ(pc__check_config(&c), -EINVAL);
+	EXPECT_EQ(pc__check_config(&c, &err), -EINVAL);
 	c = ok, c.vram_size = 100 * KiB;
-	EXPECT_EQ(pc__check_config(&c), -EINVAL);
+	EXPECT_EQ(pc__check_config(&c, &err), -EINVAL);
+	EXPECT_STREQ(err.msg, "--vram 100K: must be a multiple of 64K between 64K and 256M");
 	c = ok, c.nr_cpus = 0;
-	EXPECT_EQ(pc__check_config(&c), -EINVAL);
+	EXPECT_EQ(pc__check_config(&c, &err), -EINVAL);
 	c = ok, c.nr_cpus = 65;
-	EXPECT_EQ(pc__check_config(&c), -EINVAL);
+	EXPECT_EQ(pc__check_config(&c, &err), -EINVAL);
+	EXPECT_STREQ(err.msg, "--vcpus 65: must be between 1 and 64");
 }
 
 TEST_HARNESS_MAIN

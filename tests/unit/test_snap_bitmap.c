@@ -102,7 +102,7 @@ FIXTURE_SETUP(pc)
 	struct pc_config cfg = {.ram_size = 4 * MiB, .vram_size = 1 * MiB, .nr_cpus = 1};
 
 	mem__init(&self->reg);
-	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg), 0);
+	ASSERT_EQ(pc__setup_memory(&self->reg, &cfg, NULL), 0);
 }
 
 FIXTURE_TEARDOWN(pc)

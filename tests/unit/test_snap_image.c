@@ -499,7 +499,7 @@ TEST_F(img, enospc_leaves_no_file)
 		SKIP(return, "cannot mount tmpfs: %s", strerror(errno));
 	}
 	snprintf(path, sizeof(path), "%s/big.img", self->mnt);
-	ASSERT_EQ(snapcfg__from_pc(&pc, &big), 0);
+	ASSERT_EQ(snapcfg__from_pc(&pc, &big, NULL), 0);
 	EXPECT_EQ(create(path, &big, SNAP_ORDER_REGISTRY, false, &err), -ENOSPC);
 	snprintf(want, sizeof(want), "%s: not enough space for the 64.6 MiB image", path);
 	EXPECT_STREQ(err.msg, want);

@@ -129,7 +129,7 @@ TEST(snapcfg_reads_the_registry)
 	struct error err;
 	unsigned int i;
 
-	ASSERT_EQ(snapcfg__from_pc(&pc, &c), 0);
+	ASSERT_EQ(snapcfg__from_pc(&pc, &c, NULL), 0);
 	pc_config(&want, 2);
 	EXPECT_STREQ(c.machine, SNAP_MACHINE_PC);
 	EXPECT_EQ(c.vcpus, 2);

@@ -20,7 +20,7 @@ FIXTURE_SETUP(uart)
 {
 	snprintf(self->path, sizeof(self->path), "/tmp/kvmsnap-uart-%d", getpid());
 	kvm__init(&self->kvm);
-	ASSERT_EQ(console__open(&self->con, self->path), 0);
+	ASSERT_EQ(console__open(&self->con, self->path, NULL), 0);
 	self->kvm.console = &self->con;
 	/* No VM: the model runs without KVM; IRQ changes are not sent anywhere. */
 	ASSERT_EQ(uart__init(&self->u, NULL, 0x3f8, 4), 0);
@@ -109,6 +109,17 @@ TEST_F(uart, fifo_overflow_is_bounded)
 	for (i = 0; i < UART_FIFO_SIZE; i++)
 		EXPECT_EQ(uart__read(&self->u, 0), i);
 	EXPECT_EQ(uart__read(&self->u, 5) & 0x01, 0);
+}
+
+TEST(console_open_names_the_file)
+{
+	struct console con;
+	struct error err;
+
+	EXPECT_EQ(console__open(&con, "/nonexistent/serial.log", &err), -ENOENT);
+	EXPECT_STREQ(err.msg, "--serial /nonexistent/serial.log: No such file or directory");
+	EXPECT_EQ(console__open(&con, "none", &err), 0);
+	EXPECT_EQ(con.fd, -1);
 }
 
 TEST_HARNESS_MAIN

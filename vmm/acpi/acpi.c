@@ -279,26 +279,21 @@ static void acpi_fill_rsdp(uint8_t *p, uint64_t rsdt, uint64_t xsdt)
 	p[RSDP_EXT_CHECKSUM] = acpi__checksum(p, RSDP_LEN);
 }
 
-static int acpi_check_config(const struct acpi_config *cfg)
+static int acpi_check_config(const struct acpi_config *cfg, struct error *err)
 {
-	if (cfg->nr_cpus < 1 || cfg->nr_cpus > ACPI_MAX_CPUS) {
-		pr_err("acpi: %u vCPUs, the tables take 1 to %u", cfg->nr_cpus, ACPI_MAX_CPUS);
-		return -EINVAL;
-	}
+	if (cfg->nr_cpus < 1 || cfg->nr_cpus > ACPI_MAX_CPUS)
+		return err_set(err, -EINVAL, "acpi: %u vCPUs, the tables take 1 to %u",
+			       cfg->nr_cpus, ACPI_MAX_CPUS);
 	/* The MADT holds 32-bit addresses. */
-	if (cfg->lapic_gpa > UINT32_MAX || cfg->ioapic_gpa > UINT32_MAX) {
-		pr_err("acpi: APIC addresses must be below 4 GiB");
-		return -EINVAL;
-	}
-	if (cfg->gpa + cfg->size < cfg->gpa) {
-		pr_err("acpi: bad table area %#llx+%#llx", (unsigned long long)cfg->gpa,
-		       (unsigned long long)cfg->size);
-		return -EINVAL;
-	}
+	if (cfg->lapic_gpa > UINT32_MAX || cfg->ioapic_gpa > UINT32_MAX)
+		return err_set(err, -EINVAL, "acpi: APIC addresses must be below 4 GiB");
+	if (cfg->gpa + cfg->size < cfg->gpa)
+		return err_set(err, -EINVAL, "acpi: bad table area %#llx+%#llx",
+			       (unsigned long long)cfg->gpa, (unsigned long long)cfg->size);
 	return 0;
 }
 
-int acpi__build(void *buf, const struct acpi_config *cfg)
+int acpi__build(void *buf, const struct acpi_config *cfg, struct error *err)
 {
 	struct acpi_buf b = {.base = buf, .size = (size_t)cfg->size};
 	size_t tables[2], dsdt, rsdt = 0, xsdt;
@@ -306,7 +301,7 @@ int acpi__build(void *buf, const struct acpi_config *cfg)
 	bool low;
 	int ret;
 
-	ret = acpi_check_config(cfg);
+	ret = acpi_check_config(cfg, err);
 	if (ret)
 		return ret;
 	/* 32-bit pointers (RSDT, FADT.DSDT) only when every table is below 4 GiB. */
@@ -321,8 +316,8 @@ int acpi__build(void *buf, const struct acpi_config *cfg)
 	if (b.full) {
 		/* Leave no half-built tables for a guest to find. */
 		memset(buf, 0, b.pos);
-		pr_err("acpi: the tables do not fit in %llu bytes", (unsigned long long)cfg->size);
-		return -ENOSPC;
+		return err_set(err, -ENOSPC, "acpi: the tables do not fit in %llu bytes",
+			       (unsigned long long)cfg->size);
 	}
 	acpi_fill_rsdp(rsdp, low ? cfg->gpa + rsdt : 0, cfg->gpa + xsdt);
 	return 0;

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/error.h"
+
 struct acpi_config {
 	uint64_t gpa;	      /* where buf appears to the guest; the RSDP is at gpa */
 	uint64_t size;	      /* bytes available in buf */
@@ -19,9 +21,9 @@ struct acpi_config {
  * the RSDP at offset 0 and every pointer a guest-physical address inside
  * [gpa, gpa + size). All checksums valid. 0, -ENOSPC if they do not fit
  * (buf is then left zeroed), or -EINVAL for nr_cpus outside 1..254 or APIC
- * addresses above 4 GiB.
+ * addresses above 4 GiB, with *err naming the cause.
  */
-int acpi__build(void *buf, const struct acpi_config *cfg);
+int acpi__build(void *buf, const struct acpi_config *cfg, struct error *err);
 
 /* The byte that makes the sum of len bytes zero, given the rest. */
 uint8_t acpi__checksum(const void *p, size_t len);

@@ -194,7 +194,7 @@ static int cmd_dirty_log(struct request *rq)
 			       rq->st->claimed_by);
 	/* Already in that state: leave the slots alone, so no dirty bits are lost. */
 	if (mem->log_dirty != on) {
-		ret = mem__set_log_dirty(mem, on);
+		ret = mem__set_log_dirty(mem, on, NULL);
 		if (ret == -ENODEV)
 			return err_set(&rq->err, -EINVAL,
 				       "dirty logging needs a VM with memory slots");

@@ -30,10 +30,10 @@
 
 /*
  * Create, bind and listen on path. A stale socket file (nobody listening) is
- * replaced; a live one or a non-socket file is refused with one error line.
- * Returns the listening fd (close-on-exec) or -errno.
+ * replaced; a live one or a non-socket file is refused. Returns the
+ * listening fd (close-on-exec), or -errno with *err set.
  */
-int control__listen(const char *path);
+int control__listen(const char *path, struct error *err);
 
 /*
  * Serve clients on the calling (main) thread until the VM has exited, then

@@ -47,52 +47,44 @@ struct server {
 
 /* ---- listening ---- */
 
-static int fill_addr(struct sockaddr_un *sa, const char *path)
+static int fill_addr(struct sockaddr_un *sa, const char *path, struct error *err)
 {
 	size_t len = strlen(path);
 
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	if (!len) {
-		pr_err("the control socket path is empty");
-		return -EINVAL;
-	}
-	if (len >= sizeof(sa->sun_path)) {
-		pr_err("control socket path %s is too long (%zu bytes, at most %zu)", path, len,
-		       sizeof(sa->sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
+	if (!len)
+		return err_set(err, -EINVAL, "the control socket path is empty");
+	if (len >= sizeof(sa->sun_path))
+		return err_set(err, -ENAMETOOLONG,
+			       "control socket path %s is too long (%zu bytes, at most %zu)", path,
+			       len, sizeof(sa->sun_path) - 1);
 	memcpy(sa->sun_path, path, len);
 	return 0;
 }
 
 /* 0 if nobody listens on the socket file at path, -EADDRINUSE if someone does. */
-static int probe_socket(const struct sockaddr_un *sa, const char *path)
+static int probe_socket(const struct sockaddr_un *sa, const char *path, struct error *err)
 {
-	int fd, ret, err;
+	int fd, ret, e;
 
 	/* Non-blocking: a live listener with a full backlog must not hang us. */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		err = -errno;
-		pr_err("cannot create a socket: %s", strerror(-err));
-		return err;
-	}
+	if (fd < 0)
+		return err_errno(err, errno, "cannot create a socket");
 	ret = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
-	err = ret ? errno : 0;
+	e = ret ? errno : 0;
 	close(fd);
-	if (err == ECONNREFUSED || err == ENOENT)
+	if (e == ECONNREFUSED || e == ENOENT)
 		return 0;
-	if (!err || err == EAGAIN || err == EINPROGRESS) {
-		pr_err("control socket %s is in use by another process", path);
-		return -EADDRINUSE;
-	}
-	pr_err("cannot check control socket %s: %s", path, strerror(err));
-	return -err;
+	if (!e || e == EAGAIN || e == EINPROGRESS)
+		return err_set(err, -EADDRINUSE, "control socket %s is in use by another process",
+			       path);
+	return err_errno(err, e, "cannot check control socket %s", path);
 }
 
 /* Refuse a live socket or a non-socket at path; remove a stale socket. */
-static int clear_path(const struct sockaddr_un *sa, const char *path)
+static int clear_path(const struct sockaddr_un *sa, const char *path, struct error *err)
 {
 	struct stat st;
 	int ret;
@@ -100,55 +92,44 @@ static int clear_path(const struct sockaddr_un *sa, const char *path)
 	if (lstat(path, &st)) {
 		if (errno == ENOENT)
 			return 0;
-		ret = -errno;
-		pr_err("cannot check control socket %s: %s", path, strerror(-ret));
-		return ret;
+		return err_errno(err, errno, "cannot check control socket %s", path);
 	}
-	if (!S_ISSOCK(st.st_mode)) {
-		pr_err("%s exists and is not a socket", path);
-		return -EEXIST;
-	}
-	ret = probe_socket(sa, path);
+	if (!S_ISSOCK(st.st_mode))
+		return err_set(err, -EEXIST, "%s exists and is not a socket", path);
+	ret = probe_socket(sa, path, err);
 	if (ret)
 		return ret;
-	if (unlink(path) && errno != ENOENT) {
-		ret = -errno;
-		pr_err("cannot remove stale control socket %s: %s", path, strerror(-ret));
-		return ret;
-	}
+	if (unlink(path) && errno != ENOENT)
+		return err_errno(err, errno, "cannot remove stale control socket %s", path);
 	pr_debug("removed stale control socket %s", path);
 	return 0;
 }
 
-int control__listen(const char *path)
+int control__listen(const char *path, struct error *err)
 {
 	struct sockaddr_un sa;
 	int fd, ret;
 
-	ret = fill_addr(&sa, path);
+	ret = fill_addr(&sa, path, err);
 	if (!ret)
-		ret = clear_path(&sa, path);
+		ret = clear_path(&sa, path, err);
 	if (ret)
 		return ret;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		ret = -errno;
-		pr_err("cannot create the control socket: %s", strerror(-ret));
-		return ret;
-	}
+	if (fd < 0)
+		return err_errno(err, errno, "cannot create the control socket");
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		ret = -errno;
-		if (ret == -EADDRINUSE)
-			pr_err("control socket %s is in use by another process", path);
+		if (errno == EADDRINUSE)
+			ret = err_set(err, -EADDRINUSE,
+				      "control socket %s is in use by another process", path);
 		else
-			pr_err("cannot bind control socket %s: %s", path, strerror(-ret));
+			ret = err_errno(err, errno, "cannot bind control socket %s", path);
 		close(fd);
 		return ret;
 	}
 	/* Owner only: the socket can stop the VM and read its memory digests. */
 	if (chmod(path, 0600) || listen(fd, 16)) {
-		ret = -errno;
-		pr_err("cannot listen on control socket %s: %s", path, strerror(-ret));
+		ret = err_errno(err, errno, "cannot listen on control socket %s", path);
 		close(fd);
 		unlink(path);
 		return ret;
@@ -478,8 +459,9 @@ int control__serve(struct kvm *kvm, int listen_fd, const char *path,
 	while (!kvm__has_exited(kvm)) {
 		ret = serve_once(&srv);
 		if (ret) {
-			pr_err("control socket: poll: %s", strerror(-ret));
-			kvm__request_exit(kvm, EXIT_VMM_ERROR, "the control socket failed");
+			/* The exit reason is what `run` prints as it ends. */
+			kvm__request_exit(kvm, EXIT_VMM_ERROR,
+					  "the control socket failed: poll: %s", strerror(-ret));
 			break;
 		}
 	}

@@ -8,7 +8,7 @@
 
 #include "util/util.h"
 
-int console__open(struct console *con, const char *spec)
+int console__open(struct console *con, const char *spec, struct error *err)
 {
 	pthread_mutex_init(&con->lock, NULL);
 	if (!strcmp(spec, "none")) {
@@ -20,12 +20,8 @@ int console__open(struct console *con, const char *spec)
 	} else {
 		con->fd = open(spec, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
 	}
-	if (con->fd < 0) {
-		int err = -errno;
-
-		pr_err("--serial %s: %s", spec, strerror(-err));
-		return err;
-	}
+	if (con->fd < 0)
+		return err_errno(err, errno, "--serial %s", spec);
 	return 0;
 }
 

@@ -66,7 +66,7 @@ static uint64_t session_end(struct control_state *st)
 			pr_warn("snapshot: cannot resume the VM");
 		resumed = now_ns();
 	}
-	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false))
+	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false, NULL))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
 	st->snap = NULL;
 	st->claimed_by = NULL;
@@ -243,7 +243,7 @@ static int snapshot_log(struct request *rq)
 		return err_set(&rq->err, -EALREADY,
 			       "dirty logging is already on for this snapshot");
 	s->log_was_on = rq->kvm->mem.log_dirty;
-	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true);
+	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true, NULL);
 	if (ret)
 		return err_set(&rq->err, ret, "cannot turn dirty logging on: %s", strerror(-ret));
 	s->logging = true;

@@ -25,15 +25,13 @@ static const uint64_t boot_gdt[] = {
 
 _Static_assert(sizeof(boot_gdt) == BOOT_GDT_SIZE, "BOOT_GDT_SIZE");
 
-int boot__build_gdt(struct mem_registry *mem)
+int boot__build_gdt(struct mem_registry *mem, struct error *err)
 {
 	uint8_t *gdt = mem__gpa_to_host(mem, BOOT_GDT_GPA, sizeof(boot_gdt));
 	unsigned int i;
 
-	if (!gdt) {
-		pr_err("boot GDT: no RAM at 0x%llx", BOOT_GDT_GPA);
-		return -EFAULT;
-	}
+	if (!gdt)
+		return err_set(err, -EFAULT, "boot GDT: no RAM at 0x%llx", BOOT_GDT_GPA);
 	for (i = 0; i < ARRAY_SIZE(boot_gdt); i++)
 		put_le64(gdt + 8 * i, boot_gdt[i]);
 	return 0;
@@ -47,7 +45,7 @@ int boot__build_gdt(struct mem_registry *mem)
 #define NR_PDPTE  512
 
 /* Mark each GiB of the one PDPT that needs a PD: [0, 4 GiB) and RAM above it. */
-static int mark_needed(struct mem_registry *mem, bool need[NR_PDPTE])
+static int mark_needed(struct mem_registry *mem, bool need[NR_PDPTE], struct error *err)
 {
 	struct mem_region *r;
 	struct mem_range *rg;
@@ -63,11 +61,10 @@ static int mark_needed(struct mem_registry *mem, bool need[NR_PDPTE])
 
 			if (end <= HIGH_MEM_START)
 				continue;
-			if ((end - 1) / PD_SPAN >= NR_PDPTE) {
-				pr_err("boot page tables: RAM at 0x%llx is above 512 GiB",
-				       (unsigned long long)rg->gpa);
-				return -ENOSPC;
-			}
+			if ((end - 1) / PD_SPAN >= NR_PDPTE)
+				return err_set(err, -ENOSPC,
+					       "boot page tables: RAM at 0x%llx is above 512 GiB",
+					       (unsigned long long)rg->gpa);
 			for (g = MAX(rg->gpa, HIGH_MEM_START) / PD_SPAN; g <= (end - 1) / PD_SPAN;
 			     g++)
 				need[g] = true;
@@ -81,7 +78,7 @@ static void map_2m(uint8_t *pd, uint64_t gpa)
 	put_le64(pd + 8 * ((gpa / PAGE_2M) % 512), gpa | PTE_FLAGS | PTE_PS);
 }
 
-int boot__build_pagetables(struct mem_registry *mem)
+int boot__build_pagetables(struct mem_registry *mem, struct error *err)
 {
 	uint64_t pd_gpa[NR_PDPTE] = {0};
 	bool need[NR_PDPTE] = {false};
@@ -91,23 +88,20 @@ int boot__build_pagetables(struct mem_registry *mem)
 	uint8_t *base;
 	int ret;
 
-	ret = mark_needed(mem, need);
+	ret = mark_needed(mem, need, err);
 	if (ret)
 		return ret;
 	for (g = 0; g < NR_PDPTE; g++)
 		if (need[g])
 			pd_gpa[g] = BOOT_PGTABLE_GPA + PAGE_SIZE * nr_pages++;
 	bytes = nr_pages * PAGE_SIZE;
-	if (bytes > BOOT_PGTABLE_END - BOOT_PGTABLE_GPA) {
-		pr_err("boot page tables: %llu pages do not fit below 0x%llx",
-		       (unsigned long long)nr_pages, BOOT_PGTABLE_END);
-		return -ENOSPC;
-	}
+	if (bytes > BOOT_PGTABLE_END - BOOT_PGTABLE_GPA)
+		return err_set(err, -ENOSPC, "boot page tables: %llu pages do not fit below 0x%llx",
+			       (unsigned long long)nr_pages, BOOT_PGTABLE_END);
 	base = mem__gpa_to_host(mem, BOOT_PGTABLE_GPA, bytes);
-	if (!base) {
-		pr_err("boot page tables: no RAM at 0x%llx", BOOT_PGTABLE_GPA);
-		return -EFAULT;
-	}
+	if (!base)
+		return err_set(err, -EFAULT, "boot page tables: no RAM at 0x%llx",
+			       BOOT_PGTABLE_GPA);
 	memset(base, 0, bytes);
 
 	/* PML4 in the first page, the PDPT in the second, then the PDs. */

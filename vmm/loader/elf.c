@@ -65,98 +65,80 @@ unsigned int elf__class(const void *buf, size_t len)
 }
 
 int loader__check_span(struct mem_registry *mem, const char *name, const char *what, uint64_t gpa,
-		       uint64_t size)
+		       uint64_t size, struct error *err)
 {
 	unsigned long long a = gpa, s = size;
 	struct mem_region *r;
 	struct mem_range *rg;
 
-	if (size > UINT64_MAX - gpa) {
-		pr_err("kernel %s: %s: segment at 0x%llx of 0x%llx bytes wraps around", name, what,
-		       a, s);
-		return -ENOEXEC;
-	}
-	if (gpa < KERNEL_MIN_GPA) {
-		pr_err("kernel %s: %s: segment at 0x%llx is below 0x%llx (boot structures)", name,
-		       what, a, KERNEL_MIN_GPA);
-		return -ENOEXEC;
-	}
+	if (size > UINT64_MAX - gpa)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: %s: segment at 0x%llx of 0x%llx bytes wraps around",
+			       name, what, a, s);
+	if (gpa < KERNEL_MIN_GPA)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: %s: segment at 0x%llx is below 0x%llx (boot structures)",
+			       name, what, a, KERNEL_MIN_GPA);
 	rg = mem__find_range(mem, gpa, &r);
-	if (!rg || !(r->flags & MEM_REGION_RAM) || (r->flags & MEM_REGION_READONLY)) {
-		pr_err("kernel %s: %s: segment at 0x%llx-0x%llx is not in guest RAM", name, what, a,
-		       a + s);
-		return -ENOEXEC;
-	}
-	if (!mem__gpa_to_host(mem, gpa, size)) {
-		pr_err("kernel %s: %s: segment at 0x%llx-0x%llx extends past the end of guest RAM",
-		       name, what, a, a + s);
-		return -ENOEXEC;
-	}
+	if (!rg || !(r->flags & MEM_REGION_RAM) || (r->flags & MEM_REGION_READONLY))
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: %s: segment at 0x%llx-0x%llx is not in guest RAM", name,
+			       what, a, a + s);
+	if (!mem__gpa_to_host(mem, gpa, size))
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: %s: segment at 0x%llx-0x%llx extends past the end of guest RAM",
+		    name, what, a, a + s);
 	return 0;
 }
 
 /* Check the ELF identification and header fields that do not involve offsets. */
 static int check_header(const char *name, const uint8_t *p, size_t len, unsigned int bits,
-			const struct elf_layout **layout)
+			const struct elf_layout **layout, struct error *err)
 {
 	const struct elf_layout *l;
 	unsigned int cls = elf__class(p, len);
 
-	if (!cls) {
-		pr_err("kernel %s: not an ELF file", name);
-		return -ENOEXEC;
-	}
-	if (len < 16) {
-		pr_err("kernel %s: truncated ELF header (%zu bytes)", name, len);
-		return -ENOEXEC;
-	}
-	if (cls != ELFCLASS32 && cls != ELFCLASS64) {
-		pr_err("kernel %s: unknown ELF class %u", name, cls);
-		return -ENOEXEC;
-	}
+	if (!cls)
+		return err_set(err, -ENOEXEC, "kernel %s: not an ELF file", name);
+	if (len < 16)
+		return err_set(err, -ENOEXEC, "kernel %s: truncated ELF header (%zu bytes)", name,
+			       len);
+	if (cls != ELFCLASS32 && cls != ELFCLASS64)
+		return err_set(err, -ENOEXEC, "kernel %s: unknown ELF class %u", name, cls);
 	l = cls == ELFCLASS64 ? &elf64_layout : &elf32_layout;
-	if (bits && bits != l->bits) {
-		pr_err("kernel %s: %u-bit ELF file, expected a %u-bit one", name, l->bits, bits);
-		return -ENOEXEC;
-	}
-	if (p[5] != ELFDATA2LSB) {
-		pr_err("kernel %s: ELF file is not little-endian", name);
-		return -ENOEXEC;
-	}
-	if (p[6] != EV_CURRENT) {
-		pr_err("kernel %s: unknown ELF version %u", name, p[6]);
-		return -ENOEXEC;
-	}
-	if (len < l->ehsize) {
-		pr_err("kernel %s: truncated ELF header (%zu of %zu bytes)", name, len, l->ehsize);
-		return -ENOEXEC;
-	}
-	if (get_le16(p + 16) != ET_EXEC) {
-		pr_err("kernel %s: ELF type %u is not ET_EXEC: kvmsnap loads static executables",
-		       name, get_le16(p + 16));
-		return -ENOEXEC;
-	}
-	if (get_le16(p + 18) != l->machine) {
-		pr_err("kernel %s: ELF machine %u is not %s", name, get_le16(p + 18),
-		       l->machine_name);
-		return -ENOEXEC;
-	}
-	if (get_le32(p + 20) != EV_CURRENT) {
-		pr_err("kernel %s: unknown ELF version %u", name, get_le32(p + 20));
-		return -ENOEXEC;
-	}
-	if (get_le16(p + l->e_phentsize) != l->phentsize) {
-		pr_err("kernel %s: ELF program header size %u, expected %zu", name,
-		       get_le16(p + l->e_phentsize), l->phentsize);
-		return -ENOEXEC;
-	}
+	if (bits && bits != l->bits)
+		return err_set(err, -ENOEXEC, "kernel %s: %u-bit ELF file, expected a %u-bit one",
+			       name, l->bits, bits);
+	if (p[5] != ELFDATA2LSB)
+		return err_set(err, -ENOEXEC, "kernel %s: ELF file is not little-endian", name);
+	if (p[6] != EV_CURRENT)
+		return err_set(err, -ENOEXEC, "kernel %s: unknown ELF version %u", name, p[6]);
+	if (len < l->ehsize)
+		return err_set(err, -ENOEXEC, "kernel %s: truncated ELF header (%zu of %zu bytes)",
+			       name, len, l->ehsize);
+	if (get_le16(p + 16) != ET_EXEC)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: ELF type %u is not ET_EXEC: kvmsnap loads static executables", name,
+		    get_le16(p + 16));
+	if (get_le16(p + 18) != l->machine)
+		return err_set(err, -ENOEXEC, "kernel %s: ELF machine %u is not %s", name,
+			       get_le16(p + 18), l->machine_name);
+	if (get_le32(p + 20) != EV_CURRENT)
+		return err_set(err, -ENOEXEC, "kernel %s: unknown ELF version %u", name,
+			       get_le32(p + 20));
+	if (get_le16(p + l->e_phentsize) != l->phentsize)
+		return err_set(err, -ENOEXEC, "kernel %s: ELF program header size %u, expected %zu",
+			       name, get_le16(p + l->e_phentsize), l->phentsize);
 	*layout = l;
 	return 0;
 }
 
 /* Read program header i and check it against the file and guest RAM. */
 static int check_segment(struct mem_registry *mem, const char *name, const struct elf_layout *l,
-			 const uint8_t *ph, unsigned int i, size_t len, struct elf_segment *seg)
+			 const uint8_t *ph, unsigned int i, size_t len, struct elf_segment *seg,
+			 struct error *err)
 {
 	char what[32];
 
@@ -168,35 +150,35 @@ static int check_segment(struct mem_registry *mem, const char *name, const struc
 	seg->filesz = get_addr(l, ph + l->p_filesz);
 	seg->memsz = get_addr(l, ph + l->p_memsz);
 
-	if (seg->offset > len || seg->filesz > len - seg->offset) {
-		pr_err("kernel %s: program header %u: data at 0x%llx+0x%llx is past end of file",
-		       name, i, (unsigned long long)seg->offset, (unsigned long long)seg->filesz);
-		return -ENOEXEC;
-	}
-	if (seg->filesz > seg->memsz) {
-		pr_err("kernel %s: program header %u: file size 0x%llx exceeds memory size 0x%llx",
-		       name, i, (unsigned long long)seg->filesz, (unsigned long long)seg->memsz);
-		return -ENOEXEC;
-	}
+	if (seg->offset > len || seg->filesz > len - seg->offset)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: program header %u: data at 0x%llx+0x%llx is past end of file", name,
+		    i, (unsigned long long)seg->offset, (unsigned long long)seg->filesz);
+	if (seg->filesz > seg->memsz)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: program header %u: file size 0x%llx exceeds memory size 0x%llx",
+		    name, i, (unsigned long long)seg->filesz, (unsigned long long)seg->memsz);
 	if (!seg->memsz)
 		return 0; /* nothing to place: the caller skips it */
 	snprintf(what, sizeof(what), "program header %u", i);
-	return loader__check_span(mem, name, what, seg->paddr, seg->memsz);
+	return loader__check_span(mem, name, what, seg->paddr, seg->memsz, err);
 }
 
 /* Two segments loaded over each other mean a broken link, not a kernel. */
 static int check_overlap(const char *name, const struct elf_image *img,
-			 const struct elf_segment *seg)
+			 const struct elf_segment *seg, struct error *err)
 {
 	const struct elf_segment *o;
 
 	for (o = img->loads; o < img->loads + img->nr_loads; o++) {
-		if (seg->paddr < o->paddr + o->memsz && o->paddr < seg->paddr + seg->memsz) {
-			pr_err("kernel %s: program headers %u and %u overlap in memory at 0x%llx",
-			       name, o->index, seg->index,
-			       (unsigned long long)MAX(o->paddr, seg->paddr));
-			return -ENOEXEC;
-		}
+		if (seg->paddr < o->paddr + o->memsz && o->paddr < seg->paddr + seg->memsz)
+			return err_set(
+			    err, -ENOEXEC,
+			    "kernel %s: program headers %u and %u overlap in memory at 0x%llx",
+			    name, o->index, seg->index,
+			    (unsigned long long)MAX(o->paddr, seg->paddr));
 	}
 	return 0;
 }
@@ -205,7 +187,7 @@ static int check_overlap(const char *name, const struct elf_image *img,
  * e_entry is a virtual address; like GRUB, translate it through the
  * executable segment that contains it. Identity-linked kernels are unchanged.
  */
-static int find_entry(const char *name, struct elf_image *img, uint64_t entry)
+static int find_entry(const char *name, struct elf_image *img, uint64_t entry, struct error *err)
 {
 	const struct elf_segment *s;
 
@@ -215,58 +197,55 @@ static int find_entry(const char *name, struct elf_image *img, uint64_t entry)
 			return 0;
 		}
 	}
-	pr_err("kernel %s: entry point 0x%llx is not inside an executable segment", name,
-	       (unsigned long long)entry);
-	return -ENOEXEC;
+	return err_set(err, -ENOEXEC,
+		       "kernel %s: entry point 0x%llx is not inside an executable segment", name,
+		       (unsigned long long)entry);
 }
 
 int elf__parse(struct mem_registry *mem, const char *name, const void *buf, size_t len,
-	       unsigned int bits, struct elf_image *img)
+	       unsigned int bits, struct elf_image *img, struct error *err)
 {
-	const struct elf_layout *l;
+	const struct elf_layout *l = NULL; /* set unless check_header() fails */
 	const uint8_t *p = buf;
 	uint64_t phoff;
 	unsigned int phnum, i;
 	int ret;
 
 	memset(img, 0, sizeof(*img));
-	ret = check_header(name, p, len, bits, &l);
+	ret = check_header(name, p, len, bits, &l, err);
 	if (ret)
 		return ret;
 	img->bits = l->bits;
 	phoff = get_addr(l, p + l->e_phoff);
 	phnum = get_le16(p + l->e_phnum);
-	if (phoff > len || (uint64_t)phnum * l->phentsize > len - phoff) {
-		pr_err("kernel %s: %u program headers at 0x%llx extend past the end of the file",
-		       name, phnum, (unsigned long long)phoff);
-		return -ENOEXEC;
-	}
+	if (phoff > len || (uint64_t)phnum * l->phentsize > len - phoff)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: %u program headers at 0x%llx extend past the end of the file", name,
+		    phnum, (unsigned long long)phoff);
 	for (i = 0; i < phnum; i++) {
 		const uint8_t *ph = p + phoff + (size_t)i * l->phentsize;
 		struct elf_segment seg;
 
 		if (get_le32(ph + l->p_type) != PT_LOAD)
 			continue;
-		ret = check_segment(mem, name, l, ph, i, len, &seg);
+		ret = check_segment(mem, name, l, ph, i, len, &seg, err);
 		if (ret)
 			return ret;
 		if (!seg.memsz)
 			continue;
-		ret = check_overlap(name, img, &seg);
+		ret = check_overlap(name, img, &seg, err);
 		if (ret)
 			return ret;
-		if (img->nr_loads == ELF_MAX_LOADS) {
-			pr_err("kernel %s: more than %d loadable segments", name, ELF_MAX_LOADS);
-			return -ENOEXEC;
-		}
+		if (img->nr_loads == ELF_MAX_LOADS)
+			return err_set(err, -ENOEXEC, "kernel %s: more than %d loadable segments",
+				       name, ELF_MAX_LOADS);
 		img->loads[img->nr_loads++] = seg;
 		img->image_end = MAX(img->image_end, ALIGN_UP(seg.paddr + seg.memsz, PAGE_SIZE));
 	}
-	if (!img->nr_loads) {
-		pr_err("kernel %s: no loadable (PT_LOAD) segments", name);
-		return -ENOEXEC;
-	}
-	return find_entry(name, img, get_addr(l, p + l->e_entry));
+	if (!img->nr_loads)
+		return err_set(err, -ENOEXEC, "kernel %s: no loadable (PT_LOAD) segments", name);
+	return find_entry(name, img, get_addr(l, p + l->e_entry), err);
 }
 
 void elf__load(struct mem_registry *mem, const struct elf_image *img, const void *buf)

@@ -38,10 +38,10 @@ unsigned int elf__class(const void *buf, size_t len);
 
 /*
  * Check an ELF executable (bits 32, 64, or 0 for either) against the file
- * and guest RAM without writing anything. One error line and -ENOEXEC.
+ * and guest RAM without writing anything. 0, or -ENOEXEC with *err set.
  */
 int elf__parse(struct mem_registry *mem, const char *name, const void *buf, size_t len,
-	       unsigned int bits, struct elf_image *img);
+	       unsigned int bits, struct elf_image *img, struct error *err);
 
 /* Copy the segments of a parsed image into guest RAM and zero their bss. */
 void elf__load(struct mem_registry *mem, const struct elf_image *img, const void *buf);
@@ -49,9 +49,9 @@ void elf__load(struct mem_registry *mem, const struct elf_image *img, const void
 /*
  * [gpa, gpa + size) must be writable guest RAM at or above KERNEL_MIN_GPA,
  * inside one memory range. what prefixes the error ("program header 2").
- * 0 or -ENOEXEC.
+ * 0, or -ENOEXEC with *err set.
  */
 int loader__check_span(struct mem_registry *mem, const char *name, const char *what, uint64_t gpa,
-		       uint64_t size);
+		       uint64_t size, struct error *err);
 
 #endif

@@ -6,18 +6,18 @@
 #include "loader/elf.h"
 
 int loader__load_elf64(struct mem_registry *mem, const char *name, const void *buf, size_t len,
-		       struct boot_state *boot)
+		       struct boot_state *boot, struct error *err)
 {
 	struct elf_image img;
 	int ret;
 
-	ret = elf__parse(mem, name, buf, len, 64, &img);
+	ret = elf__parse(mem, name, buf, len, 64, &img, err);
 	if (ret)
 		return ret;
 	elf__load(mem, &img, buf);
-	ret = boot__build_gdt(mem);
+	ret = boot__build_gdt(mem, err);
 	if (!ret)
-		ret = boot__build_pagetables(mem);
+		ret = boot__build_pagetables(mem, err);
 	if (ret)
 		return ret;
 

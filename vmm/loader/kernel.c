@@ -13,7 +13,7 @@
 #include "util/util.h"
 
 int loader__load_image(struct mem_registry *mem, const struct kernel_args *args, const void *buf,
-		       size_t len, struct boot_state *boot)
+		       size_t len, struct boot_state *boot, struct error *err)
 {
 	const char *name = args->path ? args->path : "(kernel)";
 	unsigned int cls;
@@ -21,33 +21,31 @@ int loader__load_image(struct mem_registry *mem, const struct kernel_args *args,
 	int ret;
 
 	/* Multiboot first: a Multiboot kernel may well be an ELF64 file. */
-	ret = loader__load_multiboot(mem, args, buf, len, boot);
+	ret = loader__load_multiboot(mem, args, buf, len, boot, err);
 	if (ret != -ENOENT)
 		return ret;
 
 	cls = elf__class(buf, len);
-	if (cls && cls != 1 && args->nr_initrds) {
-		pr_err("kernel %s: --initrd needs a Multiboot kernel", name);
-		return -EINVAL;
-	}
+	if (cls && cls != 1 && args->nr_initrds)
+		return err_set(err, -EINVAL, "kernel %s: --initrd needs a Multiboot kernel", name);
 	if (cls && cls != 1)
-		return loader__load_elf64(mem, name, buf, len, boot);
-	if (loader__find_multiboot(buf, len, &off) == -EBADMSG) {
-		pr_err("kernel %s: Multiboot header at offset 0x%zx has a bad checksum", name, off);
-		return -ENOEXEC;
-	}
-	if (cls == 1) {
-		pr_err("kernel %s: 32-bit ELF without a Multiboot header in its first 8 KiB", name);
-		return -ENOEXEC;
-	}
-	pr_err(
+		return loader__load_elf64(mem, name, buf, len, boot, err);
+	if (loader__find_multiboot(buf, len, &off) == -EBADMSG)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: Multiboot header at offset 0x%zx has a bad checksum",
+			       name, off);
+	if (cls == 1)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: 32-bit ELF without a Multiboot header in its first 8 KiB", name);
+	return err_set(
+	    err, -ENOEXEC,
 	    "kernel %s: not an ELF64 x86-64 executable and no Multiboot header in its first 8 KiB",
 	    name);
-	return -ENOEXEC;
 }
 
 /* The whole file in a malloc()ed buffer, refusing what cannot be a kernel. */
-static int read_kernel(const char *path, uint64_t limit, void **buf, size_t *len)
+static int read_kernel(const char *path, uint64_t limit, void **buf, size_t *len, struct error *err)
 {
 	char a[32], b[32];
 	struct stat st;
@@ -57,36 +55,32 @@ static int read_kernel(const char *path, uint64_t limit, void **buf, size_t *len
 	*buf = NULL;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = -errno;
-		pr_err("kernel %s: %s", path, strerror(-ret));
+		ret = err_errno(err, errno, "kernel %s", path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		pr_err("kernel %s: not a regular file", path);
-		ret = -EINVAL;
+		ret = err_set(err, -EINVAL, "kernel %s: not a regular file", path);
 		goto out;
 	}
 	if (!st.st_size) {
-		pr_err("kernel %s: file is empty", path);
-		ret = -ENOEXEC;
+		ret = err_set(err, -ENOEXEC, "kernel %s: file is empty", path);
 		goto out;
 	}
 	if ((uint64_t)st.st_size > limit) {
-		pr_err("kernel %s: file is too large (%s; the limit is %s)", path,
-		       format_size(st.st_size, a, sizeof(a)), format_size(limit, b, sizeof(b)));
-		ret = -EFBIG;
+		ret = err_set(err, -EFBIG, "kernel %s: file is too large (%s; the limit is %s)",
+			      path, format_size(st.st_size, a, sizeof(a)),
+			      format_size(limit, b, sizeof(b)));
 		goto out;
 	}
 	*buf = malloc(st.st_size);
 	if (!*buf) {
-		ret = -ENOMEM;
-		pr_err("kernel %s: %s", path, strerror(-ret));
+		ret = err_errno(err, ENOMEM, "kernel %s", path);
 		goto out;
 	}
 	n = read_in_full(fd, *buf, st.st_size);
 	if (n != st.st_size) {
-		ret = n < 0 ? (int)n : -EIO;
-		pr_err("kernel %s: read: %s", path, n < 0 ? strerror(-ret) : "file shrank");
+		ret = n < 0 ? err_errno(err, (int)n, "kernel %s: read", path)
+			    : err_set(err, -EIO, "kernel %s: read: file shrank", path);
 		free(*buf);
 		*buf = NULL;
 		goto out;
@@ -99,7 +93,7 @@ out:
 }
 
 int loader__load_kernel(struct mem_registry *mem, const struct kernel_args *args,
-			struct boot_state *boot)
+			struct boot_state *boot, struct error *err)
 {
 	struct mem_region *ram = mem__find_region(mem, "pc.ram");
 	uint64_t limit = KERNEL_FILE_MAX;
@@ -109,10 +103,10 @@ int loader__load_kernel(struct mem_registry *mem, const struct kernel_args *args
 
 	if (ram)
 		limit = MIN(limit, ram->size);
-	ret = read_kernel(args->path, limit, &buf, &len);
+	ret = read_kernel(args->path, limit, &buf, &len, err);
 	if (ret)
 		return ret;
-	ret = loader__load_image(mem, args, buf, len, boot);
+	ret = loader__load_image(mem, args, buf, len, boot, err);
 	free(buf);
 	return ret;
 }

@@ -3,9 +3,9 @@
  * Guest loaders. They write into guest memory only through the registry
  * (mem__write / mem__gpa_to_host), never below KERNEL_MIN_GPA except for the
  * boot structures of layout.h, and fill a struct boot_state that the vCPUs
- * are started from. Every malformed input gets one error line that says what
- * is wrong ("kernel FILE: ..."), and a negative errno (-ENOEXEC for a bad
- * file); nothing exits the process.
+ * are started from. Every malformed input gets a negative errno (-ENOEXEC
+ * for a bad file) and one line in *err that says what is wrong
+ * ("kernel FILE: ..."); nothing prints or exits the process.
  */
 #ifndef KVMSNAP_LOADER_H
 #define KVMSNAP_LOADER_H
@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "kvm.h"
+#include "lib/error.h"
 #include "mem.h"
 
 struct kernel_args {
@@ -33,14 +34,14 @@ struct kernel_args {
  * The loaders set every field of *boot but all_cpus, which is the caller's.
  */
 int loader__load_kernel(struct mem_registry *mem, const struct kernel_args *args,
-			struct boot_state *boot);
+			struct boot_state *boot, struct error *err);
 
 /*
  * The format detection of loader__load_kernel() on a kernel already in
  * memory (args->path names it in messages): Multiboot first, then ELF64.
  */
 int loader__load_image(struct mem_registry *mem, const struct kernel_args *args, const void *buf,
-		       size_t len, struct boot_state *boot);
+		       size_t len, struct boot_state *boot, struct error *err);
 
 /*
  * Load an ELF64 x86-64 executable from memory (name is used in messages).
@@ -48,17 +49,17 @@ int loader__load_image(struct mem_registry *mem, const struct kernel_args *args,
  * the identity page tables.
  */
 int loader__load_elf64(struct mem_registry *mem, const char *name, const void *buf, size_t len,
-		       struct boot_state *boot);
+		       struct boot_state *boot, struct error *err);
 
 /*
  * Parse and load a Multiboot v1 kernel from memory: an ELF32 (or ELF64, as
  * GRUB allows) image, or the a.out kludge of header flag bit 16. args->initrds
  * become the modules, page-aligned after the kernel; the information
- * structure goes at MB_INFO_GPA. Returns -ENOENT (and prints nothing) if buf
- * has no Multiboot header in its first 8 KiB.
+ * structure goes at MB_INFO_GPA. Returns -ENOENT if buf has no Multiboot
+ * header in its first 8 KiB, so the caller can try another format.
  */
 int loader__load_multiboot(struct mem_registry *mem, const struct kernel_args *args,
-			   const void *buf, size_t len, struct boot_state *boot);
+			   const void *buf, size_t len, struct boot_state *boot, struct error *err);
 
 /*
  * Find the Multiboot v1 header: 4-byte aligned in the first 8 KiB, with a
@@ -73,12 +74,13 @@ int loader__find_multiboot(const void *buf, size_t len, size_t *offset);
 #define BOOT_DS	      0x10
 #define BOOT_CS32     0x18
 #define BOOT_GDT_SIZE 32 /* bytes: the GDTR limit is BOOT_GDT_SIZE - 1 */
-int boot__build_gdt(struct mem_registry *mem);
+int boot__build_gdt(struct mem_registry *mem, struct error *err);
 
 /*
  * Identity-map [0, 4 GiB) and all RAM above it with 2 MiB pages, U/S and
- * R/W set at every level, at BOOT_PGTABLE_GPA. Returns 0 or -ENOSPC.
+ * R/W set at every level, at BOOT_PGTABLE_GPA. 0, or -ENOSPC/-EFAULT with
+ * *err set.
  */
-int boot__build_pagetables(struct mem_registry *mem);
+int boot__build_pagetables(struct mem_registry *mem, struct error *err);
 
 #endif

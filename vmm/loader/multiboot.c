@@ -77,17 +77,17 @@ int loader__find_multiboot(const void *buf, size_t len, size_t *offset)
 	return ret;
 }
 
-static int check_flags(const char *name, uint32_t flags)
+static int check_flags(const char *name, uint32_t flags, struct error *err)
 {
-	if (flags & MB_VIDEO_MODE) {
-		pr_err("kernel %s: Multiboot video mode (flags bit 2) is not supported", name);
-		return -ENOEXEC;
-	}
-	if (flags & MB_REQUIRED & ~MB_SUPPORTED) {
-		pr_err("kernel %s: Multiboot header flags 0x%08x: unsupported required bits 0x%04x",
-		       name, flags, flags & MB_REQUIRED & ~MB_SUPPORTED);
-		return -ENOEXEC;
-	}
+	if (flags & MB_VIDEO_MODE)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: Multiboot video mode (flags bit 2) is not supported",
+			       name);
+	if (flags & MB_REQUIRED & ~MB_SUPPORTED)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: Multiboot header flags 0x%08x: unsupported required bits 0x%04x",
+		    name, flags, flags & MB_REQUIRED & ~MB_SUPPORTED);
 	return 0;
 }
 
@@ -97,57 +97,55 @@ static int check_flags(const char *name, uint32_t flags)
  * addresses. It becomes a one-segment image so it loads like ELF.
  */
 static int parse_aout(struct mem_registry *mem, const char *name, const uint8_t *p, size_t len,
-		      size_t hoff, struct elf_image *img)
+		      size_t hoff, struct elf_image *img, struct error *err)
 {
 	uint32_t header_addr, load_addr, load_end, bss_end, entry;
 	uint64_t start, filesz, memsz;
 	int ret;
 
-	if (len - hoff < 32) {
-		pr_err("kernel %s: Multiboot header at 0x%zx is cut off by the end of the file",
-		       name, hoff);
-		return -ENOEXEC;
-	}
+	if (len - hoff < 32)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: Multiboot header at 0x%zx is cut off by the end of the file", name,
+		    hoff);
 	header_addr = get_le32(p + hoff + 12);
 	load_addr = get_le32(p + hoff + 16);
 	load_end = get_le32(p + hoff + 20);
 	bss_end = get_le32(p + hoff + 24);
 	entry = get_le32(p + hoff + 28);
 
-	if (load_addr > header_addr || header_addr - load_addr > hoff) {
-		pr_err("kernel %s: Multiboot load_addr 0x%x is before the file (header_addr 0x%x)",
-		       name, load_addr, header_addr);
-		return -ENOEXEC;
-	}
+	if (load_addr > header_addr || header_addr - load_addr > hoff)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: Multiboot load_addr 0x%x is before the file (header_addr 0x%x)",
+		    name, load_addr, header_addr);
 	start = hoff - (header_addr - load_addr);
 	filesz = load_end ? (uint64_t)load_end - load_addr : len - start;
-	if (load_end && load_end < load_addr) {
-		pr_err("kernel %s: Multiboot load_end_addr 0x%x is below load_addr 0x%x", name,
-		       load_end, load_addr);
-		return -ENOEXEC;
-	}
-	if (filesz > len - start) {
-		pr_err("kernel %s: Multiboot load_end_addr 0x%x is past the end of the file", name,
-		       load_end);
-		return -ENOEXEC;
-	}
+	if (load_end && load_end < load_addr)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: Multiboot load_end_addr 0x%x is below load_addr 0x%x",
+			       name, load_end, load_addr);
+	if (filesz > len - start)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: Multiboot load_end_addr 0x%x is past the end of the file", name,
+		    load_end);
 	memsz = filesz;
 	if (bss_end) {
-		if (bss_end < load_addr + filesz) {
-			pr_err("kernel %s: Multiboot bss_end_addr 0x%x is below load_end_addr",
-			       name, bss_end);
-			return -ENOEXEC;
-		}
+		if (bss_end < load_addr + filesz)
+			return err_set(
+			    err, -ENOEXEC,
+			    "kernel %s: Multiboot bss_end_addr 0x%x is below load_end_addr", name,
+			    bss_end);
 		memsz = bss_end - load_addr;
 	}
-	ret = loader__check_span(mem, name, "Multiboot a.out kludge", load_addr, memsz);
+	ret = loader__check_span(mem, name, "Multiboot a.out kludge", load_addr, memsz, err);
 	if (ret)
 		return ret;
-	if (entry < load_addr || entry - load_addr >= filesz) {
-		pr_err("kernel %s: Multiboot entry_addr 0x%x is outside the loaded image", name,
-		       entry);
-		return -ENOEXEC;
-	}
+	if (entry < load_addr || entry - load_addr >= filesz)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: Multiboot entry_addr 0x%x is outside the loaded image",
+			       name, entry);
 
 	memset(img, 0, sizeof(*img));
 	img->bits = 32;
@@ -165,23 +163,22 @@ static int parse_aout(struct mem_registry *mem, const char *name, const uint8_t 
 
 /* ELF32, or ELF64 as GRUB allows, as long as all of it is below 4 GiB. */
 static int parse_elf(struct mem_registry *mem, const char *name, const void *buf, size_t len,
-		     struct elf_image *img)
+		     struct elf_image *img, struct error *err)
 {
 	int ret;
 
-	if (!elf__class(buf, len)) {
-		pr_err("kernel %s: Multiboot kernel is neither ELF nor has load addresses (bit 16)",
-		       name);
-		return -ENOEXEC;
-	}
-	ret = elf__parse(mem, name, buf, len, 0, img);
+	if (!elf__class(buf, len))
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: Multiboot kernel is neither ELF nor has load addresses (bit 16)",
+		    name);
+	ret = elf__parse(mem, name, buf, len, 0, img, err);
 	if (ret)
 		return ret;
-	if (img->image_end > HIGH_MEM_START) {
-		pr_err("kernel %s: Multiboot kernel extends above 4 GiB (to 0x%llx)", name,
-		       (unsigned long long)img->image_end);
-		return -ENOEXEC;
-	}
+	if (img->image_end > HIGH_MEM_START)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: Multiboot kernel extends above 4 GiB (to 0x%llx)", name,
+			       (unsigned long long)img->image_end);
 	return 0;
 }
 
@@ -285,16 +282,16 @@ static void mbi_mmap(struct mb_info *mb, struct mem_registry *mem)
  * modules are read. *mods gets the guest address of the module list.
  */
 static int mbi_build(struct mb_info *mb, struct mem_registry *mem, const struct kernel_args *args,
-		     const char *name, uint32_t *mods)
+		     const char *name, uint32_t *mods, struct error *err)
 {
 	struct mem_region *ram = mem__find_region(mem, "pc.ram");
 	uint8_t *info;
 	unsigned int i;
 
-	if (!ram) {
-		pr_err("kernel %s: no pc.ram region for the Multiboot memory information", name);
-		return -EINVAL;
-	}
+	if (!ram)
+		return err_set(err, -EINVAL,
+			       "kernel %s: no pc.ram region for the Multiboot memory information",
+			       name);
 	memset(mb, 0, sizeof(*mb));
 	info = mbi_ptr(mb, mbi_alloc(mb, MBI_SIZE, 16));
 	put_le32(info + MBI_O_FLAGS, MBI_MEM | MBI_CMDLINE | MBI_MODS | MBI_MMAP | MBI_LOADER_NAME);
@@ -312,16 +309,17 @@ static int mbi_build(struct mb_info *mb, struct mem_registry *mem, const struct 
 		if (s)
 			put_le32(mbi_ptr(mb, *mods) + i * MB_MOD_SIZE + 8, s);
 	}
-	if (mb->full) {
-		pr_err("kernel %s: Multiboot info (cmdline, module names) exceeds %llu bytes", name,
-		       MB_INFO_END - MB_INFO_GPA);
-		return -E2BIG;
-	}
+	if (mb->full)
+		return err_set(
+		    err, -E2BIG,
+		    "kernel %s: Multiboot info (cmdline, module names) exceeds %llu bytes", name,
+		    MB_INFO_END - MB_INFO_GPA);
 	return 0;
 }
 
 /* Read one module into guest RAM at gpa; *end gets the first byte after it. */
-static int load_module(struct mem_registry *mem, const char *path, uint64_t gpa, uint64_t *end)
+static int load_module(struct mem_registry *mem, const char *path, uint64_t gpa, uint64_t *end,
+		       struct error *err)
 {
 	struct mem_region *r;
 	struct stat st;
@@ -331,28 +329,26 @@ static int load_module(struct mem_registry *mem, const char *path, uint64_t gpa,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		ret = -errno;
-		pr_err("initrd %s: %s", path, strerror(-ret));
+		ret = err_errno(err, errno, "initrd %s", path);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		pr_err("initrd %s: not a regular file", path);
-		ret = -EINVAL;
+		ret = err_set(err, -EINVAL, "initrd %s: not a regular file", path);
 		goto out;
 	}
 	/* Module addresses are 32-bit fields. */
 	dst = mem__gpa_to_host(mem, gpa, st.st_size);
 	if (!dst || !mem__find_range(mem, gpa, &r) || !(r->flags & MEM_REGION_RAM) ||
 	    gpa + st.st_size > HIGH_MEM_START) {
-		pr_err("initrd %s: %lld bytes do not fit in guest RAM at 0x%llx", path,
-		       (long long)st.st_size, (unsigned long long)gpa);
-		ret = -ENOMEM;
+		ret =
+		    err_set(err, -ENOMEM, "initrd %s: %lld bytes do not fit in guest RAM at 0x%llx",
+			    path, (long long)st.st_size, (unsigned long long)gpa);
 		goto out;
 	}
 	n = read_in_full(fd, dst, st.st_size);
 	if (n != st.st_size) {
-		ret = n < 0 ? (int)n : -EIO;
-		pr_err("initrd %s: read: %s", path, n < 0 ? strerror(-ret) : "file shrank");
+		ret = n < 0 ? err_errno(err, (int)n, "initrd %s: read", path)
+			    : err_set(err, -EIO, "initrd %s: read: file shrank", path);
 		goto out;
 	}
 	*end = gpa + st.st_size;
@@ -364,7 +360,7 @@ out:
 
 /* Modules go page-aligned after the kernel, in --initrd order. */
 static int load_modules(struct mem_registry *mem, const struct kernel_args *args,
-			struct mb_info *mb, uint32_t mods, uint64_t *image_end)
+			struct mb_info *mb, uint32_t mods, uint64_t *image_end, struct error *err)
 {
 	uint64_t gpa = *image_end, end = 0;
 	unsigned int i;
@@ -373,7 +369,7 @@ static int load_modules(struct mem_registry *mem, const struct kernel_args *args
 	for (i = 0; i < args->nr_initrds; i++) {
 		uint8_t *m = mbi_ptr(mb, mods) + i * MB_MOD_SIZE;
 
-		ret = load_module(mem, args->initrds[i], gpa, &end);
+		ret = load_module(mem, args->initrds[i], gpa, &end, err);
 		if (ret)
 			return ret;
 		put_le32(m, (uint32_t)gpa);
@@ -386,43 +382,47 @@ static int load_modules(struct mem_registry *mem, const struct kernel_args *args
 
 /* Everything is checked and laid out before the first write to the guest. */
 int loader__load_multiboot(struct mem_registry *mem, const struct kernel_args *args,
-			   const void *buf, size_t len, struct boot_state *boot)
+			   const void *buf, size_t len, struct boot_state *boot, struct error *err)
 {
 	const char *name = args->path ? args->path : "(kernel)";
 	struct elf_image img;
 	struct mb_info *mb;
 	uint64_t image_end;
-	uint32_t flags, mods;
+	uint32_t flags, mods = 0;
 	size_t hoff;
 	int ret;
 
 	if (loader__find_multiboot(buf, len, &hoff))
-		return -ENOENT;
+		return err_set(err, -ENOENT, "kernel %s: no Multiboot header in its first 8 KiB",
+			       name);
 	flags = get_le32((const uint8_t *)buf + hoff + 4);
-	ret = check_flags(name, flags);
+	ret = check_flags(name, flags, err);
 	if (ret)
 		return ret;
 	if (flags & MB_AOUT_KLUDGE)
-		ret = parse_aout(mem, name, buf, len, hoff, &img);
+		ret = parse_aout(mem, name, buf, len, hoff, &img, err);
 	else
-		ret = parse_elf(mem, name, buf, len, &img);
+		ret = parse_elf(mem, name, buf, len, &img, err);
 	if (ret)
 		return ret;
 
 	mb = malloc(sizeof(*mb));
 	if (!mb)
-		return -ENOMEM;
-	ret = mbi_build(mb, mem, args, name, &mods);
+		return err_errno(err, ENOMEM, "kernel %s", name);
+	ret = mbi_build(mb, mem, args, name, &mods, err);
 	if (ret)
 		goto out;
 	elf__load(mem, &img, buf);
 	image_end = img.image_end;
-	ret = load_modules(mem, args, mb, mods, &image_end);
+	ret = load_modules(mem, args, mb, mods, &image_end, err);
 	if (ret)
 		goto out;
 	ret = mem__write(mem, MB_INFO_GPA, mb->data, mb->used);
-	if (!ret)
-		ret = boot__build_gdt(mem);
+	if (ret)
+		err_set(err, ret, "kernel %s: no RAM for the Multiboot info at 0x%llx", name,
+			(unsigned long long)MB_INFO_GPA);
+	else
+		ret = boot__build_gdt(mem, err);
 	if (ret)
 		goto out;
 

@@ -292,10 +292,10 @@ struct materialize {
 static int vm_log_start(void *ctx, struct error *err)
 {
 	struct materialize *m = ctx;
-	int ret = mem__set_log_dirty(&m->kvm->mem, true);
+	int ret = mem__set_log_dirty(&m->kvm->mem, true, err);
 
 	if (ret)
-		return err_set(err, ret, "cannot turn dirty logging on: %s", strerror(-ret));
+		return err_prefix(err, "cannot turn dirty logging on");
 	m->logged = true;
 	return 0;
 }
@@ -338,7 +338,7 @@ static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	m->paused = false;
 	if (resumed_us)
 		*resumed_us = now_ns() / 1000;
-	if (m->logged && mem__set_log_dirty(&m->kvm->mem, false))
+	if (m->logged && mem__set_log_dirty(&m->kvm->mem, false, NULL))
 		pr_warn("cannot turn dirty logging off again");
 	m->logged = false;
 	return 0;
@@ -394,8 +394,8 @@ static int sink_paused(void *ctx, struct error *err)
 				       m->z[i].r->name, strerror(-ret));
 		}
 	}
-	ret = mem__register_slots(&m->kvm->mem, m->kvm->vm_fd);
-	return ret ? err_set(err, ret, "cannot register the copied memory with KVM") : 0;
+	ret = mem__register_slots(&m->kvm->mem, m->kvm->vm_fd, err);
+	return ret ? err_prefix(err, "cannot register the copied memory with KVM") : 0;
 }
 
 static const struct snap_sink_ops memfd_sink_ops = {

@@ -82,9 +82,9 @@ static int check_machine(struct restore_image *ri, struct error *err)
 			       " of VRAM, %u vCPUs) is not one kvmsnap can build",
 			       ri->img.path, c->ram_size, c->vram_size, c->vcpus);
 	}
-	if (pc__check_config(&ri->pc))
-		return err_set(err, -EINVAL, "image %s: its VM is not one kvmsnap can build",
-			       ri->img.path);
+	if (pc__check_config(&ri->pc, err))
+		return err_prefix(err, "image %s: its VM is not one kvmsnap can build",
+				  ri->img.path);
 	return 0;
 }
 
@@ -162,9 +162,10 @@ static int check_page_headers(const struct snap_image *img, struct error *err)
 			p = mmap(NULL, n, PROT_READ, MAP_SHARED | MAP_POPULATE, img->fd,
 				 (off_t)(s->offset + pos));
 			if (p == MAP_FAILED)
-				return err_errno(err, errno,
-						 "image %s: cannot map the page headers of section %u",
-						 img->path, s->id);
+				return err_errno(
+				    err, errno,
+				    "image %s: cannot map the page headers of section %u",
+				    img->path, s->id);
 			ret = check_header_window(img, s, p, pos, n, err);
 			munmap(p, n);
 		}

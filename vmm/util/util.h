@@ -11,18 +11,19 @@
 
 #include "lib/align.h"
 
-#define KiB		 (1ULL << 10)
-#define MiB		 (1ULL << 20)
-#define GiB		 (1ULL << 30)
-#define PAGE_SIZE	 4096ULL
-#define PAGE_SHIFT	 12
-#define __unused	 __attribute__((unused))
-#define __printf(a, b)	 __attribute__((format(printf, a, b)))
+#define KiB	       (1ULL << 10)
+#define MiB	       (1ULL << 20)
+#define GiB	       (1ULL << 30)
+#define PAGE_SIZE      4096ULL
+#define PAGE_SHIFT     12
+#define __unused       __attribute__((unused))
+#define __printf(a, b) __attribute__((format(printf, a, b)))
 
 /*
- * Messages go to stderr as "kvmsnap: error: ..." and so on. The code that
- * finds an error reports it once, with its cause; callers only propagate the
- * negative errno. pr_debug prints only when log_verbose is set.
+ * Messages go to stderr as "kvmsnap: error: ..." and so on. Errors are not
+ * printed where they are found: they travel up in a struct error (see
+ * lib/error.h) and only the top prints them, once. pr_debug prints only when
+ * log_verbose is set.
  */
 extern int log_verbose;
 void pr_err(const char *fmt, ...) __printf(1, 2);
