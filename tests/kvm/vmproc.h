@@ -36,6 +36,10 @@
 #ifndef EXIT_TIMEOUT_MS
 #define EXIT_TIMEOUT_MS 10000
 #endif
+/* How long a guest may take to show progress: generous, for nested and emulated CPUs. */
+#ifndef PROGRESS_TIMEOUT_MS
+#define PROGRESS_TIMEOUT_MS 30000
+#endif
 #ifndef CLI_TIMEOUT_MS
 #define CLI_TIMEOUT_MS 60000
 #endif
@@ -673,7 +677,7 @@ static inline int vm_stop(struct vm *vm)
 /* Wait until every vCPU of the dirtier reports ready and some progress. */
 static inline bool wait_guest_running(const char *sock)
 {
-	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+	uint64_t deadline = ms_now() + PROGRESS_TIMEOUT_MS;
 
 	while (ms_now() < deadline) {
 		struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
@@ -738,6 +742,20 @@ static inline uint64_t guest_pages(const char *sock)
 }
 
 /*
+ * Wait up to ms until the guest's progress counter is above floor; the last
+ * value seen. The dirtier reports every 65536 pages a vCPU and after every
+ * pass.
+ */
+static inline uint64_t wait_pages_above(const char *sock, uint64_t floor, unsigned int ms)
+{
+	uint64_t deadline = ms_now() + ms, p;
+
+	while ((p = guest_pages(sock)) <= floor && ms_now() < deadline)
+		sleep_ms(20);
+	return p;
+}
+
+/*
  * Pages per second the guest writes, over ms measured here; -1 on error.
  * The dirtier reports progress every 65536 pages a vCPU, so the window
  * must span many reports: give it a rate= high enough.
@@ -792,9 +810,9 @@ static inline bool wait_session_gone(const char *sock, unsigned int ms)
 static inline void expect_guest_runs(struct th_result *_r, const char *sock)
 {
 	struct json_object *r;
-	uint64_t p0, p1, deadline;
+	uint64_t p0, p1;
 
-	EXPECT_TRUE(wait_session_gone(sock, 3000));
+	EXPECT_TRUE(wait_session_gone(sock, PROGRESS_TIMEOUT_MS));
 	r = call(sock, "{\"cmd\":\"status\"}");
 	EXPECT_EQ(ok_of(r), 1);
 	EXPECT_STREQ(str_of(r, "state"), "running");
@@ -802,11 +820,7 @@ static inline void expect_guest_runs(struct th_result *_r, const char *sock)
 	json_object_put(r);
 	/* The guest reports progress every 65536 pages a vCPU: wait for the next report. */
 	p0 = guest_pages(sock);
-	deadline = ms_now() + 3000;
-	do {
-		sleep_ms(20);
-		p1 = guest_pages(sock);
-	} while (p1 <= p0 && ms_now() < deadline);
+	p1 = wait_pages_above(sock, p0, PROGRESS_TIMEOUT_MS);
 	EXPECT_GT(p0, 0);
 	EXPECT_GT(p1, p0);
 }
