@@ -183,10 +183,9 @@ TEST(malformed_requests)
 		EXPECT_EQ(ok_of(r), 0);
 		err = str_of(r, "error");
 		EXPECT_NOT_NULL(err);
-		if (err && !strstr(err, cases[i].error)) {
+		if (err && !strstr(err, cases[i].error))
 			TH_LOG("case %zu: \"%s\" does not mention \"%s\"", i, err, cases[i].error);
-			_r->failed = 1;
-		}
+		EXPECT_TRUE(!err || strstr(err, cases[i].error));
 		EXPECT_EQ(json_object_object_length(r), 2);
 		json_object_put(r);
 	}
@@ -346,8 +345,8 @@ TEST(dirty_merge_counts_region_pages_once)
 	mem__merge_range_bitmap(region, &window, bn);
 	mem__merge_range_bitmap(region, &tail, bt);
 	EXPECT_EQ(snap_bitmap_count(region, 200), 5); /* 0, 3, 7, 150, 169 */
-	EXPECT_EQ(region[2] >> 22 & 1, 1);		/* 150 = 128 + 22 */
-	EXPECT_EQ(region[2] >> 41 & 1, 1);		/* 169 = 128 + 41 */
+	EXPECT_EQ(region[2] >> 22 & 1, 1);	      /* 150 = 128 + 22 */
+	EXPECT_EQ(region[2] >> 41 & 1, 1);	      /* 169 = 128 + 41 */
 	EXPECT_EQ(snap_bitmap_count(region, 8), 3);
 	EXPECT_EQ(snap_bitmap_count(region, 0), 0);
 }
