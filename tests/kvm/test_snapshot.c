@@ -509,7 +509,7 @@ TEST_F(snap, loop_device_target)
 
 /* ---- kvmsnap run --snapshot ---- */
 
-TEST_F(snap, run_snapshot_option)
+TEST_F_TIMEOUT(snap, run_snapshot_option, 120)
 {
 	const char *sock = self->vm.sock;
 	uint64_t t0, deadline;
@@ -520,7 +520,8 @@ TEST_F(snap, run_snapshot_option)
 	ASSERT_EQ(VM_SPAWN(&self->vm, "--guest", "dirtier:ws=32M", "--mem", "128M", "--snapshot",
 			   self->img, "--snapshot-after", "1"),
 		  0);
-	deadline = t0 + 20000;
+	/* One second, then a snapshot of 128M: generous for slow hosts. */
+	deadline = t0 + 60000;
 	while (!complete && ms_now() < deadline) {
 		static char err[OUT_MAX];
 		int status;
