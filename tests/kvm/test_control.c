@@ -3,11 +3,11 @@
  * The control socket of a real `kvmsnap run` with the dirtier guest: status,
  * pause and resume (with the pause latency), digests, stats and dirty pages,
  * several clients, malformed input, quit, a second run on the same socket,
- * and `kvmsnap ctl`. The protocol is spoken with raw socket code (vmproc.h).
+ * and `kvmsnap ctl`. The protocol is spoken with raw socket code (tests/lib/vmproc.h).
  */
 #include <sys/stat.h>
 
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #define RAM_BYTES	134217728ULL /* --mem 128M */
 #define WS_PAGES	8192	     /* dirtier:ws=32M */
@@ -143,7 +143,7 @@ TEST_F(ctl, digest_changes_while_running)
 	d1 = call(self->vm.sock, "{\"cmd\":\"digest\"}");
 	/* Wait for the guest's next progress report: it has rewritten pages since. */
 	p0 = guest_pages(self->vm.sock);
-	ASSERT_GT(wait_pages_above(self->vm.sock, p0, PROGRESS_TIMEOUT_MS), p0);
+	ASSERT_GT(wait_pages_above(self->vm.sock, p0, progress_timeout_ms), p0);
 	d2 = call(self->vm.sock, "{\"cmd\":\"digest\"}");
 	ASSERT_EQ(ok_of(d1), 1);
 	ASSERT_EQ(ok_of(d2), 1);
@@ -188,7 +188,7 @@ TEST_F(ctl, stats_show_progress)
 {
 	struct timed_stats s1 = {0}, s2 = {0};
 	struct json_object *cpu;
-	uint64_t deadline = ms_now() + PROGRESS_TIMEOUT_MS;
+	uint64_t deadline = ms_now() + progress_timeout_ms;
 
 	ASSERT_TRUE(wait_guest_running(self->vm.sock));
 	timed_stats(_r, self->vm.sock, &s1);
@@ -230,7 +230,7 @@ static uint64_t passes_of(struct json_object *r)
  * working set must count all of it. We cannot watch the passes counter
  * without ending the interval (stats fetches and clears the log), so an
  * interval too short for the guest is not judged: the next one is twice as
- * long, up to PROGRESS_TIMEOUT_MS in all.
+ * long, up to progress_timeout_ms in all.
  *
  * The first interval starts with the dirty log, turned on while the VM is
  * paused: its passes counter then says exactly where the guest is, and a
@@ -264,7 +264,7 @@ TEST_F(ctl, dirty_log_counts_dirty_pages)
 	ASSERT_TRUE(call_ok(sock, "{\"cmd\":\"resume\"}"));
 
 	/* Two judged intervals: since enabling, then since the previous stats (fetch-and-clear). */
-	deadline = ms_now() + PROGRESS_TIMEOUT_MS;
+	deadline = ms_now() + progress_timeout_ms;
 	while (judged < 2) {
 		ASSERT_LT(ms_now(), deadline);
 		sleep_ms(wait);
@@ -436,7 +436,7 @@ TEST_F(ctl, quit_ends_kvmsnap)
 	EXPECT_EQ(ok_of(r), 1);
 	json_object_put(r);
 	close(fd);
-	status = wait_exit(self->vm.pid, EXIT_TIMEOUT_MS);
+	status = wait_exit(self->vm.pid, exit_timeout_ms);
 	self->vm.pid = 0;
 	EXPECT_EQ(status, 0);
 	EXPECT_NE(lstat(self->vm.sock, &st), 0);
@@ -500,7 +500,7 @@ TEST_F(ctl, ctl_command)
 	EXPECT_EQ(run_cli(stats, out, err), 0);
 	EXPECT_NOT_NULL(strstr(out, "dirty pc.ram: "));
 	EXPECT_EQ(run_cli(quit, out, err), 0);
-	EXPECT_EQ(wait_exit(self->vm.pid, EXIT_TIMEOUT_MS), 0);
+	EXPECT_EQ(wait_exit(self->vm.pid, exit_timeout_ms), 0);
 	self->vm.pid = 0;
 }
 
@@ -614,7 +614,7 @@ TEST_F_TIMEOUT(two_vcpus, pause_resume, 120)
 	       PAUSE_ROUNDS, lat[0], lat[PAUSE_ROUNDS / 2], lat[PAUSE_ROUNDS - 1]);
 
 	/* Both vCPUs still make progress afterwards. */
-	deadline = ms_now() + PROGRESS_TIMEOUT_MS;
+	deadline = ms_now() + progress_timeout_ms;
 	do {
 		sleep_ms(20);
 		r = call_fd(fd, "{\"cmd\":\"stats\"}");

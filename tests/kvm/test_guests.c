@@ -4,7 +4,7 @@
  * the dirtier's self-check in each pattern on one and two vCPUs, its pacing,
  * and the errors for bad --guest specifications.
  */
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #define RUN_TIMEOUT_MS	 45000		     /* a kvmsnap run may take */
 #define GUEST_EXIT(code) (((code) << 1) | 1) /* status for MSGPORT_EXIT code */

@@ -7,7 +7,7 @@
  * MMIO reads float high, and kvmsnap prints no error. One round also asks
  * the control socket for status while the guest hammers.
  */
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #define RUN_TIMEOUT_MS 30000 /* a round takes well under a second */
 #define PH_OK	       67    /* debug-exit code 0x21: (0x21 << 1) | 1 */

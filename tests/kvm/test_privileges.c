@@ -9,7 +9,7 @@
 #include <dirent.h>
 #include <linux/capability.h>
 
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 struct creds {
 	uint64_t inh, prm, eff, bnd, amb;
@@ -85,7 +85,7 @@ static int vm_start(struct vm *vm, const char *extra, const char *env)
 		fprintf(stderr, "exec %s: %s\n", kvmsnap_bin(), strerror(errno));
 		_exit(127);
 	}
-	deadline = ms_now() + PROGRESS_TIMEOUT_MS;
+	deadline = ms_now() + progress_timeout_ms;
 	while (ms_now() < deadline) {
 		if (guest_pages(vm->sock) > 0)
 			return 0;
@@ -97,7 +97,7 @@ static int vm_start(struct vm *vm, const char *extra, const char *env)
 		}
 		usleep(20000);
 	}
-	TH_LOG("the guest made no progress within %d ms", PROGRESS_TIMEOUT_MS);
+	TH_LOG("the guest made no progress within %d ms", progress_timeout_ms);
 	return -1;
 }
 
@@ -193,7 +193,7 @@ static void expect_vm_works(struct _fixture_priv *self, struct th_result *_r)
 	uint64_t before = guest_pages(self->vm.sock), after = before;
 
 	EXPECT_GT(before, 0);
-	after = wait_pages_above(self->vm.sock, before, PROGRESS_TIMEOUT_MS);
+	after = wait_pages_above(self->vm.sock, before, progress_timeout_ms);
 	EXPECT_GT(after, before);
 	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"status\"}"));
 	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"pause\"}"));

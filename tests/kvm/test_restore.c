@@ -13,11 +13,7 @@
  *  - a dirtier with passes=N, snapshotted mid-run, finishes on the
  *    restored VM: exit status 1 and "self-check ok" on its serial output.
  */
-#define START_TIMEOUT_MS 15000
-#define REPLY_TIMEOUT_MS 15000
-#define EXIT_TIMEOUT_MS	 15000
-
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #include "snapshot/snapshot.h"
 #include "vmm/pc.h"
@@ -71,7 +67,7 @@ static int cli(struct rs *self, char *out, const char *const *args)
 /* Start a VM (run or restore) that serves sock; 0 once sock answers. */
 static pid_t start_vm(struct rs *self, const char *sock, const char *const *args)
 {
-	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+	uint64_t deadline = ms_now() + start_timeout_ms;
 	char pe[200];
 	pid_t pid;
 	int fd;
@@ -105,7 +101,7 @@ static int quit_vm(struct rs *self, pid_t pid, const char *sock)
 	int st;
 
 	call_ok(sock, "{\"cmd\":\"quit\"}");
-	st = wait_exit(pid, EXIT_TIMEOUT_MS);
+	st = wait_exit(pid, exit_timeout_ms);
 	for (i = 0; i < self->nr_pids; i++)
 		if (self->pids[i] == pid && st != -1)
 			self->pids[i] = 0;
@@ -270,7 +266,7 @@ static uint64_t cpu_pages(const char *sock, unsigned int cpu)
 static bool wait_counters(const char *sock, unsigned int vcpus, const char *name,
 			  const uint64_t *min)
 {
-	uint64_t deadline = ms_now() + PROGRESS_TIMEOUT_MS;
+	uint64_t deadline = ms_now() + progress_timeout_ms;
 	unsigned int i, ok;
 
 	while (ms_now() < deadline) {

@@ -12,9 +12,7 @@
  */
 #include <xxhash.h>
 
-#define OUT_MAX 16384
-
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #include "lib/le.h"
 
@@ -54,7 +52,7 @@ static int cli(struct _fixture_bad *self, const char *const *args)
 {
 	char p[200];
 	pid_t pid = spawn(self, args);
-	int st = pid > 0 ? wait_or_kill(pid, CLI_TIMEOUT_MS) : -1;
+	int st = pid > 0 ? wait_or_kill(pid, cli_timeout_ms) : -1;
 
 	snprintf(p, sizeof(p), "%s/out", self->dir);
 	read_file(p, self->out, sizeof(self->out));

@@ -6,12 +6,12 @@
  * command dispatch; SIGTERM and SIGINT end a running VM with 128+N and
  * remove its control socket.
  */
-#define RUN_TIMEOUT_MS	 30000 /* a bad-input run is far quicker */
-#define START_TIMEOUT_MS 10000 /* until the control socket exists */
-#define SIGNAL_DELAY_MS	 300   /* after the start, as a user would */
-#define EXIT_TIMEOUT_MS	 5000  /* from the signal to the exit */
+#define RUN_TIMEOUT_MS	  30000 /* a bad-input run is far quicker */
+#define SOCKET_TIMEOUT_MS 30000 /* until the control socket exists */
+#define SIGNAL_DELAY_MS	  300	/* after the start, as a user would */
+#define SIGNAL_EXIT_MS	  15000 /* from the signal to the exit */
 
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 struct result {
 	int status; /* exit status; -1 timed out, -2 killed by a signal */
@@ -253,7 +253,7 @@ static void expect_signal_exit(struct _fixture_cli *self, struct th_result *_r, 
 	self->pid = spawn(self->dir, args);
 	ASSERT_GT(self->pid, 0);
 	/* The socket exists only once kvmsnap routes signals to its signal thread. */
-	deadline = start + START_TIMEOUT_MS;
+	deadline = start + SOCKET_TIMEOUT_MS;
 	while (stat(sock, &st) && ms_now() < deadline && waitpid(self->pid, &status, WNOHANG) == 0)
 		usleep(5000);
 	if (stat(sock, &st)) {
@@ -267,7 +267,7 @@ static void expect_signal_exit(struct _fixture_cli *self, struct th_result *_r, 
 
 	t0 = ms_now();
 	ASSERT_EQ(kill(self->pid, sig), 0);
-	self->res.status = wait_or_kill(self->pid, EXIT_TIMEOUT_MS);
+	self->res.status = wait_or_kill(self->pid, SIGNAL_EXIT_MS);
 	self->pid = 0;
 	TH_LOG("exited %" PRIu64 " ms after signal %d", ms_now() - t0, sig);
 	collect(&self->res, self->dir);

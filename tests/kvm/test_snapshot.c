@@ -2,7 +2,7 @@
 /*
  * Live snapshots of a real `kvmsnap run` with the dirtier guest, driven from
  * outside like a user would: `kvmsnap snapshot`, `kvmsnap image`, `kvmsnap
- * ctl` and raw control connections (vmproc.h). A snapshot under load
+ * ctl` and raw control connections (tests/lib/vmproc.h). A snapshot under load
  * converges and verifies while the guest runs on; the image has exactly the
  * size `image size` computes however long the snapshot ran; a second
  * snapshot reuses the image; a snapshot of a paused VM holds exactly its
@@ -11,7 +11,7 @@
  */
 #include <xxhash.h>
 
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 FIXTURE(snap)
 {
@@ -146,7 +146,7 @@ static void verify_then_quit(struct _fixture_snap *self, struct th_result *_r, u
 	/* The guest kept running and still does, without logging. */
 	expect_guest_runs(_r, self->vm.sock);
 	EXPECT_EQ(CLI("ctl", self->vm.sock, "quit"), 0);
-	EXPECT_EQ(wait_exit(self->vm.pid, EXIT_TIMEOUT_MS), 0);
+	EXPECT_EQ(wait_exit(self->vm.pid, exit_timeout_ms), 0);
 	self->vm.pid = 0;
 }
 
@@ -551,7 +551,7 @@ TEST_F_TIMEOUT(snap, run_snapshot_option, 120)
 	EXPECT_NOT_NULL(strstr(log, "generation 1, complete"));
 	free(log);
 	EXPECT_EQ(CLI("ctl", sock, "quit"), 0);
-	EXPECT_EQ(wait_exit(self->vm.pid, EXIT_TIMEOUT_MS), 0);
+	EXPECT_EQ(wait_exit(self->vm.pid, exit_timeout_ms), 0);
 	self->vm.pid = 0;
 }
 

@@ -14,7 +14,7 @@
  */
 #include <sys/mount.h>
 
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #define MAX_LOOPS 2
 

@@ -11,6 +11,7 @@
  *      (exit 6) or crashes (exit 4). This is the proof that restore works.
  */
 #include "../harness.h"
+#include "../lib/util.h"
 
 #include <fcntl.h>
 #include <xxhash.h>
@@ -44,21 +45,6 @@ struct vm {
 	struct vm_state_devices devs;
 	bool built, started;
 };
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	usleep(ms * 1000);
-}
 
 /*
  * As vmm/vm-setup.c's vm_setup__create(), vm_setup__add_cpus() and

@@ -1,76 +1,34 @@
-/* SPDX-License-Identifier: GPL-2.0 */
-/*
- * Black-box helpers for the KVM tests that drive the kvmsnap binary (the
- * path is $KVMSNAP_BIN, else build/kvmsnap):
- *
- *   vm_spawn() / vm_stop()     `kvmsnap run ... --control SOCK` in a private
- *                              folder, its stdout and stderr kept in files there
- *   ctl_open(), call(), ...    the control protocol, spoken with raw socket code
- *   get(), ok_of(), ...        reading the JSON replies
- *   run_cli()                  any other subcommand, output captured
- *   expect_guest_runs(), ...   the guest after a snapshot, tried or done
- *   loop_attach(), rm_tree()   loop devices and temporary folders
- *
- * Everything is static inline: each test program includes what it uses.
- */
-#ifndef KVMSNAP_TEST_VMPROC_H
-#define KVMSNAP_TEST_VMPROC_H
-
+// SPDX-License-Identifier: GPL-2.0
+/* The helpers of vmproc.h: kvmsnap processes, the control protocol, JSON replies. */
 #include <fcntl.h>
-#include <ftw.h>
-#include <json-c/json.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
-#include "../harness.h"
+#include "vmproc.h"
 
-/* A test may define any of these before including this file. */
-#ifndef START_TIMEOUT_MS
-#define START_TIMEOUT_MS 10000 /* until the control socket answers */
-#endif
-#ifndef REPLY_TIMEOUT_MS
-#define REPLY_TIMEOUT_MS 10000
-#endif
-#ifndef EXIT_TIMEOUT_MS
-#define EXIT_TIMEOUT_MS 10000
-#endif
-/* How long a guest may take to show progress: generous, for nested and emulated CPUs. */
-#ifndef PROGRESS_TIMEOUT_MS
-#define PROGRESS_TIMEOUT_MS 30000
-#endif
-#ifndef CLI_TIMEOUT_MS
-#define CLI_TIMEOUT_MS 60000
-#endif
-#ifndef OUT_MAX
-#define OUT_MAX 65536
-#endif
-#ifndef ARRAY_SIZE
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#endif
+unsigned int start_timeout_ms = 30000;
+unsigned int reply_timeout_ms = 15000;
+unsigned int exit_timeout_ms = 15000;
+unsigned int progress_timeout_ms = 30000;
+unsigned int cli_timeout_ms = 60000;
 
-static inline const char *kvmsnap_bin(void)
+const char *kvmsnap_bin(void)
 {
 	const char *bin = getenv("KVMSNAP_BIN");
 
 	return bin && *bin ? bin : "build/kvmsnap";
 }
 
-/* Where `make` put its output: $KVMSNAP_BUILD, else build. */
-static inline const char *build_dir(void)
+const char *build_dir(void)
 {
 	const char *dir = getenv("KVMSNAP_BUILD");
 
 	return dir && *dir ? dir : "build";
 }
 
-/*
- * The path of test kernel NAME ($KVMSNAP_BUILD/tests/guests/NAME.elf) in
- * path; true when it and the kvmsnap binary both exist, else logs what is
- * missing and returns false.
- */
-static inline bool test_kernel(const char *name, char *path, size_t len)
+bool test_kernel(const char *name, char *path, size_t len)
 {
 	struct stat st;
 	bool ok = true;
@@ -87,32 +45,7 @@ static inline bool test_kernel(const char *name, char *path, size_t len)
 	return ok;
 }
 
-static inline bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static inline uint64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static inline void sleep_ms(unsigned int ms)
-{
-	usleep(ms * 1000);
-}
-
-/* ---- raw protocol ---- */
-
-static inline int ctl_open(const char *path)
+int ctl_open(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -125,7 +58,7 @@ static inline int ctl_open(const char *path)
 	return fd;
 }
 
-static inline int send_all(int fd, const void *buf, size_t len)
+int send_all(int fd, const void *buf, size_t len)
 {
 	size_t done = 0;
 
@@ -141,15 +74,9 @@ static inline int send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/*
- * One line (malloc'd, no newline); NULL on EOF, error or timeout. Reads
- * byte-wise. Descriptors that come with the line (SCM_RIGHTS) are closed,
- * after storing up to max_fds of them in fds and their count in *nr_fds
- * (both may be NULL/0).
- */
-static inline char *recv_line_fds(int fd, int *fds, unsigned int max_fds, unsigned int *nr_fds)
+char *recv_line_fds(int fd, int *fds, unsigned int max_fds, unsigned int *nr_fds)
 {
-	uint64_t deadline = ms_now() + REPLY_TIMEOUT_MS;
+	uint64_t deadline = ms_now() + reply_timeout_ms;
 	size_t used = 0, cap = 4096;
 	char *buf = malloc(cap);
 
@@ -214,12 +141,12 @@ static inline char *recv_line_fds(int fd, int *fds, unsigned int max_fds, unsign
 	return NULL;
 }
 
-static inline char *recv_line(int fd)
+char *recv_line(int fd)
 {
 	return recv_line_fds(fd, NULL, 0, NULL);
 }
 
-static inline struct json_object *parse_object(const char *line)
+struct json_object *parse_object(const char *line)
 {
 	struct json_object *o = line ? json_tokener_parse(line) : NULL;
 
@@ -230,8 +157,7 @@ static inline struct json_object *parse_object(const char *line)
 	return o;
 }
 
-/* Send one request line on fd; the parsed reply object, or NULL. */
-static inline struct json_object *call_fd(int fd, const char *req)
+struct json_object *call_fd(int fd, const char *req)
 {
 	struct json_object *o;
 	char *line;
@@ -244,7 +170,7 @@ static inline struct json_object *call_fd(int fd, const char *req)
 	return o;
 }
 
-static inline struct json_object *call(const char *path, const char *req)
+struct json_object *call(const char *path, const char *req)
 {
 	int fd = ctl_open(path);
 	struct json_object *o;
@@ -256,9 +182,7 @@ static inline struct json_object *call(const char *path, const char *req)
 	return o;
 }
 
-/* ---- JSON ---- */
-
-static inline struct json_object *get(struct json_object *o, const char *key)
+struct json_object *get(struct json_object *o, const char *key)
 {
 	struct json_object *v = NULL;
 
@@ -267,48 +191,45 @@ static inline struct json_object *get(struct json_object *o, const char *key)
 	return v;
 }
 
-/* 1 or 0 for a boolean "ok", -1 when there is none. */
-static inline int ok_of(struct json_object *o)
+int ok_of(struct json_object *o)
 {
 	struct json_object *v = get(o, "ok");
 
 	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : -1;
 }
 
-/* 1 or 0 for a boolean member, -1 when it is missing or no boolean. */
-static inline int bool_of(struct json_object *o, const char *key)
+int bool_of(struct json_object *o, const char *key)
 {
 	struct json_object *v = get(o, key);
 
 	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : -1;
 }
 
-static inline const char *str_of(struct json_object *o, const char *key)
+const char *str_of(struct json_object *o, const char *key)
 {
 	struct json_object *v = get(o, key);
 
 	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
 }
 
-static inline uint64_t u64_of(struct json_object *o, const char *key)
+uint64_t u64_of(struct json_object *o, const char *key)
 {
 	return json_object_get_uint64(get(o, key));
 }
 
-static inline struct json_object *at(struct json_object *a, size_t i)
+struct json_object *at(struct json_object *a, size_t i)
 {
 	return json_object_is_type(a, json_type_array) && i < json_object_array_length(a)
 		   ? json_object_array_get_idx(a, i)
 		   : NULL;
 }
 
-static inline size_t len_of(struct json_object *a)
+size_t len_of(struct json_object *a)
 {
 	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
 }
 
-/* The digest of the named region in a digest reply, or NULL. */
-static inline const char *digest_of(struct json_object *r, const char *name)
+const char *digest_of(struct json_object *r, const char *name)
 {
 	struct json_object *regions = get(r, "regions");
 	size_t i;
@@ -319,8 +240,7 @@ static inline const char *digest_of(struct json_object *r, const char *name)
 	return NULL;
 }
 
-/* Dirty pages of the named region in a stats reply; -1 if absent. */
-static inline int64_t dirty_of(struct json_object *r, const char *name)
+int64_t dirty_of(struct json_object *r, const char *name)
 {
 	struct json_object *dirty = get(r, "dirty");
 	size_t i;
@@ -331,8 +251,7 @@ static inline int64_t dirty_of(struct json_object *r, const char *name)
 	return -1;
 }
 
-/* Whether a request succeeds ("ok":true); the reply is logged if not. */
-static inline bool call_ok(const char *path, const char *req)
+bool call_ok(const char *path, const char *req)
 {
 	struct json_object *o = call(path, req);
 	bool ok = ok_of(o) == 1;
@@ -343,13 +262,7 @@ static inline bool call_ok(const char *path, const char *req)
 	return ok;
 }
 
-/* ---- processes ---- */
-
-/*
- * Wait up to ms for pid; its exit status, or -1 on timeout / -2 if
- * signalled (the signal is logged).
- */
-static inline int wait_exit(pid_t pid, unsigned int ms)
+int wait_exit(pid_t pid, unsigned int ms)
 {
 	uint64_t deadline = ms_now() + ms;
 	int status;
@@ -371,8 +284,7 @@ static inline int wait_exit(pid_t pid, unsigned int ms)
 	return -1;
 }
 
-/* wait_exit(), and on a timeout kill pid and reap it. */
-static inline int wait_or_kill(pid_t pid, unsigned int ms)
+int wait_or_kill(pid_t pid, unsigned int ms)
 {
 	int status = wait_exit(pid, ms);
 
@@ -383,8 +295,7 @@ static inline int wait_or_kill(pid_t pid, unsigned int ms)
 	return status;
 }
 
-/* In the child: fd becomes the file at path (NULL: left as it is). */
-static inline void redirect(int fd, const char *path, int flags)
+static void redirect(int fd, const char *path, int flags)
 {
 	int f = path ? open(path, flags, 0600) : -1;
 
@@ -392,13 +303,8 @@ static inline void redirect(int fd, const char *path, int flags)
 		dup2(f, fd);
 }
 
-/*
- * Fork and exec kvmsnap with args; stdin, stdout and stderr come from and
- * go to the given files (NULL: inherited), stderr appended to when
- * err_append. The child's pid, or -1.
- */
-static inline pid_t spawn_io(const char *const *args, const char *in, const char *out,
-			     const char *err, bool err_append)
+pid_t spawn_io(const char *const *args, const char *in, const char *out, const char *err,
+	       bool err_append)
 {
 	const char *argv[40];
 	size_t n = 0;
@@ -422,48 +328,17 @@ static inline pid_t spawn_io(const char *const *args, const char *in, const char
 	return pid;
 }
 
-/* Fork and exec kvmsnap with args; stdout and stderr go to the given files (NULL: inherit). */
-static inline pid_t spawn_cli(const char *const *args, const char *out_path, const char *err_path)
+pid_t spawn_cli(const char *const *args, const char *out_path, const char *err_path)
 {
 	return spawn_io(args, NULL, out_path, err_path, false);
 }
 
-/* The file's first size - 1 bytes into buf, NUL-terminated ("" if unreadable). */
-static inline void read_file(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t got = f ? fread(buf, 1, size - 1, f) : 0;
-
-	buf[got] = '\0';
-	if (f)
-		fclose(f);
-}
-
-/* The file's first OUT_MAX - 1 bytes into buf, NUL-terminated ("" if unreadable). */
-static inline void slurp(const char *path, char *buf)
+void slurp(const char *path, char *buf)
 {
 	read_file(path, buf, OUT_MAX);
 }
 
-/* Create or truncate path and write buf to it; 0 or -1. */
-static inline int write_file(const char *path, const void *buf, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	ssize_t n;
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, buf, len);
-	close(fd);
-	return n == (ssize_t)len ? 0 : -1;
-}
-
-/*
- * Run kvmsnap with args; stdout and stderr land in out and err (OUT_MAX
- * bytes each). Exit status; -1 if it could not run or took longer than
- * CLI_TIMEOUT_MS (it is then killed), -2 if it died of a signal.
- */
-static inline int run_cli(const char *const *args, char *out, char *err)
+int run_cli(const char *const *args, char *out, char *err)
 {
 	char dir[] = "/tmp/kvmsnap-cli-XXXXXX", po[64], pe[64];
 	int status;
@@ -475,7 +350,7 @@ static inline int run_cli(const char *const *args, char *out, char *err)
 	snprintf(po, sizeof(po), "%s/out", dir);
 	snprintf(pe, sizeof(pe), "%s/err", dir);
 	pid = spawn_cli(args, po, pe);
-	status = pid > 0 ? wait_or_kill(pid, CLI_TIMEOUT_MS) : -1;
+	status = pid > 0 ? wait_or_kill(pid, cli_timeout_ms) : -1;
 	slurp(po, out);
 	slurp(pe, err);
 	unlink(po);
@@ -484,31 +359,7 @@ static inline int run_cli(const char *const *args, char *out, char *err)
 	return status;
 }
 
-#define RUN_CLI(out, err, ...) run_cli((const char *const[]){__VA_ARGS__, NULL}, (out), (err))
-
-static inline size_t count_lines(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
-/* ---- a guest run to its end ---- */
-
-struct run {
-	int status;	      /* exit status; -1 timed out, -2 killed by a signal */
-	double secs;	      /* wall time */
-	char serial[OUT_MAX]; /* what the guest wrote to --serial */
-	char err[OUT_MAX];    /* kvmsnap's stderr */
-};
-
-/*
- * Start `kvmsnap run ARGS... --serial DIR/serial` with stdin and stdout on
- * /dev/null and stderr in DIR/stderr. The pid, or -1.
- */
-static inline pid_t run_spawn(const char *dir, const char *const *args)
+pid_t run_spawn(const char *dir, const char *const *args)
 {
 	char serial[256], err[256];
 	const char *argv[32];
@@ -525,8 +376,7 @@ static inline pid_t run_spawn(const char *dir, const char *const *args)
 	return spawn_io(argv, "/dev/null", "/dev/null", err, false);
 }
 
-/* What a run_spawn() in dir left: serial output and stderr into r; the files go. */
-static inline void run_collect(struct run *r, const char *dir)
+void run_collect(struct run *r, const char *dir)
 {
 	char path[256];
 
@@ -538,19 +388,13 @@ static inline void run_collect(struct run *r, const char *dir)
 	unlink(path);
 }
 
-/* Reap a run_spawn() in dir, killing it after ms; fill r. */
-static inline void run_finish(struct run *r, const char *dir, pid_t pid, unsigned int ms)
+void run_finish(struct run *r, const char *dir, pid_t pid, unsigned int ms)
 {
 	r->status = wait_or_kill(pid, ms);
 	run_collect(r, dir);
 }
 
-/*
- * Run `kvmsnap run ARGS... --serial DIR/serial` to its end, killing it
- * after ms; 0, or -1 if it could not be started.
- */
-static inline int run_guest(struct run *r, const char *dir, const char *const *args,
-			    unsigned int ms)
+int run_guest(struct run *r, const char *dir, const char *const *args, unsigned int ms)
 {
 	uint64_t t0;
 	pid_t pid;
@@ -566,22 +410,7 @@ static inline int run_guest(struct run *r, const char *dir, const char *const *a
 	return 0;
 }
 
-/* ---- a VM ---- */
-
-struct vm {
-	pid_t pid;
-	char dir[64];
-	char sock[96];
-	char out[96]; /* kvmsnap run's stdout and stderr */
-	char err[96];
-};
-
-/*
- * Start `kvmsnap run ARGS --control SOCK --serial none` with SOCK in a new
- * private folder; 0 once the socket answers. vm_stop() undoes it, also
- * after a failure.
- */
-static inline int vm_spawn(struct vm *vm, const char *const *run_args)
+int vm_spawn(struct vm *vm, const char *const *run_args)
 {
 	const char *argv[32];
 	uint64_t deadline;
@@ -609,7 +438,7 @@ static inline int vm_spawn(struct vm *vm, const char *const *run_args)
 		vm->pid = 0;
 		return -1;
 	}
-	deadline = ms_now() + START_TIMEOUT_MS;
+	deadline = ms_now() + start_timeout_ms;
 	while (ms_now() < deadline) {
 		int fd = ctl_open(vm->sock), status;
 
@@ -629,10 +458,7 @@ static inline int vm_spawn(struct vm *vm, const char *const *run_args)
 	return -1;
 }
 
-#define VM_SPAWN(vm, ...) vm_spawn((vm), (const char *const[]){__VA_ARGS__, NULL})
-
-/* Show what kvmsnap run wrote on stderr, line by line, as TAP comments. */
-static inline void vm_show_log(const struct vm *vm)
+void vm_show_log(const struct vm *vm)
 {
 	static char buf[OUT_MAX];
 	char *line, *save = NULL;
@@ -644,18 +470,13 @@ static inline void vm_show_log(const struct vm *vm)
 		fprintf(stderr, "#   run: %s\n", line);
 }
 
-/*
- * Quit politely, else kill; remove what is left. Returns kvmsnap's exit
- * status (-1 if it had to be killed or was not running); on anything but 0
- * its stderr is shown.
- */
-static inline int vm_stop(struct vm *vm)
+int vm_stop(struct vm *vm)
 {
 	int status = -1;
 
 	if (vm->pid > 0) {
 		json_object_put(call(vm->sock, "{\"cmd\":\"quit\"}"));
-		status = wait_exit(vm->pid, EXIT_TIMEOUT_MS);
+		status = wait_exit(vm->pid, exit_timeout_ms);
 		if (status == -1) {
 			kill(vm->pid, SIGKILL);
 			waitpid(vm->pid, NULL, 0);
@@ -674,10 +495,9 @@ static inline int vm_stop(struct vm *vm)
 	return status;
 }
 
-/* Wait until every vCPU of the dirtier reports ready and some progress. */
-static inline bool wait_guest_running(const char *sock)
+bool wait_guest_running(const char *sock)
 {
-	uint64_t deadline = ms_now() + PROGRESS_TIMEOUT_MS;
+	uint64_t deadline = ms_now() + progress_timeout_ms;
 
 	while (ms_now() < deadline) {
 		struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
@@ -696,10 +516,7 @@ static inline bool wait_guest_running(const char *sock)
 	return false;
 }
 
-/* ---- snapshots ---- */
-
-/* Run kvmsnap with args; its stdout parsed as one JSON object (NULL if none), status in *status. */
-static inline struct json_object *cli_json(const char *const *args, int *status, char *err)
+struct json_object *cli_json(const char *const *args, int *status, char *err)
 {
 	char *out = malloc(OUT_MAX);
 	struct json_object *o = NULL;
@@ -713,26 +530,7 @@ static inline struct json_object *cli_json(const char *const *args, int *status,
 	return o;
 }
 
-#define CLI_JSON(status, err, ...) \
-	cli_json((const char *const[]){__VA_ARGS__, NULL}, (status), (err))
-
-/* st_size of a file, or -1. */
-static inline int64_t file_size(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) ? -1 : (int64_t)st.st_size;
-}
-
-static inline bool exists(const char *path)
-{
-	struct stat st;
-
-	return lstat(path, &st) == 0;
-}
-
-/* The guest's progress counter (pages it wrote) from stats, or 0. */
-static inline uint64_t guest_pages(const char *sock)
+uint64_t guest_pages(const char *sock)
 {
 	struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
 	uint64_t pages = ok_of(r) == 1 ? u64_of(r, "pages") : 0;
@@ -741,12 +539,7 @@ static inline uint64_t guest_pages(const char *sock)
 	return pages;
 }
 
-/*
- * Wait up to ms until the guest's progress counter is above floor; the last
- * value seen. The dirtier reports every 65536 pages a vCPU and after every
- * pass.
- */
-static inline uint64_t wait_pages_above(const char *sock, uint64_t floor, unsigned int ms)
+uint64_t wait_pages_above(const char *sock, uint64_t floor, unsigned int ms)
 {
 	uint64_t deadline = ms_now() + ms, p;
 
@@ -755,8 +548,7 @@ static inline uint64_t wait_pages_above(const char *sock, uint64_t floor, unsign
 	return p;
 }
 
-/* The VM's "state" ("running", "paused", ...) into buf; "" without a reply. */
-static inline const char *vm_state(const char *sock, char *buf, size_t len)
+const char *vm_state(const char *sock, char *buf, size_t len)
 {
 	struct json_object *r = call(sock, "{\"cmd\":\"status\"}");
 
@@ -765,11 +557,7 @@ static inline const char *vm_state(const char *sock, char *buf, size_t len)
 	return buf;
 }
 
-/*
- * Wait up to ms until no snapshot session is open and dirty logging is off:
- * the VM notices a closed connection on its next poll, not at once.
- */
-static inline bool wait_session_gone(const char *sock, unsigned int ms)
+bool wait_session_gone(const char *sock, unsigned int ms)
 {
 	uint64_t deadline = ms_now() + ms;
 
@@ -786,8 +574,7 @@ static inline bool wait_session_gone(const char *sock, unsigned int ms)
 	return false;
 }
 
-/* Every vCPU's progress counter (pages) from stats into pages[max]; how many vCPUs, 0 on error. */
-static inline size_t cpu_pages_of(const char *sock, uint64_t *pages, size_t max)
+size_t cpu_pages_of(const char *sock, uint64_t *pages, size_t max)
 {
 	struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
 	struct json_object *cpus = get(r, "cpus");
@@ -799,18 +586,13 @@ static inline size_t cpu_pages_of(const char *sock, uint64_t *pages, size_t max)
 	return n < max ? n : max;
 }
 
-/*
- * The guest behind sock runs as if no snapshot had been tried: state
- * running, no session, dirty logging off, and every vCPU's progress grows
- * (none left parked). Not its speed: that depends on the host.
- */
-static inline void expect_guest_runs(struct th_result *_r, const char *sock)
+void expect_guest_runs(struct th_result *_r, const char *sock)
 {
 	uint64_t p0[16], p1[16], deadline;
 	struct json_object *r;
 	size_t i, n, moved;
 
-	EXPECT_TRUE(wait_session_gone(sock, PROGRESS_TIMEOUT_MS));
+	EXPECT_TRUE(wait_session_gone(sock, progress_timeout_ms));
 	r = call(sock, "{\"cmd\":\"status\"}");
 	EXPECT_EQ(ok_of(r), 1);
 	EXPECT_STREQ(str_of(r, "state"), "running");
@@ -819,7 +601,7 @@ static inline void expect_guest_runs(struct th_result *_r, const char *sock)
 	/* The guest reports progress every 65536 pages a vCPU: wait for the next reports. */
 	n = cpu_pages_of(sock, p0, ARRAY_SIZE(p0));
 	EXPECT_GT(n, 0);
-	deadline = ms_now() + PROGRESS_TIMEOUT_MS;
+	deadline = ms_now() + progress_timeout_ms;
 	do {
 		sleep_ms(20);
 		moved = 0;
@@ -835,22 +617,7 @@ static inline void expect_guest_runs(struct th_result *_r, const char *sock)
 	EXPECT_EQ(moved, n);
 }
 
-/* ---- set-up ---- */
-
-static inline bool have_tool(const char *name)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "command -v %s >/dev/null 2>&1", name);
-	return system(cmd) == 0;
-}
-
-/*
- * A loop device over a new sparse file of size bytes, dir/backingN; its
- * path into dev (len bytes), or NULL. Detach it with loop_detach().
- */
-static inline const char *loop_attach(const char *dir, unsigned int n, uint64_t size, char *dev,
-				      size_t len)
+const char *loop_attach(const char *dir, unsigned int n, uint64_t size, char *dev, size_t len)
 {
 	char file[320], cmd[400];
 	FILE *p;
@@ -875,7 +642,7 @@ static inline const char *loop_attach(const char *dir, unsigned int n, uint64_t 
 	return strncmp(dev, "/dev/", 5) ? NULL : dev;
 }
 
-static inline void loop_detach(const char *dev)
+void loop_detach(const char *dev)
 {
 	char cmd[128];
 
@@ -883,20 +650,3 @@ static inline void loop_detach(const char *dev)
 	if (system(cmd))
 		TH_LOG("could not detach %s", dev);
 }
-
-static inline int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
-/* Remove dir and everything in it, staying on its file system. */
-static inline void rm_tree(const char *dir)
-{
-	if (dir[0])
-		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
-}
-
-#endif
