@@ -70,7 +70,7 @@ FIXTURE(cli)
 	pid_t pid;
 };
 
-FIXTURE_SETUP(cli)
+static void cli_setup(struct _fixture_cli *self, struct th_result *_r)
 {
 	if (access(kvmsnap_bin(), X_OK) < 0)
 		TH_LOG("%s: %s (run `make`)", kvmsnap_bin(), strerror(errno));
@@ -79,13 +79,23 @@ FIXTURE_SETUP(cli)
 	ASSERT_NOT_NULL(mkdtemp(self->dir));
 }
 
-FIXTURE_TEARDOWN(cli)
+static void cli_teardown(struct _fixture_cli *self)
 {
 	if (self->pid > 0) {
 		kill(self->pid, SIGKILL);
 		waitpid(self->pid, NULL, 0);
 	}
 	rm_tree(self->dir);
+}
+
+FIXTURE_SETUP(cli)
+{
+	cli_setup(self, _r);
+}
+
+FIXTURE_TEARDOWN(cli)
+{
+	cli_teardown(self);
 }
 
 /*
@@ -278,14 +288,33 @@ static void expect_signal_exit(struct _fixture_cli *self, struct th_result *_r, 
 	EXPECT_NE(stat(sock, &st), 0);
 }
 
-TEST_F(cli, sigterm_ends_vm)
+/* The folder and process of the cli fixture, for one signal per variant. */
+FIXTURE(signal)
 {
-	expect_signal_exit(self, _r, SIGTERM);
+	struct _fixture_cli c;
+};
+
+FIXTURE_VARIANT(signal)
+{
+	int sig;
+};
+
+FIXTURE_VARIANT_ADD(signal, sigterm){.sig = SIGTERM};
+FIXTURE_VARIANT_ADD(signal, sigint){.sig = SIGINT};
+
+FIXTURE_SETUP(signal)
+{
+	cli_setup(&self->c, _r);
 }
 
-TEST_F(cli, sigint_ends_vm)
+FIXTURE_TEARDOWN(signal)
 {
-	expect_signal_exit(self, _r, SIGINT);
+	cli_teardown(&self->c);
+}
+
+TEST_F(signal, ends_vm)
+{
+	expect_signal_exit(&self->c, _r, variant->sig);
 }
 
 TEST_HARNESS_MAIN

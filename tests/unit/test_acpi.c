@@ -260,25 +260,32 @@ static void check_tables(struct th_result *_r, unsigned int nr_cpus, uint64_t gp
 	walk(_r, buf, &cfg, &f);
 }
 
-TEST(tables_1_cpu)
-{
-	check_tables(_r, 1, GPA);
-}
+/* Built for this many vCPUs at this address, the tables walk as ACPI says. */
+FIXTURE(tables){};
 
-TEST(tables_2_cpus)
+FIXTURE_VARIANT(tables)
 {
-	check_tables(_r, 2, GPA);
-}
+	unsigned int nr_cpus;
+	uint64_t gpa;
+};
 
-TEST(tables_64_cpus)
-{
-	check_tables(_r, 64, GPA);
-}
-
+FIXTURE_VARIANT_ADD(tables, 1_cpu){.nr_cpus = 1, .gpa = GPA};
+FIXTURE_VARIANT_ADD(tables, 2_cpus){.nr_cpus = 2, .gpa = GPA};
+FIXTURE_VARIANT_ADD(tables, 64_cpus){.nr_cpus = 64, .gpa = GPA};
 /* Above 4 GiB there is no RSDT and FADT.DSDT is 0; XSDT and X_DSDT suffice. */
-TEST(tables_above_4g)
+FIXTURE_VARIANT_ADD(tables, above_4g){.nr_cpus = 2, .gpa = 0x100000000ULL};
+
+FIXTURE_SETUP(tables)
 {
-	check_tables(_r, 2, 0x100000000ULL);
+}
+
+FIXTURE_TEARDOWN(tables)
+{
+}
+
+TEST_F(tables, walk)
+{
+	check_tables(_r, variant->nr_cpus, variant->gpa);
 }
 
 /*
@@ -332,14 +339,27 @@ static void check_enospc(struct th_result *_r, unsigned int nr_cpus)
 	ASSERT_EQ(memcmp(small, buf, f.end), 0);
 }
 
-TEST(enospc_1_cpu)
+FIXTURE(enospc){};
+
+FIXTURE_VARIANT(enospc)
 {
-	check_enospc(_r, 1);
+	unsigned int nr_cpus;
+};
+
+FIXTURE_VARIANT_ADD(enospc, 1_cpu){.nr_cpus = 1};
+FIXTURE_VARIANT_ADD(enospc, 64_cpus){.nr_cpus = 64};
+
+FIXTURE_SETUP(enospc)
+{
 }
 
-TEST(enospc_64_cpus)
+FIXTURE_TEARDOWN(enospc)
 {
-	check_enospc(_r, 64);
+}
+
+TEST_F(enospc, every_smaller_size)
+{
+	check_enospc(_r, variant->nr_cpus);
 }
 
 TEST(einval)
