@@ -177,9 +177,16 @@ TEST_F_TIMEOUT(snap, live_snapshot_converges_and_the_guest_runs_on, 120)
 		EXPECT_EQ(u64_of(j, "generation"), i + 1);
 		EXPECT_EQ(u64_of(j, "image_size"), size);
 		converged = bool_of(j, "converged") == 1;
-		/* Not in one pass: the dirtier keeps ahead of pass 1. */
-		if (converged)
-			EXPECT_GE(len_of(get(j, "passes")), 3);
+		/*
+		 * Not in one pass: what the dirtier wrote during pass 1 is
+		 * copied again. How many passes that takes depends on the
+		 * writer's speed against the guest's, so only the second pass
+		 * (the final one, at the least) is required to find pages.
+		 */
+		if (converged) {
+			EXPECT_GE(len_of(get(j, "passes")), 2);
+			EXPECT_GT(u64_of(at(get(j, "passes"), 1), "dirty_pages"), 0);
+		}
 		json_object_put(j);
 	}
 	EXPECT_TRUE(converged);
