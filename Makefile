@@ -66,17 +66,25 @@ $(BIN): $(O)/vmm/main.o $(LIBS) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(O)/vmm/main.o $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
 
-# Tests: one program per tests/{unit,kvm}/test_*.c, linked with the harness.
-# The snapshot library's own tests build without -Ivmm and link it alone.
+# Tests: one program per tests/{unit,kvm}/test_*.c, linked with the harness
+# and the test library (tests/lib/, built once into libtest.a).
+# The snapshot library's own tests build without -Ivmm and link it alone,
+# without libtest: parts of it use vmm/.
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c tests/kvm/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
 SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer \
 	      $(O)/tests/unit/test_snap_target
 HARNESS	  := $(O)/tests/harness.o
+TEST_LIB_SRCS := $(sort $(wildcard tests/lib/*.c))
+TEST_LIB  := $(O)/tests/lib/libtest.a
 
-$(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(LIBS) $(GUEST_BLOB_OBJ)
+$(TEST_LIB): $(TEST_LIB_SRCS:%.c=$(O)/%.o)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(TEST_LIB) $(LIBS) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(TEST_LIB) $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
 
 $(SNAP_TESTS:%=%.o): CFLAGS = $(BASE_CFLAGS)
 $(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(SNAP_LIB) $(BASE_LIB)

@@ -157,7 +157,8 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 		return err_prefix(err, "cannot create image %s", path);
 	img->cfg = *cfg;
 
-	ret = snap_target_create(path, img->layout.image_size, opts->force, &t, err);
+	ret = snap_target_create(path, img->layout.image_size, opts->force, !opts->no_lock_wait, &t,
+				 err);
 	img->fd = t.fd;
 	img->blockdev = t.blockdev;
 	img->target_size = t.size;
@@ -281,7 +282,8 @@ int snap_image_open(const char *path, int mode, const struct snap_target_opts *o
 	ret = set_path(img, path, err);
 	if (ret)
 		return ret;
-	ret = snap_target_open(path, mode == SNAP_OPEN_RDWR, &t, err);
+	ret =
+	    snap_target_open(path, mode == SNAP_OPEN_RDWR, !(opts && opts->no_lock_wait), &t, err);
 	img->fd = t.fd;
 	img->blockdev = t.blockdev;
 	img->target_size = t.size;

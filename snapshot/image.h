@@ -25,7 +25,14 @@ struct snap_target_opts {
 	uint32_t order; /* for a new image */
 	bool force;	/* overwrite a device with a foreign signature / an existing file */
 	bool direct;	/* try O_DIRECT; fall back silently where unsupported */
+	/*
+	 * Fail at once on an image in use, instead of waiting up to
+	 * SNAP_LOCK_WAIT_MS: a killed writer's queued I/O keeps its lock until it
+	 * has landed, which takes a moment after the process is gone.
+	 */
+	bool no_lock_wait;
 };
+#define SNAP_LOCK_WAIT_MS 10000
 
 /*
  * Create an image for cfg at path. A regular file is created (refused if it

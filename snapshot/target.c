@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "snapshot/image.h"
 #include "snapshot/target.h"
 
 static int sys_err(struct error *err, int e, const char *path, const char *what)
@@ -72,17 +73,25 @@ static bool holds_image(int fd)
  * image exclusively from open to end, and readers (restore, which maps the
  * image for as long as a lazy VM runs, info, verify) share it.
  */
-static int lock_target(int fd, bool exclusive, const char *path, struct error *err)
+static int lock_target(int fd, bool exclusive, bool wait, const char *path, struct error *err)
 {
-	if (!flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB))
-		return 0;
-	if (errno == EWOULDBLOCK)
-		return err_set(err, -EBUSY,
-			       "%s: in use by another kvmsnap (%s); try again when it is done",
-			       path,
-			       exclusive ? "a snapshot, restore or check of this image"
-					 : "a snapshot being written into it");
-	return sys_err(err, errno, path, "cannot lock");
+	int op = (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB;
+	unsigned int waited = 0;
+
+	for (;;) {
+		if (!flock(fd, op))
+			return 0;
+		if (errno != EWOULDBLOCK)
+			return sys_err(err, errno, path, "cannot lock");
+		if (!wait || waited >= SNAP_LOCK_WAIT_MS)
+			break;
+		usleep(50 * 1000);
+		waited += 50;
+	}
+	return err_set(err, -EBUSY, "%s: in use by another kvmsnap (%s); try again when it is done",
+		       path,
+		       exclusive ? "a snapshot, restore or check of this image"
+				 : "a snapshot being written into it");
 }
 
 static const char *signature_kind(const char *usage)
@@ -140,8 +149,8 @@ static int check_signatures(int fd, const char *path, struct error *err)
 	return ret;
 }
 
-static int create_blockdev(const char *path, uint64_t size, bool force, struct snap_target *t,
-			   struct error *err)
+static int create_blockdev(const char *path, uint64_t size, bool force, bool wait,
+			   struct snap_target *t, struct error *err)
 {
 	char a[SNAP_SIZE_PAIR_LEN], b[SNAP_SIZE_PAIR_LEN];
 	int ret;
@@ -162,7 +171,7 @@ static int create_blockdev(const char *path, uint64_t size, bool force, struct s
 		return err_set(err, -ENOSPC, "%s: %s device is smaller than the %s image", path, a,
 			       b);
 	}
-	ret = lock_target(t->fd, true, path, err);
+	ret = lock_target(t->fd, true, wait, path, err);
 	/* An old kvmsnap image is ours to overwrite; its page data may look like anything. */
 	if (ret || force || holds_image(t->fd))
 		return ret;
@@ -183,7 +192,8 @@ static int stat_target(const char *path, struct stat *st, struct error *err)
 }
 
 /* An existing regular file, overwritten (--force): never through a symbolic link. */
-static int overwrite_file(const char *path, uint64_t size, struct snap_target *t, struct error *err)
+static int overwrite_file(const char *path, uint64_t size, bool wait, struct snap_target *t,
+			  struct error *err)
 {
 	struct stat st;
 	int ret;
@@ -201,7 +211,7 @@ static int overwrite_file(const char *path, uint64_t size, struct snap_target *t
 		return sys_err(err, errno, path, "cannot stat");
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, -EINVAL, "%s: not a regular file or a block device", path);
-	ret = lock_target(t->fd, true, path, err);
+	ret = lock_target(t->fd, true, wait, path, err);
 	if (!ret && ftruncate(t->fd, 0))
 		ret = sys_err(err, errno, path, "cannot truncate");
 	if (ret)
@@ -210,8 +220,8 @@ static int overwrite_file(const char *path, uint64_t size, struct snap_target *t
 	return preallocate(t, path, size, err);
 }
 
-int snap_target_create(const char *path, uint64_t size, bool force, struct snap_target *t,
-		       struct error *err)
+int snap_target_create(const char *path, uint64_t size, bool force, bool wait,
+		       struct snap_target *t, struct error *err)
 {
 	struct stat st;
 	int ret;
@@ -221,7 +231,7 @@ int snap_target_create(const char *path, uint64_t size, bool force, struct snap_
 	t->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (t->fd >= 0) {
 		t->created = true;
-		ret = lock_target(t->fd, true, path, err);
+		ret = lock_target(t->fd, true, wait, path, err);
 		return ret ? ret : preallocate(t, path, size, err);
 	}
 	if (errno != EEXIST)
@@ -230,16 +240,17 @@ int snap_target_create(const char *path, uint64_t size, bool force, struct snap_
 	if (ret)
 		return ret;
 	if (S_ISBLK(st.st_mode))
-		return create_blockdev(path, size, force, t, err);
+		return create_blockdev(path, size, force, wait, t, err);
 	if (!S_ISREG(st.st_mode))
 		return err_set(err, -EINVAL, "%s: not a regular file or a block device", path);
 	if (!force)
 		return err_set(err, -EEXIST, "%s: already exists; use --force to overwrite it",
 			       path);
-	return overwrite_file(path, size, t, err);
+	return overwrite_file(path, size, wait, t, err);
 }
 
-int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct error *err)
+int snap_target_open(const char *path, bool rdwr, bool wait, struct snap_target *t,
+		     struct error *err)
 {
 	struct stat st;
 	int ret;
@@ -264,7 +275,7 @@ int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct 
 		return sys_err(err, errno, path, "cannot stat");
 	if (S_ISBLK(st.st_mode) != t->blockdev)
 		return err_set(err, -EINVAL, "%s: changed while it was opened", path);
-	ret = lock_target(t->fd, rdwr, path, err);
+	ret = lock_target(t->fd, rdwr, wait, path, err);
 	if (ret)
 		return ret;
 	if (t->blockdev)

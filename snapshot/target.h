@@ -19,13 +19,18 @@ struct snap_target {
  * Make a target of at least size bytes at path: a new regular file (an
  * existing one only with force: it is truncated) preallocated in full, or a
  * block device that is large enough, not in use (held with O_EXCL from here
- * on) and, unless force, free of foreign signatures.
+ * on) and, unless force, free of foreign signatures. Either is locked
+ * exclusively (flock); wait: for up to SNAP_LOCK_WAIT_MS if it is in use.
  */
-int snap_target_create(const char *path, uint64_t size, bool force, struct snap_target *t,
-		       struct error *err);
+int snap_target_create(const char *path, uint64_t size, bool force, bool wait,
+		       struct snap_target *t, struct error *err);
 
-/* Open an existing target; a block device opened rdwr is held with O_EXCL. */
-int snap_target_open(const char *path, bool rdwr, struct snap_target *t, struct error *err);
+/*
+ * Open an existing target; a block device opened rdwr is held with O_EXCL.
+ * Locked exclusively (rdwr) or shared, waiting as snap_target_create() does.
+ */
+int snap_target_open(const char *path, bool rdwr, bool wait, struct snap_target *t,
+		     struct error *err);
 
 /* Switch the fd to O_DIRECT; false (and no change) where unsupported. */
 bool snap_target_set_direct(struct snap_target *t);

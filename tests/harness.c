@@ -3,6 +3,42 @@
 #include "harness.h"
 
 struct th_result *th_res;
+jmp_buf *th_env;
+
+void th_register(struct th_test *t)
+{
+	t->next = NULL;
+	*th_tail = t;
+	th_tail = &t->next;
+}
+
+void th_register_variant(struct th_fixture *f, struct th_variant *v)
+{
+	v->next = NULL;
+	*f->vtail = v;
+	f->vtail = &v->next;
+}
+
+void th_bail(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	if (th_env)
+		longjmp(*th_env, 1);
+	/* Outside any test: nothing to unwind to. */
+	_exit(th_res && th_res->failed ? 1 : 0);
+}
+
+/* The TAP name: test, f_test, or f.variant.test kselftest-style. */
+static void th_name(const struct th_test *t, const struct th_variant *v, char *buf, size_t len)
+{
+	if (!t->fixture)
+		snprintf(buf, len, "%s", t->name);
+	else if (!v)
+		snprintf(buf, len, "%s_%s", t->fixture->name, t->name);
+	else
+		snprintf(buf, len, "%s.%s.%s", t->fixture->name, v->name, t->name);
+}
 
 static volatile sig_atomic_t th_alarm;
 
@@ -13,8 +49,9 @@ static void th_on_alarm(int sig)
 }
 
 /* Runs one test in a child. Returns 0 pass, 1 fail, 2 skip. */
-static int th_run_one(struct th_test *t, int num)
+static int th_run_one(struct th_test *t, const struct th_variant *v, const char *name, int num)
 {
+	jmp_buf env;
 	struct sigaction sa = {.sa_handler = th_on_alarm};
 	int status = 0, ret;
 	pid_t pid, w;
@@ -24,13 +61,16 @@ static int th_run_one(struct th_test *t, int num)
 	fflush(stderr);
 	pid = fork();
 	if (pid < 0) {
-		printf("not ok %d %s # fork: %s\n", num, t->name, strerror(errno));
+		printf("not ok %d %s # fork: %s\n", num, name, strerror(errno));
 		return 1;
 	}
 	if (pid == 0) {
 		/* Own process group, so a timeout also ends what the test started. */
 		setpgid(0, 0);
-		t->fn(t, th_res);
+		th_env = &env;
+		if (!setjmp(env))
+			t->fn(th_res, v ? v->data : NULL);
+		th_env = NULL;
 		fflush(stdout);
 		fflush(stderr);
 		_exit(th_res->failed ? 1 : 0);
@@ -47,31 +87,33 @@ static int th_run_one(struct th_test *t, int num)
 		kill(-pid, SIGKILL);
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
-		printf("# %s: timed out after %d s\n", t->name, t->timeout);
-		printf("not ok %d %s # TIMEOUT\n", num, t->name);
+		printf("# %s: timed out after %d s\n", name, t->timeout);
+		printf("not ok %d %s # TIMEOUT\n", num, name);
 		return 1;
 	}
 	/* Reap anything the test left behind in its group. */
 	kill(-pid, SIGKILL);
 
 	if (WIFSIGNALED(status)) {
-		printf("# %s: killed by signal %d\n", t->name, WTERMSIG(status));
+		printf("# %s: killed by signal %d\n", name, WTERMSIG(status));
 		ret = 1;
 	} else if (th_res->skipped && !th_res->failed) {
-		printf("ok %d %s # SKIP %s\n", num, t->name, th_res->reason);
+		printf("ok %d %s # SKIP %s\n", num, name, th_res->reason);
 		return 2;
 	} else {
 		ret = (WEXITSTATUS(status) != 0 || th_res->failed) ? 1 : 0;
 	}
-	printf("%s %d %s\n", ret ? "not ok" : "ok", num, t->name);
+	printf("%s %d %s\n", ret ? "not ok" : "ok", num, name);
 	return ret;
 }
 
 int th_main(int argc, char **argv)
 {
 	const char *filter = argc > 1 ? argv[1] : NULL;
-	int pass = 0, fail = 0, skip = 0, n = 0, num = 0;
+	int pass = 0, fail = 0, skip = 0, n = 0, num = 0, round;
+	const struct th_variant *v;
 	struct th_test *t;
+	char name[256];
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	th_res =
@@ -80,22 +122,31 @@ int th_main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	for (t = th_head; t; t = t->next)
-		if (!filter || strstr(t->name, filter))
-			n++;
-	printf("TAP version 13\n1..%d\n", n);
-	for (t = th_head; t; t = t->next) {
-		if (filter && !strstr(t->name, filter))
-			continue;
-		switch (th_run_one(t, ++num)) {
-		case 0:
-			pass++;
-			break;
-		case 2:
-			skip++;
-			break;
-		default:
-			fail++;
+	/* Two rounds: count, then run. A test runs once per variant of its fixture. */
+	for (round = 0; round < 2; round++) {
+		if (round)
+			printf("TAP version 13\n1..%d\n", n);
+		for (t = th_head; t; t = t->next) {
+			v = t->fixture ? t->fixture->variants : NULL;
+			do {
+				th_name(t, v, name, sizeof(name));
+				if (filter && !strstr(name, filter))
+					continue;
+				if (!round) {
+					n++;
+					continue;
+				}
+				switch (th_run_one(t, v, name, ++num)) {
+				case 0:
+					pass++;
+					break;
+				case 2:
+					skip++;
+					break;
+				default:
+					fail++;
+				}
+			} while (v && (v = v->next));
 		}
 	}
 	printf("# Totals: pass:%d fail:%d xfail:0 xpass:0 skip:%d error:0\n", pass, fail, skip);

@@ -4,7 +4,7 @@
  * the dirtier's self-check in each pattern on one and two vCPUs, its pacing,
  * and the errors for bad --guest specifications.
  */
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #define RUN_TIMEOUT_MS	 45000		     /* a kvmsnap run may take */
 #define GUEST_EXIT(code) (((code) << 1) | 1) /* status for MSGPORT_EXIT code */
@@ -41,15 +41,15 @@ static int run_kvmsnap(struct run *r, const char *const *args)
 	} while (0)
 
 /* A run that kvmsnap must refuse with one "kvmsnap: error:" line. */
-#define RUN_BAD(r, ...)                                                 \
-	do {                                                            \
-		const char *_args[] = {__VA_ARGS__, NULL};              \
-		ASSERT_EQ(run_kvmsnap(r, _args), 0);                    \
-		EXPECT_EQ((r)->status, STATUS_BAD_INPUT);               \
-		EXPECT_EQ(strncmp((r)->err, "kvmsnap: error:", 15), 0); \
-		EXPECT_EQ(count_lines((r)->err), 1);                    \
-		if (_r->failed)                                         \
-			TH_LOG("stderr: %s", (r)->err);                 \
+#define RUN_BAD(r, ...)                                                            \
+	do {                                                                       \
+		const char *_args[] = {__VA_ARGS__, NULL};                         \
+		ASSERT_EQ(run_kvmsnap(r, _args), 0);                               \
+		if ((r)->status != STATUS_BAD_INPUT || count_lines((r)->err) != 1) \
+			TH_LOG("stderr: %s", (r)->err);                            \
+		EXPECT_EQ((r)->status, STATUS_BAD_INPUT);                          \
+		EXPECT_EQ(strncmp((r)->err, "kvmsnap: error:", 15), 0);            \
+		EXPECT_EQ(count_lines((r)->err), 1);                               \
 	} while (0)
 
 static struct run run_buf;
@@ -83,55 +83,61 @@ TEST(hello_two_vcpus)
 	EXPECT_NOT_NULL(strstr(r->serial, "kvmsnap hello: 2 vCPUs\n"));
 }
 
-TEST(dirtier_seq)
+/* The dirtier's self-check passes in every pattern, on one and more vCPUs. */
+FIXTURE(dirtier)
 {
-	struct run *r = &run_buf;
+	struct run r;
+};
 
-	REQUIRE_KVM();
-	RUN_OK(r, 0, "--mem", "64M", "--guest", "dirtier:ws=8M,passes=3");
-	EXPECT_NOT_NULL(strstr(r->serial, "pattern seq"));
-	EXPECT_NOT_NULL(strstr(r->serial, "dirtier: 3 passes done, self-check ok\n"));
-}
-
-TEST(dirtier_seq_two_vcpus)
+FIXTURE_VARIANT(dirtier)
 {
-	struct run *r = &run_buf;
+	const char *mem, *vcpus, *spec;
+	const char *want;    /* on the serial output besides "self-check ok" */
+	unsigned int passes; /* as in spec */
+};
 
-	REQUIRE_KVM();
-	RUN_OK(r, 0, "--mem", "64M", "--vcpus", "2", "--guest", "dirtier:ws=8M,passes=3");
-	EXPECT_NOT_NULL(strstr(r->serial, "2 vCPUs"));
-	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
-}
-
-TEST(dirtier_random)
-{
-	struct run *r = &run_buf;
-
-	REQUIRE_KVM();
-	RUN_OK(r, 0, "--mem", "64M", "--guest", "dirtier:ws=8M,passes=3,pattern=random,seed=7");
-	EXPECT_NOT_NULL(strstr(r->serial, "pattern random"));
-	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
-}
-
-TEST(dirtier_hot_two_vcpus)
-{
-	struct run *r = &run_buf;
-
-	REQUIRE_KVM();
-	RUN_OK(r, 0, "--mem", "64M", "--vcpus", "2", "--guest",
-	       "dirtier:ws=8M,passes=3,pattern=hot");
-	EXPECT_NOT_NULL(strstr(r->serial, "pattern hot"));
-	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
-}
-
+FIXTURE_VARIANT_ADD(dirtier, seq){.mem = "64M",
+				  .vcpus = "1",
+				  .spec = "dirtier:ws=8M,passes=3",
+				  .want = "pattern seq",
+				  .passes = 3};
+FIXTURE_VARIANT_ADD(dirtier, seq_two_vcpus){
+    .mem = "64M", .vcpus = "2", .spec = "dirtier:ws=8M,passes=3", .want = "2 vCPUs", .passes = 3};
+FIXTURE_VARIANT_ADD(dirtier, random){.mem = "64M",
+				     .vcpus = "1",
+				     .spec = "dirtier:ws=8M,passes=3,pattern=random,seed=7",
+				     .want = "pattern random",
+				     .passes = 3};
+FIXTURE_VARIANT_ADD(dirtier, hot_two_vcpus){.mem = "64M",
+					    .vcpus = "2",
+					    .spec = "dirtier:ws=8M,passes=3,pattern=hot",
+					    .want = "pattern hot",
+					    .passes = 3};
 /* ws=0 means all free RAM; an odd page count leaves a remainder slice. */
-TEST(dirtier_whole_ram_three_vcpus)
-{
-	struct run *r = &run_buf;
+FIXTURE_VARIANT_ADD(dirtier, whole_ram_three_vcpus){.mem = "16M",
+						    .vcpus = "3",
+						    .spec = "dirtier:passes=2,pattern=random",
+						    .want = "3 vCPUs",
+						    .passes = 2};
 
+FIXTURE_SETUP(dirtier)
+{
 	REQUIRE_KVM();
-	RUN_OK(r, 0, "--mem", "16M", "--vcpus", "3", "--guest", "dirtier:passes=2,pattern=random");
-	EXPECT_NOT_NULL(strstr(r->serial, "self-check ok\n"));
+}
+
+FIXTURE_TEARDOWN(dirtier)
+{
+}
+
+TEST_F(dirtier, self_check)
+{
+	struct run *r = &self->r;
+	char done[64];
+
+	RUN_OK(r, 0, "--mem", variant->mem, "--vcpus", variant->vcpus, "--guest", variant->spec);
+	EXPECT_NOT_NULL(strstr(r->serial, variant->want));
+	snprintf(done, sizeof(done), "dirtier: %u passes done, self-check ok\n", variant->passes);
+	EXPECT_NOT_NULL(strstr(r->serial, done));
 }
 
 /* 1024 pages x 2 passes at 2 pages/ms cannot take less than about a second. */
@@ -145,28 +151,33 @@ TEST(dirtier_rate_is_paced)
 	EXPECT_GE(r->secs, 0.9);
 }
 
-TEST(bad_guest_parameter)
+/* Bad --guest specifications: refused with one error line. */
+FIXTURE(bad_spec)
 {
-	struct run *r = &run_buf;
+	struct run r;
+};
 
+FIXTURE_VARIANT(bad_spec)
+{
+	const char *mem, *spec;
+};
+
+FIXTURE_VARIANT_ADD(bad_spec, unknown_parameter){.mem = "64M", .spec = "dirtier:bogus=1"};
+FIXTURE_VARIANT_ADD(bad_spec, no_such_guest){.mem = "64M", .spec = "nosuchguest"};
+FIXTURE_VARIANT_ADD(bad_spec, ws_larger_than_ram){.mem = "64M", .spec = "dirtier:ws=128M"};
+
+FIXTURE_SETUP(bad_spec)
+{
 	REQUIRE_KVM();
-	RUN_BAD(r, "--guest", "dirtier:bogus=1");
 }
 
-TEST(no_such_guest)
+FIXTURE_TEARDOWN(bad_spec)
 {
-	struct run *r = &run_buf;
-
-	REQUIRE_KVM();
-	RUN_BAD(r, "--guest", "nosuchguest");
 }
 
-TEST(dirtier_ws_larger_than_ram)
+TEST_F(bad_spec, refused)
 {
-	struct run *r = &run_buf;
-
-	REQUIRE_KVM();
-	RUN_BAD(r, "--mem", "64M", "--guest", "dirtier:ws=128M");
+	RUN_BAD(&self->r, "--mem", variant->mem, "--guest", variant->spec);
 }
 
 TEST_HARNESS_MAIN

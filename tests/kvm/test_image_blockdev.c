@@ -3,8 +3,8 @@
  * Images on raw block devices (loop devices over sparse files). Needs root
  * and losetup, not KVM. Every loop device is detached in the teardown.
  */
-#include "../snapimg.h"
-#include "vmproc.h"
+#include "../lib/snapimg.h"
+#include "../lib/vmproc.h"
 
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -63,11 +63,10 @@ FIXTURE_TEARDOWN(blk)
 		umount(self->mnt);
 	for (i = 0; i < self->nr_loops; i++)
 		loop_detach(self->loops[i]);
-	snapimg_rmtree(self->dir);
+	rm_tree(self->dir);
 }
 
-static int create(const char *dev, const struct snap_config *cfg, bool force,
-		  struct error *err)
+static int create(const char *dev, const struct snap_config *cfg, bool force, struct error *err)
 {
 	struct snap_target_opts o = {.force = force, .direct = true};
 

@@ -5,7 +5,7 @@
  * its command line, the memory sizes, the memory map and a module; a
  * malformed --kernel must end kvmsnap with exactly one error line.
  */
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #define RUN_TIMEOUT_MS 45000 /* a kvmsnap run may take */
 #define MBHELLO_OK     33    /* isa-debug-exit code 0x10: (0x10 << 1) | 1 */

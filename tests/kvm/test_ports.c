@@ -7,7 +7,7 @@
  * MMIO reads float high, and kvmsnap prints no error. One round also asks
  * the control socket for status while the guest hammers.
  */
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #define RUN_TIMEOUT_MS 30000 /* a round takes well under a second */
 #define PH_OK	       67    /* debug-exit code 0x21: (0x21 << 1) | 1 */
@@ -24,7 +24,7 @@ FIXTURE(ph)
 	struct run run;
 };
 
-FIXTURE_SETUP(ph)
+static void ph_setup(struct _fixture_ph *self, struct th_result *_r)
 {
 	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened: %s", strerror(errno));
 	ASSERT_TRUE(test_kernel("porthammer", self->kernel, sizeof(self->kernel)));
@@ -33,12 +33,22 @@ FIXTURE_SETUP(ph)
 	snprintf(self->sock, sizeof(self->sock), "%s/ctl.sock", self->dir);
 }
 
-FIXTURE_TEARDOWN(ph)
+static void ph_teardown(struct _fixture_ph *self)
 {
 	if (!self->dir[0])
 		return;
 	unlink(self->sock);
 	rmdir(self->dir);
+}
+
+FIXTURE_SETUP(ph)
+{
+	ph_setup(self, _r);
+}
+
+FIXTURE_TEARDOWN(ph)
+{
+	ph_teardown(self);
 }
 
 /* The guest survived: its status, its report, and no error from kvmsnap. */
@@ -75,14 +85,33 @@ static void hammer(struct _fixture_ph *self, struct th_result *_r, const char *v
 	expect_survived(_r, &self->run, seed ? seed : PH_SEED_DEF);
 }
 
-TEST_F(ph, one_vcpu)
+/* One round with the default seed on each number of vCPUs. */
+FIXTURE(vcpus)
 {
-	hammer(self, _r, "1", NULL);
+	struct _fixture_ph ph;
+};
+
+FIXTURE_VARIANT(vcpus)
+{
+	const char *vcpus;
+};
+
+FIXTURE_VARIANT_ADD(vcpus, one){.vcpus = "1"};
+FIXTURE_VARIANT_ADD(vcpus, two){.vcpus = "2"};
+
+FIXTURE_SETUP(vcpus)
+{
+	ph_setup(&self->ph, _r);
 }
 
-TEST_F(ph, two_vcpus)
+FIXTURE_TEARDOWN(vcpus)
 {
-	hammer(self, _r, "2", NULL);
+	ph_teardown(&self->ph);
+}
+
+TEST_F(vcpus, hammer)
+{
+	hammer(&self->ph, _r, variant->vcpus, NULL);
 }
 
 TEST_F(ph, three_seeds)

@@ -9,9 +9,7 @@
 #include <dirent.h>
 #include <linux/capability.h>
 
-#define START_TIMEOUT_MS 15000 /* until the guest reports progress */
-
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 struct creds {
 	uint64_t inh, prm, eff, bnd, amb;
@@ -87,7 +85,7 @@ static int vm_start(struct vm *vm, const char *extra, const char *env)
 		fprintf(stderr, "exec %s: %s\n", kvmsnap_bin(), strerror(errno));
 		_exit(127);
 	}
-	deadline = ms_now() + START_TIMEOUT_MS;
+	deadline = ms_now() + progress_timeout_ms;
 	while (ms_now() < deadline) {
 		if (guest_pages(vm->sock) > 0)
 			return 0;
@@ -99,7 +97,7 @@ static int vm_start(struct vm *vm, const char *extra, const char *env)
 		}
 		usleep(20000);
 	}
-	TH_LOG("the guest made no progress within %d ms", START_TIMEOUT_MS);
+	TH_LOG("the guest made no progress within %d ms", progress_timeout_ms);
 	return -1;
 }
 
@@ -193,13 +191,9 @@ static void check_threads(struct _fixture_priv *self, struct th_result *_r, bool
 static void expect_vm_works(struct _fixture_priv *self, struct th_result *_r)
 {
 	uint64_t before = guest_pages(self->vm.sock), after = before;
-	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
 
 	EXPECT_GT(before, 0);
-	while (after <= before && ms_now() < deadline) {
-		usleep(50000);
-		after = guest_pages(self->vm.sock);
-	}
+	after = wait_pages_above(self->vm.sock, before, progress_timeout_ms);
 	EXPECT_GT(after, before);
 	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"status\"}"));
 	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"pause\"}"));
@@ -209,38 +203,30 @@ static void expect_vm_works(struct _fixture_priv *self, struct th_result *_r)
 	EXPECT_TRUE(call_ok(self->vm.sock, "{\"cmd\":\"stats\"}"));
 }
 
-static void run_case(struct _fixture_priv *self, struct th_result *_r, const char *extra,
-		     const char *env, bool want_dropped)
+/* How kvmsnap is started, and whether its threads must have dropped their capabilities. */
+FIXTURE_VARIANT(priv)
+{
+	const char *extra; /* an extra argument, or NULL */
+	const char *env;   /* KVMSNAP_KEEP_CAPS, or NULL: unset */
+	bool want_dropped;
+};
+
+FIXTURE_VARIANT_ADD(priv, by_default){.want_dropped = true};
+FIXTURE_VARIANT_ADD(priv, keep_caps){.extra = "--keep-caps"};
+FIXTURE_VARIANT_ADD(priv, env_1){.env = "1"};
+/* Only KVMSNAP_KEEP_CAPS=1 keeps them. */
+FIXTURE_VARIANT_ADD(priv, env_0){.env = "0", .want_dropped = true};
+
+TEST_F(priv, capabilities)
 {
 	unsigned int threads;
 
-	ASSERT_EQ(vm_start(&self->vm, extra, env), 0);
-	check_threads(self, _r, want_dropped, &threads);
+	ASSERT_EQ(vm_start(&self->vm, variant->extra, variant->env), 0);
+	check_threads(self, _r, variant->want_dropped, &threads);
 	/* The main thread, the signal thread and a vCPU thread at least. */
 	EXPECT_GE(threads, 3);
 	expect_vm_works(self, _r);
 	EXPECT_EQ(vm_stop(&self->vm), 0);
-}
-
-TEST_F(priv, dropped_by_default)
-{
-	run_case(self, _r, NULL, NULL, true);
-}
-
-TEST_F(priv, kept_with_keep_caps)
-{
-	run_case(self, _r, "--keep-caps", NULL, false);
-}
-
-TEST_F(priv, kept_with_env)
-{
-	run_case(self, _r, NULL, "1", false);
-}
-
-/* Only KVMSNAP_KEEP_CAPS=1 keeps them. */
-TEST_F(priv, dropped_with_env_zero)
-{
-	run_case(self, _r, NULL, "0", true);
 }
 
 TEST_HARNESS_MAIN

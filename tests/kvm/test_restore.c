@@ -13,30 +13,26 @@
  *  - a dirtier with passes=N, snapshotted mid-run, finishes on the
  *    restored VM: exit status 1 and "self-check ok" on its serial output.
  */
-#define START_TIMEOUT_MS 15000
-#define REPLY_TIMEOUT_MS 15000
-#define EXIT_TIMEOUT_MS	 15000
-
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 #include "snapshot/snapshot.h"
 #include "vmm/pc.h"
 #include "vmm/snapcfg.h"
 
-#define RUN_MS	  1500 /* a restored VM runs this long before it is judged */
-#define MEM	  "128M"
-#define MEM_BYTES (128ULL << 20)
-#define GUEST	  "dirtier:ws=32M"
-#define PASSES	  20000 /* of 8192 pages: some seconds of dirtier work */
-#define MAX_PROCS 8
-#define MAX_LOOPS 4
+#define RUN_PASSES 2 /* a restored VM runs this many more passes before it is judged */
+#define MEM	   "128M"
+#define MEM_BYTES  (128ULL << 20)
+#define GUEST	   "dirtier:ws=32M"
+#define PASSES	   20000 /* of 8192 pages: some seconds of dirtier work */
+#define MAX_PROCS  8
+#define MAX_LOOPS  4
 
 static const char *const region_ids[] = {"pc.ram", "vga.vram", "pc.bios", "acpi.tables"};
 
 /* ---- processes ---- */
 
-FIXTURE(rs)
-{
+/* What every fixture of this file holds: a folder, VMs, loop devices. */
+struct rs {
 	char dir[128];
 	pid_t pids[MAX_PROCS];
 	unsigned int nr_pids;
@@ -51,7 +47,7 @@ static pid_t spawn(const char *const *args, const char *out, const char *err)
 }
 
 /* Run a kvmsnap command to its end; stdout in out (may be NULL), stderr to the log. */
-static int cli(struct _fixture_rs *self, char *out, const char *const *args)
+static int cli(struct rs *self, char *out, const char *const *args)
 {
 	char po[200], pe[200];
 	pid_t pid;
@@ -69,9 +65,9 @@ static int cli(struct _fixture_rs *self, char *out, const char *const *args)
 #define CLI(out, ...) cli(self, (out), (const char *const[]){__VA_ARGS__, NULL})
 
 /* Start a VM (run or restore) that serves sock; 0 once sock answers. */
-static pid_t start_vm(struct _fixture_rs *self, const char *sock, const char *const *args)
+static pid_t start_vm(struct rs *self, const char *sock, const char *const *args)
 {
-	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+	uint64_t deadline = ms_now() + start_timeout_ms;
 	char pe[200];
 	pid_t pid;
 	int fd;
@@ -99,13 +95,13 @@ static pid_t start_vm(struct _fixture_rs *self, const char *sock, const char *co
 #define START(sock, ...) start_vm(self, (sock), (const char *const[]){__VA_ARGS__, NULL})
 
 /* quit, and the exit status. */
-static int quit_vm(struct _fixture_rs *self, pid_t pid, const char *sock)
+static int quit_vm(struct rs *self, pid_t pid, const char *sock)
 {
 	unsigned int i;
 	int st;
 
 	call_ok(sock, "{\"cmd\":\"quit\"}");
-	st = wait_exit(pid, EXIT_TIMEOUT_MS);
+	st = wait_exit(pid, exit_timeout_ms);
 	for (i = 0; i < self->nr_pids; i++)
 		if (self->pids[i] == pid && st != -1)
 			self->pids[i] = 0;
@@ -113,7 +109,7 @@ static int quit_vm(struct _fixture_rs *self, pid_t pid, const char *sock)
 }
 
 /* A loop device over a new sparse file of size bytes. */
-static const char *add_loop(struct _fixture_rs *self, uint64_t size)
+static const char *add_loop(struct rs *self, uint64_t size)
 {
 	char *dev = self->loops[self->nr_loops];
 
@@ -124,17 +120,21 @@ static const char *add_loop(struct _fixture_rs *self, uint64_t size)
 	return dev;
 }
 
-FIXTURE_SETUP(rs)
+static void rs_setup(struct th_result *_r, struct rs *self, bool blockdev)
 {
 	const char *tmp = getenv("TMPDIR");
 
+	if (blockdev) {
+		TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");
+		TEST_REQUIRE(have_tool("losetup"), "losetup is not installed");
+	}
 	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened read-write: no KVM here");
 	ASSERT_EQ(access(kvmsnap_bin(), X_OK), 0);
 	snprintf(self->dir, sizeof(self->dir), "%s/kvmsnap-restore-XXXXXX", tmp ? tmp : "/tmp");
 	ASSERT_NOT_NULL(mkdtemp(self->dir));
 }
 
-FIXTURE_TEARDOWN(rs)
+static void rs_teardown(struct th_result *_r, struct rs *self)
 {
 	char cmd[200];
 	unsigned int i;
@@ -161,7 +161,7 @@ FIXTURE_TEARDOWN(rs)
 
 /* ---- what is checked ---- */
 
-static char *path_in(struct _fixture_rs *self, char *buf, const char *name)
+static char *path_in(struct rs *self, char *buf, const char *name)
 {
 	snprintf(buf, 200, "%s/%s", self->dir, name);
 	return buf;
@@ -181,7 +181,7 @@ static uint64_t image_size_for(unsigned int vcpus)
 }
 
 /* An image target: a file in the test folder, or a loop device of the exact size. */
-static const char *target(struct _fixture_rs *self, char *buf, const char *name, bool blockdev,
+static const char *target(struct rs *self, char *buf, const char *name, bool blockdev,
 			  unsigned int vcpus)
 {
 	const char *dev;
@@ -196,7 +196,7 @@ static const char *target(struct _fixture_rs *self, char *buf, const char *name,
 }
 
 /* `image info --json`, parsed. */
-static struct json_object *info(struct _fixture_rs *self, const char *img)
+static struct json_object *info(struct rs *self, const char *img)
 {
 	static char out[OUT_MAX];
 
@@ -229,8 +229,7 @@ static const char *live_digest(struct json_object *dg, const char *name)
 }
 
 /* Every region of the paused VM behind sock hashes as the footer of img says. */
-static void expect_exact(struct th_result *_r, struct _fixture_rs *self, const char *sock,
-			 const char *img)
+static void expect_exact(struct th_result *_r, struct rs *self, const char *sock, const char *img)
 {
 	struct json_object *inf = info(self, img), *dg = call(sock, "{\"cmd\":\"digest\"}");
 	unsigned int i;
@@ -250,24 +249,30 @@ static void expect_exact(struct th_result *_r, struct _fixture_rs *self, const c
 	json_object_put(dg);
 }
 
-static uint64_t cpu_pages(const char *sock, unsigned int cpu)
+static uint64_t cpu_counter(const char *sock, unsigned int cpu, const char *name)
 {
 	struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
-	uint64_t v = u64_of(at(get(r, "cpus"), cpu), "pages");
+	uint64_t v = u64_of(at(get(r, "cpus"), cpu), name);
 
 	json_object_put(r);
 	return v;
 }
 
-/* The dirtier is running on every vCPU (ready, some progress). */
-static bool wait_running(const char *sock, unsigned int vcpus)
+static uint64_t cpu_pages(const char *sock, unsigned int cpu)
 {
-	uint64_t deadline = ms_now() + START_TIMEOUT_MS;
+	return cpu_counter(sock, cpu, "pages");
+}
+
+/* Wait until every vCPU's counter name is at least min[i]; false at the deadline. */
+static bool wait_counters(const char *sock, unsigned int vcpus, const char *name,
+			  const uint64_t *min)
+{
+	uint64_t deadline = ms_now() + progress_timeout_ms;
 	unsigned int i, ok;
 
 	while (ms_now() < deadline) {
 		for (i = 0, ok = 0; i < vcpus; i++)
-			ok += cpu_pages(sock, i) > 0;
+			ok += cpu_counter(sock, i, name) >= min[i];
 		if (ok == vcpus)
 			return true;
 		sleep_ms(20);
@@ -283,38 +288,44 @@ static void expect_state(struct th_result *_r, const char *sock, const char *wan
 	json_object_put(r);
 }
 
-/* Resumed, every vCPU goes past where it was, and the VM neither fails a check nor crashes. */
+/*
+ * Resumed, every vCPU goes past where it was and completes RUN_PASSES more
+ * passes, each checking every stamp of its slice, and the VM neither fails
+ * a check nor crashes. Judged by the guest's counters, not by a time.
+ */
 static void expect_goes_on(struct th_result *_r, pid_t pid, const char *sock, unsigned int vcpus)
 {
-	uint64_t before[4], after;
+	uint64_t before[4], passes[4], after;
 	unsigned int i;
 
-	for (i = 0; i < vcpus; i++)
+	for (i = 0; i < vcpus; i++) {
 		before[i] = cpu_pages(sock, i);
+		passes[i] = cpu_counter(sock, i, "passes") + RUN_PASSES;
+	}
 	ASSERT_TRUE(call_ok(sock, "{\"cmd\":\"resume\"}"));
-	sleep_ms(RUN_MS);
+	EXPECT_TRUE(wait_counters(sock, vcpus, "passes", passes));
 	/* Still running: a failed stamp check (6) or a crash (4) would have ended it. */
 	ASSERT_EQ(wait_exit(pid, 0), -1);
 	expect_state(_r, sock, "running");
 	for (i = 0; i < vcpus; i++) {
 		after = cpu_pages(sock, i);
-		TH_LOG("vCPU %u: %llu pages at the restore, %llu after %d ms", i,
-		       (unsigned long long)before[i], (unsigned long long)after, RUN_MS);
+		TH_LOG("vCPU %u: %llu pages at the restore, %llu after %d more passes", i,
+		       (unsigned long long)before[i], (unsigned long long)after, RUN_PASSES);
 		EXPECT_GT(before[i], 0);
 		EXPECT_GT(after, before[i]);
 	}
 }
 
-static void snapshot(struct th_result *_r, struct _fixture_rs *self, const char *img,
-		     const char *sock)
+static void snapshot(struct th_result *_r, struct rs *self, const char *img, const char *sock)
 {
 	ASSERT_EQ(CLI(NULL, "snapshot", img, "--control", sock, "--json"), 0);
 }
 
 /* Run the dirtier and snapshot it into img; the VM is gone afterwards. */
-static void make_image(struct th_result *_r, struct _fixture_rs *self, const char *img,
-		       const char *guest, unsigned int vcpus)
+static void make_image(struct th_result *_r, struct rs *self, const char *img, const char *guest,
+		       unsigned int vcpus)
 {
+	static const uint64_t one_pass[4] = {1, 1, 1, 1};
 	char sock[200], cpus[8];
 	pid_t pid;
 
@@ -323,15 +334,15 @@ static void make_image(struct th_result *_r, struct _fixture_rs *self, const cha
 	pid = START(sock, "run", "--guest", guest, "--mem", MEM, "--vcpus", cpus, "--control", sock,
 		    "--serial", "none");
 	ASSERT_GT(pid, 0);
-	ASSERT_TRUE(wait_running(sock, vcpus));
-	sleep_ms(200);
+	/* Mid-run, with a pass behind every vCPU (finish_case needs one). */
+	ASSERT_TRUE(wait_counters(sock, vcpus, "passes", one_pass));
 	snapshot(_r, self, img, sock);
 	ASSERT_EQ(quit_vm(self, pid, sock), 0);
 }
 
 /* restore img [--lazy] [--paused] --control sock --serial FILE */
-static pid_t restore(struct _fixture_rs *self, const char *img, const char *sock, bool lazy,
-		     bool paused, const char *serial)
+static pid_t restore(struct rs *self, const char *img, const char *sock, bool lazy, bool paused,
+		     const char *serial)
 {
 	const char *args[12] = {"restore", img, "--control", sock, "--serial", serial};
 	unsigned int n = 6;
@@ -344,7 +355,7 @@ static pid_t restore(struct _fixture_rs *self, const char *img, const char *sock
 	return start_vm(self, sock, args);
 }
 
-static void screen(struct _fixture_rs *self, const char *img, char *out)
+static void screen(struct rs *self, const char *img, char *out)
 {
 	if (CLI(out, "image", "screen", img))
 		out[0] = '\0';
@@ -352,7 +363,7 @@ static void screen(struct _fixture_rs *self, const char *img, char *out)
 
 /* ---- the cases ---- */
 
-static void restore_case(struct th_result *_r, struct _fixture_rs *self, bool lazy, bool blockdev,
+static void restore_case(struct th_result *_r, struct rs *self, bool lazy, bool blockdev,
 			 unsigned int vcpus)
 {
 	static char scr1[OUT_MAX], scr2[OUT_MAX];
@@ -364,8 +375,6 @@ static void restore_case(struct th_result *_r, struct _fixture_rs *self, bool la
 	path_in(self, sock, "restored.sock");
 	path_in(self, ser, "serial");
 	make_image(_r, self, img, GUEST, vcpus);
-	if (_r->failed)
-		return;
 
 	pid = restore(self, img, sock, lazy, true, ser);
 	ASSERT_GT(pid, 0);
@@ -396,24 +405,40 @@ static void restore_case(struct th_result *_r, struct _fixture_rs *self, bool la
 	EXPECT_EQ(quit_vm(self, pid, sock), 0);
 }
 
-#define RESTORE_TEST(name, lazy, blockdev, vcpus)                                       \
-	TEST_F_TIMEOUT(rs, name, 180)                                                   \
-	{                                                                               \
-		if (blockdev) {                                                         \
-			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");    \
-			TEST_REQUIRE(have_tool("losetup"), "losetup is not installed"); \
-		}                                                                       \
-		restore_case(_r, self, lazy, blockdev, vcpus);                          \
-	}
+FIXTURE(restore)
+{
+	struct rs rs;
+};
 
-RESTORE_TEST(eager_file, false, false, 1)
-RESTORE_TEST(lazy_file, true, false, 1)
-RESTORE_TEST(eager_blockdev, false, true, 1)
-RESTORE_TEST(lazy_blockdev, true, true, 1)
-RESTORE_TEST(eager_file_2_vcpus, false, false, 2)
-RESTORE_TEST(lazy_file_2_vcpus, true, false, 2)
+FIXTURE_VARIANT(restore)
+{
+	bool lazy, blockdev;
+	unsigned int vcpus;
+};
 
-static uint64_t generation_of(struct _fixture_rs *self, const char *img, uint64_t *size)
+FIXTURE_VARIANT_ADD(restore, eager_file){.vcpus = 1};
+FIXTURE_VARIANT_ADD(restore, lazy_file){.lazy = true, .vcpus = 1};
+FIXTURE_VARIANT_ADD(restore, eager_blockdev){.blockdev = true, .vcpus = 1};
+FIXTURE_VARIANT_ADD(restore, lazy_blockdev){.lazy = true, .blockdev = true, .vcpus = 1};
+FIXTURE_VARIANT_ADD(restore, eager_file_2_vcpus){.vcpus = 2};
+FIXTURE_VARIANT_ADD(restore, lazy_file_2_vcpus){.lazy = true, .vcpus = 2};
+
+FIXTURE_SETUP(restore)
+{
+	rs_setup(_r, &self->rs, variant->blockdev);
+}
+
+FIXTURE_TEARDOWN(restore)
+{
+	rs_teardown(_r, &self->rs);
+}
+
+TEST_F_TIMEOUT(restore, exact_and_goes_on, 180)
+{
+	restore_case(_r, &self->rs, variant->lazy, variant->blockdev, variant->vcpus);
+}
+
+static uint64_t generation_of(struct rs *self, const char *img, uint64_t *size)
 {
 	struct json_object *inf = info(self, img);
 	uint64_t g = u64_of(inf, "generation");
@@ -434,11 +459,10 @@ static uint64_t target_size(const char *path)
  * run -> snapshot A -> restore A -> snapshot A again (in place) and B ->
  * restore B -> snapshot C -> restore C, and restore A: exact at every step.
  */
-static void round_trip_case(struct th_result *_r, struct _fixture_rs *self, bool lazy,
-			    bool blockdev)
+static void round_trip_case(struct th_result *_r, struct rs *self, bool lazy, bool blockdev)
 {
 	char a[200], b[200], c[200], s1[200], s2[200], s3[200], ser[200];
-	uint64_t gen, size, gen2, size2, fsize;
+	uint64_t gen, size, gen2, size2, fsize, pass;
 	pid_t p1, p2, p3;
 
 	ASSERT_NOT_NULL(target(self, a, "a.img", blockdev, 1));
@@ -449,16 +473,15 @@ static void round_trip_case(struct th_result *_r, struct _fixture_rs *self, bool
 	path_in(self, s3, "3.sock");
 	path_in(self, ser, "serial");
 	make_image(_r, self, a, GUEST, 1);
-	if (_r->failed)
-		return;
 	gen = generation_of(self, a, &size);
 	fsize = target_size(a);
 
 	/* A restored, running VM, snapshotted into its own image and a new one. */
 	p1 = restore(self, a, s1, lazy, false, ser);
 	ASSERT_GT(p1, 0);
-	ASSERT_TRUE(wait_running(s1, 1));
-	sleep_ms(300);
+	/* It runs on: a pass beyond the one the image caught. */
+	pass = cpu_counter(s1, 0, "passes") + 1;
+	ASSERT_TRUE(wait_counters(s1, 1, "passes", &pass));
 	snapshot(_r, self, a, s1);
 	gen2 = generation_of(self, a, &size2);
 	EXPECT_EQ(gen2, gen + 1);
@@ -489,23 +512,38 @@ static void round_trip_case(struct th_result *_r, struct _fixture_rs *self, bool
 	EXPECT_EQ(quit_vm(self, p1, s1), 0);
 }
 
-#define ROUND_TRIP_TEST(name, lazy, blockdev)                                           \
-	TEST_F_TIMEOUT(rs, name, 240)                                                   \
-	{                                                                               \
-		if (blockdev) {                                                         \
-			TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");    \
-			TEST_REQUIRE(have_tool("losetup"), "losetup is not installed"); \
-		}                                                                       \
-		round_trip_case(_r, self, lazy, blockdev);                              \
-	}
+FIXTURE(round_trip)
+{
+	struct rs rs;
+};
 
-ROUND_TRIP_TEST(round_trip_eager_file, false, false)
-ROUND_TRIP_TEST(round_trip_lazy_file, true, false)
-ROUND_TRIP_TEST(round_trip_eager_blockdev, false, true)
-ROUND_TRIP_TEST(round_trip_lazy_blockdev, true, true)
+FIXTURE_VARIANT(round_trip)
+{
+	bool lazy, blockdev;
+};
+
+FIXTURE_VARIANT_ADD(round_trip, eager_file){};
+FIXTURE_VARIANT_ADD(round_trip, lazy_file){.lazy = true};
+FIXTURE_VARIANT_ADD(round_trip, eager_blockdev){.blockdev = true};
+FIXTURE_VARIANT_ADD(round_trip, lazy_blockdev){.lazy = true, .blockdev = true};
+
+FIXTURE_SETUP(round_trip)
+{
+	rs_setup(_r, &self->rs, variant->blockdev);
+}
+
+FIXTURE_TEARDOWN(round_trip)
+{
+	rs_teardown(_r, &self->rs);
+}
+
+TEST_F_TIMEOUT(round_trip, stays_exact, 240)
+{
+	round_trip_case(_r, &self->rs, variant->lazy, variant->blockdev);
+}
 
 /* A dirtier with a pass limit, snapshotted mid-run, finishes on the restored VM. */
-static void finish_case(struct th_result *_r, struct _fixture_rs *self, bool lazy)
+static void finish_case(struct th_result *_r, struct rs *self, bool lazy)
 {
 	static char serial[OUT_MAX];
 	char img[200], sock[200], ser[200], guest[64];
@@ -519,8 +557,6 @@ static void finish_case(struct th_result *_r, struct _fixture_rs *self, bool laz
 	path_in(self, ser, "serial");
 	snprintf(guest, sizeof(guest), "%s,passes=%d", GUEST, PASSES);
 	make_image(_r, self, img, guest, 1);
-	if (_r->failed)
-		return;
 
 	pid = restore(self, img, sock, lazy, true, ser);
 	ASSERT_GT(pid, 0);
@@ -542,14 +578,32 @@ static void finish_case(struct th_result *_r, struct _fixture_rs *self, bool laz
 	EXPECT_NOT_NULL(strstr(serial, "passes done, self-check ok"));
 }
 
-TEST_F_TIMEOUT(rs, passes_finish_eager, 180)
+FIXTURE(passes)
 {
-	finish_case(_r, self, false);
+	struct rs rs;
+};
+
+FIXTURE_VARIANT(passes)
+{
+	bool lazy;
+};
+
+FIXTURE_VARIANT_ADD(passes, eager){};
+FIXTURE_VARIANT_ADD(passes, lazy){.lazy = true};
+
+FIXTURE_SETUP(passes)
+{
+	rs_setup(_r, &self->rs, false);
 }
 
-TEST_F_TIMEOUT(rs, passes_finish_lazy, 180)
+FIXTURE_TEARDOWN(passes)
 {
-	finish_case(_r, self, true);
+	rs_teardown(_r, &self->rs);
+}
+
+TEST_F_TIMEOUT(passes, finish, 180)
+{
+	finish_case(_r, &self->rs, variant->lazy);
 }
 
 TEST_HARNESS_MAIN

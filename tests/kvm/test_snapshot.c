@@ -2,7 +2,7 @@
 /*
  * Live snapshots of a real `kvmsnap run` with the dirtier guest, driven from
  * outside like a user would: `kvmsnap snapshot`, `kvmsnap image`, `kvmsnap
- * ctl` and raw control connections (vmproc.h). A snapshot under load
+ * ctl` and raw control connections (tests/lib/vmproc.h). A snapshot under load
  * converges and verifies while the guest runs on; the image has exactly the
  * size `image size` computes however long the snapshot ran; a second
  * snapshot reuses the image; a snapshot of a paused VM holds exactly its
@@ -11,7 +11,7 @@
  */
 #include <xxhash.h>
 
-#include "vmproc.h"
+#include "../lib/vmproc.h"
 
 FIXTURE(snap)
 {
@@ -146,7 +146,7 @@ static void verify_then_quit(struct _fixture_snap *self, struct th_result *_r, u
 	/* The guest kept running and still does, without logging. */
 	expect_guest_runs(_r, self->vm.sock);
 	EXPECT_EQ(CLI("ctl", self->vm.sock, "quit"), 0);
-	EXPECT_EQ(wait_exit(self->vm.pid, EXIT_TIMEOUT_MS), 0);
+	EXPECT_EQ(wait_exit(self->vm.pid, exit_timeout_ms), 0);
 	self->vm.pid = 0;
 }
 
@@ -177,9 +177,16 @@ TEST_F_TIMEOUT(snap, live_snapshot_converges_and_the_guest_runs_on, 120)
 		EXPECT_EQ(u64_of(j, "generation"), i + 1);
 		EXPECT_EQ(u64_of(j, "image_size"), size);
 		converged = bool_of(j, "converged") == 1;
-		/* Not in one pass: the dirtier keeps ahead of pass 1. */
-		if (converged)
-			EXPECT_GE(len_of(get(j, "passes")), 3);
+		/*
+		 * Not in one pass: what the dirtier wrote during pass 1 is
+		 * copied again. How many passes that takes depends on the
+		 * writer's speed against the guest's, so only the second pass
+		 * (the final one, at the least) is required to find pages.
+		 */
+		if (converged) {
+			EXPECT_GE(len_of(get(j, "passes")), 2);
+			EXPECT_GT(u64_of(at(get(j, "passes"), 1), "dirty_pages"), 0);
+		}
 		json_object_put(j);
 	}
 	EXPECT_TRUE(converged);
@@ -509,7 +516,7 @@ TEST_F(snap, loop_device_target)
 
 /* ---- kvmsnap run --snapshot ---- */
 
-TEST_F(snap, run_snapshot_option)
+TEST_F_TIMEOUT(snap, run_snapshot_option, 120)
 {
 	const char *sock = self->vm.sock;
 	uint64_t t0, deadline;
@@ -520,7 +527,8 @@ TEST_F(snap, run_snapshot_option)
 	ASSERT_EQ(VM_SPAWN(&self->vm, "--guest", "dirtier:ws=32M", "--mem", "128M", "--snapshot",
 			   self->img, "--snapshot-after", "1"),
 		  0);
-	deadline = t0 + 20000;
+	/* One second, then a snapshot of 128M: generous for slow hosts. */
+	deadline = t0 + 60000;
 	while (!complete && ms_now() < deadline) {
 		static char err[OUT_MAX];
 		int status;
@@ -550,7 +558,7 @@ TEST_F(snap, run_snapshot_option)
 	EXPECT_NOT_NULL(strstr(log, "generation 1, complete"));
 	free(log);
 	EXPECT_EQ(CLI("ctl", sock, "quit"), 0);
-	EXPECT_EQ(wait_exit(self->vm.pid, EXIT_TIMEOUT_MS), 0);
+	EXPECT_EQ(wait_exit(self->vm.pid, exit_timeout_ms), 0);
 	self->vm.pid = 0;
 }
 

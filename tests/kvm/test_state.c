@@ -11,6 +11,7 @@
  *      (exit 6) or crashes (exit 4). This is the proof that restore works.
  */
 #include "../harness.h"
+#include "../lib/util.h"
 
 #include <fcntl.h>
 #include <xxhash.h>
@@ -32,7 +33,7 @@
 #define RAM_SIZE	(256ULL << 20)
 #define WARMUP_MS	200
 #define RUN_MS		300
-#define PROGRESS_MAX_MS 10000 /* the longest a vCPU may take to report progress */
+#define PROGRESS_MAX_MS 30000 /* the longest a vCPU may take to report progress, slow hosts too */
 #define MAX_RECORDS	256
 
 /* The state area the image reserves for this many vCPUs. */
@@ -44,21 +45,6 @@ struct vm {
 	struct vm_state_devices devs;
 	bool built, started;
 };
-
-static bool have_kvm(void)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd < 0)
-		return false;
-	close(fd);
-	return true;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	usleep(ms * 1000);
-}
 
 /*
  * As vmm/vm-setup.c's vm_setup__create(), vm_setup__add_cpus() and
@@ -192,8 +178,6 @@ static unsigned int compare_states(struct th_result *_r, const uint8_t *a, size_
 
 	read_records(_r, a, alen, &ra);
 	read_records(_r, b, blen, &rb);
-	if (_r->failed)
-		return 1;
 	if (ra.n != rb.n) {
 		TH_LOG("%u records, then %u", ra.n, rb.n);
 		return 1;
@@ -303,40 +287,64 @@ static void copy_memory(struct th_result *_r, struct vm *dst, struct vm *src)
 	}
 }
 
-static void save_restore_case(struct th_result *_r, unsigned int nr_cpus)
+/* Two in-process VMs and three state buffers; the teardown frees them after a bail-out too. */
+FIXTURE(sr)
 {
-	static struct vm a, b;
+	struct vm a, b;
+	uint8_t *s1, *s2, *s3;
+};
+
+FIXTURE_VARIANT(sr)
+{
+	unsigned int nr_cpus;
+};
+
+FIXTURE_VARIANT_ADD(sr, 1_vcpu){.nr_cpus = 1};
+FIXTURE_VARIANT_ADD(sr, 2_vcpus){.nr_cpus = 2};
+
+FIXTURE_SETUP(sr)
+{
+	size_t cap = STATE_CAP(variant->nr_cpus);
+
+	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened read-write: no KVM here");
+	self->s1 = calloc(1, cap);
+	self->s2 = calloc(1, cap);
+	self->s3 = calloc(1, cap);
+	ASSERT_TRUE(self->s1 && self->s2 && self->s3);
+}
+
+FIXTURE_TEARDOWN(sr)
+{
+	vm_destroy(&self->b);
+	vm_destroy(&self->a);
+	free(self->s1);
+	free(self->s2);
+	free(self->s3);
+}
+
+TEST_F_TIMEOUT(sr, save_restore, 180)
+{
+	unsigned int nr_cpus = variant->nr_cpus;
 	size_t cap = STATE_CAP(nr_cpus), used1 = 0, used2 = 0, used3 = 0;
-	uint8_t *s1 = calloc(1, cap), *s2 = calloc(1, cap), *s3 = calloc(1, cap);
+	uint8_t *s1 = self->s1, *s2 = self->s2, *s3 = self->s3;
 	uint64_t zero[VCPUS_MAX] = {0}, saved[VCPUS_MAX] = {0}, resumed[VCPUS_MAX] = {0};
+	struct vm *a = &self->a, *b = &self->b;
 	uint64_t t0, t1;
 	unsigned int i;
 
-	ASSERT_TRUE(s1 && s2 && s3);
-	memset(&a, 0, sizeof(a));
-	memset(&b, 0, sizeof(b));
-
-	vm_build(_r, &a, nr_cpus);
-	if (!_r->failed)
-		ASSERT_EQ(kvm_cpu__reset_all(&a.kvm, NULL), 0);
-	if (!_r->failed)
-		vm_start(_r, &a);
-	if (!_r->failed)
-		wait_progress(_r, &a, zero, WARMUP_MS);
-	if (_r->failed)
-		goto out;
-	ASSERT_EQ(kvm__pause(&a.kvm, NULL), 0);
+	vm_build(_r, a, nr_cpus);
+	ASSERT_EQ(kvm_cpu__reset_all(&a->kvm, NULL), 0);
+	vm_start(_r, a);
+	wait_progress(_r, a, zero, WARMUP_MS);
+	ASSERT_EQ(kvm__pause(&a->kvm, NULL), 0);
 	for (i = 0; i < nr_cpus; i++)
-		saved[i] = pages_of(&a, i);
+		saved[i] = pages_of(a, i);
 
 	/* (a) Saving twice gives the same state. */
 	t0 = now_ns();
-	save(_r, &a, s1, cap, &used1);
+	save(_r, a, s1, cap, &used1);
 	t1 = now_ns();
-	if (!_r->failed)
-		save(_r, &a, s2, cap, &used2);
-	if (_r->failed)
-		goto out;
+	save(_r, a, s2, cap, &used2);
 	TH_LOG("%u vCPU(s): %zu of %zu state bytes used, saved in %llu us", nr_cpus, used1, cap,
 	       (unsigned long long)(t1 - t0) / 1000);
 	log_sizes(_r, s1, used1);
@@ -349,61 +357,33 @@ static void save_restore_case(struct th_result *_r, unsigned int nr_cpus)
 
 	/* (b) Restoring into the same paused VM, then saving, gives it back. */
 	t0 = now_ns();
-	restore(_r, &a, s1, used1);
+	restore(_r, a, s1, used1);
 	t1 = now_ns();
 	TH_LOG("restored in %llu us", (unsigned long long)(t1 - t0) / 1000);
-	if (!_r->failed)
-		save(_r, &a, s3, cap, &used3);
-	if (_r->failed)
-		goto out;
+	save(_r, a, s3, cap, &used3);
 	ASSERT_EQ(used1, used3);
 	EXPECT_EQ(compare_states(_r, s1, used1, s3, used3, true), 0);
 
 	/* (c) A second VM, never run, with the first one's memory and state. */
-	vm_build(_r, &b, nr_cpus);
-	if (!_r->failed)
-		copy_memory(_r, &b, &a);
-	if (!_r->failed)
-		restore(_r, &b, s1, used1);
-	if (_r->failed)
-		goto out;
+	vm_build(_r, b, nr_cpus);
+	copy_memory(_r, b, a);
+	restore(_r, b, s1, used1);
 	for (i = 0; i < nr_cpus; i++)
-		EXPECT_EQ(pages_of(&b, i), saved[i]);
-	vm_start(_r, &b);
-	if (!_r->failed)
-		wait_progress(_r, &b, saved, RUN_MS);
-	if (_r->failed)
-		goto out;
+		EXPECT_EQ(pages_of(b, i), saved[i]);
+	vm_start(_r, b);
+	wait_progress(_r, b, saved, RUN_MS);
 	for (i = 0; i < nr_cpus; i++)
 		TH_LOG("vCPU %u: %llu pages at the save, %llu after running the restored VM", i,
-		       (unsigned long long)saved[i], (unsigned long long)pages_of(&b, i));
-	ASSERT_FALSE(kvm__has_exited(&b.kvm));
-	vm_destroy(&b);
+		       (unsigned long long)saved[i], (unsigned long long)pages_of(b, i));
+	ASSERT_FALSE(kvm__has_exited(&b->kvm));
+	vm_destroy(b);
 
 	/* And the first VM, restored in (b), runs on too. */
 	for (i = 0; i < nr_cpus; i++)
-		resumed[i] = pages_of(&a, i);
-	ASSERT_EQ(kvm__resume(&a.kvm), 0);
-	wait_progress(_r, &a, resumed, RUN_MS);
-	ASSERT_FALSE(kvm__has_exited(&a.kvm));
-out:
-	vm_destroy(&b);
-	vm_destroy(&a);
-	free(s1);
-	free(s2);
-	free(s3);
-}
-
-TEST_TIMEOUT(save_restore_1_vcpu, 90)
-{
-	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened read-write: no KVM here");
-	save_restore_case(_r, 1);
-}
-
-TEST_TIMEOUT(save_restore_2_vcpus, 90)
-{
-	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened read-write: no KVM here");
-	save_restore_case(_r, 2);
+		resumed[i] = pages_of(a, i);
+	ASSERT_EQ(kvm__resume(&a->kvm), 0);
+	wait_progress(_r, a, resumed, RUN_MS);
+	ASSERT_FALSE(kvm__has_exited(&a->kvm));
 }
 
 /* A state with a record for a vCPU the VM lacks, or missing one, is refused before KVM is touched. */
@@ -414,25 +394,21 @@ TEST_TIMEOUT(restore_refuses_mismatch, 60)
 	uint8_t *s = calloc(1, cap);
 	struct error err = {0};
 
+	/* No teardown: a bail-out leaves the VMs to the end of this test's process. */
 	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened read-write: no KVM here");
 	ASSERT_NOT_NULL(s);
 	vm_build(_r, &two, 2);
-	if (!_r->failed)
-		vm_build(_r, &one, 1);
-	if (!_r->failed)
-		ASSERT_EQ(kvm_cpu__reset_all(&two.kvm, NULL), 0);
-	if (!_r->failed)
-		save(_r, &two, s, cap, &used);
-	if (!_r->failed) {
-		EXPECT_EQ(vm_state__restore(&one.kvm, &one.devs, s, used, &err), -EINVAL);
-		EXPECT_NE(strstr(err.msg, "vCPU 1"), NULL);
-		/* A VM with a UART needs the UART record. */
-		EXPECT_EQ(vm_state__save(&two.kvm, NULL, s, cap, &used, &err), 0);
-		EXPECT_EQ(vm_state__restore(&two.kvm, &two.devs, s, used, &err), -EINVAL);
-		EXPECT_NE(strstr(err.msg, "UART"), NULL);
-		/* Too small an area is -ENOSPC, not an overrun. */
-		EXPECT_EQ(vm_state__save(&two.kvm, &two.devs, s, 4096, &used, &err), -ENOSPC);
-	}
+	vm_build(_r, &one, 1);
+	ASSERT_EQ(kvm_cpu__reset_all(&two.kvm, NULL), 0);
+	save(_r, &two, s, cap, &used);
+	EXPECT_EQ(vm_state__restore(&one.kvm, &one.devs, s, used, &err), -EINVAL);
+	EXPECT_NE(strstr(err.msg, "vCPU 1"), NULL);
+	/* A VM with a UART needs the UART record. */
+	EXPECT_EQ(vm_state__save(&two.kvm, NULL, s, cap, &used, &err), 0);
+	EXPECT_EQ(vm_state__restore(&two.kvm, &two.devs, s, used, &err), -EINVAL);
+	EXPECT_NE(strstr(err.msg, "UART"), NULL);
+	/* Too small an area is -ENOSPC, not an overrun. */
+	EXPECT_EQ(vm_state__save(&two.kvm, &two.devs, s, 4096, &used, &err), -ENOSPC);
 	vm_destroy(&one);
 	vm_destroy(&two);
 	free(s);

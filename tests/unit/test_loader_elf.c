@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "../harness.h"
-#include "elf-build.h"
+#include "../lib/elf-build.h"
 
 #include "vmm/layout.h"
 #include "vmm/loader/loader.h"

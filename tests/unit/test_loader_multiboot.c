@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 
 #include "../harness.h"
-#include "elf-build.h"
+#include "../lib/elf-build.h"
 
 #include "vmm/layout.h"
 #include "vmm/loader/loader.h"
@@ -739,14 +739,30 @@ static void build_elf32_default(uint8_t *img)
 	build_elf32(img, 0x3);
 }
 
-TEST_TIMEOUT(fuzz_multiboot_elf32, 120)
+FIXTURE(fuzz){};
+
+/* What is fuzzed: an image of size bytes, its multiboot header at hdr. */
+FIXTURE_VARIANT(fuzz)
 {
-	fuzz(_r, build_elf32_default, IMG_SIZE, MB_HDR_OFF);
+	void (*build)(uint8_t * img);
+	size_t size, hdr;
+};
+
+FIXTURE_VARIANT_ADD(fuzz, multiboot_elf32){
+    .build = build_elf32_default, .size = IMG_SIZE, .hdr = MB_HDR_OFF};
+FIXTURE_VARIANT_ADD(fuzz, multiboot_aout){.build = build_aout, .size = AOUT_SIZE, .hdr = AOUT_HDR};
+
+FIXTURE_SETUP(fuzz)
+{
 }
 
-TEST_TIMEOUT(fuzz_multiboot_aout, 120)
+FIXTURE_TEARDOWN(fuzz)
 {
-	fuzz(_r, build_aout, AOUT_SIZE, AOUT_HDR);
+}
+
+TEST_F_TIMEOUT(fuzz, loader, 120)
+{
+	fuzz(_r, variant->build, variant->size, variant->hdr);
 }
 
 TEST_HARNESS_MAIN

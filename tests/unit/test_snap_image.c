@@ -4,7 +4,7 @@
  * the `kvmsnap image` commands, in a temporary directory.
  */
 #include "../harness.h"
-#include "../snapimg.h"
+#include "../lib/snapimg.h"
 
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -47,7 +47,7 @@ FIXTURE_TEARDOWN(img)
 		free(self->mem[i]);
 	if (self->mnt[0])
 		umount(self->mnt);
-	snapimg_rmtree(self->dir);
+	rm_tree(self->dir);
 }
 
 static int create(const char *path, const struct snap_config *cfg, uint32_t order, bool force,

@@ -86,16 +86,17 @@ TEST_F(target, force_never_overwrites_a_file_through_a_link)
 
 TEST_F(target, two_writers_cannot_share_an_image)
 {
+	struct snap_target_opts now = {.no_lock_wait = true};
 	struct snap_image a, b;
 	struct error err;
 
 	ASSERT_EQ(create(self, self->path, false, &a, &err), 0);
 	memset(&b, 0, sizeof(b));
-	EXPECT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, NULL, &b, &err), -EBUSY);
+	EXPECT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, &now, &b, &err), -EBUSY);
 	TH_LOG("%s", err.msg);
 	EXPECT_NOT_NULL(strstr(err.msg, "in use"));
 	/* Nor a reader while it is written. */
-	EXPECT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &b, &err), -EBUSY);
+	EXPECT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, &now, &b, &err), -EBUSY);
 	snap_image_close(&a);
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, NULL, &b, &err), 0);
 	snap_image_close(&b);
@@ -103,14 +104,19 @@ TEST_F(target, two_writers_cannot_share_an_image)
 
 TEST_F(target, readers_share_and_keep_writers_out)
 {
+	struct snap_target_opts now = {.no_lock_wait = true};
 	struct snap_image a, b, w;
 	struct error err;
+	uint64_t t0 = time(NULL);
 
 	ASSERT_EQ(create(self, self->path, false, &a, &err), 0);
 	snap_image_close(&a);
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &a, &err), 0);
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &b, &err), 0);
+	EXPECT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, &now, &w, &err), -EBUSY);
+	/* Without no_lock_wait, a writer waits for the readers, then gives up. */
 	EXPECT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, NULL, &w, &err), -EBUSY);
+	EXPECT_GE((uint64_t)time(NULL) - t0, SNAP_LOCK_WAIT_MS / 1000 - 1);
 	snap_image_close(&a);
 	snap_image_close(&b);
 }

@@ -2,6 +2,8 @@
 /* The 16550 model, driven through its registers with a console behind it. */
 #include "../harness.h"
 
+#include <sys/stat.h>
+
 #include <fcntl.h>
 
 #include "vmm/devices/console.h"
@@ -120,6 +122,40 @@ TEST(console_open_names_the_file)
 	EXPECT_STREQ(err.msg, "--serial /nonexistent/serial.log: No such file or directory");
 	EXPECT_EQ(console__open(&con, "none", &err), 0);
 	EXPECT_EQ(con.fd, -1);
+}
+
+/* A --serial file is never opened through a link, is the owner's, and is capped. */
+TEST(serial_file_is_no_link_owner_only_and_capped)
+{
+	char dir[] = "/tmp/kvmsnap-serial-XXXXXX", file[64], link[64], victim[64];
+	static char buf[1024];
+	struct console con;
+	struct error err = {0};
+	struct stat st;
+	int i;
+
+	ASSERT_NOT_NULL(mkdtemp(dir));
+	snprintf(file, sizeof(file), "%s/serial", dir);
+	snprintf(link, sizeof(link), "%s/link", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	ASSERT_EQ(symlink(victim, link), 0);
+	EXPECT_EQ(console__open(&con, link, &err), -ELOOP);
+	EXPECT_NOT_NULL(strstr(err.msg, "symbolic link"));
+	EXPECT_NE(access(victim, F_OK), 0); /* nothing created through it */
+	ASSERT_EQ(console__open(&con, file, &err), 0);
+	ASSERT_EQ(stat(file, &st), 0);
+	EXPECT_EQ(st.st_mode & 0777, 0600);
+	EXPECT_EQ(con.cap, CONSOLE_FILE_MAX);
+	con.cap = 4096; /* the same rule, at a size a test can reach */
+	memset(buf, 'x', sizeof(buf));
+	for (i = 0; i < 10; i++)
+		console__write(&con, buf, sizeof(buf));
+	console__close(&con);
+	ASSERT_EQ(stat(file, &st), 0);
+	EXPECT_EQ(st.st_size, 4096);
+	unlink(file);
+	unlink(link);
+	rmdir(dir);
 }
 
 TEST_HARNESS_MAIN

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kvm.h"
 
@@ -71,6 +72,7 @@ struct control_state {
 	uint64_t stats_ns;	      /* when stats last ran; 0: never */
 	uint64_t stats_pages;	      /* total guest progress pages then */
 	int client;		      /* the connection the current request came on */
+	uid_t client_uid;	      /* its peer's uid (SO_PEERCRED) */
 	int out_fds[CONTROL_MAX_FDS]; /* to send with the reply (SCM_RIGHTS) */
 	unsigned int nr_out_fds;
 	const struct control_service *services[CONTROL_MAX_SERVICES];

@@ -24,8 +24,9 @@ _Static_assert(CONTROL_LINE_MAX == 65536, "the overlong-line error names the lim
 #define ACCEPT_BACKOFF_NS (100 * 1000000ULL) /* after EMFILE and the like */
 
 struct client {
-	int fd; /* -1: free slot */
-	int id; /* unique per connection, unlike fd */
+	int fd;	   /* -1: free slot */
+	int id;	   /* unique per connection, unlike fd */
+	uid_t uid; /* the peer's, from SO_PEERCRED at accept */
 	char *in;
 	size_t in_len;
 	size_t in_scan; /* in[0..in_scan) holds no newline */
@@ -108,6 +109,7 @@ static int clear_path(const struct sockaddr_un *sa, const char *path, struct err
 int control__listen(const char *path, struct error *err)
 {
 	struct sockaddr_un sa;
+	mode_t old_mask;
 	int fd, ret;
 
 	ret = fill_addr(&sa, path, err);
@@ -118,7 +120,11 @@ int control__listen(const char *path, struct error *err)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return err_errno(err, errno, "cannot create the control socket");
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+	/* Owner only from the start: bind() creates the file under the umask. */
+	old_mask = umask(0177);
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old_mask);
+	if (ret) {
 		if (errno == EADDRINUSE)
 			ret = err_set(err, -EADDRINUSE,
 				      "control socket %s is in use by another process", path);
@@ -128,7 +134,7 @@ int control__listen(const char *path, struct error *err)
 		return ret;
 	}
 	/* Owner only: the socket can stop the VM and read its memory digests. */
-	if (chmod(path, 0600) || listen(fd, 16)) {
+	if (listen(fd, 16)) {
 		ret = err_errno(err, errno, "cannot listen on control socket %s", path);
 		close(fd);
 		unlink(path);
@@ -283,6 +289,7 @@ static void client_process(struct server *srv, struct client *c)
 		}
 		used = nl - c->in + 1;
 		srv->st.client = c->id;
+		srv->st.client_uid = c->uid;
 		reply = control__handle_line(&srv->st, c->in, used - 1);
 		if (!reply || !srv->st.nr_out_fds ||
 		    !client_send_fds(c, reply, srv->st.out_fds, srv->st.nr_out_fds))
@@ -337,6 +344,17 @@ static void reject(int fd)
 	close(fd);
 }
 
+/* Who is on the other end; (uid_t)-1, which no check accepts, if unknown. */
+static uid_t peer_uid(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) || len != sizeof(cred))
+		return (uid_t)-1;
+	return cred.uid;
+}
+
 static void accept_clients(struct server *srv)
 {
 	int i, fd;
@@ -367,6 +385,7 @@ static void accept_clients(struct server *srv)
 		}
 		c->fd = fd;
 		c->id = ++srv->next_id;
+		c->uid = peer_uid(fd);
 	}
 }
 

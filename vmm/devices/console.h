@@ -5,17 +5,23 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/error.h"
+
+/* What a guest may write to a --serial FILE before the rest is dropped. */
+#define CONSOLE_FILE_MAX (64ULL << 20)
 
 struct console {
 	int fd; /* -1 for none */
 	pthread_mutex_t lock;
+	uint64_t written, cap; /* cap 0: none (stdio) */
 };
 
 /*
- * spec is "stdio", "none" or a file path (created or truncated). 0 or -errno
- * with *err set.
+ * spec is "stdio", "none" or a file path: created 0600 or truncated, never
+ * through a symbolic link, and capped at CONSOLE_FILE_MAX bytes. 0 or
+ * -errno with *err set.
  */
 int console__open(struct console *con, const char *spec, struct error *err);
 /* Write all of buf; output errors are reported once and then dropped. */

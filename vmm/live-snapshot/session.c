@@ -177,6 +177,12 @@ static int snapshot_begin(struct request *rq)
 	struct mem_region *r;
 	int ret;
 
+	/* Guest memory goes to whoever asks: only to the VM's own user or root. */
+	if (st->client_uid != 0 && st->client_uid != geteuid())
+		return err_set(&rq->err, -EPERM,
+			       "snapshot-begin: only root or the VM's own user (uid %u) may take a "
+			       "snapshot, not uid %u",
+			       (unsigned int)geteuid(), (unsigned int)st->client_uid);
 	if (st->snap)
 		return err_set(&rq->err, -EBUSY, "a snapshot is already in progress");
 	if (kvm__has_exited(rq->kvm) || !rq->kvm->nr_cpus)
