@@ -7,15 +7,21 @@
 #include <stdio.h>
 #include <string.h>
 
+static int err_vset(struct error *err, int code, const char *fmt, va_list ap)
+{
+	if (!err)
+		return code;
+	err->code = code;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	return code;
+}
+
 int err_set(struct error *err, int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!err)
-		return code;
-	err->code = code;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	code = err_vset(err, code, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -54,9 +60,8 @@ int err_errno(struct error *err, int errno_value, const char *fmt, ...)
 
 	if (!err)
 		return code;
-	err->code = code;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	err_vset(err, code, fmt, ap);
 	va_end(ap);
 	msg_append(err->msg, sizeof(err->msg), ": ");
 	msg_append(err->msg, sizeof(err->msg), strerror(-code));

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/align.h"
+#include "snapshot/clock.h"
 #include "snapshot/bitmap.h"
 
 #define ZERO_RUN_MAX	 (8ULL << 20) /* largest run a sink gets at once */
@@ -26,22 +27,6 @@ struct engine {
 	uint8_t *stage;
 	uint64_t t0;
 };
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static uint64_t region_pages(const struct snap_vm *vm, unsigned int r)
 {
@@ -126,7 +111,7 @@ static struct snap_pass *new_pass(struct engine *e)
 /* Pass 1: every page of every region, in the sink's order. */
 static int first_pass(struct engine *e, struct snap_pass *p)
 {
-	uint64_t t = mono_us(), before = e->rep->bytes_written;
+	uint64_t t = snap_mono_us(), before = e->rep->bytes_written;
 	unsigned int k;
 	int ret = 0;
 
@@ -142,7 +127,7 @@ static int first_pass(struct engine *e, struct snap_pass *p)
 		ret = sink_drain(e);
 	p->bytes = e->rep->bytes_written - before;
 	p->dirty_pages = p->bytes / SNAP_PAGE_SIZE;
-	p->duration_us = mono_us() - t;
+	p->duration_us = snap_mono_us() - t;
 	return ret;
 }
 
@@ -159,7 +144,7 @@ static uint64_t count_dirty(const struct snap_vm *vm)
 /* Every dirty run of every region, straight from guest memory. */
 static int copy_dirty(struct engine *e, struct snap_pass *p)
 {
-	uint64_t t = mono_us(), pos, len;
+	uint64_t t = snap_mono_us(), pos, len;
 	unsigned int k;
 	int ret;
 
@@ -178,7 +163,7 @@ static int copy_dirty(struct engine *e, struct snap_pass *p)
 	/* Also what makes a batch written while paused safe to resume after. */
 	ret = sink_drain(e);
 	p->bytes = p->dirty_pages * SNAP_PAGE_SIZE;
-	p->duration_us = mono_us() - t;
+	p->duration_us = snap_mono_us() - t;
 	return ret;
 }
 
@@ -233,7 +218,7 @@ static int precopy(struct engine *e)
 			e->rep->stop_reason = "dirty set below threshold";
 		} else if (e->rep->nr_passes >= max_passes) {
 			e->rep->stop_reason = "pass limit reached";
-		} else if (mono_us() - e->t0 >= max_us) {
+		} else if (snap_mono_us() - e->t0 >= max_us) {
 			e->rep->stop_reason = "time limit reached";
 		} else if (e->o->stop_if_not_halving && dirty > before / 2) {
 			e->rep->stop_reason = "dirty set no longer halving";
@@ -293,7 +278,7 @@ static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
 {
 	struct snap_vm *vm = e->vm;
 	uint64_t *pending[SNAP_MAX_REGIONS] = {0};
-	uint64_t words, i, t = mono_us();
+	uint64_t words, i, t = snap_mono_us();
 	unsigned int r;
 	int ret = 0;
 
@@ -326,7 +311,7 @@ static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
 		p->dirty_pages = 0; /* copy_dirty() counts them as it goes */
 		ret = copy_dirty(e, p);
 	}
-	p->duration_us = mono_us() - t;
+	p->duration_us = snap_mono_us() - t;
 out:
 	for (r = 0; r < SNAP_MAX_REGIONS; r++)
 		free(pending[r]);
@@ -368,9 +353,9 @@ static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *
 	ret = vm->ops->pause(vm->ctx, &e->rep->pause_latency_us, e->err);
 	if (ret)
 		return ret;
-	t_pause = mono_us();
+	t_pause = snap_mono_us();
 	ret = logged ? final_batch(e, new_pass(e), staged) : copy_paused(e);
-	e->rep->pause_realtime_ns = real_ns();
+	e->rep->pause_realtime_ns = snap_real_ns();
 	if (!ret && e->o->state)
 		ret = vm->ops->save_state(vm->ctx, e->o->state, e->o->state_cap, e->o->state_used,
 					  e->err);
@@ -383,7 +368,7 @@ static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *
 	*resumed = !ret;
 	/* The VM's own resume time, not when its reply arrived. */
 	if (!resumed_us || resumed_us < t_pause)
-		resumed_us = mono_us();
+		resumed_us = snap_mono_us();
 	e->rep->downtime_us = resumed_us - t_pause;
 	return ret;
 }
@@ -397,7 +382,7 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	struct error ferr;
 	int ret;
 
-	e.t0 = mono_us();
+	e.t0 = snap_mono_us();
 	ret = alloc_stage(&e);
 	if (!ret && logged) {
 		ret = vm->ops->log_start(vm->ctx, err);
@@ -418,6 +403,6 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 		sink->ops->drain(sink->ctx, &ferr);
 	if (e.stage)
 		munmap(e.stage, o->stage_cap);
-	rep->total_us = mono_us() - e.t0;
+	rep->total_us = snap_mono_us() - e.t0;
 	return ret;
 }

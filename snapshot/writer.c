@@ -22,6 +22,7 @@
 #include <xxhash.h>
 
 #include "lib/align.h"
+#include "snapshot/clock.h"
 #include "lib/le.h"
 #include "snapshot/ioq.h"
 #include "snapshot/precopy.h"
@@ -41,22 +42,6 @@ struct wctx {
 	struct snap_ioq ioq; /* writes in flight */
 	uint64_t t0;
 };
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static uint64_t real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 static uint64_t region_pages(const struct snap_vm *vm, unsigned int r)
 {
@@ -165,7 +150,7 @@ static int write_footer(struct wctx *w, struct error *err)
 	f.passes = w->rep->nr_passes;
 	f.flags = w->rep->converged ? SNAP_FOOTER_CONVERGED : 0;
 	f.downtime_us = w->rep->downtime_us;
-	f.total_us = mono_us() - w->t0;
+	f.total_us = snap_mono_us() - w->t0;
 	f.bytes_written = w->rep->bytes_written;
 	for (r = 0; r < f.nr_regions; r++) {
 		f.digest[r] = snap_digest_tree(w->hashes[r], region_pages(w->vm, r));
@@ -234,7 +219,7 @@ static int begin_image(struct wctx *w, const struct snap_vm *vm, struct error *e
 
 	img->hdr.generation++;
 	img->hdr.state = SNAP_STATE_WRITING;
-	img->hdr.started_ns = real_ns();
+	img->hdr.started_ns = snap_real_ns();
 	img->hdr.completed_ns = 0;
 	img->hdr.state_used = 0;
 	snprintf(img->hdr.metadata, sizeof(img->hdr.metadata), "%s", vm->metadata);
@@ -262,7 +247,7 @@ static int complete_image(struct wctx *w, uint8_t *state, size_t state_used, str
 	if (ret)
 		return ret;
 	img->hdr.state = SNAP_STATE_COMPLETE;
-	img->hdr.completed_ns = real_ns();
+	img->hdr.completed_ns = snap_real_ns();
 	return snap_image_write_header(img, true, err);
 }
 
@@ -278,7 +263,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
-	w.t0 = mono_us();
+	w.t0 = snap_mono_us();
 	rep->image_size = img->layout.image_size;
 	/* Pass 1 goes through the image front to back. */
 	for (k = 0; k < img->layout.nr_sections; k++)
@@ -310,7 +295,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	if (!ret)
 		ret = complete_image(&w, state, state_used, err);
 out:
-	rep->total_us = mono_us() - w.t0;
+	rep->total_us = snap_mono_us() - w.t0;
 	free(state);
 	free_ctx(&w);
 	return ret;
