@@ -237,11 +237,10 @@ int restore__open(struct restore_image *ri, const char *path, bool lazy, bool di
 	ret = snap_image_read_footer(&ri->img, &ri->footer, err);
 	if (ret)
 		return ret;
-	ret = read_state(ri, err);
-	if (ret)
-		return ret;
-	/* The machine first: it bounds the tables, whatever size the image claims. */
+	/* The machine first: it bounds the state and the tables, whatever the image claims. */
 	ret = check_machine(ri, err);
+	if (!ret)
+		ret = read_state(ri, err);
 	if (!ret)
 		ret = check_page_headers(&ri->img, err);
 	if (!ret)
