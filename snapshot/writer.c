@@ -34,7 +34,8 @@
 /* The image sink: slots, and the per-page hashes the footer's digests come from. */
 struct wctx {
 	struct snap_image *img;
-	struct snap_vm *vm;
+	const struct snap_config *cfg;
+	const char *metadata;
 	struct snap_report *rep;
 	uint64_t *hashes[SNAP_MAX_REGIONS]; /* per-page XXH3, kept current */
 	uint8_t *zeros;			    /* ZERO_BYTES of zeros: what holes are */
@@ -43,9 +44,9 @@ struct wctx {
 	uint64_t t0;
 };
 
-static uint64_t region_pages(const struct snap_vm *vm, unsigned int r)
+static uint64_t region_pages(const struct snap_config *cfg, unsigned int r)
 {
-	return vm->cfg.regions[r].size / SNAP_PAGE_SIZE;
+	return cfg->regions[r].size / SNAP_PAGE_SIZE;
 }
 
 /* Sink: pages [first, first + n) of region r from src into their slots, hashed. */
@@ -117,7 +118,7 @@ static int write_page_headers(struct wctx *w, unsigned int r, struct error *err)
 	if (!buf)
 		return err_set(err, -ENOMEM, "out of memory for page headers");
 	memset(buf, 0, len);
-	snap_section_desc_encode(s, &w->vm->cfg.regions[r], buf);
+	snap_section_desc_encode(s, &w->cfg->regions[r], buf);
 	for (i = 0; i < s->pages; i++)
 		put_le64(buf + SNAP_SECTION_DESC + i * 8, snap_page_hdr(i, SNAP_PAGE_PRESENT));
 	ret = snap_image_pwrite(w->img, buf, len, s->offset, err);
@@ -144,7 +145,7 @@ static int write_footer(struct wctx *w, struct error *err)
 	if (!buf)
 		return err_set(err, -ENOMEM, "out of memory for the footer");
 	f.generation = w->img->hdr.generation;
-	f.nr_regions = w->vm->cfg.nr_regions;
+	f.nr_regions = w->cfg->nr_regions;
 	f.digest_algo = SNAP_DIGEST_XXH3_TREE;
 	f.pause_ns = w->rep->pause_realtime_ns;
 	f.passes = w->rep->nr_passes;
@@ -153,8 +154,8 @@ static int write_footer(struct wctx *w, struct error *err)
 	f.total_us = snap_mono_us() - w->t0;
 	f.bytes_written = w->rep->bytes_written;
 	for (r = 0; r < f.nr_regions; r++) {
-		f.digest[r] = snap_digest_tree(w->hashes[r], region_pages(w->vm, r));
-		f.region_size[r] = w->vm->cfg.regions[r].size;
+		f.digest[r] = snap_digest_tree(w->hashes[r], region_pages(w->cfg, r));
+		f.region_size[r] = w->cfg->regions[r].size;
 		w->rep->digests[r] = f.digest[r];
 	}
 	snap_footer_encode(&f, buf);
@@ -174,8 +175,8 @@ static int alloc_ctx(struct wctx *w, struct error *err)
 	memset(w->zeros, 0, ZERO_BYTES);
 	w->zero_hash = XXH3_64bits(w->zeros, SNAP_PAGE_SIZE);
 	w->rep->io_engine = snap_ioq_engine(&w->ioq);
-	for (r = 0; r < w->vm->cfg.nr_regions; r++) {
-		w->hashes[r] = calloc(region_pages(w->vm, r), sizeof(uint64_t));
+	for (r = 0; r < w->cfg->nr_regions; r++) {
+		w->hashes[r] = calloc(region_pages(w->cfg, r), sizeof(uint64_t));
 		if (!w->hashes[r])
 			return err_set(err, -ENOMEM, "out of memory for page hashes");
 	}
@@ -210,7 +211,7 @@ static int check_vm(struct snap_image *img, struct snap_vm *vm, struct error *er
 }
 
 /* 1: from here until the end, the image cannot pass for a snapshot. */
-static int begin_image(struct wctx *w, const struct snap_vm *vm, struct error *err)
+static int begin_image(struct wctx *w, struct error *err)
 {
 	struct snap_image *img = w->img;
 	const struct snap_layout *l = &img->layout;
@@ -222,7 +223,7 @@ static int begin_image(struct wctx *w, const struct snap_vm *vm, struct error *e
 	img->hdr.started_ns = snap_real_ns();
 	img->hdr.completed_ns = 0;
 	img->hdr.state_used = 0;
-	snprintf(img->hdr.metadata, sizeof(img->hdr.metadata), "%s", vm->metadata);
+	snprintf(img->hdr.metadata, sizeof(img->hdr.metadata), "%s", w->metadata);
 	img->hdr.metadata_len = (uint32_t)strlen(img->hdr.metadata);
 	w->rep->generation = img->hdr.generation;
 	ret = snap_image_write_header(img, true, err);
@@ -254,7 +255,7 @@ static int complete_image(struct wctx *w, uint8_t *state, size_t state_used, str
 int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_options *opts,
 	       struct snap_report *rep, struct error *err)
 {
-	struct wctx w = {.img = img, .vm = vm, .rep = rep};
+	struct wctx w = {.img = img, .cfg = &vm->cfg, .metadata = vm->metadata, .rep = rep};
 	unsigned int order[SNAP_MAX_REGIONS], k;
 	struct snap_sink sink = {.ctx = &w, .ops = &image_sink_ops, .order = order};
 	struct snap_precopy_opts po = {.limits = opts, .stage_cap = STAGE_MIN};
@@ -279,7 +280,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 			memset(state, 0, img->layout.state_size);
 	}
 	if (!ret)
-		ret = begin_image(&w, vm, err);
+		ret = begin_image(&w, err);
 	if (ret) {
 		/* Nothing started in the VM yet: end the caller's session all the same. */
 		struct error ferr;
@@ -299,4 +300,81 @@ out:
 	free(state);
 	free_ctx(&w);
 	return ret;
+}
+
+/* ---- the same image sink, fed from a page-record stream ---- */
+
+struct snap_stream_writer {
+	struct wctx w;
+	uint8_t *state;
+};
+
+int snap_stream_writer_open(struct snap_stream_writer **out, struct snap_image *img,
+			    const struct snap_config *cfg, const char *metadata,
+			    struct snap_report *rep, struct error *err)
+{
+	struct snap_stream_writer *s = calloc(1, sizeof(*s));
+	int ret;
+
+	*out = NULL;
+	if (!s)
+		return err_set(err, -ENOMEM, "out of memory");
+	memset(rep, 0, sizeof(*rep));
+	s->w = (struct wctx){.img = img, .cfg = cfg, .metadata = metadata, .rep = rep};
+	s->w.t0 = snap_mono_us();
+	rep->image_size = img->layout.image_size;
+	ret = snap_config_compare(&img->cfg, cfg, err);
+	if (!ret)
+		ret = alloc_ctx(&s->w, err);
+	if (!ret) {
+		s->state = aligned_alloc(SNAP_PAGE_SIZE, img->layout.state_size);
+		ret = s->state ? 0 : err_set(err, -ENOMEM, "out of memory for the VM state");
+	}
+	if (!ret)
+		ret = begin_image(&s->w, err);
+	if (ret) {
+		snap_stream_writer_close(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+int snap_stream_writer_pages(struct snap_stream_writer *s, unsigned int r, uint64_t first,
+			     uint64_t n, const uint8_t *data, struct error *err)
+{
+	s->w.rep->bytes_written += n * SNAP_PAGE_SIZE;
+	return sink_write(&s->w, r, first, n, data, err);
+}
+
+int snap_stream_writer_drain(struct snap_stream_writer *s, struct error *err)
+{
+	return snap_ioq_drain(&s->w.ioq, err);
+}
+
+uint8_t *snap_stream_writer_state(struct snap_stream_writer *s)
+{
+	return s->state;
+}
+
+int snap_stream_writer_finish(struct snap_stream_writer *s, size_t state_used, struct error *err)
+{
+	int ret = snap_ioq_drain(&s->w.ioq, err);
+
+	if (!ret) {
+		memset(s->state + state_used, 0,
+		       ALIGN_UP((uint64_t)state_used, SNAP_PAGE_SIZE) - state_used);
+		ret = complete_image(&s->w, s->state, state_used, err);
+	}
+	s->w.rep->total_us = snap_mono_us() - s->w.t0;
+	return ret;
+}
+
+void snap_stream_writer_close(struct snap_stream_writer *s)
+{
+	if (!s)
+		return;
+	free_ctx(&s->w);
+	free(s->state);
+	free(s);
 }

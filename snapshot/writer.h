@@ -92,4 +92,28 @@ struct snap_report {
 int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_options *opts,
 	       struct snap_report *rep, struct error *err);
 
+/*
+ * The image writer without the engine, for `snapshot --via-stream`: the
+ * pages come from a record stream the manager reads (stream.h), and land in
+ * the same slots with the same digests as with snap_write().
+ *
+ *   snap_stream_writer_open()    header -> writing, page header tables
+ *   snap_stream_writer_pages()   pages [first, first + n) of region r; data
+ *                                must stay untouched until the next drain
+ *   snap_stream_writer_state()   the buffer (state area size) for the VM state
+ *   snap_stream_writer_finish()  state, footer, durable, header -> complete
+ *
+ * A writer that is closed without finish leaves the image `writing`.
+ */
+struct snap_stream_writer;
+int snap_stream_writer_open(struct snap_stream_writer **w, struct snap_image *img,
+			    const struct snap_config *cfg, const char *metadata,
+			    struct snap_report *rep, struct error *err);
+int snap_stream_writer_pages(struct snap_stream_writer *w, unsigned int r, uint64_t first,
+			     uint64_t n, const uint8_t *data, struct error *err);
+int snap_stream_writer_drain(struct snap_stream_writer *w, struct error *err);
+uint8_t *snap_stream_writer_state(struct snap_stream_writer *w);
+int snap_stream_writer_finish(struct snap_stream_writer *w, size_t state_used, struct error *err);
+void snap_stream_writer_close(struct snap_stream_writer *w);
+
 #endif

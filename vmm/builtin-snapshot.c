@@ -14,7 +14,8 @@ static void snapshot_usage(FILE *f, const struct parse_opt *opts)
 		   "SIZE]\n"
 		   "                        [--max-passes N] [--max-time SECONDS] [--order "
 		   "registry|size]\n"
-		   "                        [--force] [--no-direct] [--json] [--no-progress]\n"
+		   "                        [--force] [--no-direct] [--via-stream] [--json] "
+		   "[--no-progress]\n"
 		   "\n"
 		   "Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
 		   "preallocated file or a raw block device. A missing file is created at the "
@@ -57,6 +58,9 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 		     "overwrite a block device that carries a file system"),
 	    OPT_SET(0, "no-direct", &o->target.direct, false,
 		    "buffered writes instead of O_DIRECT"),
+	    OPT_BOOL(0, "via-stream", &o->stream,
+		     "the VM streams its pages through a pipe this process gives it,\n"
+		     "and this process never maps guest memory"),
 	    OPT_BOOL(0, "json", &o->json, "print the report as one JSON object"),
 	    OPT_BOOL(0, "no-progress", &no_progress, "no progress line on a terminal"),
 	    OPT_END(),

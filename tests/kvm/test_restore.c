@@ -328,6 +328,7 @@ static void make_image(struct th_result *_r, struct rs *self, const char *img, c
 	static const uint64_t one_pass[4] = {1, 1, 1, 1};
 	char sock[200], cpus[8];
 	pid_t pid;
+	int st;
 
 	snprintf(cpus, sizeof(cpus), "%u", vcpus);
 	path_in(self, sock, "run.sock");
@@ -337,7 +338,12 @@ static void make_image(struct th_result *_r, struct rs *self, const char *img, c
 	/* Mid-run, with a pass behind every vCPU (finish_case needs one). */
 	ASSERT_TRUE(wait_counters(sock, vcpus, "passes", one_pass));
 	snapshot(_r, self, img, sock);
-	ASSERT_EQ(quit_vm(self, pid, sock), 0);
+	/*
+	 * 0 after quit; 1 if a dirtier with passes= finished them all first,
+	 * which a slow host allows: the image was taken either way.
+	 */
+	st = quit_vm(self, pid, sock);
+	ASSERT_TRUE(st == 0 || st == 1);
 }
 
 /* restore img [--lazy] [--paused] --control sock --serial FILE */

@@ -641,4 +641,54 @@ TEST_F(snap, session_refuses_commands_that_steal_the_dirty_log)
 	expect_guest_runs(_r, sock);
 }
 
+/* The digests of every region in the footer of img, by region, into d (4 x 17 bytes). */
+static void footer_digests(struct th_result *_r, const char *img, char d[4][17])
+{
+	struct json_object *info = image_info(img);
+	size_t i;
+
+	ASSERT_NOT_NULL(info);
+	ASSERT_EQ(len_of(get(get(info, "footer"), "digests")), 4);
+	for (i = 0; i < 4; i++)
+		snprintf(d[i], 17, "%s",
+			 str_of(at(get(get(info, "footer"), "digests"), i), "digest") ?: "");
+	json_object_put(info);
+}
+
+/*
+ * --via-stream: the manager never maps guest memory, and the image is the
+ * memfd mode's, digest for digest, for the same paused VM; live, it verifies.
+ */
+TEST_F_TIMEOUT(snap, stream_snapshot_equals_the_memfd_one, 120)
+{
+	const char *sock = self->vm.sock;
+	char stream_img[160], a[4][17], b[4][17];
+	struct json_object *report;
+	int status, i;
+
+	snprintf(stream_img, sizeof(stream_img), "%s/stream.img", self->dir);
+	ASSERT_EQ(VM_SPAWN(&self->vm, "--guest", "dirtier:ws=32M", "--mem", "128M"), 0);
+	ASSERT_TRUE(wait_guest_running(sock));
+	ASSERT_EQ(CLI("ctl", sock, "pause"), 0);
+	ASSERT_EQ(CLI("snapshot", self->img, "--control", sock), 0);
+	report = JSON(&status, "snapshot", stream_img, "--control", sock, "--via-stream", "--json");
+	TH_LOG("stream: status %d, %s", status, self->err);
+	ASSERT_EQ(status, 0);
+	EXPECT_STREQ(str_of(report, "io_engine"), "stream");
+	json_object_put(report);
+	footer_digests(_r, self->img, a);
+	footer_digests(_r, stream_img, b);
+	for (i = 0; i < 4; i++)
+		EXPECT_STREQ(a[i], b[i]);
+	EXPECT_EQ(CLI("image", "verify", "--deep", stream_img), 0);
+	ASSERT_EQ(CLI("ctl", sock, "resume"), 0);
+	/* Live, into the same slots: generation 2, exact at its pause. */
+	ASSERT_EQ(CLI("snapshot", stream_img, "--control", sock, "--via-stream"), 0);
+	EXPECT_NOT_NULL(strstr(self->out, "generation 2"));
+	status = CLI("image", "verify", "--deep", stream_img);
+	TH_LOG("verify: %s%s", self->out, self->err);
+	EXPECT_EQ(status, 0);
+	expect_guest_runs(_r, sock);
+}
+
 TEST_HARNESS_MAIN

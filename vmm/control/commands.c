@@ -458,6 +458,7 @@ void control__init_state(struct control_state *st, struct kvm *kvm,
 {
 	memset(st, 0, sizeof(*st));
 	st->kvm = kvm;
+	st->in_fd = -1;
 	while (services && *services && st->nr_services < CONTROL_MAX_SERVICES)
 		st->services[st->nr_services++] = *services++;
 }

@@ -79,10 +79,40 @@ static char *request_line(const char *cmd, struct json_object *args)
 	return line;
 }
 
-static int send_line(struct ctl_conn *c, const char *line, char *err, size_t errlen)
+/* The first byte of line with fd attached (SCM_RIGHTS); 1, or -errno. */
+static ssize_t send_fd(struct ctl_conn *c, const char *line, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = {0};
+	struct iovec iov = {.iov_base = (void *)line, .iov_len = 1};
+	struct msghdr msg = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	ssize_t n;
+
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	do {
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+static int send_line(struct ctl_conn *c, const char *line, int fd, char *err, size_t errlen)
 {
 	size_t len = strlen(line);
-	ssize_t n = write_in_full_nosig(c->fd, line, len);
+	ssize_t n = 0;
+
+	if (fd >= 0 && len) {
+		n = send_fd(c, line, fd);
+		if (n > 0) {
+			line += n;
+			len -= (size_t)n;
+		}
+	}
+	if (n >= 0)
+		n = write_in_full_nosig(c->fd, line, len);
 
 	if (n >= 0 && (!len || line[len - 1] != '\n'))
 		n = write_in_full_nosig(c->fd, "\n", 1);
@@ -184,25 +214,17 @@ int ctl_conn__exchange(struct ctl_conn *c, const char *line, char **reply, int *
 		nr_fds = &dummy;
 	*nr_fds = 0;
 	*reply = NULL;
-	ret = send_line(c, line, err, errlen);
+	ret = send_line(c, line, -1, err, errlen);
 	return ret ? ret : recv_line(c, reply, fds, max_fds, nr_fds, err, errlen);
 }
 
-int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args,
-		   struct json_object **reply, int *fds, unsigned int max_fds, unsigned int *nr_fds,
-		   char *err, size_t errlen)
+/* An {"ok":...} reply line of cmd: the object in *reply, or -errno with the cause. */
+static int parse_reply(struct ctl_conn *c, const char *cmd, char *line, struct json_object **reply,
+		       char *err, size_t errlen)
 {
 	struct json_object *r, *ok, *msg;
-	char *req = request_line(cmd, args), *line = NULL;
 	int ret;
 
-	*reply = NULL;
-	if (!req)
-		return conn_err(err, errlen, -ENOMEM, "out of memory");
-	ret = ctl_conn__exchange(c, req, &line, fds, max_fds, nr_fds, err, errlen);
-	free(req);
-	if (ret)
-		return ret;
 	r = json_tokener_parse(line);
 	free(line);
 	if (!r || !json_object_is_type(r, json_type_object) ||
@@ -220,4 +242,42 @@ int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args
 	}
 	*reply = r;
 	return 0;
+}
+
+int ctl_conn__send(struct ctl_conn *c, const char *cmd, struct json_object *args, int fd, char *err,
+		   size_t errlen)
+{
+	char *req = request_line(cmd, args);
+	int ret;
+
+	if (!req)
+		return conn_err(err, errlen, -ENOMEM, "out of memory");
+	ret = send_line(c, req, fd, err, errlen);
+	free(req);
+	return ret;
+}
+
+int ctl_conn__reply(struct ctl_conn *c, const char *cmd, struct json_object **reply, int *fds,
+		    unsigned int max_fds, unsigned int *nr_fds, char *err, size_t errlen)
+{
+	unsigned int dummy = 0;
+	char *line = NULL;
+	int ret;
+
+	*reply = NULL;
+	if (!nr_fds)
+		nr_fds = &dummy;
+	*nr_fds = 0;
+	ret = recv_line(c, &line, fds, max_fds, nr_fds, err, errlen);
+	return ret ? ret : parse_reply(c, cmd, line, reply, err, errlen);
+}
+
+int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args,
+		   struct json_object **reply, int *fds, unsigned int max_fds, unsigned int *nr_fds,
+		   char *err, size_t errlen)
+{
+	int ret = ctl_conn__send(c, cmd, args, -1, err, errlen);
+
+	*reply = NULL;
+	return ret ? ret : ctl_conn__reply(c, cmd, reply, fds, max_fds, nr_fds, err, errlen);
 }

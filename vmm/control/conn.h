@@ -34,6 +34,16 @@ int ctl_conn__call(struct ctl_conn *c, const char *cmd, struct json_object *args
 int ctl_conn__exchange(struct ctl_conn *c, const char *line, char **reply, int *fds,
 		       unsigned int max_fds, unsigned int *nr_fds, char *err, size_t errlen);
 
+/*
+ * ctl_conn__call in two halves, for a request whose reply comes only after
+ * something else (a stream) has been read: send {"cmd":cmd} plus args, with
+ * fd attached (SCM_RIGHTS) unless it is -1; then read and check its reply.
+ */
+int ctl_conn__send(struct ctl_conn *c, const char *cmd, struct json_object *args, int fd, char *err,
+		   size_t errlen);
+int ctl_conn__reply(struct ctl_conn *c, const char *cmd, struct json_object **reply, int *fds,
+		    unsigned int max_fds, unsigned int *nr_fds, char *err, size_t errlen);
+
 void ctl_conn__close(struct ctl_conn *c);
 
 #endif

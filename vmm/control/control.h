@@ -69,10 +69,11 @@ struct control_service {
 /* What the commands remember between requests (one per server). */
 struct control_state {
 	struct kvm *kvm;
-	uint64_t stats_ns;	      /* when stats last ran; 0: never */
-	uint64_t stats_pages;	      /* total guest progress pages then */
-	int client;		      /* the connection the current request came on */
-	uid_t client_uid;	      /* its peer's uid (SO_PEERCRED) */
+	uint64_t stats_ns;    /* when stats last ran; 0: never */
+	uint64_t stats_pages; /* total guest progress pages then */
+	int client;	      /* the connection the current request came on */
+	uid_t client_uid;     /* its peer's uid (SO_PEERCRED) */
+	int in_fd;	      /* a descriptor sent with the request, or -1; take it by setting -1 */
 	int out_fds[CONTROL_MAX_FDS]; /* to send with the reply (SCM_RIGHTS) */
 	unsigned int nr_out_fds;
 	const struct control_service *services[CONTROL_MAX_SERVICES];

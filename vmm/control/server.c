@@ -27,6 +27,7 @@ struct client {
 	int fd;	   /* -1: free slot */
 	int id;	   /* unique per connection, unlike fd */
 	uid_t uid; /* the peer's, from SO_PEERCRED at accept */
+	int in_fd; /* a descriptor that came with the request being read, or -1 */
 	char *in;
 	size_t in_len;
 	size_t in_scan; /* in[0..in_scan) holds no newline */
@@ -165,10 +166,13 @@ static void client_drop(struct server *srv, struct client *c)
 			srv->st.services[k]->client_gone(&srv->st, c->id);
 	if (c->fd >= 0)
 		close(c->fd);
+	if (c->in_fd >= 0)
+		close(c->in_fd);
 	free(c->in);
 	free(c->out);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
+	c->in_fd = -1;
 }
 
 static int client_queue(struct client *c, const char *s, size_t len)
@@ -214,13 +218,43 @@ static void client_flush(struct client *c)
 	}
 }
 
+/* Keep the first descriptor a request brings (snapshot-begin's stream); close the rest. */
+static void client_take_fds(struct client *c, struct msghdr *msg)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		unsigned int i, n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->in_fd < 0)
+				c->in_fd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
 static void client_read(struct client *c)
 {
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = {.iov_base = c->in + c->in_len, .iov_len = IN_CAP - c->in_len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	ssize_t n;
 
 	do {
-		n = recv(c->fd, c->in + c->in_len, IN_CAP - c->in_len, MSG_DONTWAIT);
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
+	if (n > 0)
+		client_take_fds(c, &msg);
 	if (n > 0)
 		c->in_len += n;
 	else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))
@@ -290,7 +324,12 @@ static void client_process(struct server *srv, struct client *c)
 		used = nl - c->in + 1;
 		srv->st.client = c->id;
 		srv->st.client_uid = c->uid;
+		srv->st.in_fd = c->in_fd;
 		reply = control__handle_line(&srv->st, c->in, used - 1);
+		/* A descriptor the request did not take goes with it. */
+		if (srv->st.in_fd >= 0)
+			close(srv->st.in_fd);
+		srv->st.in_fd = c->in_fd = -1;
 		if (!reply || !srv->st.nr_out_fds ||
 		    !client_send_fds(c, reply, srv->st.out_fds, srv->st.nr_out_fds))
 			client_reply(c, reply);
@@ -384,6 +423,7 @@ static void accept_clients(struct server *srv)
 			continue;
 		}
 		c->fd = fd;
+		c->in_fd = -1;
 		c->id = ++srv->next_id;
 		c->uid = peer_uid(fd);
 	}

@@ -57,11 +57,11 @@ static int check_fd(const struct snapshot_fd_info *fd, const char *what, uint64_
 	return 0;
 }
 
-static int check_region(struct json_object *o, unsigned int i, struct snapshot_begin *b,
-			uint64_t *next_bitmap, struct error *err)
+/* Region i's id and size. */
+static int parse_region(struct json_object *o, unsigned int i, struct snapshot_begin *b,
+			struct error *err)
 {
 	struct snap_region_desc *d = &b->cfg.regions[i];
-	uint64_t bytes;
 	int ret;
 
 	if (!json_object_is_type(o, json_type_object))
@@ -69,16 +69,25 @@ static int check_region(struct json_object *o, unsigned int i, struct snapshot_b
 	ret = get_str(o, "id", d->id, SNAP_REGION_ID_MAX, err);
 	if (!ret)
 		ret = get_u64(o, "size", &d->size, err);
-	if (!ret)
-		ret = get_u64(o, "bitmap_off", &b->bitmap_off[i], err);
 	if (ret)
 		return err_prefix(err, "region %u", i);
 	if (!d->size || d->size > SNAP_REGION_SIZE_MAX || !IS_ALIGNED(d->size, SNAP_PAGE_SIZE))
 		return BAD(err,
 			   "region %s: size %" PRIu64 " is not a whole number of pages up to 2^48",
 			   d->id, d->size);
-	/* Each bitmap after the one before: no overlap, all before the state area. */
-	bytes = ALIGN_UP(d->size / SNAP_PAGE_SIZE, 64) / 8;
+	return 0;
+}
+
+/* Region i's dirty bitmap: after the one before, all before the state area. */
+static int check_bitmap(struct json_object *o, unsigned int i, struct snapshot_begin *b,
+			uint64_t *next_bitmap, struct error *err)
+{
+	const struct snap_region_desc *d = &b->cfg.regions[i];
+	uint64_t bytes = ALIGN_UP(d->size / SNAP_PAGE_SIZE, 64) / 8;
+	int ret = get_u64(o, "bitmap_off", &b->bitmap_off[i], err);
+
+	if (ret)
+		return err_prefix(err, "region %s", d->id);
 	if (!IS_ALIGNED(b->bitmap_off[i], 8) || b->bitmap_off[i] < *next_bitmap ||
 	    b->bitmap_off[i] > b->state_off || bytes > b->state_off - b->bitmap_off[i])
 		return BAD(err,
@@ -89,39 +98,73 @@ static int check_region(struct json_object *o, unsigned int i, struct snapshot_b
 	return 0;
 }
 
-int snapshot_begin__check(struct json_object *reply, const struct snapshot_fd_info *fds,
-			  unsigned int nr_fds, struct snapshot_begin *out, struct error *err)
+/* What every reply says of the VM: machine, metadata, vCPUs, memory, regions. */
+static int parse_config(struct json_object *reply, struct json_object **regions,
+			struct snapshot_begin *b, struct error *err)
 {
-	struct snapshot_begin b;
-	struct json_object *regions;
-	uint64_t v, next_bitmap = 0;
+	uint64_t v;
 	size_t n, i;
 	int ret;
 
-	memset(&b, 0, sizeof(b));
 	if (!json_object_is_type(reply, json_type_object))
 		return BAD(err, "the reply is not an object");
-	if (!json_object_object_get_ex(reply, "regions", &regions) ||
-	    !json_object_is_type(regions, json_type_array))
+	if (!json_object_object_get_ex(reply, "regions", regions) ||
+	    !json_object_is_type(*regions, json_type_array))
 		return BAD(err, "the reply lists no regions");
-	n = json_object_array_length(regions);
-	if (n < 1 || n > SNAP_MAX_REGIONS || nr_fds != n + 1)
-		return BAD(err, "%zu regions but %u descriptors", n, nr_fds);
-	ret = get_str(reply, "machine", b.cfg.machine, sizeof(b.cfg.machine) - 1, err);
+	n = json_object_array_length(*regions);
+	if (n < 1 || n > SNAP_MAX_REGIONS)
+		return BAD(err, "%zu regions", n);
+	ret = get_str(reply, "machine", b->cfg.machine, sizeof(b->cfg.machine) - 1, err);
 	if (!ret)
-		ret = get_str(reply, "metadata", b.metadata, SNAP_METADATA_MAX, err);
+		ret = get_str(reply, "metadata", b->metadata, SNAP_METADATA_MAX, err);
 	if (!ret)
 		ret = get_u64(reply, "vcpus", &v, err);
 	if (ret)
 		return ret;
 	if (!v || v > SNAP_MAX_VCPUS)
 		return BAD(err, "%" PRIu64 " vCPUs", v);
-	b.cfg.vcpus = (uint32_t)v;
-	ret = get_u64(reply, "mem", &b.cfg.ram_size, err);
+	b->cfg.vcpus = (uint32_t)v;
+	ret = get_u64(reply, "mem", &b->cfg.ram_size, err);
 	if (!ret)
-		ret = get_u64(reply, "vram", &b.cfg.vram_size, err);
+		ret = get_u64(reply, "vram", &b->cfg.vram_size, err);
+	b->cfg.nr_regions = (unsigned int)n;
+	for (i = 0; !ret && i < n; i++)
+		ret = parse_region(json_object_array_get_idx(*regions, i), (unsigned int)i, b, err);
+	if (!ret && snap_config_check(&b->cfg, err))
+		ret = err_prefix(err, "snapshot-begin");
+	return ret;
+}
+
+int snapshot_begin__check_stream(struct json_object *reply, struct snapshot_begin *out,
+				 struct error *err)
+{
+	struct json_object *regions;
+	struct snapshot_begin b;
+	int ret;
+
+	memset(&b, 0, sizeof(b));
+	ret = parse_config(reply, &regions, &b, err);
 	if (!ret)
-		ret = get_u64(reply, "shm_size", &b.shm_size, err);
+		*out = b;
+	return ret;
+}
+
+int snapshot_begin__check(struct json_object *reply, const struct snapshot_fd_info *fds,
+			  unsigned int nr_fds, struct snapshot_begin *out, struct error *err)
+{
+	struct snapshot_begin b;
+	struct json_object *regions;
+	uint64_t next_bitmap = 0;
+	unsigned int i;
+	int ret;
+
+	memset(&b, 0, sizeof(b));
+	ret = parse_config(reply, &regions, &b, err);
+	if (ret)
+		return ret;
+	if (nr_fds != b.cfg.nr_regions + 1)
+		return BAD(err, "%u regions but %u descriptors", b.cfg.nr_regions, nr_fds);
+	ret = get_u64(reply, "shm_size", &b.shm_size, err);
 	if (!ret)
 		ret = get_u64(reply, "state_off", &b.state_off, err);
 	if (!ret)
@@ -137,16 +180,12 @@ int snapshot_begin__check(struct json_object *reply, const struct snapshot_fd_in
 			   " does not fit a shared area of %" PRIu64 " bytes",
 			   b.state_cap, b.state_off, b.shm_size);
 	ret = check_fd(&fds[0], "the shared area", b.shm_size, err);
-	b.cfg.nr_regions = (unsigned int)n;
-	for (i = 0; !ret && i < n; i++)
-		ret = check_region(json_object_array_get_idx(regions, i), (unsigned int)i, &b,
-				   &next_bitmap, err);
-	for (i = 0; !ret && i < n; i++)
+	for (i = 0; !ret && i < b.cfg.nr_regions; i++)
+		ret = check_bitmap(json_object_array_get_idx(regions, i), i, &b, &next_bitmap, err);
+	for (i = 0; !ret && i < b.cfg.nr_regions; i++)
 		ret = check_fd(&fds[1 + i], b.cfg.regions[i].id, b.cfg.regions[i].size, err);
 	if (ret)
 		return ret;
-	if (snap_config_check(&b.cfg, err))
-		return err_prefix(err, "snapshot-begin");
 	*out = b;
 	return 0;
 }

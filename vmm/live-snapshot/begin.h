@@ -44,4 +44,8 @@ struct snapshot_begin {
 int snapshot_begin__check(struct json_object *reply, const struct snapshot_fd_info *fds,
 			  unsigned int nr_fds, struct snapshot_begin *out, struct error *err);
 
+/* The same for a --via-stream reply: the configuration only (no area, no descriptors). */
+int snapshot_begin__check_stream(struct json_object *reply, struct snapshot_begin *out,
+				 struct error *err);
+
 #endif

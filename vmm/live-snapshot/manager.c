@@ -14,6 +14,7 @@
 
 #include "control/conn.h"
 #include "live-snapshot/begin.h"
+#include "live-snapshot/receive.h"
 #include "snapshot/bitmap.h"
 #include "state/state.h"
 #include "digest.h"
@@ -315,6 +316,10 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
 	m.vm.ctx = &m;
 	m.vm.ops = &manager_ops;
 	ret = ctl_conn__open(&m.conn, o->control, MANAGER_TIMEOUT_S, msg, sizeof(msg));
+	if (!ret && o->stream) {
+		ret = manager__receive_stream(&m.conn, o, rep, cfg, &m.session, err);
+		goto out;
+	}
 	if (!ret) {
 		ret = ctl_conn__call(&m.conn, "snapshot-begin", NULL, &r, m.fds, ARRAY_SIZE(m.fds),
 				     &m.nr_fds, msg, sizeof(msg));

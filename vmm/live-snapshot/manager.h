@@ -19,6 +19,7 @@ struct manager_opts {
 	struct snap_target_opts target;
 	bool json;
 	bool progress; /* a progress line on stderr */
+	bool stream;   /* --via-stream: the VM streams its pages; nothing is mapped */
 };
 
 /*

@@ -15,6 +15,7 @@
 
 #include "control/request.h"
 #include "live-snapshot/session.h"
+#include "live-snapshot/stream.h"
 #include "snapshot/bitmap.h"
 #include "snapshot/snapshot.h"
 #include "state/state.h"
@@ -26,6 +27,8 @@ struct snapshot_session {
 	bool logging;
 	bool paused; /* by this session */
 	int shm_fd;
+	bool stream;   /* --via-stream: no memfds nor shared area; snapshot-stream only */
+	int stream_fd; /* the manager's pipe, until the stream ends */
 	int ro_fds[1 + MEM_MAX_REGIONS]; /* read-only descriptors sent to the manager */
 	unsigned int nr_ro_fds;
 	uint8_t *shm;
@@ -36,6 +39,9 @@ struct snapshot_session {
 
 static void session_free(struct snapshot_session *s)
 {
+	if (s->stream_fd >= 0)
+		close(s->stream_fd);
+
 	unsigned int i;
 
 	for (i = 0; i < s->nr_ro_fds; i++)
@@ -104,6 +110,18 @@ static struct snapshot_session *owned_session(struct request *rq)
 	return s;
 }
 
+/* The session of this connection, in memfd mode (the shared area exists). */
+static struct snapshot_session *memfd_session(struct request *rq)
+{
+	struct snapshot_session *s = owned_session(rq);
+
+	if (s && s->stream) {
+		err_set(&rq->err, -EINVAL, "a stream session takes only snapshot-stream and -end");
+		return NULL;
+	}
+	return s;
+}
+
 /* The shared area: one bitmap per region, then the state buffer. */
 static int session_alloc(struct kvm *kvm, struct snapshot_session *s)
 {
@@ -147,13 +165,16 @@ static void describe_vm(struct request *rq, struct snapshot_session *s)
 
 		request__add_str(o, "id", r->name);
 		request__add_u64(o, "size", r->size);
-		request__add_u64(o, "bitmap_off", s->bitmap_off[i++]);
+		if (!s->stream)
+			request__add_u64(o, "bitmap_off", s->bitmap_off[i++]);
 		json_object_array_add(regions, o);
 	}
 	json_object_object_add(rq->reply, "regions", regions);
-	request__add_u64(rq->reply, "shm_size", s->shm_size);
-	request__add_u64(rq->reply, "state_off", s->state_off);
-	request__add_u64(rq->reply, "state_cap", s->state_cap);
+	if (!s->stream) {
+		request__add_u64(rq->reply, "shm_size", s->shm_size);
+		request__add_u64(rq->reply, "state_off", s->state_off);
+		request__add_u64(rq->reply, "state_cap", s->state_cap);
+	}
 	snprintf(cfg.machine, sizeof(cfg.machine), "%s", SNAP_MACHINE_PC);
 	cfg.vram_size = vga ? vga->size : 0;
 	snap_metadata_build(&cfg, kvm->guest_desc, meta, sizeof(meta));
@@ -170,10 +191,45 @@ static int attach_rdonly(struct request *rq, struct snapshot_session *s, int fd)
 	return request__attach_fd(rq, ro);
 }
 
+static struct snapshot_session *session_new(struct control_state *st)
+{
+	struct snapshot_session *s = calloc(1, sizeof(*s));
+
+	if (s) {
+		s->owner = st->client;
+		s->shm_fd = -1;
+		s->stream_fd = -1;
+	}
+	return s;
+}
+
+/* --via-stream: the pipe came with the request; nothing of guest memory is handed out. */
+static int begin_stream(struct request *rq)
+{
+	struct control_state *st = rq->st;
+	struct snapshot_session *s;
+
+	if (st->in_fd < 0)
+		return err_set(&rq->err, -EINVAL,
+			       "snapshot-begin: a stream snapshot needs the write end of a pipe "
+			       "sent with the request");
+	s = session_new(st);
+	if (!s)
+		return err_set(&rq->err, -ENOMEM, "out of memory");
+	s->stream = true;
+	s->stream_fd = st->in_fd;
+	st->in_fd = -1;
+	describe_vm(rq, s);
+	st->snap = s;
+	st->claimed_by = "a snapshot";
+	return 0;
+}
+
 static int snapshot_begin(struct request *rq)
 {
 	struct control_state *st = rq->st;
 	struct snapshot_session *s;
+	struct json_object *v;
 	struct mem_region *r;
 	int ret;
 
@@ -187,16 +243,16 @@ static int snapshot_begin(struct request *rq)
 		return err_set(&rq->err, -EBUSY, "a snapshot is already in progress");
 	if (kvm__has_exited(rq->kvm) || !rq->kvm->nr_cpus)
 		return err_set(&rq->err, -EINVAL, "the VM is not running");
+	if (json_object_object_get_ex(rq->args, "stream", &v) && json_object_get_boolean(v))
+		return begin_stream(rq);
 	/* A region restored lazily is a private mapping of the image: no memfd to hand over yet. */
 	ret = mem__ensure_memfds(&rq->kvm->mem, &rq->err);
 	if (ret)
 		return err_prefix(&rq->err,
 				  "cannot copy the lazily restored memory out of its image");
-	s = calloc(1, sizeof(*s));
+	s = session_new(st);
 	if (!s)
 		return err_set(&rq->err, -ENOMEM, "out of memory");
-	s->owner = st->client;
-	s->shm_fd = -1;
 	ret = session_alloc(rq->kvm, s);
 	if (ret) {
 		session_free(s);
@@ -239,7 +295,7 @@ static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, uint64_t *to
 
 static int snapshot_log(struct request *rq)
 {
-	struct snapshot_session *s = owned_session(rq);
+	struct snapshot_session *s = memfd_session(rq);
 	uint64_t discard;
 	int ret;
 
@@ -261,7 +317,7 @@ static int snapshot_log(struct request *rq)
 
 static int snapshot_dirty(struct request *rq)
 {
-	struct snapshot_session *s = owned_session(rq);
+	struct snapshot_session *s = memfd_session(rq);
 	uint64_t total;
 	int ret;
 
@@ -278,7 +334,7 @@ static int snapshot_dirty(struct request *rq)
 
 static int snapshot_pause(struct request *rq)
 {
-	struct snapshot_session *s = owned_session(rq);
+	struct snapshot_session *s = memfd_session(rq);
 	uint64_t us = 0;
 	int ret;
 
@@ -297,7 +353,7 @@ static int snapshot_pause(struct request *rq)
 
 static int snapshot_state(struct request *rq)
 {
-	struct snapshot_session *s = owned_session(rq);
+	struct snapshot_session *s = memfd_session(rq);
 	struct vm_state_devices devs = {.com1 = rq->kvm->com1};
 	struct error err = {0};
 	size_t used = 0;
@@ -327,13 +383,68 @@ static int snapshot_end(struct request *rq)
 	return 0;
 }
 
+/* A limit of the stream request, if given: a non-negative integer. */
+static int stream_arg(struct request *rq, const char *key, uint64_t *v)
+{
+	struct json_object *j;
+
+	if (!json_object_object_get_ex(rq->args, key, &j))
+		return 0;
+	if (!json_object_is_type(j, json_type_int) || json_object_get_int64(j) < 0)
+		return err_set(&rq->err, -EINVAL, "\"%s\" must be a non-negative integer", key);
+	*v = json_object_get_uint64(j);
+	return 0;
+}
+
+static int snapshot_stream(struct request *rq)
+{
+	struct snapshot_session *s = owned_session(rq);
+	struct snap_options limits = {0};
+	struct snap_report *rep;
+	uint64_t passes = 0;
+	int ret;
+
+	if (!s)
+		return rq->err.code;
+	if (!s->stream || s->stream_fd < 0)
+		return err_set(&rq->err, -EINVAL,
+			       "this session has no stream; begin with \"stream\": true");
+	ret = stream_arg(rq, "threshold", &limits.threshold);
+	if (!ret)
+		ret = stream_arg(rq, "max_downtime_ms", &limits.max_downtime_ms);
+	if (!ret)
+		ret = stream_arg(rq, "max_time_ms", &limits.max_time_ms);
+	if (!ret)
+		ret = stream_arg(rq, "max_passes", &passes);
+	if (ret)
+		return ret;
+	limits.max_passes = (unsigned int)MIN(passes, SNAP_MAX_PASSES - 1);
+	rep = calloc(1, sizeof(*rep));
+	if (!rep)
+		return err_set(&rq->err, -ENOMEM, "out of memory");
+	ret = stream__run(rq->kvm, s->stream_fd, &limits, rep, &rq->err);
+	close(s->stream_fd); /* the manager sees the end of the stream */
+	s->stream_fd = -1;
+	if (!ret) {
+		request__add_u64(rq->reply, "passes", rep->nr_passes);
+		request__add_u64(rq->reply, "downtime_us", rep->downtime_us);
+		request__add_u64(rq->reply, "bytes", rep->bytes_written);
+	}
+	free(rep);
+	return ret;
+}
+
 static const char *const no_args[] = {NULL};
+static const char *const begin_args[] = {"stream", NULL};
 static const char *const end_args[] = {"abort", NULL};
+static const char *const stream_args[] = {"threshold", "max_downtime_ms", "max_time_ms",
+					  "max_passes", NULL};
 
 static const struct command session_commands[] = {
-    {"snapshot-begin", no_args, snapshot_begin}, {"snapshot-log", no_args, snapshot_log},
-    {"snapshot-dirty", no_args, snapshot_dirty}, {"snapshot-pause", no_args, snapshot_pause},
-    {"snapshot-state", no_args, snapshot_state}, {"snapshot-end", end_args, snapshot_end},
+    {"snapshot-begin", begin_args, snapshot_begin},    {"snapshot-log", no_args, snapshot_log},
+    {"snapshot-dirty", no_args, snapshot_dirty},       {"snapshot-pause", no_args, snapshot_pause},
+    {"snapshot-state", no_args, snapshot_state},       {"snapshot-end", end_args, snapshot_end},
+    {"snapshot-stream", stream_args, snapshot_stream},
 };
 
 const struct control_service snapshot_session__service = {
