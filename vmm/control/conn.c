@@ -122,29 +122,6 @@ static int send_line(struct ctl_conn *c, const char *line, int fd, char *err, si
 	return 0;
 }
 
-/* Collect fds from a control message, closing any beyond max. */
-static void take_fds(struct msghdr *msg, int *fds, unsigned int max, unsigned int *nr)
-{
-	struct cmsghdr *cm;
-
-	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
-		unsigned int i, n;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fds && *nr < max)
-				fds[(*nr)++] = fd;
-			else
-				close(fd);
-		}
-	}
-}
-
 static int recv_line(struct ctl_conn *c, char **out, int *fds, unsigned int max_fds,
 		     unsigned int *nr_fds, char *err, size_t errlen)
 {

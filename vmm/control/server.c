@@ -218,29 +218,6 @@ static void client_flush(struct client *c)
 	}
 }
 
-/* Keep the first descriptor a request brings (snapshot-begin's stream); close the rest. */
-static void client_take_fds(struct client *c, struct msghdr *msg)
-{
-	struct cmsghdr *cm;
-
-	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
-		unsigned int i, n;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (c->in_fd < 0)
-				c->in_fd = fd;
-			else
-				close(fd);
-		}
-	}
-}
-
 static void client_read(struct client *c)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
@@ -253,8 +230,12 @@ static void client_read(struct client *c)
 		msg.msg_controllen = sizeof(cbuf);
 		n = recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
-	if (n > 0)
-		client_take_fds(c, &msg);
+	if (n > 0) {
+		/* Keep the first descriptor a request brings (a stream's pipe); close the rest. */
+		unsigned int nr = c->in_fd >= 0;
+
+		take_fds(&msg, &c->in_fd, 1, &nr);
+	}
 	if (n > 0)
 		c->in_len += n;
 	else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK))

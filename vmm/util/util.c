@@ -2,7 +2,6 @@
 #include "util/util.h"
 
 #include <ctype.h>
-#include <getopt.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -228,19 +227,32 @@ const char *format_size(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
-const char *getopt_bad_option(char **argv, char *buf, size_t len)
-{
-	if (optopt > 0 && optopt < 256) {
-		snprintf(buf, len, "-%c", optopt);
-		return buf;
-	}
-	return argv[optind - 1];
-}
-
 uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+void take_fds(struct msghdr *msg, int *fds, unsigned int max, unsigned int *nr)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR(msg, cm)) {
+		unsigned int i, n;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (fds && *nr < max)
+				fds[(*nr)++] = fd;
+			else
+				close(fd);
+		}
+	}
 }

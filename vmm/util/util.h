@@ -50,11 +50,12 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* "256M"-style rendering into buf, exact when the value is a unit multiple. */
 const char *format_size(uint64_t v, char *buf, size_t len);
 
+struct msghdr;
 /*
- * The option getopt_long() just refused, for an error message: "-x" for a
- * short option (inside a group like -xv too), else the argument itself.
+ * The descriptors a received message carries (SCM_RIGHTS): up to max of
+ * them go to fds[*nr...], counted in *nr; the rest are closed.
  */
-const char *getopt_bad_option(char **argv, char *buf, size_t len);
+void take_fds(struct msghdr *msg, int *fds, unsigned int max, unsigned int *nr);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t now_ns(void);
