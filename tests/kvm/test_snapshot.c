@@ -691,4 +691,83 @@ TEST_F_TIMEOUT(snap, stream_snapshot_equals_the_memfd_one, 120)
 	expect_guest_runs(_r, sock);
 }
 
+/*
+ * What a control client gets with snapshot-begin cannot change guest memory:
+ * every descriptor is read-only and sealed against resizing, and the VM
+ * goes on after a client that tried.
+ */
+TEST_F(snap, session_hands_out_sealed_read_only_memfds)
+{
+	const char *sock = self->vm.sock;
+	const char *req = "{\"cmd\":\"snapshot-begin\"}\n";
+	int fds[8], fd, i, seals;
+	unsigned int nr = 0;
+	char *line;
+
+	ASSERT_EQ(VM_SPAWN(&self->vm, "--guest", "dirtier:ws=8M", "--mem", "64M"), 0);
+	ASSERT_TRUE(wait_guest_running(sock));
+	fd = ctl_open(sock);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(send_all(fd, req, strlen(req)), 0);
+	line = recv_line_fds(fd, fds, 8, &nr);
+	ASSERT_NOT_NULL(line);
+	free(line);
+	ASSERT_EQ(nr, 5); /* the shared area and 4 regions */
+	for (i = 0; i < (int)nr; i++) {
+		void *p;
+
+		EXPECT_EQ(fcntl(fds[i], F_GETFL) & O_ACCMODE, O_RDONLY);
+		seals = fcntl(fds[i], F_GET_SEALS);
+		EXPECT_TRUE(seals >= 0 && (seals & F_SEAL_SHRINK) && (seals & F_SEAL_GROW));
+		EXPECT_NE(ftruncate(fds[i], 0), 0);
+		p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+		EXPECT_EQ(p, MAP_FAILED);
+		if (p != MAP_FAILED)
+			munmap(p, 4096);
+		close(fds[i]);
+	}
+	close(fd); /* the session ends with the connection */
+	expect_guest_runs(_r, sock);
+}
+
+/* Another user who reaches the socket (here: made world-writable) gets no guest memory. */
+TEST_F(snap, snapshot_begin_is_only_for_root_and_the_vms_user)
+{
+	const char *sock = self->vm.sock;
+	int pipefd[2], status;
+	char reply[512] = "";
+	ssize_t n;
+	pid_t pid;
+
+	TEST_REQUIRE(geteuid() == 0, "needs root to become another user");
+	ASSERT_EQ(VM_SPAWN(&self->vm, "--guest", "dirtier:ws=8M", "--mem", "64M"), 0);
+	ASSERT_TRUE(wait_guest_running(sock));
+	ASSERT_EQ(chmod(self->vm.dir, 0755), 0);
+	ASSERT_EQ(chmod(sock, 0666), 0);
+	ASSERT_EQ(pipe(pipefd), 0);
+	pid = fork();
+	if (pid == 0) {
+		struct json_object *r;
+		const char *err;
+
+		close(pipefd[0]);
+		if (setresgid(12345, 12345, 12345) || setresuid(12345, 12345, 12345))
+			_exit(2);
+		r = call(sock, "{\"cmd\":\"snapshot-begin\"}");
+		err = str_of(r, "error");
+		if (write(pipefd[1], err ? err : "(no error)", strlen(err ? err : "(no error)")) < 0)
+			_exit(3);
+		_exit(ok_of(r) == 0 ? 0 : 1);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], reply, sizeof(reply) - 1);
+	reply[n > 0 ? n : 0] = '\0';
+	close(pipefd[0]);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	TH_LOG("uid 12345: %s", reply);
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	EXPECT_NOT_NULL(strstr(reply, "only root or the VM's own user"));
+	expect_guest_runs(_r, sock);
+}
+
 TEST_HARNESS_MAIN
