@@ -6,6 +6,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "lib/align.h"
 #include "lib/le.h"
 
 #define BAD(err, ...) err_set((err), -EPROTO, "stream: " __VA_ARGS__)
@@ -76,8 +77,19 @@ uint64_t snap_rec_payload(const struct snap_rec *r)
 	}
 }
 
+/* Why precopy ended, as a code in END: the engine's reasons, in this order. */
+static const char *const stop_reasons[] = {
+    "", "dirty set below threshold", "pass limit reached", "time limit reached",
+    "dirty set no longer halving", "copied while paused",
+};
+
 void snap_rec_end_encode(const struct snap_report *rep, uint8_t buf[SNAP_REC_END_SIZE])
 {
+	uint32_t i, reason = 0;
+
+	for (i = 1; rep->stop_reason && i < ARRAY_SIZE(stop_reasons); i++)
+		if (!strcmp(rep->stop_reason, stop_reasons[i]))
+			reason = i;
 	memset(buf, 0, SNAP_REC_END_SIZE);
 	put_le32(buf + 0x00, rep->nr_passes);
 	put_le32(buf + 0x04, rep->converged);
@@ -86,11 +98,12 @@ void snap_rec_end_encode(const struct snap_report *rep, uint8_t buf[SNAP_REC_END
 	put_le64(buf + 0x18, rep->threshold);
 	put_le64(buf + 0x20, rep->pause_realtime_ns);
 	put_le64(buf + 0x28, rep->total_us);
+	put_le32(buf + 0x30, reason);
 }
 
 void snap_rec_end_decode(const uint8_t buf[SNAP_REC_END_SIZE], struct snap_report *rep)
 {
-	uint32_t passes = get_le32(buf + 0x00);
+	uint32_t passes = get_le32(buf + 0x00), reason;
 
 	/* Only what the manager did not see itself; clamped, never trusted for sizes. */
 	rep->converged = get_le32(buf + 0x04) == 1;
@@ -98,6 +111,9 @@ void snap_rec_end_decode(const uint8_t buf[SNAP_REC_END_SIZE], struct snap_repor
 	rep->pause_latency_us = get_le64(buf + 0x10);
 	rep->threshold = get_le64(buf + 0x18);
 	rep->pause_realtime_ns = get_le64(buf + 0x20);
+	/* A code, not a string: only the engine's own reasons can come back. */
+	reason = get_le32(buf + 0x30);
+	rep->stop_reason = reason < ARRAY_SIZE(stop_reasons) ? stop_reasons[reason] : "";
 	if (passes > rep->nr_passes && passes <= SNAP_MAX_PASSES)
 		rep->nr_passes = passes;
 }

@@ -20,6 +20,7 @@
 #include "devices/uart.h"
 #include "live-snapshot/manager.h"
 #include "snapshot/image.h"
+#include "snapshot/stream.h"
 #include "state/state.h"
 #include "util/memfd.h"
 
@@ -28,6 +29,16 @@
 #define NR	  2
 
 enum fd_mode { FD_OK, FD_SHORT, FD_UNSEALED, FD_WRITABLE, FD_PIPE };
+enum stream_lie {
+	LIE_NONE,
+	LIE_REGION,	 /* pages of a region that does not exist */
+	LIE_PAST_END,	 /* a run past the end of its region */
+	LIE_SHORT_PAGES, /* the stream ends in the middle of a record's pages */
+	LIE_NO_STATE,	 /* END without the VM state */
+	LIE_TWO_STATES,
+	LIE_BAD_STATE, /* a well-formed state that restore would refuse */
+	LIE_MAGIC,     /* a record without its magic */
+};
 
 struct fake {
 	char dir[64], sock[96], img[96];
@@ -39,6 +50,8 @@ struct fake {
 	bool truncate_begin;	/* half of the snapshot-begin reply, then hang up */
 	enum fd_mode fd_mode;
 	bool garbage_bytes, bad_record, tail_bits;
+	enum stream_lie stream_lie; /* --via-stream: how the stream goes wrong */
+	int stream_fd;
 	/* What happened. */
 	unsigned int requests;
 	bool got_end;
@@ -131,14 +144,26 @@ static int send_line(int fd, const char *line, const int *fds, unsigned int nr)
 	return sendmsg(fd, &msg, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
 }
 
-static char *read_line(int fd)
+/* A request line; a descriptor that comes with it lands in *in_fd. */
+static char *read_line(int fd, int *in_fd)
 {
 	static char buf[4096];
 	size_t n = 0;
 
 	while (n + 1 < sizeof(buf)) {
-		if (read(fd, buf + n, 1) != 1)
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct iovec iov = {.iov_base = buf + n, .iov_len = 1};
+		struct msghdr msg = {.msg_iov = &iov,
+				     .msg_iovlen = 1,
+				     .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf)};
+		struct cmsghdr *cm;
+
+		if (recvmsg(fd, &msg, 0) != 1)
 			return NULL;
+		cm = CMSG_FIRSTHDR(&msg);
+		if (cm && cm->cmsg_type == SCM_RIGHTS)
+			memcpy(in_fd, CMSG_DATA(cm), sizeof(int));
 		if (buf[n] == '\n')
 			break;
 		n++;
@@ -227,13 +252,83 @@ static unsigned int dirty_some(struct fake *f)
 	return n;
 }
 
+static void reply_begin_stream(struct fake *f, int c)
+{
+	char line[1024];
+
+	snprintf(line, sizeof(line),
+		 "{\"ok\":true,\"machine\":\"kvmsnap-pc-1\",\"vcpus\":1,\"mem\":%llu,"
+		 "\"vram\":%llu,\"regions\":[{\"id\":\"%s\",\"size\":%llu},"
+		 "{\"id\":\"%s\",\"size\":%llu}],\"metadata\":\"guest=fake\\n\"}\n",
+		 (unsigned long long)RAM_SIZE, (unsigned long long)VRAM_SIZE, ids[0],
+		 (unsigned long long)f->size[0], ids[1], (unsigned long long)f->size[1]);
+	send_line(c, line, NULL, 0);
+}
+
+static void stream_rec(struct fake *f, uint32_t type, uint32_t region, uint64_t first,
+		       uint64_t count, const void *payload, size_t len)
+{
+	struct snap_rec r = {.type = type, .region = region, .first = first, .count = count};
+	uint8_t hdr[SNAP_REC_SIZE];
+
+	snap_rec_encode(&r, hdr);
+	if (f->stream_lie == LIE_MAGIC && type == SNAP_REC_PAGES)
+		hdr[0] ^= 0xff;
+	if (write(f->stream_fd, hdr, sizeof(hdr)) != sizeof(hdr) ||
+	    (len && write(f->stream_fd, payload, len) != (ssize_t)len))
+		TH_LOG("fake VM: the manager stopped reading");
+}
+
+/* The VM side of --via-stream, lying as the script says. */
+static void send_stream(struct fake *f)
+{
+	static uint8_t state[64 << 10];
+	struct snap_report rep = {.nr_passes = 1, .converged = true};
+	uint8_t end[SNAP_REC_END_SIZE];
+	size_t used = build_state(state, sizeof(state));
+	unsigned int i;
+	uint64_t p;
+
+	stream_rec(f, SNAP_REC_PASS, 0, 1, 0, NULL, 0);
+	for (i = 0; i < NR; i++) {
+		uint64_t pages = f->size[i] / 4096;
+
+		for (p = 0; p < pages; p += 256) {
+			uint64_t n = pages - p < 256 ? pages - p : 256;
+			uint32_t region = f->stream_lie == LIE_REGION ? 7 : i;
+
+			if (f->stream_lie == LIE_PAST_END)
+				n += 1000;
+			if (f->stream_lie == LIE_SHORT_PAGES) {
+				stream_rec(f, SNAP_REC_PAGES, i, p, n, f->mem[i], n * 4096 / 2);
+				goto out;
+			}
+			stream_rec(f, SNAP_REC_PAGES, region, p, n, f->mem[i] + p * 4096, n * 4096);
+			if (f->stream_lie == LIE_REGION || f->stream_lie == LIE_PAST_END ||
+			    f->stream_lie == LIE_MAGIC)
+				goto out;
+		}
+	}
+	if (f->stream_lie == LIE_BAD_STATE)
+		used = build_state_iir(state, sizeof(state), 0);
+	if (f->stream_lie != LIE_NO_STATE)
+		stream_rec(f, SNAP_REC_STATE, 0, 0, used, state, used);
+	if (f->stream_lie == LIE_TWO_STATES)
+		stream_rec(f, SNAP_REC_STATE, 0, 0, used, state, used);
+	snap_rec_end_encode(&rep, end);
+	stream_rec(f, SNAP_REC_END, 0, 0, 0, end, sizeof(end));
+out:
+	close(f->stream_fd);
+	f->stream_fd = -1;
+}
+
 static void *fake_vm(void *arg)
 {
 	struct fake *f = arg;
 	int c = accept(f->listen_fd, NULL, NULL);
 	char *line, out[256];
 
-	while (c >= 0 && (line = read_line(c))) {
+	while (c >= 0 && (line = read_line(c, &f->stream_fd))) {
 		struct json_object *rq = json_tokener_parse(line), *cmd;
 		const char *name = "";
 
@@ -244,7 +339,12 @@ static void *fake_vm(void *arg)
 			json_object_put(rq);
 			break;
 		}
-		if (!strcmp(name, "snapshot-begin")) {
+		if (!strcmp(name, "snapshot-begin") && f->stream_fd >= 0) {
+			reply_begin_stream(f, c);
+		} else if (!strcmp(name, "snapshot-stream")) {
+			send_stream(f);
+			send_line(c, "{\"ok\":true}\n", NULL, 0);
+		} else if (!strcmp(name, "snapshot-begin")) {
 			reply_begin(f, c);
 		} else if (!strcmp(name, "snapshot-dirty")) {
 			snprintf(out, sizeof(out), "{\"ok\":true,\"pages\":%u}\n", dirty_some(f));
@@ -285,6 +385,7 @@ FIXTURE_SETUP(hostile)
 	uint64_t off = 0;
 	unsigned int i;
 
+	f->stream_fd = -1;
 	strcpy(f->dir, "/tmp/kvmsnap-hostile-XXXXXX");
 	ASSERT_NOT_NULL(mkdtemp(f->dir));
 	snprintf(f->sock, sizeof(f->sock), "%s/ctl", f->dir);
@@ -326,10 +427,12 @@ FIXTURE_TEARDOWN(hostile)
 }
 
 /* One snapshot against the scripted fake VM: the manager's return value, message in err. */
-static int take(struct fake *f, struct error *err)
+static int take_mode(struct fake *f, bool stream, struct error *err)
 {
-	struct manager_opts o = {
-	    .image = f->img, .control = f->sock, .snap = {.max_passes = 3, .threshold = 1 << 20}};
+	struct manager_opts o = {.image = f->img,
+				 .control = f->sock,
+				 .snap = {.max_passes = 3, .threshold = 1 << 20},
+				 .stream = stream};
 	struct snap_report rep;
 	int ret;
 
@@ -339,6 +442,11 @@ static int take(struct fake *f, struct error *err)
 	pthread_join(f->thr, NULL);
 	TH_LOG("manager: %d %s", ret, err->msg);
 	return ret;
+}
+
+static int take(struct fake *f, struct error *err)
+{
+	return take_mode(f, false, err);
 }
 
 static uint32_t image_state(const char *path, uint64_t *generation)
@@ -506,6 +614,62 @@ TEST_F(hostile, a_disconnect_at_each_step_is_an_error)
 		EXPECT_NE(st, SNAP_STATE_COMPLETE);
 		TH_LOG("hang-up at request %u: image state %u", step, st);
 	}
+}
+
+/* ---- --via-stream: the VM writes page records; each lie is refused ---- */
+
+TEST_F(hostile, an_honest_stream_gets_a_complete_image)
+{
+	struct snap_image img = {.fd = -1};
+	struct snap_verify_result vr;
+	struct error err;
+
+	ASSERT_EQ(take_mode(&self->f, true, &err), 0);
+	EXPECT_TRUE(self->f.got_end);
+	ASSERT_EQ(snap_image_open(self->f.img, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
+	EXPECT_EQ(img.hdr.state, SNAP_STATE_COMPLETE);
+	EXPECT_EQ(snap_image_verify(&img, true, &vr, &err), 0);
+	snap_image_close(&img);
+}
+
+FIXTURE(lie)
+{
+	struct _fixture_hostile h;
+};
+
+FIXTURE_VARIANT(lie)
+{
+	enum stream_lie lie;
+	const char *why;
+};
+FIXTURE_VARIANT_ADD(lie, region){.lie = LIE_REGION, .why = "pages of region 7"};
+FIXTURE_VARIANT_ADD(lie, past_end){.lie = LIE_PAST_END, .why = "which has"};
+FIXTURE_VARIANT_ADD(lie, short_pages){.lie = LIE_SHORT_PAGES, .why = "before its last record"};
+FIXTURE_VARIANT_ADD(lie, no_state){.lie = LIE_NO_STATE, .why = "without the VM state"};
+FIXTURE_VARIANT_ADD(lie, two_states){.lie = LIE_TWO_STATES, .why = "two VM states"};
+FIXTURE_VARIANT_ADD(lie, bad_state){.lie = LIE_BAD_STATE, .why = "restore would refuse"};
+FIXTURE_VARIANT_ADD(lie, magic){.lie = LIE_MAGIC, .why = "magic"};
+
+FIXTURE_SETUP(lie)
+{
+	_setup_hostile(&self->h, NULL, _r);
+}
+
+FIXTURE_TEARDOWN(lie)
+{
+	_teardown_hostile(&self->h, NULL, _r);
+}
+
+TEST_F(lie, is_refused_and_the_image_stays_writing)
+{
+	struct error err;
+	uint64_t gen = 0;
+
+	self->h.f.stream_lie = variant->lie;
+	EXPECT_LT(take_mode(&self->h.f, true, &err), 0);
+	EXPECT_NOT_NULL(strstr(err.msg, variant->why));
+	EXPECT_TRUE(self->h.f.got_end); /* the session was ended */
+	EXPECT_EQ(image_state(self->h.f.img, &gen), SNAP_STATE_WRITING);
 }
 
 TEST_HARNESS_MAIN
