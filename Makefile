@@ -46,6 +46,7 @@ all: $(BIN)
 # Built-in guests (freestanding, embedded in the binary) and test kernels.
 include tools/guests/guests.mk
 include tests/guests/guests.mk
+include tests/fuzz/fuzz.mk
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -107,7 +108,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(O)
+	rm -rf $(O) $(FUZZ_O)
 
 .PHONY: all tests deps check demo format clean
 .SECONDARY:
