@@ -99,6 +99,7 @@ deps:
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)$(MAKE) --no-print-directory fuzz-check
 	$(Q)tests/run-tests $(O)
 
 demo: $(BIN)

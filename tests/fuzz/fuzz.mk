@@ -38,3 +38,25 @@ $(O)/fuzz/gen-corpus: $(O)/tests/fuzz/gen-corpus.o $(LIBS)
 
 .PHONY: fuzz fuzz-build fuzz-bins fuzz-corpus
 
+# make check: when clang can link a libFuzzer program, build the targets and
+# put a test program into $(O)/tests/unit that runs each for
+# FUZZ_CHECK_SECONDS; tests/run-tests counts it like any other (one test
+# per target). clang is not installed for it (some 260 MB); without it,
+# one line says how to fuzz.
+FUZZ_CHECK_SECONDS ?= 3
+FUZZ_PROBE := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' | \
+	$(FUZZ_CC) -fsanitize=fuzzer,$(FUZZ_SANITIZE) -x c - -o /dev/null >/dev/null 2>&1
+
+fuzz-check:
+	$(Q)rm -f $(O)/tests/unit/test_fuzz
+	$(Q)if $(FUZZ_PROBE); then \
+		$(MAKE) --no-print-directory fuzz-build && mkdir -p $(O)/tests/unit && \
+		printf '#!/bin/sh\nexec "%s/tests/fuzz/run-fuzz" --tap "%s" %s\n' \
+			"$(CURDIR)" "$(abspath $(FUZZ_O))" "$(FUZZ_CHECK_SECONDS)" \
+			>$(O)/tests/unit/test_fuzz && chmod +x $(O)/tests/unit/test_fuzz; \
+	else \
+		echo "fuzz: skipped, $(FUZZ_CC) with libFuzzer is not installed" \
+		     "(apt-get install clang libclang-rt-dev; then make fuzz)"; \
+	fi
+
+.PHONY: fuzz-check
