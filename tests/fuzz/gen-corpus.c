@@ -101,8 +101,11 @@ static void config(struct snap_config *c)
 	add_region(c, "pc.bios", 64 << 10);
 }
 
-/* A state area that restore accepts: one vCPU, irqchip, PIT, clock and, if uart, a UART. */
-static size_t state_area(uint8_t *buf, size_t cap, bool with_uart)
+/*
+ * A state area that restore accepts: nr_cpus vCPUs (with XSAVE and XCRS if
+ * xsave, else FPU), irqchip, PIT, clock and, if uart, a UART.
+ */
+static size_t state_area(uint8_t *buf, size_t cap, unsigned int nr_cpus, bool xsave, bool with_uart)
 {
 	struct snap_state_writer w;
 	struct kvm_regs regs = {.rflags = 2};
@@ -119,24 +122,44 @@ static size_t state_area(uint8_t *buf, size_t cap, bool with_uart)
 	struct vm_clock clock = {0};
 	struct kvm_msr_entry msrs[2] = {{.index = MSR_IA32_TSC_NR, .data = 12345},
 					{.index = 0xc0000080, .data = 0x500}};
+	struct kvm_xcrs xcrs = {.nr_xcrs = 1, .xcrs = {{.xcr = 0, .value = 7}}};
+	uint8_t area[VM_STATE_XSAVE_MIN] = {0};
 	struct uart u;
 	struct error err;
 	size_t used = 0;
+	unsigned int c;
 
 	snap_state_init(&w, buf, cap);
-	cpu_state__encode_regs(&regs, snap_state_add(&w, VM_STATE_REGS, 0, VM_STATE_REGS_SIZE));
-	cpu_state__encode_sregs(&sregs, snap_state_add(&w, VM_STATE_SREGS, 0, VM_STATE_SREGS_SIZE));
-	cpu_state__encode_fpu(&fpu, snap_state_add(&w, VM_STATE_FPU, 0, VM_STATE_FPU_SIZE));
-	cpu_state__encode_msrs(msrs, 2,
-			       snap_state_add(&w, VM_STATE_MSRS, 0, cpu_state__msrs_size(2)));
-	cpu_state__encode_lapic(&lapic, snap_state_add(&w, VM_STATE_LAPIC, 0, VM_STATE_LAPIC_SIZE));
-	cpu_state__encode_events(&ev, snap_state_add(&w, VM_STATE_EVENTS, 0, VM_STATE_EVENTS_SIZE));
-	cpu_state__encode_mp_state(
-	    &mp, snap_state_add(&w, VM_STATE_MP_STATE, 0, VM_STATE_MP_STATE_SIZE));
-	cpu_state__encode_debugregs(
-	    &dr, snap_state_add(&w, VM_STATE_DEBUGREGS, 0, VM_STATE_DEBUGREGS_SIZE));
-	cpu_state__encode_progress(
-	    &prog, snap_state_add(&w, VM_STATE_PROGRESS, 0, VM_STATE_PROGRESS_SIZE));
+	for (c = 0; c < nr_cpus; c++) {
+		regs.rip = 0x100000 + c;
+		cpu_state__encode_regs(&regs,
+				       snap_state_add(&w, VM_STATE_REGS, c, VM_STATE_REGS_SIZE));
+		cpu_state__encode_sregs(&sregs,
+					snap_state_add(&w, VM_STATE_SREGS, c, VM_STATE_SREGS_SIZE));
+		if (xsave) {
+			cpu_state__encode_xsave(
+			    area, sizeof(area),
+			    snap_state_add(&w, VM_STATE_XSAVE, c,
+					   cpu_state__xsave_size(sizeof(area))));
+			cpu_state__encode_xcrs(&xcrs, snap_state_add(&w, VM_STATE_XCRS, c,
+								     cpu_state__xcrs_size(&xcrs)));
+		} else {
+			cpu_state__encode_fpu(
+			    &fpu, snap_state_add(&w, VM_STATE_FPU, c, VM_STATE_FPU_SIZE));
+		}
+		cpu_state__encode_msrs(
+		    msrs, 2, snap_state_add(&w, VM_STATE_MSRS, c, cpu_state__msrs_size(2)));
+		cpu_state__encode_lapic(&lapic,
+					snap_state_add(&w, VM_STATE_LAPIC, c, VM_STATE_LAPIC_SIZE));
+		cpu_state__encode_events(
+		    &ev, snap_state_add(&w, VM_STATE_EVENTS, c, VM_STATE_EVENTS_SIZE));
+		cpu_state__encode_mp_state(
+		    &mp, snap_state_add(&w, VM_STATE_MP_STATE, c, VM_STATE_MP_STATE_SIZE));
+		cpu_state__encode_debugregs(
+		    &dr, snap_state_add(&w, VM_STATE_DEBUGREGS, c, VM_STATE_DEBUGREGS_SIZE));
+		cpu_state__encode_progress(
+		    &prog, snap_state_add(&w, VM_STATE_PROGRESS, c, VM_STATE_PROGRESS_SIZE));
+	}
 	vm_state__encode_pic(&pic, snap_state_add(&w, VM_STATE_PIC_MASTER, 0, VM_STATE_PIC_SIZE));
 	vm_state__encode_pic(&pic, snap_state_add(&w, VM_STATE_PIC_SLAVE, 0, VM_STATE_PIC_SIZE));
 	vm_state__encode_ioapic(&ioapic,
@@ -238,7 +261,7 @@ static void gen_image(void)
 		put("image", "sections", all, n, NULL, 0);
 	}
 
-	used = state_area(state, sizeof(state), true);
+	used = state_area(state, sizeof(state), 1, false, true);
 	{
 		struct snap_state_reader r;
 		struct snap_state_record rec;
@@ -255,19 +278,19 @@ static void gen_image(void)
 
 static void gen_vm_state(void)
 {
-	static uint8_t state[16384];
+	static uint8_t state[65536];
 	struct error err;
 	uint8_t vm;
 	size_t used;
 
-	used = state_area(state, sizeof(state), true);
+	used = state_area(state, sizeof(state), 1, false, true);
 	expect(vm_state__check(state, used, 1, true, &err), "vm_state/one-cpu-uart", &err);
 	vm = 0x04; /* one vCPU, a UART; the checksum as it is */
 	put("vm_state", "one-cpu-uart", &vm, 1, state, used);
-	used = state_area(state, sizeof(state), false);
-	expect(vm_state__check(state, used, 1, false, &err), "vm_state/one-cpu", &err);
-	vm = 0x00;
-	put("vm_state", "one-cpu", &vm, 1, state, used);
+	used = state_area(state, sizeof(state), 2, true, false);
+	expect(vm_state__check(state, used, 2, false, &err), "vm_state/two-cpus-xsave", &err);
+	vm = 0x01; /* two vCPUs, no UART */
+	put("vm_state", "two-cpus-xsave", &vm, 1, state, used);
 }
 
 /* ---- begin ---- */
