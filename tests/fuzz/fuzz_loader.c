@@ -6,6 +6,7 @@
  * test_loader_multiboot.c set one up. The input is the kernel file, in a
  * buffer of exactly its size; no modules.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "fuzz.h"
@@ -17,6 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pc_config cfg = {.ram_size = 16 << 20, .vram_size = 64 << 10, .nr_cpus = 1};
 	struct kernel_args args = {.path = "fuzz.elf", .append = "console=ttyS0 fuzz"};
 	static struct mem_registry reg;
+	static bool ready;
 	struct boot_state boot;
 	struct error err;
 	uint8_t *buf;
@@ -27,11 +29,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!buf)
 		return 0;
 	memcpy(buf, data, size);
-	mem__init(&reg);
-	if (pc__setup_memory(&reg, &cfg, NULL))
-		abort(); /* the set-up, not the input */
+	if (!ready) {
+		mem__init(&reg);
+		if (pc__setup_memory(&reg, &cfg, NULL))
+			abort(); /* the set-up, not the input */
+		ready = true;
+	}
 	loader__load_image(&reg, &args, buf, size, &boot, &err);
-	mem__exit(&reg);
 	free(buf);
 	return 0;
 }
