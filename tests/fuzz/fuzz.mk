@@ -50,7 +50,7 @@ FUZZ_PROBE := printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n)
 fuzz-check:
 	$(Q)rm -f $(O)/tests/unit/test_fuzz
 	$(Q)if $(FUZZ_PROBE); then \
-		$(MAKE) --no-print-directory fuzz-build && mkdir -p $(O)/tests/unit && \
+		$(MAKE) --no-print-directory -s fuzz-build && mkdir -p $(O)/tests/unit && \
 		printf '#!/bin/sh\nexec "%s/tests/fuzz/run-fuzz" --tap "%s" %s\n' \
 			"$(CURDIR)" "$(abspath $(FUZZ_O))" "$(FUZZ_CHECK_SECONDS)" \
 			>$(O)/tests/unit/test_fuzz && chmod +x $(O)/tests/unit/test_fuzz; \
