@@ -14,7 +14,6 @@
 #include <xxhash.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 #define FUZZ_MIN(a, b) ((a) < (b) ? (a) : (b))
 
@@ -65,7 +64,7 @@ static inline void fuzz_fix_state_checksum(uint8_t *buf, size_t len)
 	fuzz_put_le64(buf + 0x18, XXH3_64bits(buf + 0x20, used - 0x20));
 }
 
-/* Copy up to len bytes of the input into a zeroed block of cap bytes; the bytes used. */
+/* Move up to cap bytes of the input into a zeroed block of cap bytes; the bytes taken. */
 static inline size_t fuzz_take(uint8_t *block, size_t cap, const uint8_t **data, size_t *size)
 {
 	size_t n = FUZZ_MIN(cap, *size);
