@@ -46,6 +46,7 @@ all: $(BIN)
 # Built-in guests (freestanding, embedded in the binary) and test kernels.
 include tools/guests/guests.mk
 include tests/guests/guests.mk
+include tests/fuzz/fuzz.mk
 
 $(O)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,6 +99,7 @@ deps:
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)$(MAKE) --no-print-directory fuzz-check
 	$(Q)tests/run-tests $(O)
 
 demo: $(BIN)
@@ -107,7 +109,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(O)
+	rm -rf $(O) $(FUZZ_O)
 
 .PHONY: all tests deps check demo format clean
 .SECONDARY:
