@@ -3,11 +3,15 @@
 #
 #   make SANITIZE=address,undefined check    the same under ASan and UBSan
 #   make V=1                                 show the commands
+#   make check NESTED=1                      run the KVM tests in a nested VM
+#                                            (tools/nested; also when CI=true
+#                                            and /dev/kvm is missing)
 
 CC	?= cc
 LD	?= ld
 O	:= build
 SANITIZE ?=
+NESTED	?=
 
 WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	    -Wpointer-arith -Wundef -Wvla -Wformat=2 -Wno-format-nonliteral -Wcast-align \
@@ -100,7 +104,7 @@ deps:
 check: deps
 	$(Q)$(MAKE) --no-print-directory tests
 	$(Q)$(MAKE) --no-print-directory fuzz-check
-	$(Q)tests/run-tests $(O)
+	$(Q)KVMSNAP_NESTED=$(NESTED) tests/run-tests $(O)
 
 demo: $(BIN)
 	$(Q)tools/demo.sh $(O)

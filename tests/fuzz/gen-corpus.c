@@ -21,6 +21,7 @@
 #include "pc.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/state.h"
+#include "snapshot/stream.h"
 #include "state/state.h"
 
 static const char *top;
@@ -458,6 +459,32 @@ static void gen_loader(void)
 	load("multiboot-aout", img, sizeof(img));
 }
 
+/* A whole small stream: PASS, one page, a state, END. */
+static void gen_stream(void)
+{
+	static uint8_t buf[SNAP_REC_SIZE * 4 + 4096 + 64 + SNAP_REC_END_SIZE];
+	struct snap_rec recs[] = {{SNAP_REC_PASS, 0, 1, 0},
+				  {SNAP_REC_PAGES, 1, 18, 1},
+				  {SNAP_REC_STATE, 0, 0, 64},
+				  {SNAP_REC_END, 0, 0, 0}};
+	struct snap_report rep = {
+	    .nr_passes = 2, .converged = true, .stop_reason = "dirty set below threshold"};
+	size_t n = 0;
+
+	snap_rec_encode(&recs[0], buf + n);
+	n += SNAP_REC_SIZE;
+	snap_rec_encode(&recs[1], buf + n);
+	n += SNAP_REC_SIZE + 4096;
+	snap_rec_encode(&recs[2], buf + n);
+	n += SNAP_REC_SIZE + 64;
+	snap_rec_encode(&recs[3], buf + n);
+	n += SNAP_REC_SIZE;
+	snap_rec_end_encode(&rep, buf + n);
+	n += SNAP_REC_END_SIZE;
+	put("stream", "whole", buf, n, NULL, 0);
+	put("stream", "pages-only", buf, 2 * SNAP_REC_SIZE + 4096, NULL, 0);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -471,5 +498,6 @@ int main(int argc, char **argv)
 	gen_begin();
 	gen_control();
 	gen_loader();
+	gen_stream();
 	return failures ? 1 : 0;
 }
