@@ -164,11 +164,20 @@ static bool is_pit_load_time(size_t off)
 /*
  * Two saves must match record for record, byte for byte, except:
  *  - CLOCK: KVM_GET_CLOCK reads kvmclock now, and it runs while paused;
- *  - the IA32_TSC value in MSRS: the TSC runs while the vCPUs are paused;
+ *  - the values of the MSRs that count time (IA32_TSC, and Hyper-V's
+ *    reference counter where KVM offers it, as nested KVM on Debian 6.1
+ *    does): they run while the vCPUs are paused;
  *  - with pit_reloaded, the PIT's count_load_time: KVM_SET_PIT2 reloads the
  *    counters at the current host time, whatever the record said.
  * Returns the number of records that differ otherwise.
  */
+#define HV_X64_MSR_TIME_REF_COUNT 0x40000020
+
+static bool is_time_msr(uint32_t index)
+{
+	return index == MSR_IA32_TSC_NR || index == HV_X64_MSR_TIME_REF_COUNT;
+}
+
 static unsigned int compare_states(struct th_result *_r, const uint8_t *a, size_t alen,
 				   const uint8_t *b, size_t blen, bool pit_reloaded)
 {
@@ -205,8 +214,8 @@ static unsigned int compare_states(struct th_result *_r, const uint8_t *a, size_
 								    VM_STATE_MSR_SIZE;
 
 				/* Same index in both (checked at its own bytes), value bytes differ. */
-				if (k >= e + 4 && get_le32(x->payload + e) == MSR_IA32_TSC_NR &&
-				    get_le32(y->payload + e) == MSR_IA32_TSC_NR)
+				if (k >= e + 4 && is_time_msr(get_le32(x->payload + e)) &&
+				    get_le32(y->payload + e) == get_le32(x->payload + e))
 					continue;
 				TH_LOG("vCPU %u MSRS: MSR 0x%x differs", x->instance,
 				       get_le32(x->payload + e));
