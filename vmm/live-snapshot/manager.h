@@ -19,6 +19,13 @@ struct manager_opts {
 	struct snap_target_opts target;
 	bool json;
 	bool progress; /* a progress line on stderr */
+	/*
+	 * Once connected and the image is open: switch to user (NULL: the
+	 * default of user.h), drop every capability and install the manager's
+	 * seccomp allowlist. Off for a manager inside another program (tests).
+	 */
+	bool lock_down;
+	const char *user;
 };
 
 /*
