@@ -51,6 +51,13 @@ int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct er
 		if (vs->listen_fd < 0)
 			return vs->listen_fd;
 		vs->control = o->control;
+		/*
+		 * The user of the lock-down may not write the socket's folder: a
+		 * process that stays root removes it. Forked now, before guest
+		 * memory exists, so that it never maps any (nor the image).
+		 */
+		if (!o->keep_caps)
+			return keeper__start(&vs->keeper, vs->control, o->control_dir, err);
 	}
 	return 0;
 }
@@ -102,17 +109,12 @@ int vm_setup__lock_down(struct vm_setup *vs, const struct vm_setup_opts *o, stru
 	struct sandbox_user u;
 	int ret;
 
+	(void)vs;
 	if (o->keep_caps)
 		return 0;
 	ret = user__resolve(o->user, &u, err);
 	if (ret)
 		return ret;
-	/* The user may not write the socket's folder: a process that stays root removes it. */
-	if (vs->control) {
-		ret = keeper__start(&vs->keeper, vs->control, o->control_dir, err);
-		if (ret)
-			return ret;
-	}
 	ret = lockdown__apply(&u, SECCOMP_VM, err);
 	return ret ? err_prefix(err, "cannot lock the VM down") : 0;
 }

@@ -7,12 +7,13 @@
  *
  * The steps, in the order callers make them:
  *
- *   vm_setup__open()         signal mask, serial sink, control socket
+ *   vm_setup__open()         signal mask, serial sink, control socket and its
+ *                            keeper (sandbox/keeper.h)
  *   vm_setup__create()       /dev/kvm, the VM, the PC's memory regions
  *   vm_setup__add_cpus()     KVM memory slots, the vCPUs
  *   vm_setup__add_devices()  UART, debug-exit, message port
- *   vm_setup__lock_down()    keeper for the socket, unprivileged user, no
- *                            capabilities, seccomp allowlist (unless keep_caps)
+ *   vm_setup__lock_down()    unprivileged user, no capabilities, seccomp
+ *                            allowlist (unless keep_caps)
  *   vm_setup__start()        signal thread, vCPU threads (optionally parked)
  *   vm_setup__serve()        control socket until the VM ends; exit status
  *   vm_setup__teardown()     always; safe after any step failed
@@ -63,7 +64,8 @@ void vm_setup__init(struct vm_setup *vs);
 /*
  * Block SIGINT/SIGTERM/SIGHUP in every thread to come (the signal thread
  * takes them), ignore SIGPIPE, open the serial sink and listen on the
- * control socket.
+ * control socket; unless o->keep_caps, start the keeper that removes the
+ * socket once this process is gone.
  */
 int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
 
@@ -77,7 +79,7 @@ int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o, struc
 int vm_setup__add_devices(struct vm_setup *vs, struct error *err);
 
 /*
- * Unless o->keep_caps: start the control socket's keeper, switch to o->user
+ * Unless o->keep_caps: switch to o->user
  * (or the default), drop every capability, set no_new_privs and install
  * the VM's seccomp allowlist for this and every later thread. Call it
  * before any thread starts: nothing privileged is possible afterwards.
