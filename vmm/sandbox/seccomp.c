@@ -55,76 +55,52 @@ struct allow {
 		.val = (v)                                                                      \
 	}
 
+/*
+ * What the sanitizer runtime does at exit (LeakSanitizer's stop-the-world:
+ * a helper task that ptraces every thread, /proc/self/{maps,task} read,
+ * its own stack) and when it reports. Sanitizer builds only.
+ */
+#define SANITIZER_EXTRA                                                                          \
+	ALLOW(clone, VM | MGR), ALLOW(ptrace, VM | MGR), ALLOW(wait4, VM | MGR),                 \
+	    ALLOW(openat, VM | MGR), ALLOW(getdents64, VM | MGR),                                \
+	    ALLOW(sched_getaffinity, VM | MGR), ALLOW(prctl, VM | MGR),                          \
+	    ALLOW(sigaltstack, VM | MGR), ALLOW(gettid, VM | MGR), ALLOW(sched_yield, VM | MGR), \
+	    ALLOW(nanosleep, VM | MGR), ALLOW(clock_nanosleep, VM | MGR),                        \
+	    ALLOW(readlink, VM | MGR), ALLOW(fstat, VM | MGR), ALLOW(writev, VM | MGR),          \
+	    ALLOW(lseek, VM | MGR), ALLOW(getppid, VM | MGR), ALLOW(tgkill, VM | MGR),
+
 static const struct allow allowlist[] = {
     /* I/O on descriptors opened before the lock-down */
-    ALLOW(read, VM | MGR | KPR),
-    ALLOW(write, VM | MGR | KPR),
-    ALLOW(readv, VM | MGR),
-    ALLOW(writev, VM | MGR | KPR),
-    ALLOW(pread64, VM | MGR),
-    ALLOW(pwrite64, VM | MGR),
-    ALLOW(lseek, VM | MGR),
-    ALLOW(close, VM | MGR | KPR),
-    ALLOW(fstat, VM | MGR | KPR),
-    ALLOW(newfstatat, VM | MGR | KPR),
-    ALLOW(fcntl, VM | MGR),
-    ALLOW(ioctl, VM),
+    ALLOW(read, VM | MGR | KPR), ALLOW(write, VM | MGR | KPR), ALLOW(pread64, VM | MGR),
+    ALLOW(pwrite64, VM | MGR), ALLOW(lseek, MGR), ALLOW(close, VM | MGR | KPR),
+    ALLOW(newfstatat, VM | MGR | KPR), ALLOW(fcntl, VM), ALLOW(ioctl, VM),
     ALLOW_IF(ioctl, MGR, ARG_EQ, 1, 0, TCGETS), /* isatty() of stdio */
-    ALLOW(fdatasync, MGR),
-    ALLOW(fsync, MGR),
-    ALLOW(flock, MGR),
-    ALLOW(io_uring_setup, MGR),
+    ALLOW(fdatasync, MGR), ALLOW(fsync, MGR), ALLOW(io_uring_setup, MGR),
     ALLOW(io_uring_enter, MGR),
-    ALLOW(io_uring_register, MGR),
     /* memory */
-    ALLOW(brk, VM | MGR | KPR),
-    ALLOW(mmap, VM | MGR | KPR),
-    ALLOW(munmap, VM | MGR | KPR),
-    ALLOW(mprotect, VM | MGR),
-    ALLOW(mremap, VM | MGR),
-    ALLOW(madvise, VM | MGR),
-    ALLOW(memfd_create, VM),
-    ALLOW(ftruncate, VM),
+    ALLOW(brk, VM | MGR | KPR), ALLOW(mmap, VM | MGR | KPR), ALLOW(munmap, VM | MGR | KPR),
+    ALLOW(mprotect, VM | MGR), ALLOW(mremap, VM | MGR), ALLOW(madvise, VM | MGR),
+    ALLOW(memfd_create, VM), ALLOW(ftruncate, VM),
     ALLOW_IF(openat, VM, ARG_MASKED_EQ, 2, OPEN_WRITE_FLAGS, O_RDONLY),
     /* the control socket */
-    ALLOW(poll, VM | MGR),
-    ALLOW(ppoll, VM | MGR),
-    ALLOW(accept4, VM),
-    ALLOW(recvmsg, VM | MGR),
-    ALLOW(recvfrom, VM | MGR),
-    ALLOW(sendmsg, VM | MGR),
-    ALLOW(sendto, VM | MGR),
-    ALLOW(getsockopt, VM),
-    ALLOW(shutdown, VM | MGR),
-    /* threads, signals, time */
-    ALLOW_IF(clone, VM, ARG_MASKED_EQ, 0, THREAD_FLAGS, THREAD_FLAGS),
-    ALLOW(futex, VM | MGR),
-    ALLOW(set_robust_list, VM | MGR),
-    ALLOW(rseq, VM | MGR),
-    ALLOW(sched_yield, VM | MGR),
-    ALLOW(sched_getaffinity, VM),
+    ALLOW(poll, VM | MGR), ALLOW(accept4, VM), ALLOW(recvfrom, VM), ALLOW(recvmsg, MGR),
+    ALLOW(sendmsg, VM), ALLOW(sendto, VM | MGR), ALLOW(getsockopt, VM),
+    /* threads, signals, time, ids */
+    ALLOW_IF(clone, VM, ARG_MASKED_EQ, 0, THREAD_FLAGS, THREAD_FLAGS), ALLOW(futex, VM | MGR),
+    ALLOW(set_robust_list, VM | MGR), ALLOW(rseq, VM | MGR),
     ALLOW_IF(prctl, VM, ARG_EQ, 0, 0, PR_SET_NAME), /* pthread_setname_np() */
     ALLOW_IF(tgkill, VM | MGR, ARG_OWN_PID, 0, 0, 0),
     ALLOW_IF(kill, VM, ARG_EQ, 1, 0, SIGTERM), /* the --snapshot child */
-    ALLOW(wait4, VM),
-    ALLOW(rt_sigaction, VM | MGR | KPR),
-    ALLOW(rt_sigprocmask, VM | MGR | KPR),
-    ALLOW(rt_sigreturn, VM | MGR | KPR),
-    ALLOW(rt_sigtimedwait, VM),
-    ALLOW(restart_syscall, VM | MGR | KPR),
-    ALLOW(clock_gettime, VM | MGR),
-    ALLOW(clock_nanosleep, VM | MGR),
-    ALLOW(nanosleep, VM | MGR),
-    ALLOW(getrandom, VM | MGR),
-    ALLOW(getpid, VM | MGR | KPR),
-    ALLOW(gettid, VM | MGR),
-    ALLOW(geteuid, VM | MGR),
-    ALLOW(exit, VM | MGR | KPR),
-    ALLOW(exit_group, VM | MGR | KPR),
+    ALLOW(wait4, VM), ALLOW(rt_sigaction, VM | MGR | KPR), ALLOW(rt_sigprocmask, VM | MGR | KPR),
+    ALLOW(rt_sigreturn, VM | MGR | KPR), ALLOW(rt_sigtimedwait, VM),
+    ALLOW(restart_syscall, VM | MGR | KPR), ALLOW(clock_gettime, VM | MGR),
+    ALLOW(getrandom, VM | MGR), ALLOW(getpid, VM | MGR | KPR), ALLOW(geteuid, VM),
+    ALLOW(exit, VM | MGR | KPR), ALLOW(exit_group, VM | MGR | KPR),
     /* the keeper's one job */
-    ALLOW(unlink, KPR),
-    ALLOW(unlinkat, KPR),
-    ALLOW(rmdir, KPR),
+    ALLOW(unlink, KPR), ALLOW(unlinkat, KPR), ALLOW(rmdir, KPR),
+#ifdef KVMSNAP_SANITIZE
+    SANITIZER_EXTRA
+#endif
 };
 
 static int add_rule(scmp_filter_ctx ctx, const struct allow *a)
