@@ -156,9 +156,10 @@ static int private_control(struct run_opts *o)
 
 /*
  * Fork the snapshot manager for --snapshot. Forked before any thread starts
- * and before the lock-down, so that it can open the image as the caller
- * did; it locks itself down once it has. It keeps only stdio, waits, then drives the snapshot over the control
- * socket like `kvmsnap snapshot` does. Returns its pid, or -errno.
+ * and before the lock-down, so that it connects as the caller and opens the
+ * image as the caller could; it locks itself down once it has. It keeps
+ * only stdio, waits, then drives the snapshot over the control socket like
+ * `kvmsnap snapshot` does. Returns its pid, or -errno.
  */
 static pid_t start_snapshot_child(const struct run_opts *o)
 {
