@@ -315,9 +315,11 @@ static int child_checks(enum seccomp_profile profile)
 	execl("/bin/true", "true", (char *)NULL);
 	if (errno != EPERM)
 		return 4;
+#ifndef KVMSNAP_SANITIZE /* LeakSanitizer opens /proc files at exit: see seccomp.c */
 	fd = open("/tmp/kvmsnap-seccomp-test", O_WRONLY | O_CREAT, 0600);
 	if (fd != -1 || errno != EPERM)
 		return 5;
+#endif
 	if (syscall(SYS_fork) != -1 || errno != EPERM)
 		return 6;
 	if (setuid(0) != -1 || errno != EPERM)

@@ -24,6 +24,7 @@
 #define VM  (1U << SECCOMP_VM)
 #define MGR (1U << SECCOMP_MANAGER)
 #define KPR (1U << SECCOMP_KEEPER)
+#define ALL (VM | MGR | KPR)
 
 enum arg_check {
 	ANY,
@@ -57,17 +58,16 @@ struct allow {
 
 /*
  * What the sanitizer runtime does at exit (LeakSanitizer's stop-the-world:
- * a helper task that ptraces every thread, /proc/self/{maps,task} read,
- * its own stack) and when it reports. Sanitizer builds only.
+ * a helper task that ptraces every thread, /proc/PID/{maps,task} read, its
+ * own stack) and when it reports, in every profile. Sanitizer builds only.
  */
-#define SANITIZER_EXTRA                                                                          \
-	ALLOW(clone, VM | MGR), ALLOW(ptrace, VM | MGR), ALLOW(wait4, VM | MGR),                 \
-	    ALLOW(openat, VM | MGR), ALLOW(getdents64, VM | MGR),                                \
-	    ALLOW(sched_getaffinity, VM | MGR), ALLOW(prctl, VM | MGR),                          \
-	    ALLOW(sigaltstack, VM | MGR), ALLOW(gettid, VM | MGR), ALLOW(sched_yield, VM | MGR), \
-	    ALLOW(nanosleep, VM | MGR), ALLOW(clock_nanosleep, VM | MGR),                        \
-	    ALLOW(readlink, VM | MGR), ALLOW(fstat, VM | MGR), ALLOW(writev, VM | MGR),          \
-	    ALLOW(lseek, VM | MGR), ALLOW(getppid, VM | MGR), ALLOW(tgkill, VM | MGR),
+#define SANITIZER_EXTRA                                                                    \
+	ALLOW(clone, ALL), ALLOW(ptrace, ALL), ALLOW(wait4, ALL), ALLOW(openat, ALL),      \
+	    ALLOW(getdents64, ALL), ALLOW(sched_getaffinity, ALL), ALLOW(prctl, ALL),      \
+	    ALLOW(sigaltstack, ALL), ALLOW(gettid, ALL), ALLOW(sched_yield, ALL),          \
+	    ALLOW(nanosleep, ALL), ALLOW(clock_nanosleep, ALL), ALLOW(readlink, ALL),      \
+	    ALLOW(fstat, ALL), ALLOW(writev, ALL), ALLOW(lseek, ALL), ALLOW(getppid, ALL), \
+	    ALLOW(tgkill, ALL), ALLOW(open, ALL), ALLOW(readlinkat, ALL), ALLOW(getdents, ALL),
 
 static const struct allow allowlist[] = {
     /* I/O on descriptors opened before the lock-down */
