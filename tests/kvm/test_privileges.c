@@ -283,6 +283,35 @@ TEST_F(priv, capabilities)
 	EXPECT_EQ(vm_stop(&self->vm), 0);
 }
 
+/*
+ * The manager reads --user before it connects: a bad one fails before any
+ * image exists. A good one (the default and an unnamed uid) still takes a
+ * complete snapshot after its switch: snapshot-begin saw root connect.
+ */
+TEST(snapshot_manager_user)
+{
+	static char out[OUT_MAX], err[OUT_MAX];
+	char img[160];
+	struct vm vm;
+
+	TEST_REQUIRE(geteuid() == 0, "needs root: kvmsnap only switches users as root");
+	TEST_REQUIRE(have_kvm(), "/dev/kvm cannot be opened: %s", strerror(errno));
+	ASSERT_EQ(vm_start(&vm, NULL, NULL, NULL), 0);
+	snprintf(img, sizeof(img), "%s/vm.img", vm.dir);
+	EXPECT_EQ(RUN_CLI(out, err, "snapshot", img, "--control", vm.sock, "--user", "nosuchuser"),
+		  1);
+	EXPECT_NOT_NULL(strstr(err, "no such user"));
+	EXPECT_FALSE(exists(img));
+	EXPECT_EQ(RUN_CLI(out, err, "snapshot", img, "--control", vm.sock, "--json"), 0);
+	EXPECT_NOT_NULL(strstr(out, "\"ok\":true"));
+	EXPECT_EQ(RUN_CLI(out, err, "snapshot", img, "--control", vm.sock, "--user", "4321:1234"),
+		  0);
+	if (strlen(err))
+		TH_LOG("%s", err);
+	unlink(img);
+	EXPECT_EQ(vm_stop(&vm), 0);
+}
+
 /* ---- the allowlists themselves, in a child of this test ---- */
 
 static void *thread_fn(void *arg)
