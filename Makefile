@@ -20,11 +20,13 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 BASE_CFLAGS := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARNINGS) -I. -MMD -MP
 CFLAGS	:= $(BASE_CFLAGS) -Ivmm
 SNAP_LDLIBS := -lpthread -lxxhash -lblkid -luring
-LDLIBS	:= $(SNAP_LDLIBS) -lcap -ljson-c
+LDLIBS	:= $(SNAP_LDLIBS) -lcap -ljson-c -lseccomp
 
 ifneq ($(SANITIZE),)
 BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
-CFLAGS	+= -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+# KVMSNAP_SANITIZE: the lock-down leaves what the sanitizers need at exit.
+CFLAGS	+= -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all \
+	   -DKVMSNAP_SANITIZE
 LDFLAGS	+= -fsanitize=$(SANITIZE)
 endif
 

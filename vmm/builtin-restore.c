@@ -16,6 +16,7 @@ struct restore_opts {
 	const char *control;
 	const char *serial;
 	const char *kvm_dev;
+	const char *user;
 	bool lazy, paused, keep_caps, json, direct;
 };
 
@@ -28,8 +29,9 @@ struct restore_times {
 static void restore_usage(FILE *f, const struct parse_opt *opts)
 {
 	fprintf(f, "usage: kvmsnap restore IMAGE [--lazy] [--paused] [--control PATH]\n"
-		   "                       [--serial stdio|FILE|none] [--keep-caps] [--no-direct]\n"
-		   "                       [--json] [-v]\n"
+		   "                       [--serial stdio|FILE|none] [--user USER[:GROUP]] "
+		   "[--keep-caps]\n"
+		   "                       [--no-direct] [--json] [-v]\n"
 		   "\n"
 		   "Resume the VM saved in IMAGE, a complete snapshot image (file or block\n"
 		   "device), exactly where its snapshot paused it. The VM is rebuilt from the\n"
@@ -129,8 +131,12 @@ static void report(const struct restore_opts *o, const struct restore_times *t,
 static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struct restore_opts *o,
 		      struct restore_times *t, struct restore_load_stats *ls, struct error *err)
 {
-	struct vm_setup_opts vo = {
-	    .pc = ri->pc, .kvm_dev = o->kvm_dev, .control = o->control, .serial = o->serial};
+	struct vm_setup_opts vo = {.pc = ri->pc,
+				   .kvm_dev = o->kvm_dev,
+				   .control = o->control,
+				   .serial = o->serial,
+				   .user = o->user,
+				   .keep_caps = o->keep_caps};
 	struct vm_state_devices devs;
 	int ret;
 
@@ -147,7 +153,7 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	if (!ret)
 		ret = vm_setup__add_devices(vs, err);
 	if (!ret)
-		ret = vm_setup__lock_down(vs, o->keep_caps, err);
+		ret = vm_setup__lock_down(vs, &vo, err);
 	if (ret)
 		return ret;
 	snprintf(vs->kvm.guest_desc, sizeof(vs->kvm.guest_desc), "%s", ri->guest);

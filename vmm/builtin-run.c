@@ -31,6 +31,7 @@ struct run_opts {
 	const char *control;
 	const char *serial;
 	const char *kvm_dev;
+	const char *user;
 	bool keep_caps;
 	const char *snapshot;	 /* --snapshot IMAGE */
 	uint64_t snapshot_after; /* seconds */
@@ -44,14 +45,16 @@ static void run_usage(FILE *f, const struct parse_opt *opts)
 	unsigned int nr, i, j;
 
 	fprintf(
-	    f, "usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
-	       "                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] "
-	       "[--initrd FILE[,FILE...]])\n"
-	       "                   [--control PATH] [--serial stdio|FILE|none] [--keep-caps] [-v]\n"
-	       "\n"
-	       "Run a guest on KVM until it exits, `kvmsnap ctl PATH quit` is sent, or a\n"
-	       "SIGINT/SIGTERM arrives.\n"
-	       "\n");
+	    f,
+	    "usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
+	    "                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] "
+	    "[--initrd FILE[,FILE...]])\n"
+	    "                   [--control PATH] [--serial stdio|FILE|none] [--user USER[:GROUP]]\n"
+	    "                   [--keep-caps] [-v]\n"
+	    "\n"
+	    "Run a guest on KVM until it exits, `kvmsnap ctl PATH quit` is sent, or a\n"
+	    "SIGINT/SIGTERM arrives.\n"
+	    "\n");
 	parse_options__usage(f, opts);
 	fprintf(f, "\nBuilt-in guests:\n");
 	g = guests__table(&nr);
@@ -152,9 +155,11 @@ static int private_control(struct run_opts *o)
 }
 
 /*
- * Fork the snapshot manager for --snapshot. Forked before any thread starts;
- * it keeps only stdio, waits, then drives the snapshot over the control
- * socket like `kvmsnap snapshot` does. Returns its pid, or -errno.
+ * Fork the snapshot manager for --snapshot. Forked before any thread starts
+ * and before the lock-down, so that it connects as the caller and opens the
+ * image as the caller could; it locks itself down once it has. It keeps
+ * only stdio, waits, then drives the snapshot over the control socket like
+ * `kvmsnap snapshot` does. Returns its pid, or -errno.
  */
 static pid_t start_snapshot_child(const struct run_opts *o)
 {
@@ -163,6 +168,8 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 	    .control = o->control,
 	    .snap = {.max_downtime_ms = 20},
 	    .target = {.direct = true},
+	    .lock_down = !o->keep_caps,
+	    .user = o->user,
 	};
 	sigset_t all;
 	int status;
@@ -212,12 +219,16 @@ int cmd_run(int argc, char **argv)
 	}
 	if (o.snapshot && !o.control && private_control(&o))
 		goto out;
-	vo = (struct vm_setup_opts){
-	    .pc = o.pc, .kvm_dev = o.kvm_dev, .control = o.control, .serial = o.serial};
+	vo = (struct vm_setup_opts){.pc = o.pc,
+				    .kvm_dev = o.kvm_dev,
+				    .control = o.control,
+				    .serial = o.serial,
+				    .user = o.user,
+				    .keep_caps = o.keep_caps,
+				    .control_dir = o.tmpdir[0] ? o.tmpdir : NULL};
 	if (vm_setup__open(&vs, &vo, &err) || vm_setup__create(&vs, &vo, &err) ||
 	    vm_setup__add_cpus(&vs, &vo, &err) || load_guest(&vs.kvm, &o, &err) ||
-	    vm_setup__add_devices(&vs, &err) || vm_setup__lock_down(&vs, o.keep_caps, &err) ||
-	    kvm_cpu__reset_all(&vs.kvm, &err)) {
+	    vm_setup__add_devices(&vs, &err) || kvm_cpu__reset_all(&vs.kvm, &err)) {
 		pr_err("%s", err.msg);
 		goto out;
 	}
@@ -225,6 +236,10 @@ int cmd_run(int argc, char **argv)
 		snap_pid = start_snapshot_child(&o);
 		if (snap_pid < 0)
 			goto out;
+	}
+	if (vm_setup__lock_down(&vs, &vo, &err)) {
+		pr_err("%s", err.msg);
+		goto out;
 	}
 	vm_setup__start(&vs, false);
 	status = vm_setup__serve(&vs);
@@ -237,6 +252,7 @@ out:
 			waitpid(snap_pid, NULL, 0);
 		}
 	}
+	/* After a lock-down the keeper removed them, and these fail quietly. */
 	if (o.tmpdir[0]) {
 		unlink(o.tmpsock);
 		rmdir(o.tmpdir);

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* kvmsnap snapshot: a live snapshot of a running kvmsnap into a fixed-size image. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@ static void snapshot_usage(FILE *f, const struct parse_opt *opts)
 		   "registry|size]\n"
 		   "                        [--force] [--no-direct] [--via-stream] [--json] "
 		   "[--no-progress]\n"
+		   "                        [--user USER[:GROUP]] [--keep-caps]\n"
 		   "\n"
 		   "Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
 		   "preallocated file or a raw block device. A missing file is created at the "
@@ -37,7 +39,8 @@ static const char *const snapshot_orders[] = {"registry", "size", NULL};
 /* Parse into o; 1 after --help, 0, or -1 after reporting a usage error. */
 static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 {
-	bool have_downtime = false, no_progress = false;
+	const char *keep = getenv("KVMSNAP_KEEP_CAPS");
+	bool have_downtime = false, no_progress = false, keep_caps = keep && !strcmp(keep, "1");
 	const struct parse_opt opts[] = {
 	    OPT_ARG("IMAGE", &o->image),
 	    OPT_STRING(0, "control", &o->control, "PATH", "the control socket of `kvmsnap run`"),
@@ -63,6 +66,12 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 		     "and this process never maps guest memory"),
 	    OPT_BOOL(0, "json", &o->json, "print the report as one JSON object"),
 	    OPT_BOOL(0, "no-progress", &no_progress, "no progress line on a terminal"),
+	    USER_OPTION(o),
+	    OPT_BOOL(0, "keep-caps", &keep_caps,
+		     "no lock-down; by default, once the image is open, the\n"
+		     "manager switches to --user, drops every capability and\n"
+		     "allows only the syscalls it needs (KVMSNAP_KEEP_CAPS=1\n"
+		     "does the same)"),
 	    OPT_END(),
 	};
 	int ret;
@@ -73,6 +82,7 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	if (ret)
 		return ret;
 	o->progress = !o->json && !no_progress && isatty(STDERR_FILENO);
+	o->lock_down = !keep_caps;
 	if (have_downtime && o->snap.threshold) {
 		pr_err("snapshot: give --max-downtime or --threshold, not both");
 		return -1;

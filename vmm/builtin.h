@@ -27,7 +27,7 @@ int cmd_restore(int argc, char **argv);
 /*
  * The options of every command that runs a VM (run, restore), for its
  * option table. o points to a struct with the fields control, serial,
- * kvm_dev (const char *) and keep_caps (bool); VM_OPTIONS_DEFAULTS(o)
+ * kvm_dev, user (const char *) and keep_caps (bool); VM_OPTIONS_DEFAULTS(o)
  * sets their defaults before parsing.
  */
 #define VM_OPTIONS(o)                                                            \
@@ -37,13 +37,23 @@ int cmd_restore(int argc, char **argv);
 		       "guest serial output: stdio (default), a file, or none"), \
 	    OPT_STRING(0, "kvm-device", &(o)->kvm_dev, "PATH",                   \
 		       "the KVM device, default /dev/kvm"),                      \
+	    USER_OPTION(o),                                                      \
 	    OPT_BOOL(0, "keep-caps", &(o)->keep_caps,                            \
-		     "keep capabilities; by default kvmsnap drops every\n"       \
-		     "capability and sets no_new_privs once /dev/kvm, the\n"     \
-		     "serial file and the control socket are open. Keep them\n"  \
-		     "only to debug (e.g. to attach perf or gdb as root);\n"     \
+		     "no lock-down: keep the user, every capability and no\n"    \
+		     "seccomp filter. By default, once /dev/kvm, the serial\n"   \
+		     "file and the control socket are open, kvmsnap switches\n"  \
+		     "to --user, drops every capability, sets no_new_privs\n"    \
+		     "and allows only the syscalls it needs. Keep them only\n"   \
+		     "to debug (e.g. to attach perf or gdb as root);\n"          \
 		     "KVMSNAP_KEEP_CAPS=1 in the environment does the same."),   \
 	    OPT_BOOL('v', "verbose", &log_verbose, "debug messages")
+
+/* --user for a struct with a const char *user: run, restore and snapshot. */
+#define USER_OPTION(o)                                                         \
+	OPT_STRING(0, "user", &(o)->user, "USER[:GROUP]",                      \
+		   "the user (name or uid) and group to run as once set up;\n" \
+		   "started as root the default is nobody:nogroup, and\n"      \
+		   "root keeps root (without capabilities)")
 
 /*
  * Parse a command's options (parse_options()) and print what comes of it:

@@ -8,18 +8,24 @@
 
 #include "util/util.h"
 
-int caps__drop_all(struct error *err)
+void caps__drop_bounding(void)
 {
 	cap_value_t v;
+
+	if (!CAP_IS_SUPPORTED(CAP_SETFCAP))
+		return;
+	for (v = 0; v <= CAP_LAST_CAP; v++)
+		if (cap_get_bound(v) > 0 && cap_drop_bound(v) < 0 && errno != EPERM)
+			pr_debug("cap_drop_bound(%d): %s", v, strerror(errno));
+}
+
+int caps__drop_all(struct error *err)
+{
 	cap_t none;
 	int ret = 0;
 
 	/* The bounding set first: it needs CAP_SETPCAP, which the next step removes. */
-	if (CAP_IS_SUPPORTED(CAP_SETFCAP)) {
-		for (v = 0; v <= CAP_LAST_CAP; v++)
-			if (cap_get_bound(v) > 0 && cap_drop_bound(v) < 0 && errno != EPERM)
-				pr_debug("cap_drop_bound(%d): %s", v, strerror(errno));
-	}
+	caps__drop_bounding();
 	if (cap_reset_ambient() < 0)
 		pr_debug("cap_reset_ambient: %s", strerror(errno));
 	none = cap_init();

@@ -12,6 +12,12 @@
  */
 int caps__drop_all(struct error *err);
 
+/*
+ * Empty the bounding set where CAP_SETPCAP allows it; first, when the uid
+ * changes next, since leaving uid 0 takes CAP_SETPCAP away.
+ */
+void caps__drop_bounding(void);
+
 /* True when the process holds no effective or permitted capability. */
 int caps__none_held(void);
 

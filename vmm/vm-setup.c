@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "caps.h"
+#include "sandbox/lockdown.h"
 #include "control/control.h"
 #include "devices/debug-exit.h"
 #include "devices/msgport.h"
@@ -21,6 +21,7 @@ void vm_setup__init(struct vm_setup *vs)
 	kvm__init(&vs->kvm);
 	vs->con.fd = -1;
 	vs->listen_fd = -1;
+	vs->keeper.fd = -1;
 }
 
 static void block_signals(void)
@@ -50,6 +51,13 @@ int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct er
 		if (vs->listen_fd < 0)
 			return vs->listen_fd;
 		vs->control = o->control;
+		/*
+		 * The user of the lock-down may not write the socket's folder: a
+		 * process that stays root removes it. Forked now, before guest
+		 * memory exists, so that it never maps any (nor the image).
+		 */
+		if (!o->keep_caps)
+			return keeper__start(&vs->keeper, vs->control, o->control_dir, err);
 	}
 	return 0;
 }
@@ -96,10 +104,19 @@ int vm_setup__add_devices(struct vm_setup *vs, struct error *err)
 	return 0;
 }
 
-int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps, struct error *err)
+int vm_setup__lock_down(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err)
 {
+	struct sandbox_user u;
+	int ret;
+
 	(void)vs;
-	return keep_caps ? 0 : caps__drop_all(err);
+	if (o->keep_caps)
+		return 0;
+	ret = user__resolve(o->user, &u, err);
+	if (ret)
+		return ret;
+	ret = lockdown__apply(&u, SECCOMP_VM, err);
+	return ret ? err_prefix(err, "cannot lock the VM down") : 0;
 }
 
 /* SIGINT/SIGTERM/SIGHUP end the VM cleanly; this thread waits for them. */
@@ -145,7 +162,7 @@ int vm_setup__serve(struct vm_setup *vs)
 
 	static const struct control_service *const services[] = {&snapshot_session__service, NULL};
 
-	control__serve(kvm, vs->listen_fd, vs->control, services);
+	control__serve(kvm, vs->listen_fd, vs->keeper.pid ? NULL : vs->control, services);
 	vs->listen_fd = -1; /* control__serve closed it */
 	kvm_cpu__stop_all(kvm);
 	report_exit(kvm);
@@ -161,9 +178,11 @@ void vm_setup__teardown(struct vm_setup *vs)
 	}
 	if (vs->listen_fd >= 0) {
 		close(vs->listen_fd);
-		unlink(vs->control);
+		if (!vs->keeper.pid)
+			unlink(vs->control);
 		vs->listen_fd = -1;
 	}
 	kvm__exit(&vs->kvm);
 	console__close(&vs->con);
+	keeper__finish(&vs->keeper);
 }

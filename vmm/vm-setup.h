@@ -7,11 +7,13 @@
  *
  * The steps, in the order callers make them:
  *
- *   vm_setup__open()         signal mask, serial sink, control socket
+ *   vm_setup__open()         signal mask, serial sink, control socket and its
+ *                            keeper (sandbox/keeper.h)
  *   vm_setup__create()       /dev/kvm, the VM, the PC's memory regions
  *   vm_setup__add_cpus()     KVM memory slots, the vCPUs
  *   vm_setup__add_devices()  UART, debug-exit, message port
- *   vm_setup__lock_down()    drop every capability (unless asked not to)
+ *   vm_setup__lock_down()    unprivileged user, no capabilities, seccomp
+ *                            allowlist (unless keep_caps)
  *   vm_setup__start()        signal thread, vCPU threads (optionally parked)
  *   vm_setup__serve()        control socket until the VM ends; exit status
  *   vm_setup__teardown()     always; safe after any step failed
@@ -30,15 +32,19 @@
 #include <stdbool.h>
 
 #include "devices/console.h"
+#include "sandbox/keeper.h"
 #include "devices/uart.h"
 #include "kvm.h"
 #include "pc.h"
 
 struct vm_setup_opts {
 	struct pc_config pc;
-	const char *kvm_dev; /* "/dev/kvm" */
-	const char *control; /* socket path, or NULL for none */
-	const char *serial;  /* "stdio", "none" or a file */
+	const char *kvm_dev;	 /* "/dev/kvm" */
+	const char *control;	 /* socket path, or NULL for none */
+	const char *serial;	 /* "stdio", "none" or a file */
+	const char *user;	 /* --user, or NULL: the default (user.h) */
+	bool keep_caps;		 /* no lock-down at all */
+	const char *control_dir; /* a private folder of the socket, removed at the end */
 };
 
 struct vm_setup {
@@ -49,6 +55,7 @@ struct vm_setup {
 	const char *control;
 	pthread_t sigthr;
 	bool sigthr_started;
+	struct keeper keeper;
 };
 
 /* Make vs safe to tear down. */
@@ -57,7 +64,8 @@ void vm_setup__init(struct vm_setup *vs);
 /*
  * Block SIGINT/SIGTERM/SIGHUP in every thread to come (the signal thread
  * takes them), ignore SIGPIPE, open the serial sink and listen on the
- * control socket.
+ * control socket; unless o->keep_caps, start the keeper that removes the
+ * socket once this process is gone.
  */
 int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
 
@@ -70,8 +78,13 @@ int vm_setup__add_cpus(struct vm_setup *vs, const struct vm_setup_opts *o, struc
 /* The devices, each on its own ports or MMIO range. */
 int vm_setup__add_devices(struct vm_setup *vs, struct error *err);
 
-/* Drop every capability and set no_new_privs, unless keep_caps. */
-int vm_setup__lock_down(struct vm_setup *vs, bool keep_caps, struct error *err);
+/*
+ * Unless o->keep_caps: switch to o->user
+ * (or the default), drop every capability, set no_new_privs and install
+ * the VM's seccomp allowlist for this and every later thread. Call it
+ * before any thread starts: nothing privileged is possible afterwards.
+ */
+int vm_setup__lock_down(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
 
 /*
  * Start the signal thread and the vCPU threads. With paused, the vCPUs park

@@ -18,6 +18,7 @@
 #include "snapshot/bitmap.h"
 #include "state/state.h"
 #include "digest.h"
+#include "sandbox/lockdown.h"
 #include "util/util.h"
 
 #define MANAGER_TIMEOUT_S 60
@@ -310,14 +311,22 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
 	struct snap_options sopts = o->snap;
 	struct json_object *r = NULL;
 	char msg[sizeof(err->msg)];
+	struct sandbox_user u;
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
 	m.vm.ctx = &m;
 	m.vm.ops = &manager_ops;
+	/* The user database is read before anything is open. */
+	if (o->lock_down) {
+		ret = user__resolve(o->user, &u, err);
+		if (ret)
+			return ret;
+	}
 	ret = ctl_conn__open(&m.conn, o->control, MANAGER_TIMEOUT_S, msg, sizeof(msg));
 	if (!ret && o->stream) {
-		ret = manager__receive_stream(&m.conn, o, rep, cfg, &m.session, err);
+		ret = manager__receive_stream(&m.conn, o, o->lock_down ? &u : NULL, rep, cfg,
+					      &m.session, err);
 		goto out;
 	}
 	if (!ret) {
@@ -333,6 +342,12 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
 	ret = map_vm(&m, r, err);
 	if (!ret)
 		ret = snap_image_prepare(o->image, &m.vm.cfg, &o->target, &img, err);
+	/* Everything privileged is open: the socket, guest memory, the image. */
+	if (!ret && o->lock_down) {
+		ret = lockdown__apply(&u, SECCOMP_MANAGER, err);
+		if (ret)
+			err_prefix(err, "cannot lock the snapshot manager down");
+	}
 	if (ret)
 		goto out;
 	if (o->progress) {

@@ -20,6 +20,13 @@ struct manager_opts {
 	bool json;
 	bool progress; /* a progress line on stderr */
 	bool stream;   /* --via-stream: the VM streams its pages; nothing is mapped */
+	/*
+	 * Once connected and the image is open: switch to user (NULL: the
+	 * default of user.h), drop every capability and install the manager's
+	 * seccomp allowlist. Off for a manager inside another program (tests).
+	 */
+	bool lock_down;
+	const char *user;
 };
 
 /*

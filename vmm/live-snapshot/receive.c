@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "live-snapshot/begin.h"
+#include "sandbox/lockdown.h"
 #include "snapshot/stream.h"
 #include "state/state.h"
 #include "util/util.h"
@@ -182,8 +183,8 @@ static struct json_object *stream_args(const struct snap_options *l)
 }
 
 int manager__receive_stream(struct ctl_conn *conn, const struct manager_opts *o,
-			    struct snap_report *rep, struct snap_config *cfg, bool *session,
-			    struct error *err)
+			    const struct sandbox_user *lock_down, struct snap_report *rep,
+			    struct snap_config *cfg, bool *session, struct error *err)
 {
 	struct receiver rc = {.fd = -1, .rep = rep};
 	struct snap_image img = {.fd = -1};
@@ -208,6 +209,12 @@ int manager__receive_stream(struct ctl_conn *conn, const struct manager_opts *o,
 		rc.bufs[i] = aligned_alloc(SNAP_PAGE_SIZE, BUF_BYTES);
 		if (!rc.bufs[i])
 			ret = err_set(err, -ENOMEM, "out of memory for the stream buffers");
+	}
+	/* Everything privileged is open: the socket, the stream, the image. */
+	if (!ret && lock_down) {
+		ret = lockdown__apply(lock_down, SECCOMP_MANAGER, err);
+		if (ret)
+			err_prefix(err, "cannot lock the snapshot manager down");
 	}
 	if (!ret) {
 		args = stream_args(&o->snap);

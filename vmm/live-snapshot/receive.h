@@ -15,8 +15,10 @@
  * check the VM state, and complete the image. 0 or -errno with *err set;
  * on failure the image is left `writing` or untouched.
  */
+struct sandbox_user;
+/* lock_down: once the image is open, switch to this user and the manager's allowlist. */
 int manager__receive_stream(struct ctl_conn *conn, const struct manager_opts *o,
-			    struct snap_report *rep, struct snap_config *cfg, bool *session,
-			    struct error *err);
+			    const struct sandbox_user *lock_down, struct snap_report *rep,
+			    struct snap_config *cfg, bool *session, struct error *err);
 
 #endif

@@ -23,6 +23,7 @@
  */
 struct restore_lazy_src {
 	int fd;
+	int pagemap_fd; /* /proc/self/pagemap, opened before the lock-down, or -1 */
 	uint64_t data_off[MEM_MAX_REGIONS]; /* by region index */
 };
 extern struct restore_lazy_src restore__lazy_src;
