@@ -165,17 +165,20 @@ static bool is_pit_load_time(size_t off)
  * Two saves must match record for record, byte for byte, except:
  *  - CLOCK: KVM_GET_CLOCK reads kvmclock now, and it runs while paused;
  *  - the values of the MSRs that count time (IA32_TSC, and Hyper-V's
- *    reference counter where KVM offers it, as nested KVM on Debian 6.1
- *    does): they run while the vCPUs are paused;
+ *    reference counter and VP runtime where KVM offers them, as nested KVM
+ *    on Debian 6.1 does; KVM reads the runtime off the calling thread):
+ *    they run while the vCPUs are paused;
  *  - with pit_reloaded, the PIT's count_load_time: KVM_SET_PIT2 reloads the
  *    counters at the current host time, whatever the record said.
  * Returns the number of records that differ otherwise.
  */
+#define HV_X64_MSR_VP_RUNTIME	  0x40000010
 #define HV_X64_MSR_TIME_REF_COUNT 0x40000020
 
 static bool is_time_msr(uint32_t index)
 {
-	return index == MSR_IA32_TSC_NR || index == HV_X64_MSR_TIME_REF_COUNT;
+	return index == MSR_IA32_TSC_NR || index == HV_X64_MSR_VP_RUNTIME ||
+	       index == HV_X64_MSR_TIME_REF_COUNT;
 }
 
 static unsigned int compare_states(struct th_result *_r, const uint8_t *a, size_t alen,
