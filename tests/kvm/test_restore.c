@@ -548,6 +548,54 @@ TEST_F_TIMEOUT(round_trip, stays_exact, 240)
 	round_trip_case(_r, &self->rs, variant->lazy, variant->blockdev);
 }
 
+/*
+ * A lazily restored VM maps its image: no snapshot may write that image
+ * until the VM's memory is its own again (a snapshot of it materializes it).
+ */
+FIXTURE(lazy_lock)
+{
+	struct rs rs;
+};
+
+FIXTURE_SETUP(lazy_lock)
+{
+	rs_setup(_r, &self->rs, false);
+}
+
+FIXTURE_TEARDOWN(lazy_lock)
+{
+	rs_teardown(_r, &self->rs);
+}
+
+TEST_F_TIMEOUT(lazy_lock, restore_holds_its_image, 240)
+{
+	struct rs *rs = &self->rs;
+	char a[200], b[200], s1[200], s2[200], ser[200];
+	static char out[OUT_MAX];
+	pid_t restored, other;
+
+	path_in(rs, a, "a.img");
+	path_in(rs, b, "b.img");
+	path_in(rs, s1, "1.sock");
+	path_in(rs, s2, "2.sock");
+	path_in(rs, ser, "serial");
+	make_image(_r, rs, a, GUEST, 1);
+	restored = restore(rs, a, s1, true, false, ser);
+	ASSERT_GT(restored, 0);
+	other = start_vm(rs, s2,
+			 (const char *const[]){"run", "--guest", GUEST, "--mem", MEM, "--vcpus",
+					       "1", "--control", s2, "--serial", "none", NULL});
+	ASSERT_GT(other, 0);
+	/* Another VM of the same shape may not write the image the restored one maps. */
+	EXPECT_EQ(cli(rs, out, (const char *const[]){"snapshot", a, "--control", s2, NULL}), 1);
+	/* Once the restored VM is snapshotted elsewhere, its memory is in memfds... */
+	snapshot(_r, rs, b, s1);
+	/* ...and the image is free. */
+	EXPECT_EQ(cli(rs, out, (const char *const[]){"snapshot", a, "--control", s2, NULL}), 0);
+	EXPECT_EQ(quit_vm(rs, other, s2), 0);
+	EXPECT_EQ(quit_vm(rs, restored, s1), 0);
+}
+
 /* A dirtier with a pass limit, snapshotted mid-run, finishes on the restored VM. */
 static void finish_case(struct th_result *_r, struct rs *self, bool lazy)
 {
