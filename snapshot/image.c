@@ -62,20 +62,6 @@ static int random_uuid(uint8_t uuid[16], struct error *err)
 }
 
 /* The header's copy of the layout. */
-static void header_from_layout(struct snap_header *h, const struct snap_layout *l)
-{
-	h->order = l->order;
-	h->image_size = l->image_size;
-	h->start_off = l->start_off;
-	h->start_size = l->start_size;
-	h->state_off = l->state_off;
-	h->state_size = l->state_size;
-	h->footer_off = l->footer_off;
-	h->footer_size = l->footer_size;
-	h->nr_sections = l->nr_sections;
-	memcpy(h->sections, l->sections, sizeof(h->sections));
-}
-
 static int write_zeros(struct snap_image *img, const uint8_t *zeros, uint64_t off, uint64_t len,
 		       struct error *err)
 {
@@ -169,7 +155,7 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	h->version = SNAP_FORMAT_VERSION;
 	h->state = SNAP_STATE_EMPTY;
 	h->created_ns = realtime_ns();
-	header_from_layout(h, &img->layout);
+	snap_header_set_layout(h, &img->layout);
 	strcpy(h->metadata, metadata);
 	h->metadata_len = (uint32_t)strlen(metadata);
 	ret = random_uuid(h->uuid, err);

@@ -92,3 +92,17 @@ const struct snap_section *snap_layout_section(const struct snap_layout *l, unsi
 			return &l->sections[k];
 	return NULL;
 }
+
+void snap_header_set_layout(struct snap_header *h, const struct snap_layout *l)
+{
+	h->order = l->order;
+	h->image_size = l->image_size;
+	h->start_off = l->start_off;
+	h->start_size = l->start_size;
+	h->state_off = l->state_off;
+	h->state_size = l->state_size;
+	h->footer_off = l->footer_off;
+	h->footer_size = l->footer_size;
+	h->nr_sections = l->nr_sections;
+	memcpy(h->sections, l->sections, sizeof(h->sections));
+}

@@ -159,6 +159,9 @@ struct snap_footer {
 #define SNAP_FOOTER_CONVERGED 0x1u
 #define SNAP_DIGEST_XXH3_TREE 1u
 
+/* Copy where everything is (order, sizes, offsets, the section table) from l into h. */
+void snap_header_set_layout(struct snap_header *h, const struct snap_layout *l);
+
 /* Block codecs: encode writes a whole block, checksum included. Decode checks
  * magic, version, checksum and internal consistency before filling *out. */
 void snap_header_encode(const struct snap_header *h, uint8_t buf[SNAP_HEADER_SIZE]);

@@ -52,15 +52,7 @@ static int craft(const char *path)
 	h->state = SNAP_STATE_COMPLETE;
 	h->generation = 1;
 	h->state_used = 4096; /* a state area that restore never gets to read */
-	h->image_size = l.image_size;
-	h->start_off = l.start_off;
-	h->start_size = l.start_size;
-	h->state_off = l.state_off;
-	h->state_size = l.state_size;
-	h->footer_off = l.footer_off;
-	h->footer_size = l.footer_size;
-	h->nr_sections = l.nr_sections;
-	memcpy(h->sections, l.sections, sizeof(h->sections));
+	snap_header_set_layout(h, &l);
 	snap_header_encode(h, block);
 	if (pwrite(fd, block, 4096, 0) != 4096)
 		goto close;

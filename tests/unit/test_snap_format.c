@@ -49,16 +49,8 @@ static void test_header(struct snap_header *h, uint32_t order)
 	h->created_ns = 1700000000000000000ULL;
 	h->started_ns = 1700000001000000000ULL;
 	h->completed_ns = 1700000002000000000ULL;
-	h->image_size = l.image_size;
-	h->start_off = l.start_off;
-	h->start_size = l.start_size;
-	h->state_off = l.state_off;
-	h->state_size = l.state_size;
-	h->footer_off = l.footer_off;
-	h->footer_size = l.footer_size;
-	h->nr_sections = l.nr_sections;
+	snap_header_set_layout(h, &l);
 	h->state_used = 4096;
-	memcpy(h->sections, l.sections, sizeof(h->sections));
 	snprintf(h->metadata, sizeof(h->metadata), "machine=kvmsnap-pc-1\nguest=dirtier\n");
 	h->metadata_len = (uint32_t)strlen(h->metadata);
 }
