@@ -15,6 +15,7 @@
 #include <sys/un.h>
 
 #include "../harness.h"
+#include "../lib/vmproc.h"
 #include "control/control.h"
 #include "digest.h"
 #include "kvm.h"
@@ -22,12 +23,13 @@
 #include "snapshot/bitmap.h"
 #include "util/util.h"
 
-struct vm {
+/* A VM without KVM: memory regions and a control state, no vCPUs or slots. */
+struct bare_vm {
 	struct kvm kvm;
 	struct control_state st;
 };
 
-static int vm_init(struct vm *vm)
+static int vm_init(struct bare_vm *vm)
 {
 	struct pc_config cfg = {.ram_size = 8 << 20, .vram_size = 1 << 20, .nr_cpus = 1};
 
@@ -39,13 +41,13 @@ static int vm_init(struct vm *vm)
 	return pc__setup_memory(&vm->kvm.mem, &cfg, NULL);
 }
 
-static void vm_exit(struct vm *vm)
+static void vm_exit(struct bare_vm *vm)
 {
 	kvm__exit(&vm->kvm);
 }
 
 /* The parsed reply to one request line; NULL if it is not one JSON object. */
-static struct json_object *ask_len(struct vm *vm, const char *line, size_t len)
+static struct json_object *ask_len(struct bare_vm *vm, const char *line, size_t len)
 {
 	char *reply = control__handle_line(&vm->st, line, len);
 	struct json_object *o;
@@ -62,50 +64,16 @@ static struct json_object *ask_len(struct vm *vm, const char *line, size_t len)
 	return o;
 }
 
-static struct json_object *ask(struct vm *vm, const char *line)
+static struct json_object *ask(struct bare_vm *vm, const char *line)
 {
 	return ask_len(vm, line, strlen(line));
-}
-
-static struct json_object *get(struct json_object *o, const char *key)
-{
-	struct json_object *v = NULL;
-
-	json_object_object_get_ex(o, key, &v);
-	return v;
-}
-
-static int ok_of(struct json_object *o)
-{
-	struct json_object *v = get(o, "ok");
-
-	return json_object_is_type(v, json_type_boolean) ? json_object_get_boolean(v) : -1;
-}
-
-static const char *str_of(struct json_object *o, const char *key)
-{
-	struct json_object *v = get(o, key);
-
-	return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
-}
-
-static uint64_t u64_of(struct json_object *o, const char *key)
-{
-	return json_object_get_uint64(get(o, key));
-}
-
-static struct json_object *at(struct json_object *a, size_t i)
-{
-	return json_object_is_type(a, json_type_array) && i < json_object_array_length(a)
-		   ? json_object_array_get_idx(a, i)
-		   : NULL;
 }
 
 TEST(status_without_vcpus)
 {
 	static const char *const names[] = {"pc.ram", "vga.vram", "pc.bios", "acpi.tables"};
 	struct json_object *r, *regions, *ram;
-	struct vm vm;
+	struct bare_vm vm;
 	size_t i;
 
 	ASSERT_EQ(vm_init(&vm), 0);
@@ -171,7 +139,7 @@ TEST(malformed_requests)
 	     "]]]]]]]]]]]]]]]]",
 	     "not valid JSON"},
 	};
-	struct vm vm;
+	struct bare_vm vm;
 	size_t i;
 
 	ASSERT_EQ(vm_init(&vm), 0);
@@ -196,7 +164,7 @@ TEST(nul_byte_and_unterminated_input)
 {
 	static const char line[] = "{\"cmd\":\"status\"}\0junk";
 	struct json_object *r;
-	struct vm vm;
+	struct bare_vm vm;
 
 	ASSERT_EQ(vm_init(&vm), 0);
 	r = ask_len(&vm, line, sizeof(line) - 1);
@@ -220,7 +188,7 @@ TEST(nul_byte_and_unterminated_input)
 TEST(pause_resume_quit_without_vcpus)
 {
 	struct json_object *r;
-	struct vm vm;
+	struct bare_vm vm;
 
 	ASSERT_EQ(vm_init(&vm), 0);
 	r = ask(&vm, "{\"cmd\":\"resume\"}");
@@ -255,7 +223,7 @@ TEST(digest_follows_memory)
 	struct json_object *r1, *r2, *g1, *g2;
 	struct mem_region *ram;
 	char hex[DIGEST_HEX_SIZE];
-	struct vm vm;
+	struct bare_vm vm;
 	size_t i;
 
 	/* Known vectors: XXH3-64 of nothing, and the rendering. */
@@ -292,7 +260,7 @@ TEST(digest_follows_memory)
 TEST(stats_and_dirty_log_without_vm)
 {
 	struct json_object *r;
-	struct vm vm;
+	struct bare_vm vm;
 
 	ASSERT_EQ(vm_init(&vm), 0);
 	vm.kvm.start_ns = now_ns() - 50 * 1000000ULL;
@@ -353,7 +321,7 @@ TEST(dirty_merge_counts_region_pages_once)
 
 TEST(random_lines_get_one_line_replies)
 {
-	struct vm vm;
+	struct bare_vm vm;
 	char line[256];
 	unsigned int seed = 12345, i;
 	size_t j, len;
@@ -379,7 +347,7 @@ TEST(random_lines_get_one_line_replies)
 /* ---- the server, on a real socket ---- */
 
 struct srv {
-	struct vm vm;
+	struct bare_vm vm;
 	char dir[64], path[128];
 	int listen_fd;
 	pthread_t thread;
@@ -421,67 +389,6 @@ static int srv_stop(struct srv *s)
 	return ret;
 }
 
-static int conn(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		fd = -1;
-	}
-	return fd;
-}
-
-static int send_all(int fd, const void *buf, size_t len)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = send(fd, (const char *)buf + done, len - done, MSG_NOSIGNAL);
-
-		if (n <= 0)
-			return -1;
-		done += n;
-	}
-	return 0;
-}
-
-/* One reply line (malloc'd, no newline), or NULL on EOF, error or a 5 s timeout. */
-static char *recv_line(int fd)
-{
-	size_t used = 0, cap = 4096;
-	char *buf = malloc(cap);
-
-	while (buf) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		char *nl = memchr(buf, '\n', used);
-		ssize_t n;
-
-		if (nl) {
-			/* Keep what follows for the next call: not needed, replies are awaited. */
-			*nl = '\0';
-			return buf;
-		}
-		if (used == cap) {
-			char *b = realloc(buf, cap *= 2);
-
-			if (!b)
-				break;
-			buf = b;
-		}
-		if (poll(&p, 1, 5000) != 1)
-			break;
-		n = recv(fd, buf + used, 1, 0); /* byte by byte: never read past the line */
-		if (n <= 0)
-			break;
-		used += n;
-	}
-	free(buf);
-	return NULL;
-}
-
 static struct json_object *recv_reply(int fd)
 {
 	char *line = recv_line(fd);
@@ -518,7 +425,7 @@ TEST(server_framing)
 	int fd;
 
 	ASSERT_EQ(srv_start(&s), 0);
-	fd = conn(s.path);
+	fd = ctl_open(s.path);
 	ASSERT_GE(fd, 0);
 	/* Three requests in one write: three replies, in order. */
 	ASSERT_EQ(send_all(fd, three, strlen(three)), 0);
@@ -553,7 +460,7 @@ TEST(server_overlong_line_closes_connection)
 	memset(big, ' ', len);
 	memcpy(big, "{\"cmd\":\"status\"}", 16);
 	big[CONTROL_LINE_MAX] = '\n';
-	fd = conn(s.path);
+	fd = ctl_open(s.path);
 	ASSERT_EQ(send_all(fd, big, CONTROL_LINE_MAX + 1), 0);
 	EXPECT_EQ(ok_reply(fd), 1);
 	/* One byte more: an error, then the server hangs up. */
@@ -569,7 +476,7 @@ TEST(server_overlong_line_closes_connection)
 	EXPECT_TRUE(closed_by_peer(fd));
 	close(fd);
 	/* The server still answers. */
-	fd = conn(s.path);
+	fd = ctl_open(s.path);
 	ASSERT_EQ(send_all(fd, "{\"cmd\":\"status\"}\n", 17), 0);
 	EXPECT_EQ(ok_reply(fd), 1);
 	close(fd);
@@ -586,13 +493,13 @@ TEST(server_client_limit_and_hangups)
 
 	ASSERT_EQ(srv_start(&s), 0);
 	for (i = 0; i < ARRAY_SIZE(fds); i++) {
-		fds[i] = conn(s.path);
+		fds[i] = ctl_open(s.path);
 		ASSERT_GE(fds[i], 0);
 		/* A reply proves the server took this one in. */
 		ASSERT_EQ(send_all(fds[i], "{\"cmd\":\"status\"}\n", 17), 0);
 		ASSERT_EQ(ok_reply(fds[i]), 1);
 	}
-	extra = conn(s.path);
+	extra = ctl_open(s.path);
 	ASSERT_GE(extra, 0);
 	r = recv_reply(extra);
 	ASSERT_NOT_NULL(r);
@@ -609,11 +516,11 @@ TEST(server_client_limit_and_hangups)
 	ASSERT_EQ(send_all(fds[0], "{\"cmd\":\"sta", 11), 0);
 	close(fds[0]);
 	/* A client that sends a request and leaves at once: the server survives it. */
-	fd = conn(s.path);
+	fd = ctl_open(s.path);
 	ASSERT_EQ(send_all(fd, "{\"cmd\":\"digest\"}\n", 17), 0);
 	close(fd);
 	usleep(100000);
-	fd = conn(s.path);
+	fd = ctl_open(s.path);
 	ASSERT_EQ(send_all(fd, "{\"cmd\":\"status\"}\n", 17), 0);
 	EXPECT_EQ(ok_reply(fd), 1);
 	close(fd);
@@ -629,7 +536,7 @@ TEST(server_quit_ends_serve)
 	int fd;
 
 	ASSERT_EQ(srv_start(&s), 0);
-	fd = conn(s.path);
+	fd = ctl_open(s.path);
 	ASSERT_EQ(send_all(fd, "{\"cmd\":\"quit\"}\n", 15), 0);
 	EXPECT_EQ(ok_reply(fd), 1);
 	/* The server closes every client and removes the socket. */
