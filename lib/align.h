@@ -10,5 +10,6 @@
 #define MIN(a, b)	 ((a) < (b) ? (a) : (b))
 #define MAX(a, b)	 ((a) > (b) ? (a) : (b))
 #define ARRAY_SIZE(a)	 (sizeof(a) / sizeof((a)[0]))
+#define DIV_ROUND_UP(n, d) (((n) + (d)-1) / (d))
 
 #endif

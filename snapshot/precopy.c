@@ -201,10 +201,14 @@ static int precopy(struct engine *e)
 	uint64_t max_us = (l->max_time_ms ? l->max_time_ms : DEFAULT_TIME_MS) * 1000;
 	uint64_t downtime = l->max_downtime_ms ? l->max_downtime_ms : DEFAULT_DOWNTIME;
 	uint64_t dirty, before = UINT64_MAX;
-	int ret;
+	int ret = 0;
 
 	max_passes = MIN(max_passes, SNAP_MAX_PASSES - 1);
-	ret = first_pass(e, new_pass(e));
+	/* Incremental: the bitmaps hold what changed since the last snapshot; else every page. */
+	if (e->sink->ops->start)
+		ret = e->sink->ops->start(e->sink->ctx, e->rep->incremental, e->err);
+	if (!ret)
+		ret = e->rep->incremental ? copy_dirty(e, new_pass(e)) : first_pass(e, new_pass(e));
 	for (; !ret; before = dirty) {
 		e->rep->threshold =
 		    l->threshold ? l->threshold : downtime * bandwidth_per_ms(e->rep);
@@ -322,7 +326,12 @@ out:
 static int copy_paused(struct engine *e)
 {
 	struct snap_pass *p = new_pass(e);
-	int ret = first_pass(e, p);
+	int ret = 0;
+
+	if (e->sink->ops->start)
+		ret = e->sink->ops->start(e->sink->ctx, false, e->err);
+	if (!ret)
+		ret = first_pass(e, p);
 
 	e->rep->stop_reason = "copied while paused";
 	e->rep->converged = !ret;
@@ -385,7 +394,7 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	e.t0 = snap_mono_us();
 	ret = alloc_stage(&e);
 	if (!ret && logged) {
-		ret = vm->ops->log_start(vm->ctx, err);
+		ret = vm->ops->log_start(vm->ctx, &rep->incremental, err);
 		if (!ret)
 			ret = precopy(&e);
 	}

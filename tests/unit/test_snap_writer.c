@@ -81,12 +81,13 @@ static void *mutator(void *arg)
 	return NULL;
 }
 
-static int op_log_start(void *ctx, struct error *err)
+static int op_log_start(void *ctx, bool *prefilled, struct error *err)
 {
 	struct fake_vm *f = ctx;
 	unsigned int r;
 
 	(void)err;
+	*prefilled = false;
 	pthread_mutex_lock(&f->lock);
 	for (r = 0; r < NR_REGIONS; r++)
 		memset(f->log[r], 0, (pages_of(r) + 63) / 64 * 8);

@@ -31,6 +31,10 @@ struct manager {
 	unsigned int nr_fds;
 	const uint8_t *shm; /* the VM's shared area, read-only */
 	bool session;	    /* snapshot-begin succeeded, snapshot-end not yet sent */
+	const struct manager_opts *o;
+	struct snap_image *img;
+	uint64_t base;		 /* write id in the slot's header before this snapshot; 0: none */
+	struct snap_report *rep; /* for why a snapshot was full */
 };
 
 static int call(struct manager *m, const char *cmd, struct json_object **reply, struct error *err)
@@ -56,9 +60,13 @@ static uint64_t get_u64(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_uint64(v) : 0;
 }
 
-static int op_log_start(void *ctx, struct error *err)
+static int call_args(struct manager *m, const char *cmd, struct json_object *args,
+		     struct json_object **reply, struct error *err)
 {
-	return call(ctx, "snapshot-log", NULL, err);
+	char msg[sizeof(err->msg)];
+	int ret = ctl_conn__call(&m->conn, cmd, args, reply, NULL, 0, NULL, msg, sizeof(msg));
+
+	return ret ? err_set(err, ret, "%s", msg) : 0;
 }
 
 /*
@@ -66,13 +74,11 @@ static int op_log_start(void *ctx, struct error *err)
  * any time: the writer then walks memory nobody else writes, and bits past a
  * region's last page are dropped.
  */
-static int op_fetch_dirty(void *ctx, struct error *err)
+static void copy_bitmaps(struct manager *m)
 {
-	struct manager *m = ctx;
 	unsigned int i;
-	int ret = call(m, "snapshot-dirty", NULL, err);
 
-	for (i = 0; !ret && i < m->vm.cfg.nr_regions; i++) {
+	for (i = 0; i < m->vm.cfg.nr_regions; i++) {
 		uint64_t pages = m->vm.cfg.regions[i].size / SNAP_PAGE_SIZE;
 		uint64_t *bm = m->vm.regions[i].dirty;
 
@@ -80,7 +86,112 @@ static int op_fetch_dirty(void *ctx, struct error *err)
 		if (pages % 64)
 			bm[pages / 64] &= (1ULL << (pages % 64)) - 1;
 	}
+}
+
+static void add_hex64(struct json_object *o, const char *key, uint64_t v)
+{
+	char hex[17];
+
+	snprintf(hex, sizeof(hex), "%016" PRIx64, v);
+	json_object_object_add(o, key, json_object_new_string(hex));
+}
+
+/* The image slot this snapshot writes, as the VM's dirty tracker names it. */
+static struct json_object *slot_args(const struct snap_image *img)
+{
+	struct json_object *a = json_object_new_object();
+	char uuid[33];
+	unsigned int i;
+
+	for (i = 0; i < 16; i++)
+		snprintf(uuid + 2 * i, 3, "%02x", img->hdr.uuid[i]);
+	json_object_object_add(a, "uuid", json_object_new_string(uuid));
+	json_object_object_add(a, "slot", json_object_new_int((int)img->slot));
+	return a;
+}
+
+/*
+ * Logging on. The VM tracks, per image slot, the pages changed since that
+ * slot's last snapshot: asked with the slot's current write id (base), it
+ * hands them over as pass 1, or says why it cannot.
+ */
+static int op_log_start(void *ctx, bool *prefilled, struct error *err)
+{
+	struct manager *m = ctx;
+	struct json_object *a = slot_args(m->img), *r = NULL, *v;
+	int ret;
+
+	add_hex64(a, "attempt", m->img->hdr.write_id);
+	if (m->o->incremental && m->base)
+		add_hex64(a, "base", m->base);
+	ret = call_args(m, "snapshot-log", a, &r, err);
+	json_object_put(a);
+	if (ret)
+		return ret;
+	*prefilled = json_object_object_get_ex(r, "incremental", &v) &&
+		     json_object_get_boolean(v) && m->o->incremental && m->base;
+	if (*prefilled)
+		copy_bitmaps(m);
+	else if (!m->o->incremental)
+		snprintf(m->rep->full_reason, sizeof(m->rep->full_reason), "asked for");
+	else if (!m->base)
+		snprintf(m->rep->full_reason, sizeof(m->rep->full_reason),
+			 "slot %u has never been written", m->img->slot);
+	else
+		snprintf(m->rep->full_reason, sizeof(m->rep->full_reason), "%s",
+			 json_object_object_get_ex(r, "why", &v) ? json_object_get_string(v)
+								  : "the VM did not say why");
+	json_object_put(r);
+	return 0;
+}
+
+static int op_fetch_dirty(void *ctx, struct error *err)
+{
+	struct manager *m = ctx;
+	int ret = call(m, "snapshot-dirty", NULL, err);
+
+	if (!ret)
+		copy_bitmaps(m);
 	return ret;
+}
+
+/*
+ * The slot is durably complete: the VM may now count changes from this
+ * snapshot on. Without this (an old VM, a lost connection) the VM keeps the
+ * pages of this snapshot as changed too: the next one is larger, never wrong.
+ */
+static void commit_tracking(struct manager *m)
+{
+	struct json_object *a = slot_args(m->img), *r = NULL;
+	struct error e;
+
+	add_hex64(a, "write_id", m->img->hdr.write_id);
+	if (call_args(m, "snapshot-commit", a, &r, &e))
+		pr_warn("snapshot: the VM did not take the new base for incremental snapshots: %s",
+			e.msg);
+	json_object_put(r);
+	json_object_put(a);
+}
+
+/* Select the slot to write and remember what it holds now. */
+static int choose_slot(struct manager *m, struct error *err)
+{
+	struct snap_image *img = m->img;
+	uint32_t slot = m->o->slot >= 0 ? (uint32_t)m->o->slot : snap_image_next_slot(img);
+	const struct snap_slot_info *si;
+	int ret;
+
+	if (slot < img->nr_slots && img->nr_slots > 1 && m->o->slot >= 0 &&
+	    slot == snap_image_default_slot(img) &&
+	    img->slots[slot].hdr.state == SNAP_STATE_COMPLETE)
+		pr_info("snapshot: slot %u holds the newest complete snapshot, and is overwritten",
+			slot);
+	ret = snap_image_select_slot(img, slot, true, err);
+	if (ret)
+		return ret;
+	si = &img->slots[slot];
+	m->base = si->ok && si->hdr.state != SNAP_STATE_EMPTY ? si->hdr.write_id : 0;
+	return 0;
 }
 
 static int op_pause(void *ctx, uint64_t *latency_us, struct error *err)
@@ -240,6 +351,12 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 	json_object_object_add(j, "image", json_object_new_string(o->image));
 	json_object_object_add(j, "image_size", json_object_new_uint64(rep->image_size));
 	json_object_object_add(j, "generation", json_object_new_uint64(rep->generation));
+	json_object_object_add(j, "slot", json_object_new_uint64(rep->slot));
+	json_object_object_add(j, "mode", json_object_new_string(rep->incremental ? "incremental"
+										   : "full"));
+	if (!rep->incremental)
+		json_object_object_add(j, "full_reason",
+				       json_object_new_string(rep->full_reason));
 	json_object_object_add(j, "converged", json_object_new_boolean(rep->converged));
 	json_object_object_add(j, "stop_reason",
 			       json_object_new_string(rep->stop_reason ? rep->stop_reason : ""));
@@ -284,7 +401,9 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 {
 	unsigned int i;
 
-	printf("snapshot %s: generation %" PRIu64 ", complete\n", o->image, rep->generation);
+	printf("snapshot %s: slot %u, generation %" PRIu64 ", complete, %s%s%s\n", o->image,
+	       rep->slot, rep->generation, rep->incremental ? "incremental" : "full",
+	       rep->incremental || !rep->full_reason[0] ? "" : ": ", rep->full_reason);
 	printf("  %-6s %12s %12s %10s %12s\n", "pass", "dirty pages", "MiB written", "MiB/s",
 	       "duration ms");
 	for (i = 0; i < rep->nr_passes; i++) {
@@ -317,6 +436,8 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
 	memset(rep, 0, sizeof(*rep));
 	m.vm.ctx = &m;
 	m.vm.ops = &manager_ops;
+	m.o = o;
+	m.img = &img;
 	/* The user database is read before anything is open. */
 	if (o->lock_down) {
 		ret = user__resolve(o->user, &u, err);
@@ -354,8 +475,21 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
 		sopts.progress = show_progress;
 		sopts.progress_arg = &m;
 	}
+	ret = choose_slot(&m, err);
+	if (ret)
+		goto out;
+	/* snap_write() clears the report: the reason is kept aside. */
+	m.rep = calloc(1, sizeof(*m.rep));
+	if (!m.rep) {
+		ret = err_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
 	ret = snap_write(&img, &m.vm, &sopts, rep, err);
 	m.session = false; /* snap_write always ends the session */
+	if (!ret && !rep->incremental)
+		memcpy(rep->full_reason, m.rep->full_reason, sizeof(rep->full_reason));
+	if (!ret)
+		commit_tracking(&m);
 	if (o->progress)
 		fprintf(stderr, "\r%60s\r", "");
 	if (cfg)
@@ -368,6 +502,7 @@ out:
 		op_finish(&m, NULL, &e2);
 	}
 	json_object_put(r);
+	free(m.rep);
 	if (img.fd >= 0)
 		snap_image_close(&img);
 	unmap_vm(&m);

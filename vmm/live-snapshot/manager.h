@@ -20,6 +20,8 @@ struct manager_opts {
 	bool json;
 	bool progress; /* a progress line on stderr */
 	bool stream;   /* --via-stream: the VM streams its pages; nothing is mapped */
+	int slot;      /* image slot to write; -1: snap_image_next_slot() */
+	bool incremental; /* ask the VM for the pages changed since the slot's last snapshot */
 	/*
 	 * Once connected and the image is open: switch to user (NULL: the
 	 * default of user.h), drop every capability and install the manager's

@@ -71,9 +71,11 @@ static int send_rec(struct stream *s, uint32_t type, uint32_t region, uint64_t f
 
 /* ---- the engine's view of this VM ---- */
 
-static int vm_log_start(void *ctx, struct error *err)
+static int vm_log_start(void *ctx, bool *prefilled, struct error *err)
 {
 	struct stream *s = ctx;
+
+	*prefilled = false; /* every page: pass 1 copies them all */
 	unsigned int i;
 	int ret;
 

@@ -292,11 +292,12 @@ struct materialize {
 	struct snap_vm vm;
 };
 
-static int vm_log_start(void *ctx, struct error *err)
+static int vm_log_start(void *ctx, bool *prefilled, struct error *err)
 {
 	struct materialize *m = ctx;
 	int ret = mem__set_log_dirty(&m->kvm->mem, true, err);
 
+	*prefilled = false; /* every page: pass 1 copies them all */
 	if (ret)
 		return err_prefix(err, "cannot turn dirty logging on");
 	m->logged = true;
