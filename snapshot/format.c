@@ -272,9 +272,9 @@ static int decode_sections(const uint8_t *buf, struct snap_header *h, struct err
 			return err_set(err, -EINVAL, "section %u: bad page count %llu", s->id,
 				       (unsigned long long)s->pages);
 		/* pages is bounded, so none of this can overflow. */
-		table_area = ALIGN_UP(SNAP_SECTION_DESC + 16 * s->pages +
-					  8 * snap_hash_blocks(s->pages),
-				      SNAP_PAGE_SIZE);
+		table_area =
+		    ALIGN_UP(SNAP_SECTION_DESC + 16 * s->pages + 8 * snap_hash_blocks(s->pages),
+			     SNAP_PAGE_SIZE);
 		if (s->offset != pos || s->table_off != s->offset + SNAP_SECTION_DESC ||
 		    s->hash_off != s->table_off + 8 * s->pages ||
 		    s->blocks_off != s->hash_off + 8 * s->pages ||
@@ -370,13 +370,13 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 	if (h.slot_off[0] != 0)
 		return err_set(err, -EINVAL, "slot 0 does not start at offset 0");
 	for (i = 1; i < SNAP_MAX_SLOTS; i++)
-		if ((i < h.nr_slots) != (h.slot_off[i] != 0) ||
-		    h.slot_off[i] % SNAP_PAGE_SIZE || h.slot_off[i] > SNAP_REGION_SIZE_MAX * 64 ||
+		if ((i < h.nr_slots) != (h.slot_off[i] != 0) || h.slot_off[i] % SNAP_PAGE_SIZE ||
+		    h.slot_off[i] > SNAP_REGION_SIZE_MAX * 64 ||
 		    (i < h.nr_slots && h.slot_off[i] <= h.slot_off[i - 1]))
 			return err_set(err, -EINVAL, "bad offset of slot %u", i);
 	if (h.start_off != SNAP_HEADER_SIZE || h.start_size != SNAP_START_SIZE ||
-	    h.state_off != h.slot_off[h.slot] + (h.slot ? SNAP_HEADER_SIZE
-							 : SNAP_HEADER_SIZE + SNAP_START_SIZE) ||
+	    h.state_off != h.slot_off[h.slot] +
+			       (h.slot ? SNAP_HEADER_SIZE : SNAP_HEADER_SIZE + SNAP_START_SIZE) ||
 	    h.footer_size != SNAP_FOOTER_SIZE)
 		return err_set(err, -EINVAL, "header offsets do not match the format's layout");
 	if (h.state_size < SNAP_STATE_FIXED + SNAP_STATE_PER_VCPU || h.state_size > state_max ||

@@ -104,8 +104,8 @@ static int write_zeros(struct snap_image *img, const uint8_t *zeros, uint64_t of
  * device may hold an older image, so none of this relies on the target
  * reading as zeros.
  */
-static int write_slot_structure(struct snap_image *img, const struct snap_layout *l,
-				uint8_t *buf, struct error *err)
+static int write_slot_structure(struct snap_image *img, const struct snap_layout *l, uint8_t *buf,
+				struct error *err)
 {
 	unsigned int k;
 	int ret;
@@ -128,8 +128,7 @@ static int write_slot_structure(struct snap_image *img, const struct snap_layout
 }
 
 /* The start section and every slot's structure; the old headers are wiped first. */
-static int write_structure(struct snap_image *img, const struct snap_layout *ls,
-			   struct error *err)
+static int write_structure(struct snap_image *img, const struct snap_layout *ls, struct error *err)
 {
 	uint8_t *buf = aligned_alloc(SNAP_PAGE_SIZE, ZERO_CHUNK);
 	uint32_t i;
@@ -221,8 +220,7 @@ fail:
 	return ret;
 }
 
-static int check_layout(const struct snap_header *h, const struct snap_layout *l,
-			struct error *err)
+static int check_layout(const struct snap_header *h, const struct snap_layout *l, struct error *err)
 {
 	unsigned int k;
 
@@ -420,6 +418,13 @@ uint32_t snap_image_next_slot(const struct snap_image *img)
 	return newer(&img->slots[0], &img->slots[1]) ? 1 : 0;
 }
 
+const char *snap_image_slot_name(const struct snap_image *img)
+{
+	static const char *const names[SNAP_MAX_SLOTS] = {"slot 0", "slot 1"};
+
+	return img->nr_slots > 1 && img->slot < SNAP_MAX_SLOTS ? names[img->slot] : "state";
+}
+
 uint64_t snap_image_next_generation(const struct snap_image *img)
 {
 	uint64_t g = img->hdr.generation;
@@ -431,8 +436,7 @@ uint64_t snap_image_next_generation(const struct snap_image *img)
 	return g + 1;
 }
 
-int snap_image_select_slot(struct snap_image *img, uint32_t slot, bool for_write,
-			   struct error *err)
+int snap_image_select_slot(struct snap_image *img, uint32_t slot, bool for_write, struct error *err)
 {
 	const struct snap_slot_info *si;
 	struct snap_layout l;
@@ -447,8 +451,8 @@ int snap_image_select_slot(struct snap_image *img, uint32_t slot, bool for_write
 	if (!si->ok && (!for_write || !img->slots[other].ok))
 		return err_set(err, -EINVAL, "image %s: slot %u is damaged: %s", img->path, slot,
 			       si->why);
-	ret = snap_layout_compute_slot(&img->cfg, si->ok ? si->hdr.order
-							  : img->slots[other].hdr.order,
+	ret = snap_layout_compute_slot(&img->cfg,
+				       si->ok ? si->hdr.order : img->slots[other].hdr.order,
 				       img->nr_slots, slot, &l, err);
 	if (ret)
 		return ret;
@@ -535,10 +539,9 @@ int snap_image_read_footer(struct snap_image *img, struct snap_footer *f, struct
 		goto out;
 	ret = snap_footer_decode(buf, f, err);
 	if (!ret && f->write_id != img->hdr.write_id)
-		ret = err_set(err, -EINVAL,
-			      "footer write id %016llx does not match the header's %016llx",
-			      (unsigned long long)f->write_id,
-			      (unsigned long long)img->hdr.write_id);
+		ret = err_set(
+		    err, -EINVAL, "footer write id %016llx does not match the header's %016llx",
+		    (unsigned long long)f->write_id, (unsigned long long)img->hdr.write_id);
 	if (!ret && f->generation != img->hdr.generation)
 		ret = err_set(
 		    err, -EINVAL, "footer generation %llu does not match the header's %llu",

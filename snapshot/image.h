@@ -37,8 +37,8 @@ struct snap_image {
 struct snap_target_opts {
 	uint32_t order;	   /* for a new image */
 	uint32_t nr_slots; /* for a new image: 1 (0 means 1) or 2 */
-	bool force;	/* overwrite a device with a foreign signature / an existing file */
-	bool direct;	/* try O_DIRECT; fall back silently where unsupported */
+	bool force;	   /* overwrite a device with a foreign signature / an existing file */
+	bool direct;	   /* try O_DIRECT; fall back silently where unsupported */
 	/*
 	 * Fail at once on an image in use, instead of waiting up to
 	 * SNAP_LOCK_WAIT_MS: a killed writer's queued I/O keeps its lock until it
@@ -119,6 +119,9 @@ uint64_t snap_image_next_generation(const struct snap_image *img);
  */
 int snap_image_select_slot(struct snap_image *img, uint32_t slot, bool for_write,
 			   struct error *err);
+
+/* How messages name the selected slot's state: "state" (one slot), "slot 1" (two). */
+const char *snap_image_slot_name(const struct snap_image *img);
 
 /* A random non-zero u64 (write ids). */
 int snap_random_u64(uint64_t *v, struct error *err);

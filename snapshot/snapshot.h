@@ -26,16 +26,16 @@
 #define SNAP_MAX_SLOTS	    2
 /* Page hashes per block of the digest table: one 4096-byte block of u64s. */
 #define SNAP_HASH_BLOCK_PAGES 512ULL
-#define SNAP_MAX_REGIONS    16
-#define SNAP_REGION_ID_MAX  31 /* bytes, without NUL */
-#define SNAP_HEADER_SIZE    4096ULL
-#define SNAP_START_SIZE	    4096ULL
-#define SNAP_FOOTER_SIZE    4096ULL
-#define SNAP_STATE_FIXED    16384ULL
-#define SNAP_STATE_PER_VCPU 32768ULL
-#define SNAP_SECTION_DESC   64ULL /* section descriptor before the page header table */
-#define SNAP_METADATA_MAX   1024
-#define SNAP_MACHINE_PC	    "kvmsnap-pc-1"
+#define SNAP_MAX_REGIONS      16
+#define SNAP_REGION_ID_MAX    31 /* bytes, without NUL */
+#define SNAP_HEADER_SIZE      4096ULL
+#define SNAP_START_SIZE	      4096ULL
+#define SNAP_FOOTER_SIZE      4096ULL
+#define SNAP_STATE_FIXED      16384ULL
+#define SNAP_STATE_PER_VCPU   32768ULL
+#define SNAP_SECTION_DESC     64ULL /* section descriptor before the page header table */
+#define SNAP_METADATA_MAX     1024
+#define SNAP_MACHINE_PC	      "kvmsnap-pc-1"
 /* Sanity bounds that keep every size computation far from 64-bit overflow. */
 #define SNAP_MAX_VCPUS	     4096
 #define SNAP_REGION_SIZE_MAX (1ULL << 48)

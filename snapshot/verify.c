@@ -244,9 +244,10 @@ int snap_image_verify(struct snap_image *img, bool deep, struct snap_verify_resu
 	memset(res, 0, sizeof(*res));
 	if (img->hdr.state == SNAP_STATE_WRITING)
 		return err_set(err, -EINVAL,
-			       "image %s: slot %u is 'writing': the snapshot of generation %llu "
-			       "was interrupted",
-			       img->path, img->slot, (unsigned long long)img->hdr.generation);
+			       "image %s: %s is 'writing': the snapshot of generation %llu was "
+			       "interrupted",
+			       img->path, snap_image_slot_name(img),
+			       (unsigned long long)img->hdr.generation);
 	res->complete = img->hdr.state == SNAP_STATE_COMPLETE;
 	v.buf = aligned_alloc(SNAP_PAGE_SIZE, CHUNK);
 	if (!v.buf)

@@ -47,11 +47,11 @@ struct wctx {
 	const struct snap_config *cfg;
 	const char *metadata;
 	struct snap_report *rep;
-	uint64_t *hashes[SNAP_MAX_REGIONS]; /* per-page XXH3 of what was written */
+	uint64_t *hashes[SNAP_MAX_REGIONS];  /* per-page XXH3 of what was written */
 	uint64_t *written[SNAP_MAX_REGIONS]; /* bitmap: pages written by this snapshot */
 	uint64_t *blocks[SNAP_MAX_REGIONS];  /* block digests */
 	bool incremental;
-	uint8_t *zeros;			    /* ZERO_BYTES of zeros: what holes are */
+	uint8_t *zeros; /* ZERO_BYTES of zeros: what holes are */
 	uint64_t zero_hash;
 	struct snap_ioq ioq; /* writes in flight */
 	uint64_t t0;
@@ -114,7 +114,6 @@ static int sink_drain(void *ctx, struct error *err)
 {
 	return snap_ioq_drain(&((struct wctx *)ctx)->ioq, err);
 }
-
 
 /* The descriptor and page header table of a section: every page present. */
 static int write_page_headers(struct wctx *w, unsigned int r, struct error *err)

@@ -11,13 +11,13 @@
 
 static void snapshot_usage(FILE *f, const struct parse_opt *opts)
 {
-	fprintf(f, "usage: kvmsnap snapshot IMAGE --control PATH [--max-downtime MS | --threshold "
-		   "SIZE]\n"
+	fprintf(f, "usage: kvmsnap snapshot IMAGE --control PATH [--incremental] [--slot N]\n"
+		   "                        [--max-downtime MS | --threshold SIZE]\n"
 		   "                        [--max-passes N] [--max-time SECONDS] [--order "
 		   "registry|size]\n"
-		   "                        [--force] [--no-direct] [--via-stream] [--json] "
-		   "[--no-progress]\n"
-		   "                        [--user USER[:GROUP]] [--keep-caps]\n"
+		   "                        [--slots N] [--force] [--no-direct] [--via-stream] "
+		   "[--json]\n"
+		   "                        [--no-progress] [--user USER[:GROUP]] [--keep-caps]\n"
 		   "\n"
 		   "Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
 		   "preallocated file or a raw block device. A missing file is created at the "
@@ -55,8 +55,17 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	    OPT_UINT(0, "max-time", &o->snap.max_time_ms, "SECONDS", 1, 86400,
 		     "precopy time budget before the final pause, default 60", .unit = "seconds",
 		     .scale = 1000),
+	    OPT_BOOL(0, "incremental", &o->incremental,
+		     "write only the pages changed since the slot's last snapshot,\n"
+		     "if the VM tracked them; else a full snapshot (the report says why)"),
+	    OPT_UINT(0, "slot", &o->slot, "N", 0, SNAP_MAX_SLOTS - 1,
+		     "write slot N (default: the one not holding the newest\n"
+		     "complete snapshot)",
+		     .seen = &o->have_slot),
 	    OPT_ENUM(0, "order", &o->target.order, "ORDER", snapshot_orders,
 		     "section order of a new image: registry (default) or size"),
+	    OPT_UINT(0, "slots", &o->target.nr_slots, "N", 1, SNAP_MAX_SLOTS,
+		     "slots of a new image: 1 (default) or 2"),
 	    OPT_BOOL(0, "force", &o->target.force,
 		     "overwrite a block device that carries a file system"),
 	    OPT_SET(0, "no-direct", &o->target.direct, false,
@@ -89,6 +98,10 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	}
 	if (!o->image) {
 		pr_err("snapshot: give exactly one IMAGE (see kvmsnap snapshot --help)");
+		return -1;
+	}
+	if (o->stream && o->incremental) {
+		pr_err("snapshot: --incremental does not work with --via-stream yet");
 		return -1;
 	}
 	if (!o->control) {

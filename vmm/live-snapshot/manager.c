@@ -140,7 +140,7 @@ static int op_log_start(void *ctx, bool *prefilled, struct error *err)
 	else
 		snprintf(m->rep->full_reason, sizeof(m->rep->full_reason), "%s",
 			 json_object_object_get_ex(r, "why", &v) ? json_object_get_string(v)
-								  : "the VM did not say why");
+								 : "the VM did not say why");
 	json_object_put(r);
 	return 0;
 }
@@ -173,23 +173,27 @@ static void commit_tracking(struct manager *m)
 	json_object_put(a);
 }
 
-/* Select the slot to write and remember what it holds now. */
-static int choose_slot(struct manager *m, struct error *err)
+int manager__choose_slot(const struct manager_opts *o, struct snap_image *img, struct error *err)
 {
-	struct snap_image *img = m->img;
-	uint32_t slot = m->o->slot >= 0 ? (uint32_t)m->o->slot : snap_image_next_slot(img);
-	const struct snap_slot_info *si;
-	int ret;
+	uint32_t slot = o->have_slot ? o->slot : snap_image_next_slot(img);
 
-	if (slot < img->nr_slots && img->nr_slots > 1 && m->o->slot >= 0 &&
+	if (o->have_slot && slot < img->nr_slots && img->nr_slots > 1 &&
 	    slot == snap_image_default_slot(img) &&
 	    img->slots[slot].hdr.state == SNAP_STATE_COMPLETE)
 		pr_info("snapshot: slot %u holds the newest complete snapshot, and is overwritten",
 			slot);
-	ret = snap_image_select_slot(img, slot, true, err);
+	return snap_image_select_slot(img, slot, true, err);
+}
+
+/* Select the slot to write and remember what it holds now. */
+static int choose_slot(struct manager *m, struct error *err)
+{
+	const struct snap_slot_info *si;
+	int ret = manager__choose_slot(m->o, m->img, err);
+
 	if (ret)
 		return ret;
-	si = &img->slots[slot];
+	si = &m->img->slots[m->img->slot];
 	m->base = si->ok && si->hdr.state != SNAP_STATE_EMPTY ? si->hdr.write_id : 0;
 	return 0;
 }
@@ -352,11 +356,10 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 	json_object_object_add(j, "image_size", json_object_new_uint64(rep->image_size));
 	json_object_object_add(j, "generation", json_object_new_uint64(rep->generation));
 	json_object_object_add(j, "slot", json_object_new_uint64(rep->slot));
-	json_object_object_add(j, "mode", json_object_new_string(rep->incremental ? "incremental"
-										   : "full"));
+	json_object_object_add(j, "mode",
+			       json_object_new_string(rep->incremental ? "incremental" : "full"));
 	if (!rep->incremental)
-		json_object_object_add(j, "full_reason",
-				       json_object_new_string(rep->full_reason));
+		json_object_object_add(j, "full_reason", json_object_new_string(rep->full_reason));
 	json_object_object_add(j, "converged", json_object_new_boolean(rep->converged));
 	json_object_object_add(j, "stop_reason",
 			       json_object_new_string(rep->stop_reason ? rep->stop_reason : ""));

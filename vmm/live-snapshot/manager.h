@@ -18,9 +18,10 @@ struct manager_opts {
 	struct snap_options snap;
 	struct snap_target_opts target;
 	bool json;
-	bool progress; /* a progress line on stderr */
-	bool stream;   /* --via-stream: the VM streams its pages; nothing is mapped */
-	int slot;      /* image slot to write; -1: snap_image_next_slot() */
+	bool progress;	/* a progress line on stderr */
+	bool stream;	/* --via-stream: the VM streams its pages; nothing is mapped */
+	bool have_slot; /* write slot `slot`; else snap_image_next_slot() */
+	uint32_t slot;
 	bool incremental; /* ask the VM for the pages changed since the slot's last snapshot */
 	/*
 	 * Once connected and the image is open: switch to user (NULL: the
@@ -41,6 +42,12 @@ struct manager_opts {
  */
 int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep,
 			   struct snap_config *cfg, struct error *err);
+
+/*
+ * Select the slot of img that a snapshot writes: o->slot if given, else
+ * snap_image_next_slot(). For this file and receive.c.
+ */
+int manager__choose_slot(const struct manager_opts *o, struct snap_image *img, struct error *err);
 
 /*
  * `kvmsnap snapshot` and `run --snapshot`: manager__take_snapshot(), then
