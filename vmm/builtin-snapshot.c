@@ -12,6 +12,7 @@
 static void snapshot_usage(FILE *f, const struct parse_opt *opts)
 {
 	fprintf(f, "usage: kvmsnap snapshot IMAGE --control PATH [--incremental] [--slot N]\n"
+		   "                        [--every SECONDS]\n"
 		   "                        [--max-downtime MS | --threshold SIZE]\n"
 		   "                        [--max-passes N] [--max-time SECONDS] [--order "
 		   "registry|size]\n"
@@ -58,6 +59,11 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	    OPT_BOOL(0, "incremental", &o->incremental,
 		     "write only the pages changed since the slot's last snapshot,\n"
 		     "if the VM tracked them; else a full snapshot (the report says why)"),
+	    OPT_UINT(0, "every", &o->every_ms, "SECONDS", 1, 86400,
+		     "checkpoint continuously: a snapshot every SECONDS into\n"
+		     "alternating slots, one line each, until SIGINT or SIGTERM\n"
+		     "(use with --incremental and an image of 2 slots)",
+		     .unit = "seconds", .scale = 1000),
 	    OPT_UINT(0, "slot", &o->slot, "N", 0, SNAP_MAX_SLOTS - 1,
 		     "write slot N (default: the one not holding the newest\n"
 		     "complete snapshot)",
@@ -100,10 +106,17 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 		pr_err("snapshot: give exactly one IMAGE (see kvmsnap snapshot --help)");
 		return -1;
 	}
-	if (o->stream && o->incremental) {
-		pr_err("snapshot: --incremental does not work with --via-stream yet");
+	if (o->stream && (o->incremental || o->every_ms)) {
+		pr_err("snapshot: --incremental and --every do not work with --via-stream yet");
 		return -1;
 	}
+	if (o->every_ms && o->have_slot) {
+		pr_err("snapshot: --every alternates the slots; drop --slot");
+		return -1;
+	}
+	/* A progress line between checkpoint lines would only garble them. */
+	if (o->every_ms)
+		o->progress = false;
 	if (!o->control) {
 		pr_err("snapshot: --control PATH is required: the control socket of kvmsnap run");
 		return -1;
