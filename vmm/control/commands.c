@@ -84,6 +84,7 @@ static int cmd_status(struct request *rq)
 		json_object_array_add(regions, o);
 	}
 	json_object_object_add(rq->reply, "regions", regions);
+	request__add_tracking(rq->reply, &kvm->mem.track);
 	return 0;
 }
 
