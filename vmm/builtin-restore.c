@@ -169,6 +169,10 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	devs = (struct vm_state_devices){.com1 = &vs->com1};
 	if (!ret)
 		ret = restore__load_state(ri, &vs->kvm, &devs, err);
+	/* Memory equals the slot now: the first snapshot back into it can be incremental. */
+	if (!ret)
+		ret = mem__track_restored(&vs->kvm.mem, ri->img.hdr.uuid, ri->img.slot,
+					  ri->img.hdr.write_id, err);
 	t->state = now_ns();
 	return ret;
 }
