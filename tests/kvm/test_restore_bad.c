@@ -393,9 +393,9 @@ TEST_F(bad, future_version)
 	char img[200];
 
 	good_image(_r, self, img);
-	ASSERT_EQ(put32(img, H_VERSION, 2), 0);
+	ASSERT_EQ(put32(img, H_VERSION, 3), 0);
 	ASSERT_EQ(fix_header_checksum(img), 0);
-	expect_refused(_r, self, img, "format version 2 is newer than this kvmsnap supports (1)");
+	expect_refused(_r, self, img, "format version 3 is newer than this kvmsnap supports (2)");
 }
 
 TEST_F(bad, missing_file)
