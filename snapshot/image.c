@@ -337,7 +337,8 @@ static int validate(struct snap_image *img, struct error *err)
 	if (ret && ret != -ENOTSUP && ret != -EIO && !find_other_header(img, buf, &first)) {
 		/* Slot 0's header is torn; slot 1 stands. */
 		img->slots[0].ok = false;
-		snprintf(img->slots[0].why, sizeof(img->slots[0].why), "%s", err->msg);
+		snprintf(img->slots[0].why, sizeof(img->slots[0].why), "%s",
+			 err ? err->msg : "unreadable header");
 		ret = 0;
 	} else if (!ret) {
 		img->slots[0].ok = true;

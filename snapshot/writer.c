@@ -194,8 +194,11 @@ static int update_hash_blocks(struct wctx *w, unsigned int r, uint64_t b0, uint6
 	for (i = 0; i < n; i++) {
 		if (snap_bitmap_test(w->written[r], first + i))
 			put_le64(buf + i * 8, w->hashes[r][first + i]);
-		else
+		else if (w->incremental)
 			w->hashes[r][first + i] = get_le64(buf + i * 8);
+		else /* a stream that left a page out: its slot holds an older snapshot's data */
+			return err_set(err, -EPROTO, "region %s: page %llu was never written",
+				       w->cfg->regions[r].id, (unsigned long long)(first + i));
 	}
 	for (b = b0; b < b1; b++) {
 		uint64_t p = b * SNAP_HASH_BLOCK_PAGES;
