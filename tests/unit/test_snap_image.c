@@ -458,7 +458,7 @@ TEST_F(img, interrupted_snapshot_is_refused)
 	snap_image_close(&img);
 	EXPECT_EQ(open_verify(self->path, false, &res, &err), -EINVAL);
 	EXPECT_NOT_NULL(
-	    strstr(err.msg, "slot 0 is 'writing': the snapshot of generation 3 was interrupted"));
+	    strstr(err.msg, "is 'writing': the snapshot of generation 3 was interrupted"));
 	/* Complete again, but the footer still says generation 1. */
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, NULL, &img, &err), 0);
 	img.hdr.state = SNAP_STATE_COMPLETE;
