@@ -765,7 +765,8 @@ TEST_F(snap, snapshot_begin_is_only_for_root_and_the_vms_user)
 			_exit(2);
 		r = call(sock, "{\"cmd\":\"snapshot-begin\"}");
 		err = str_of(r, "error");
-		if (write(pipefd[1], err ? err : "(no error)", strlen(err ? err : "(no error)")) < 0)
+		if (write(pipefd[1], err ? err : "(no error)", strlen(err ? err : "(no error)")) <
+		    0)
 			_exit(3);
 		_exit(ok_of(r) == 0 ? 0 : 1);
 	}

@@ -412,6 +412,11 @@ int run_guest(struct run *r, const char *dir, const char *const *args, unsigned 
 
 int vm_spawn(struct vm *vm, const char *const *run_args)
 {
+	return vm_spawn_cmd(vm, "run", run_args);
+}
+
+int vm_spawn_cmd(struct vm *vm, const char *cmd, const char *const *run_args)
+{
 	const char *argv[32];
 	uint64_t deadline;
 	size_t n = 0;
@@ -425,7 +430,7 @@ int vm_spawn(struct vm *vm, const char *const *run_args)
 	snprintf(vm->sock, sizeof(vm->sock), "%s/ctl.sock", vm->dir);
 	snprintf(vm->out, sizeof(vm->out), "%s/run.out", vm->dir);
 	snprintf(vm->err, sizeof(vm->err), "%s/run.err", vm->dir);
-	argv[n++] = "run";
+	argv[n++] = cmd;
 	while (*run_args && n < ARRAY_SIZE(argv) - 6)
 		argv[n++] = *run_args++;
 	argv[n++] = "--control";
@@ -447,7 +452,7 @@ int vm_spawn(struct vm *vm, const char *const *run_args)
 			return 0;
 		}
 		if (waitpid(vm->pid, &status, WNOHANG) == vm->pid) {
-			TH_LOG("kvmsnap run exited early with status %d",
+			TH_LOG("kvmsnap %s exited early with status %d", cmd,
 			       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 			vm->pid = 0;
 			return -1;
@@ -582,8 +587,8 @@ bool wait_session_gone(const char *sock, unsigned int ms)
 
 	do {
 		struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");
-		bool gone = ok_of(r) == 1 && bool_of(r, "snapshot") == 0 &&
-			    log_held_only_by_tracking(sock);
+		bool gone =
+		    ok_of(r) == 1 && bool_of(r, "snapshot") == 0 && log_held_only_by_tracking(sock);
 
 		json_object_put(r);
 		if (gone)
