@@ -340,6 +340,11 @@ bool mem__tracking(const struct mem_registry *reg)
 	return dirty_track__needs_log(&reg->track);
 }
 
+bool mem__log_needed(const struct mem_registry *reg)
+{
+	return reg->log_asked || mem__tracking(reg);
+}
+
 int mem__track_restored(struct mem_registry *reg, const uint8_t uuid[16], uint32_t slot,
 			uint64_t write_id, struct error *err)
 {

@@ -54,6 +54,7 @@ struct mem_registry {
 	uint32_t next_slot;
 	int vm_fd;	/* -1 until mem__register_slots() */
 	bool log_dirty; /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
+	bool log_asked; /* a control client turned it on (`dirty-log`) */
 	/*
 	 * A region may have no memfd (fd -1: restore --lazy maps the image
 	 * there). Whoever made it so sets materialize, which gives every such
@@ -150,6 +151,13 @@ int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
  * logging must then stay on after a snapshot or a materialization.
  */
 bool mem__tracking(const struct mem_registry *reg);
+
+/*
+ * Whether dirty logging must stay on once a snapshot ends: a client asked
+ * for it, or a tracker needs it. Otherwise the one who turned it on, or a
+ * snapshot that found it on for a tracker that is now gone, turns it off.
+ */
+bool mem__log_needed(const struct mem_registry *reg);
 
 /*
  * The VM's memory is now exactly image slot (uuid, slot) written with

@@ -193,6 +193,7 @@ static int cmd_dirty_log(struct request *rq)
 	if (rq->st->claimed_by)
 		return err_set(&rq->err, -EBUSY, "%s is in progress and owns the dirty log",
 			       rq->st->claimed_by);
+	mem->log_asked = on;
 	/* Already in that state: leave the slots alone, so no dirty bits are lost. */
 	if (mem->log_dirty != on) {
 		ret = mem__set_log_dirty(mem, on, NULL);

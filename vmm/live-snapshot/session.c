@@ -81,8 +81,11 @@ static uint64_t session_end(struct control_state *st, bool ok)
 		dirty_track__end(&kvm->mem.track, &s->tag);
 	else if (s->tracked)
 		dirty_track__abort(&kvm->mem.track, &s->tag);
-	/* Between snapshots, KVM's log accumulates for the trackers: keep it on. */
-	if (s->logging && !s->log_was_on && !mem__tracking(&kvm->mem) &&
+	/*
+	 * Between snapshots, KVM's log accumulates for the trackers: keep it on.
+	 * On before only for a tracker this attempt replaced: off again.
+	 */
+	if (s->logging && kvm->mem.log_dirty && !mem__log_needed(&kvm->mem) &&
 	    mem__set_log_dirty(&kvm->mem, false, NULL))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
 	st->snap = NULL;

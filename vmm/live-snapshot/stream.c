@@ -141,7 +141,7 @@ static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	if (resumed_us)
 		*resumed_us = now_ns() / 1000;
 	/* Off would invalidate the dirty trackers, which every fetch here fed. */
-	if (s->logging && !s->log_was_on && !mem__tracking(&s->kvm->mem) &&
+	if (s->logging && s->kvm->mem.log_dirty && !mem__log_needed(&s->kvm->mem) &&
 	    mem__set_log_dirty(&s->kvm->mem, false, NULL))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
 	s->logging = false;

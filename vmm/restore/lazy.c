@@ -355,7 +355,7 @@ static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	if (resumed_us)
 		*resumed_us = now_ns() / 1000;
 	/* Off would invalidate the dirty trackers; a tracker made meanwhile needs it on. */
-	if (m->logged && !mem__tracking(&m->kvm->mem) &&
+	if (m->logged && !mem__log_needed(&m->kvm->mem) &&
 	    mem__set_log_dirty(&m->kvm->mem, false, NULL))
 		pr_warn("cannot turn dirty logging off again");
 	m->logged = false;
