@@ -29,7 +29,7 @@ struct restore_times {
 
 static void restore_usage(FILE *f, const struct parse_opt *opts)
 {
-	fprintf(f, "usage: kvmsnap restore IMAGE [--lazy] [--paused] [--control PATH]\n"
+	fprintf(f, "usage: kvmsnap restore IMAGE [--slot N] [--lazy] [--paused] [--control PATH]\n"
 		   "                       [--serial stdio|FILE|none] [--user USER[:GROUP]] "
 		   "[--keep-caps]\n"
 		   "                       [--no-direct] [--json] [-v]\n"

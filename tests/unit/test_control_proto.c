@@ -234,7 +234,7 @@ TEST(digest_follows_memory)
 	ASSERT_EQ(vm_init(&vm), 0);
 	r1 = ask(&vm, "{\"cmd\":\"digest\"}");
 	ASSERT_EQ(ok_of(r1), 1);
-	EXPECT_STREQ(str_of(r1, "algorithm"), "xxh3-64-pages");
+	EXPECT_STREQ(str_of(r1, "algorithm"), "xxh3-page-tree");
 	EXPECT_FALSE(json_object_get_boolean(get(r1, "paused")));
 	g1 = get(r1, "regions");
 	ASSERT_EQ(json_object_array_length(g1), vm.kvm.mem.nr_regions);
