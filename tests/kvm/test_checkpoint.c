@@ -9,7 +9,8 @@
  *    says why, and is exact;
  *  - `snapshot --slot 1` SIGKILLed at random moments: slot 0 keeps its
  *    generation and digests, restores exactly, and both VMs go on;
- *  - `snapshot --every 1` and `run --checkpoint --every 1` for a few cycles;
+ *  - `snapshot --every 1` and `run --checkpoint --every 1` for a few cycles,
+ *    and a series that goes on after a failed checkpoint;
  *  - restore from each slot, eager and lazy; a restored VM's first
  *    snapshot back into its slot is incremental and exact.
  *
@@ -360,6 +361,19 @@ TEST_F_TIMEOUT(cp, killed_in_the_second_slot_keeps_the_first, 300)
 	TH_LOG("%u rounds, %u killed", round, killed);
 	EXPECT_GT(killed, 0);
 
+	/*
+	 * Killed attempts kept every dirty bit: paused, slot 1 (incremental if
+	 * the VM still tracks it, else full) holds exactly the VM's memory.
+	 */
+	pause_vm(_r, sock);
+	rep = SNAP("--control", sock, "--slot", "1", "--incremental");
+	ASSERT_NOT_NULL(rep);
+	TH_LOG("slot 1 after the kills: %s%s%s", str_of(rep, "mode") ?: "?",
+	       str_of(rep, "full_reason") ? ": " : "", str_of(rep, "full_reason") ?: "");
+	json_object_put(rep);
+	expect_slot_is_vm(_r, self, 1, sock);
+	resume_vm(_r, sock);
+
 	/* Slot 0 restores exactly, and the restored VM goes on. */
 	ASSERT_EQ(VM_SPAWN_CMD(&self->vm2, "restore", self->img, "--slot", "0", "--paused"), 0);
 	ASSERT_TRUE(live_digests(sock2, &got));
@@ -395,6 +409,8 @@ static bool wait_lines(const char *path, unsigned int n, unsigned int ms, char *
 }
 
 #define CYCLES 4
+
+static const char *self_sock; /* the VM of the running test (one test per process) */
 
 /*
  * `snapshot --every 1 --incremental --json` until SIGINT: one record per
@@ -451,6 +467,83 @@ TEST_F_TIMEOUT(cp, every_second_for_a_few_cycles, 180)
 		line = nl + 1;
 	}
 	EXPECT_EQ(i, CYCLES);
+	EXPECT_EQ(CLI("image", "verify", "--deep", self->img, "--slot", "0"), 0);
+	EXPECT_EQ(CLI("image", "verify", "--deep", self->img, "--slot", "1"), 0);
+	expect_guest_runs(_r, sock);
+}
+
+/* A control connection of its own that holds a snapshot session: other snapshots fail. */
+static int hold_session(void)
+{
+	uint64_t deadline = ms_now() + 30000;
+
+	do {
+		int fd = ctl_open(self_sock);
+		struct json_object *r =
+		    fd >= 0 ? call_fd(fd, "{\"cmd\":\"snapshot-begin\"}") : NULL;
+		bool ok = ok_of(r) == 1;
+
+		json_object_put(r);
+		if (ok)
+			return fd;
+		if (fd >= 0)
+			close(fd);
+		/* A checkpoint holds the session now: again after it. */
+		sleep_ms(20);
+	} while (ms_now() < deadline);
+	return -1;
+}
+
+/*
+ * A checkpoint that fails (another client holds the VM's snapshot session)
+ * is reported as a failed record, and the series goes on: once the session
+ * is released, the next checkpoints succeed, and the series exits 0.
+ */
+TEST_F_TIMEOUT(cp, every_goes_on_after_a_failed_checkpoint, 180)
+{
+	const char *sock = self->vm.sock;
+	const char *args[] = {"snapshot", self->img, "--control", sock, "--incremental",
+			      "--every",  "1",	     "--json",	  NULL};
+	char out_path[96], err_path[96], *failed, *after;
+	int status, fd;
+	pid_t pid;
+
+	snprintf(out_path, sizeof(out_path), "%s/every.out", self->dir);
+	snprintf(err_path, sizeof(err_path), "%s/every.err", self->dir);
+	ASSERT_EQ(VM_SPAWN(&self->vm, "--guest", GUEST, "--mem", MEM), 0);
+	ASSERT_TRUE(wait_guest_running(sock));
+	ASSERT_EQ(CLI("image", "create", self->img, "--mem", MEM, "--slots", "2"), 0);
+	self_sock = sock;
+
+	pid = spawn_cli(args, out_path, err_path);
+	ASSERT_GT(pid, 0);
+	EXPECT_TRUE(wait_lines(out_path, 2, 120000, self->out));
+	fd = hold_session();
+	ASSERT_GE(fd, 0);
+	/* The next checkpoint fails... */
+	failed = NULL;
+	for (uint64_t deadline = ms_now() + 60000; !failed && ms_now() < deadline; sleep_ms(50)) {
+		slurp(out_path, self->out);
+		failed = strstr(self->out, "\"ok\":false");
+	}
+	close(fd);
+	ASSERT_NOT_NULL(failed);
+	while (failed > self->out && failed[-1] != '\n')
+		failed--;
+	TH_LOG("%.*s", (int)strcspn(failed, "\n"), failed);
+	EXPECT_NOT_NULL(strstr(failed, "in progress"));
+	/* ...and one after it succeeds. */
+	after = NULL;
+	for (uint64_t deadline = ms_now() + 60000; !after && ms_now() < deadline; sleep_ms(50)) {
+		size_t off = (size_t)(failed - self->out);
+
+		slurp(out_path, self->out);
+		after = strstr(self->out + off, "\"ok\":true");
+	}
+	ASSERT_NOT_NULL(after);
+	kill(pid, SIGINT);
+	status = wait_exit(pid, 60000);
+	EXPECT_EQ(status, 0);
 	EXPECT_EQ(CLI("image", "verify", "--deep", self->img, "--slot", "0"), 0);
 	EXPECT_EQ(CLI("image", "verify", "--deep", self->img, "--slot", "1"), 0);
 	expect_guest_runs(_r, sock);
@@ -545,6 +638,12 @@ TEST_F_TIMEOUT(cp, restore_from_each_slot, 240)
 	EXPECT_EQ(u64_of(rep, "generation"), 3);
 	json_object_put(rep);
 	expect_slot_is_vm(_r, self, 0, sock2);
+	/* The incremental slot restores eagerly (data against the footer) to the same memory. */
+	ASSERT_TRUE(live_digests(sock2, &at[0]));
+	ASSERT_EQ(VM_SPAWN_CMD(&self->vm, "restore", self->img, "--slot", "0", "--paused"), 0);
+	ASSERT_TRUE(live_digests(sock, &got));
+	expect_same(_r, &at[0], &got);
+	EXPECT_EQ(vm_stop(&self->vm), 0);
 	/* Slot 1 was not tracked by this VM: full. */
 	rep = SNAP("--control", sock2, "--incremental", "--slot", "1");
 	expect_mode(_r, rep, 1, "full");
