@@ -11,6 +11,7 @@
  *    generation and digests, restores exactly, and both VMs go on;
  *  - `snapshot --every 1` and `run --checkpoint --every 1` for a few cycles,
  *    and a series that goes on after a failed checkpoint;
+ *  - two slots on a block device, restored from it;
  *  - restore from each slot, eager and lazy; a restored VM's first
  *    snapshot back into its slot is incremental and exact.
  *
@@ -39,6 +40,7 @@ FIXTURE(cp)
 	struct vm vm, vm2; /* the VM, and a second one (another VM, a restored one) */
 	char dir[64];
 	char img[128];
+	char loop[64]; /* a loop device, detached in the teardown */
 	char out[OUT_MAX], err[OUT_MAX];
 };
 
@@ -55,6 +57,8 @@ FIXTURE_TEARDOWN(cp)
 {
 	vm_stop(&self->vm2);
 	vm_stop(&self->vm);
+	if (self->loop[0])
+		loop_detach(self->loop);
 	if (self->dir[0])
 		rm_tree(self->dir);
 }
@@ -649,6 +653,58 @@ TEST_F_TIMEOUT(cp, restore_from_each_slot, 240)
 	expect_mode(_r, rep, 1, "full");
 	json_object_put(rep);
 	expect_slot_is_vm(_r, self, 1, sock2);
+	resume_vm(_r, sock2);
+	expect_guest_runs(_r, sock2);
+}
+
+/* ---- two slots on a block device ---- */
+
+/*
+ * A loop device of exactly `image size --slots 2`: full, full, then
+ * incremental snapshots alternate between its slots; paused, the last one
+ * is exact, both slots verify deep, and slot 1 restores eagerly from the
+ * device to the same memory.
+ */
+TEST_F_TIMEOUT(cp, two_slots_on_a_block_device, 240)
+{
+	const char *sock = self->vm.sock, *sock2 = self->vm2.sock;
+	struct json_object *size, *rep;
+	struct digests want, got;
+	unsigned int i;
+	int status;
+
+	TEST_REQUIRE(geteuid() == 0, "needs root for loop devices");
+	TEST_REQUIRE(have_tool("losetup"), "losetup is not installed");
+	size =
+	    CLI_JSON(&status, self->err, "image", "size", "--mem", MEM, "--slots", "2", "--json");
+	ASSERT_EQ(status, 0);
+	ASSERT_NOT_NULL(size);
+	if (!loop_attach(self->dir, 0, u64_of(size, "image_size"), self->loop, sizeof(self->loop)))
+		SKIP(return, "cannot set up a loop device (losetup --find failed)");
+	json_object_put(size);
+	snprintf(self->img, sizeof(self->img), "%s", self->loop);
+	ASSERT_EQ(VM_SPAWN(&self->vm, "--guest", GUEST, "--mem", MEM), 0);
+	ASSERT_TRUE(wait_guest_running(sock));
+	ASSERT_EQ(CLI("image", "create", self->img, "--mem", MEM, "--slots", "2"), 0);
+
+	for (i = 0; i < 4; i++) {
+		if (i == 3) {
+			let_it_run(_r, sock);
+			pause_vm(_r, sock);
+		}
+		rep = SNAP("--control", sock, "--incremental");
+		expect_mode(_r, rep, i % 2, i < 2 ? "full" : "incremental");
+		EXPECT_EQ(u64_of(rep, "generation"), i + 1);
+		json_object_put(rep);
+	}
+	expect_slot_is_vm(_r, self, 1, sock);
+	EXPECT_EQ(CLI("image", "verify", "--deep", self->img, "--slot", "0"), 0);
+	ASSERT_TRUE(live_digests(sock, &want));
+	EXPECT_EQ(vm_stop(&self->vm), 0);
+
+	ASSERT_EQ(VM_SPAWN_CMD(&self->vm2, "restore", self->img, "--paused"), 0);
+	ASSERT_TRUE(live_digests(sock2, &got));
+	expect_same(_r, &want, &got);
 	resume_vm(_r, sock2);
 	expect_guest_runs(_r, sock2);
 }
