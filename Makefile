@@ -80,7 +80,8 @@ $(BIN): $(O)/vmm/main.o $(LIBS) $(GUEST_BLOB_OBJ)
 TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c tests/kvm/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
 SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer \
-	      $(O)/tests/unit/test_snap_target $(O)/tests/unit/test_snap_stream
+	      $(O)/tests/unit/test_snap_target $(O)/tests/unit/test_snap_stream \
+	      $(O)/tests/unit/test_snap_slots
 HARNESS	  := $(O)/tests/harness.o
 TEST_LIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TEST_LIB  := $(O)/tests/lib/libtest.a

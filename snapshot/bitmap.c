@@ -38,3 +38,16 @@ uint64_t snap_bitmap_count(const uint64_t *bm, uint64_t nbits)
 		total += (uint64_t)__builtin_popcountll(bm[words] & ((1ULL << (nbits % 64)) - 1));
 	return total;
 }
+
+void snap_bitmap_set_range(uint64_t *bm, uint64_t first, uint64_t n)
+{
+	uint64_t end = first + n;
+
+	/* Bit by bit up to a word boundary, then whole words, then the tail. */
+	while (first < end && first % 64)
+		bm[first / 64] |= 1ULL << (first % 64), first++;
+	for (; first + 64 <= end; first += 64)
+		bm[first / 64] = ~0ULL;
+	for (; first < end; first++)
+		bm[first / 64] |= 1ULL << (first % 64);
+}

@@ -15,6 +15,14 @@
  */
 bool snap_bitmap_next_run(const uint64_t *bm, uint64_t nbits, uint64_t *pos, uint64_t *len);
 
+/* Set bits [first, first + n). */
+void snap_bitmap_set_range(uint64_t *bm, uint64_t first, uint64_t n);
+
+static inline bool snap_bitmap_test(const uint64_t *bm, uint64_t i)
+{
+	return (bm[i / 64] >> (i % 64)) & 1;
+}
+
 /* Set bits among the first nbits. */
 uint64_t snap_bitmap_count(const uint64_t *bm, uint64_t nbits);
 

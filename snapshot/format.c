@@ -42,7 +42,11 @@
 #define H_NR_SECTIONS 0x080
 #define H_META_LEN    0x084
 #define H_STATE_USED  0x088
-#define H_RESERVED1   0x090
+#define H_NR_SLOTS    0x090
+#define H_SLOT	      0x094
+#define H_WRITE_ID    0x098
+#define H_SLOT_OFF    0x0a0 /* SNAP_MAX_SLOTS u64s */
+#define H_RESERVED1   0x0b0
 #define H_TABLE	      0x100
 #define H_ENTRY_SIZE  64
 #define H_METADATA    0x500
@@ -68,7 +72,8 @@
 #define F_DOWNTIME   0x028
 #define F_TOTAL	     0x030
 #define F_BYTES	     0x038
-#define F_REGIONS    0x040
+#define F_WRITE_ID   0x040
+#define F_REGIONS    0x048
 
 const char *snap_state_name(uint32_t state)
 {
@@ -160,6 +165,13 @@ static int check_block(const uint8_t *buf, const char *magic, const char *what, 
 			    v, SNAP_FORMAT_VERSION);
 		if (v == 0)
 			return err_set(err, -EINVAL, "%s: invalid format version 0", what);
+		/* Version 1 had one slot and no digest tables: nothing to carry over. */
+		if (v < SNAP_FORMAT_VERSION)
+			return err_set(err, -ENOTSUP,
+				       "%s%sformat version %u is older than this kvmsnap reads "
+				       "(%u); create the image again with `kvmsnap image create`",
+				       strcmp(what, "header") ? what : "",
+				       strcmp(what, "header") ? ": " : "", v, SNAP_FORMAT_VERSION);
 	}
 	if (!checksum_ok(buf))
 		return err_set(err, -EBADMSG, "%s checksum mismatch (corrupted %s)", what, what);
@@ -202,6 +214,11 @@ void snap_header_encode(const struct snap_header *h, uint8_t buf[SNAP_HEADER_SIZ
 	put_le32(buf + H_NR_SECTIONS, n);
 	put_le32(buf + H_META_LEN, (uint32_t)mlen);
 	put_le64(buf + H_STATE_USED, h->state_used);
+	put_le32(buf + H_NR_SLOTS, h->nr_slots);
+	put_le32(buf + H_SLOT, h->slot);
+	put_le64(buf + H_WRITE_ID, h->write_id);
+	for (i = 0; i < SNAP_MAX_SLOTS; i++)
+		put_le64(buf + H_SLOT_OFF + i * 8, h->slot_off[i]);
 	for (i = 0; i < n; i++) {
 		const struct snap_section *s = &h->sections[i];
 		uint8_t *e = buf + H_TABLE + i * H_ENTRY_SIZE;
@@ -213,6 +230,8 @@ void snap_header_encode(const struct snap_header *h, uint8_t buf[SNAP_HEADER_SIZ
 		put_le64(e + 0x18, s->table_off);
 		put_le64(e + 0x20, s->data_off);
 		put_le64(e + 0x28, s->pages);
+		put_le64(e + 0x30, s->hash_off);
+		put_le64(e + 0x38, s->blocks_off);
 	}
 	memcpy(buf + H_METADATA, h->metadata, mlen);
 	put_checksum(buf);
@@ -241,9 +260,8 @@ static int decode_sections(const uint8_t *buf, struct snap_header *h, struct err
 		s->table_off = get_le64(e + 0x18);
 		s->data_off = get_le64(e + 0x20);
 		s->pages = get_le64(e + 0x28);
-		if (!all_zero(e + 0x30, 16))
-			return err_set(err, -EINVAL,
-				       "section table entry %u: reserved bytes are set", i);
+		s->hash_off = get_le64(e + 0x30);
+		s->blocks_off = get_le64(e + 0x38);
 		if (s->region >= h->nr_sections || seen[s->region] || s->id != s->region + 1)
 			return err_set(
 			    err, -EINVAL,
@@ -254,8 +272,12 @@ static int decode_sections(const uint8_t *buf, struct snap_header *h, struct err
 			return err_set(err, -EINVAL, "section %u: bad page count %llu", s->id,
 				       (unsigned long long)s->pages);
 		/* pages is bounded, so none of this can overflow. */
-		table_area = ALIGN_UP(SNAP_SECTION_DESC + 8 * s->pages, SNAP_PAGE_SIZE);
+		table_area =
+		    ALIGN_UP(SNAP_SECTION_DESC + 16 * s->pages + 8 * snap_hash_blocks(s->pages),
+			     SNAP_PAGE_SIZE);
 		if (s->offset != pos || s->table_off != s->offset + SNAP_SECTION_DESC ||
+		    s->hash_off != s->table_off + 8 * s->pages ||
+		    s->blocks_off != s->hash_off + 8 * s->pages ||
 		    s->data_off != s->offset + table_area ||
 		    s->size != table_area + s->pages * SNAP_PAGE_SIZE)
 			return err_set(err, -EINVAL,
@@ -285,6 +307,8 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 {
 	struct snap_header h;
 	uint64_t state_max = SNAP_STATE_FIXED + SNAP_MAX_VCPUS * SNAP_STATE_PER_VCPU;
+	uint64_t slot_end;
+	unsigned int i;
 	int ret;
 
 	ret = check_block(buf, HDR_MAGIC, "header", true, err);
@@ -312,6 +336,11 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 	h.nr_sections = get_le32(buf + H_NR_SECTIONS);
 	h.metadata_len = get_le32(buf + H_META_LEN);
 	h.state_used = get_le64(buf + H_STATE_USED);
+	h.nr_slots = get_le32(buf + H_NR_SLOTS);
+	h.slot = get_le32(buf + H_SLOT);
+	h.write_id = get_le64(buf + H_WRITE_ID);
+	for (i = 0; i < SNAP_MAX_SLOTS; i++)
+		h.slot_off[i] = get_le64(buf + H_SLOT_OFF + i * 8);
 
 	if (get_le32(buf + H_HDR_SIZE) != SNAP_HEADER_SIZE)
 		return err_set(err, -EINVAL, "header size %u is not %llu",
@@ -334,9 +363,21 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 		return err_set(err, -EINVAL, "metadata is not NUL-free text of the given length");
 	memcpy(h.metadata, buf + H_METADATA, h.metadata_len);
 
-	/* The fixed parts of the layout, then the state area, bounded before any sum. */
+	/* The slots, the fixed parts of the layout, then the state area, bounded before any sum. */
+	if (h.nr_slots < 1 || h.nr_slots > SNAP_MAX_SLOTS || h.slot >= h.nr_slots)
+		return err_set(err, -EINVAL, "bad slot %u of %u (an image has 1 or %d slots)",
+			       h.slot, h.nr_slots, SNAP_MAX_SLOTS);
+	if (h.slot_off[0] != 0)
+		return err_set(err, -EINVAL, "slot 0 does not start at offset 0");
+	for (i = 1; i < SNAP_MAX_SLOTS; i++)
+		if ((i < h.nr_slots) != (h.slot_off[i] != 0) || h.slot_off[i] % SNAP_PAGE_SIZE ||
+		    h.slot_off[i] > SNAP_REGION_SIZE_MAX * 64 ||
+		    (i < h.nr_slots && h.slot_off[i] <= h.slot_off[i - 1]))
+			return err_set(err, -EINVAL, "bad offset of slot %u", i);
 	if (h.start_off != SNAP_HEADER_SIZE || h.start_size != SNAP_START_SIZE ||
-	    h.state_off != h.start_off + h.start_size || h.footer_size != SNAP_FOOTER_SIZE)
+	    h.state_off != h.slot_off[h.slot] +
+			       (h.slot ? SNAP_HEADER_SIZE : SNAP_HEADER_SIZE + SNAP_START_SIZE) ||
+	    h.footer_size != SNAP_FOOTER_SIZE)
 		return err_set(err, -EINVAL, "header offsets do not match the format's layout");
 	if (h.state_size < SNAP_STATE_FIXED + SNAP_STATE_PER_VCPU || h.state_size > state_max ||
 	    (h.state_size - SNAP_STATE_FIXED) % SNAP_STATE_PER_VCPU)
@@ -346,8 +387,9 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 	    (h.state == SNAP_STATE_COMPLETE && h.state_used < SNAP_STATE_HDR_SIZE))
 		return err_set(err, -EINVAL, "bad VM state bytes used %llu",
 			       (unsigned long long)h.state_used);
-	if (h.footer_off % SNAP_PAGE_SIZE || h.footer_off > SNAP_REGION_SIZE_MAX * 32 ||
-	    h.image_size != h.footer_off + h.footer_size)
+	slot_end = h.slot + 1 < h.nr_slots ? h.slot_off[h.slot + 1] : h.image_size;
+	if (h.footer_off % SNAP_PAGE_SIZE || h.footer_off > SNAP_REGION_SIZE_MAX * 64 ||
+	    slot_end != h.footer_off + h.footer_size || h.image_size < slot_end)
 		return err_set(err, -EINVAL, "bad footer offset or image size");
 	ret = decode_sections(buf, &h, err);
 	if (ret)
@@ -485,6 +527,7 @@ void snap_footer_encode(const struct snap_footer *f, uint8_t buf[SNAP_FOOTER_SIZ
 	put_le64(buf + F_DOWNTIME, f->downtime_us);
 	put_le64(buf + F_TOTAL, f->total_us);
 	put_le64(buf + F_BYTES, f->bytes_written);
+	put_le64(buf + F_WRITE_ID, f->write_id);
 	for (i = 0; i < n; i++) {
 		put_le64(buf + F_REGIONS + i * 16, f->digest[i]);
 		put_le64(buf + F_REGIONS + i * 16 + 8, f->region_size[i]);
@@ -512,6 +555,7 @@ int snap_footer_decode(const uint8_t buf[SNAP_FOOTER_SIZE], struct snap_footer *
 	f.downtime_us = get_le64(buf + F_DOWNTIME);
 	f.total_us = get_le64(buf + F_TOTAL);
 	f.bytes_written = get_le64(buf + F_BYTES);
+	f.write_id = get_le64(buf + F_WRITE_ID);
 	if (f.nr_regions < 1 || f.nr_regions > SNAP_MAX_REGIONS)
 		return err_set(err, -EINVAL, "footer: %u regions (must be 1 to %d)", f.nr_regions,
 			       SNAP_MAX_REGIONS);

@@ -10,6 +10,17 @@
 
 #include "snapshot/snapshot.h"
 
+/* What one slot's header says, or why it cannot be read. */
+struct snap_slot_info {
+	bool ok;
+	char why[ERROR_MSG_MAX]; /* when !ok */
+	struct snap_header hdr;
+};
+
+/*
+ * An open image. hdr and layout are those of the selected slot (`slot`);
+ * slots[] keeps every slot's header as read or last written.
+ */
 struct snap_image {
 	int fd;
 	char path[PATH_MAX];
@@ -19,12 +30,15 @@ struct snap_image {
 	struct snap_header hdr;
 	struct snap_config cfg;
 	struct snap_layout layout;
+	uint32_t nr_slots, slot;
+	struct snap_slot_info slots[SNAP_MAX_SLOTS];
 };
 
 struct snap_target_opts {
-	uint32_t order; /* for a new image */
-	bool force;	/* overwrite a device with a foreign signature / an existing file */
-	bool direct;	/* try O_DIRECT; fall back silently where unsupported */
+	uint32_t order;	   /* for a new image */
+	uint32_t nr_slots; /* for a new image: 1 (0 means 1) or 2 */
+	bool force;	   /* overwrite a device with a foreign signature / an existing file */
+	bool direct;	   /* try O_DIRECT; fall back silently where unsupported */
 	/*
 	 * Fail at once on an image in use, instead of waiting up to
 	 * SNAP_LOCK_WAIT_MS: a killed writer's queued I/O keeps its lock until it
@@ -55,8 +69,12 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 /*
  * Open an existing image and validate, before anything else: magic, version,
  * header checksum, the section table against the layout recomputed from the
- * VM start section, and that the target is large enough. Any state is
- * accepted here; callers decide what they need.
+ * VM start section, and that the target is large enough; then every other
+ * slot's header the same way. A slot whose header is damaged is recorded as
+ * such (slots[i].why), as long as one slot's header is good: with two
+ * slots, a torn write of one header never loses the other. Selects the
+ * default slot (snap_image_default_slot()). Any state is accepted here;
+ * callers decide what they need.
  */
 int snap_image_open(const char *path, int mode, const struct snap_target_opts *opts,
 		    struct snap_image *img, struct error *err);
@@ -76,7 +94,39 @@ int snap_image_prepare(const char *path, const struct snap_config *cfg,
  */
 int snap_image_read_footer(struct snap_image *img, struct snap_footer *f, struct error *err);
 
-/* Encode img->hdr into the header block and write it; sync if asked. */
+/*
+ * The slot readers use unless told otherwise: the complete slot with the
+ * highest generation; if none is complete, the readable slot with the
+ * highest generation (so that errors say what it holds).
+ */
+uint32_t snap_image_default_slot(const struct snap_image *img);
+
+/*
+ * The slot the next snapshot goes to: never the newest complete one, so that
+ * a good snapshot survives any failure of this one. A damaged or empty slot
+ * goes first. One-slot images: 0.
+ */
+uint32_t snap_image_next_slot(const struct snap_image *img);
+
+/* The generation the next snapshot gets: one more than any slot's. */
+uint64_t snap_image_next_generation(const struct snap_image *img);
+
+/*
+ * Make slot the selected one (img->slot, hdr, layout). For reading, the
+ * slot's header must be readable and its section descriptors intact. For
+ * writing, a damaged slot is accepted: its header is rebuilt from the
+ * layout and the other slot's (state empty), ready to be overwritten.
+ */
+int snap_image_select_slot(struct snap_image *img, uint32_t slot, bool for_write,
+			   struct error *err);
+
+/* How messages name the selected slot's state: "state" (one slot), "slot 1" (two). */
+const char *snap_image_slot_name(const struct snap_image *img);
+
+/* A random non-zero u64 (write ids). */
+int snap_random_u64(uint64_t *v, struct error *err);
+
+/* Encode img->hdr into the selected slot's header block and write it; sync if asked. */
 int snap_image_write_header(struct snap_image *img, bool sync, struct error *err);
 /* fdatasync (file) or fsync (block device: flushes the device cache). */
 int snap_image_sync(struct snap_image *img, struct error *err);
@@ -97,6 +147,7 @@ struct snap_verify_result {
 	bool complete;
 	uint64_t pages_checked;
 	uint64_t bad_page_headers;
+	uint64_t bad_page_digests; /* deep: data that does not match its page digest */
 	bool state_ok;
 	bool footer_ok;
 	bool digests_checked; /* deep */
@@ -104,9 +155,10 @@ struct snap_verify_result {
 };
 
 /*
- * Check structure, state, footer (generation must match), the state area
- * checksum and every page header. With deep, recompute each region digest
- * from the data area and compare with the footer. Returns 0 only if all
+ * Check the selected slot: structure, state, footer (generation and write
+ * id must match), the state area checksum and every page header. With deep,
+ * recompute every page digest, block digest and region digest from the data
+ * area and compare them with the digest tables and the footer. Returns 0 only if all
  * holds; otherwise the first problem is in *err and the counts in *res.
  */
 int snap_image_verify(struct snap_image *img, bool deep, struct snap_verify_result *res,

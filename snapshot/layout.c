@@ -28,12 +28,56 @@ static void section_order(const struct snap_config *cfg, uint32_t order, unsigne
 	}
 }
 
-int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct snap_layout *out,
-			struct error *err)
+/* Descriptor, page headers and the two digest tables, before the data area. */
+static uint64_t table_area(uint64_t pages)
 {
-	unsigned int idx[SNAP_MAX_REGIONS], k;
+	return ALIGN_UP(SNAP_SECTION_DESC + SNAP_PAGE_HDR_SIZE * pages + 8 * pages +
+			    8 * snap_hash_blocks(pages),
+			SNAP_PAGE_SIZE);
+}
+
+/* Place one slot's state area, sections and footer from state_off on. */
+static void place_slot(const struct snap_config *cfg, const unsigned int *idx, uint64_t state_off,
+		       struct snap_layout *l)
+{
+	uint64_t pos;
+	unsigned int k;
+
+	l->state_off = state_off;
+	l->state_size = snap_state_area_size(cfg->vcpus);
+	pos = l->state_off + l->state_size;
+	l->nr_sections = cfg->nr_regions;
+	l->total_ram_bytes = l->total_ram = l->digest_tables = 0;
+	for (k = 0; k < l->nr_sections; k++) {
+		struct snap_section *s = &l->sections[k];
+		uint64_t area;
+
+		s->region = idx[k];
+		s->id = idx[k] + 1;
+		s->pages = cfg->regions[idx[k]].size / SNAP_PAGE_SIZE;
+		area = table_area(s->pages);
+		s->offset = pos;
+		s->table_off = pos + SNAP_SECTION_DESC;
+		s->hash_off = s->table_off + SNAP_PAGE_HDR_SIZE * s->pages;
+		s->blocks_off = s->hash_off + 8 * s->pages;
+		s->data_off = pos + area;
+		s->size = area + s->pages * SNAP_PAGE_SIZE;
+		pos += s->size;
+
+		l->total_ram_bytes += cfg->regions[idx[k]].size;
+		l->total_ram += s->pages * (SNAP_PAGE_SIZE + SNAP_PAGE_HDR_SIZE);
+		l->digest_tables += 8 * s->pages + 8 * snap_hash_blocks(s->pages);
+	}
+	l->footer_off = pos;
+	l->footer_size = SNAP_FOOTER_SIZE;
+}
+
+int snap_layout_compute_slot(const struct snap_config *cfg, uint32_t order, uint32_t nr_slots,
+			     uint32_t slot, struct snap_layout *out, struct error *err)
+{
+	unsigned int idx[SNAP_MAX_REGIONS], i;
 	struct snap_layout l;
-	uint64_t pos, used;
+	uint64_t slot0_end, slot_span, used;
 	int ret;
 
 	ret = snap_config_check(cfg, err);
@@ -41,44 +85,35 @@ int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct sn
 		return ret;
 	if (order != SNAP_ORDER_REGISTRY && order != SNAP_ORDER_SIZE)
 		return err_set(err, -EINVAL, "unknown section order %u", order);
+	if (nr_slots < 1 || nr_slots > SNAP_MAX_SLOTS || slot >= nr_slots)
+		return err_set(err, -EINVAL, "slot %u of %u (an image has 1 or %d slots)", slot,
+			       nr_slots, SNAP_MAX_SLOTS);
 
-	/* snap_config_check bounds every size, so none of the sums below can overflow. */
+	/*
+	 * Slot 0 is the header at 0, the shared VM start section, state,
+	 * sections, footer. Slot k > 0 is its own header, then the same. The
+	 * config is bounded (snap_config_check), so no sum below can overflow.
+	 */
 	memset(&l, 0, sizeof(l));
-	l.order = order;
-	l.header_off = 0;
-	l.header_size = SNAP_HEADER_SIZE;
-	l.start_off = l.header_off + l.header_size;
-	l.start_size = SNAP_START_SIZE;
-	l.state_off = l.start_off + l.start_size;
-	l.state_size = snap_state_area_size(cfg->vcpus);
-	pos = l.state_off + l.state_size;
-
 	section_order(cfg, order, idx);
-	l.nr_sections = cfg->nr_regions;
-	for (k = 0; k < l.nr_sections; k++) {
-		struct snap_section *s = &l.sections[k];
-		uint64_t table_area;
+	l.order = order;
+	l.nr_slots = nr_slots;
+	l.header_size = SNAP_HEADER_SIZE;
+	l.start_off = SNAP_HEADER_SIZE;
+	l.start_size = SNAP_START_SIZE;
+	place_slot(cfg, idx, l.start_off + l.start_size, &l);
+	slot0_end = l.footer_off + l.footer_size;
+	slot_span = slot0_end - l.start_size;
+	for (i = 1; i < nr_slots; i++)
+		l.slot_off[i] = slot0_end + (i - 1) * slot_span;
+	l.image_size = slot0_end + (nr_slots - 1) * slot_span;
+	l.slot = slot;
+	l.header_off = l.slot_off[slot];
+	if (slot)
+		place_slot(cfg, idx, l.header_off + l.header_size, &l);
 
-		s->region = idx[k];
-		s->id = idx[k] + 1;
-		s->pages = cfg->regions[idx[k]].size / SNAP_PAGE_SIZE;
-		table_area =
-		    ALIGN_UP(SNAP_SECTION_DESC + SNAP_PAGE_HDR_SIZE * s->pages, SNAP_PAGE_SIZE);
-		s->offset = pos;
-		s->table_off = pos + SNAP_SECTION_DESC;
-		s->data_off = pos + table_area;
-		s->size = table_area + s->pages * SNAP_PAGE_SIZE;
-		pos += s->size;
-
-		l.total_ram_bytes += cfg->regions[idx[k]].size;
-		l.total_ram += s->pages * (SNAP_PAGE_SIZE + SNAP_PAGE_HDR_SIZE);
-	}
-	l.footer_off = pos;
-	l.footer_size = SNAP_FOOTER_SIZE;
-	l.image_size = l.footer_off + l.footer_size;
-
-	used = l.header_size + l.start_size + l.state_size + l.total_ram + l.footer_size;
-	l.padding = l.image_size - used;
+	used = l.header_size + l.state_size + l.total_ram + l.digest_tables + l.footer_size;
+	l.padding = slot_span - used;
 	*out = l;
 	return 0;
 }
@@ -96,6 +131,9 @@ const struct snap_section *snap_layout_section(const struct snap_layout *l, unsi
 void snap_header_set_layout(struct snap_header *h, const struct snap_layout *l)
 {
 	h->order = l->order;
+	h->nr_slots = l->nr_slots;
+	h->slot = l->slot;
+	memcpy(h->slot_off, l->slot_off, sizeof(h->slot_off));
 	h->image_size = l->image_size;
 	h->start_off = l->start_off;
 	h->start_size = l->start_size;

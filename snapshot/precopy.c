@@ -25,6 +25,8 @@ struct engine {
 	struct snap_report *rep;
 	struct error *err;
 	uint8_t *stage;
+	uint64_t staged_ready; /* bytes of stage faulted in */
+	uint64_t pending;      /* bytes dirty when precopy stopped: most of the final batch */
 	uint64_t t0;
 };
 
@@ -201,10 +203,14 @@ static int precopy(struct engine *e)
 	uint64_t max_us = (l->max_time_ms ? l->max_time_ms : DEFAULT_TIME_MS) * 1000;
 	uint64_t downtime = l->max_downtime_ms ? l->max_downtime_ms : DEFAULT_DOWNTIME;
 	uint64_t dirty, before = UINT64_MAX;
-	int ret;
+	int ret = 0;
 
 	max_passes = MIN(max_passes, SNAP_MAX_PASSES - 1);
-	ret = first_pass(e, new_pass(e));
+	/* Incremental: the bitmaps hold what changed since the last snapshot; else every page. */
+	if (e->sink->ops->start)
+		ret = e->sink->ops->start(e->sink->ctx, e->rep->incremental, e->err);
+	if (!ret)
+		ret = e->rep->incremental ? copy_dirty(e, new_pass(e)) : first_pass(e, new_pass(e));
 	for (; !ret; before = dirty) {
 		e->rep->threshold =
 		    l->threshold ? l->threshold : downtime * bandwidth_per_ms(e->rep);
@@ -213,6 +219,7 @@ static int precopy(struct engine *e)
 			break;
 		dirty = count_dirty(e->vm) * SNAP_PAGE_SIZE;
 		progress(e, dirty);
+		e->pending = dirty;
 		if (dirty <= e->rep->threshold) {
 			e->rep->converged = true;
 			e->rep->stop_reason = "dirty set below threshold";
@@ -322,7 +329,12 @@ out:
 static int copy_paused(struct engine *e)
 {
 	struct snap_pass *p = new_pass(e);
-	int ret = first_pass(e, p);
+	int ret = 0;
+
+	if (e->sink->ops->start)
+		ret = e->sink->ops->start(e->sink->ctx, false, e->err);
+	if (!ret)
+		ret = first_pass(e, p);
 
 	e->rep->stop_reason = "copied while paused";
 	e->rep->converged = !ret;
@@ -333,14 +345,29 @@ static int alloc_stage(struct engine *e)
 {
 	if (!e->o->stage_cap)
 		return 0;
-	/* Populated now: page faults during the pause would be downtime. */
+	/* Not populated: faulting in all of it costs more than a small snapshot. */
 	e->stage = mmap(NULL, e->o->stage_cap, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (e->stage == MAP_FAILED) {
 		e->stage = NULL;
 		return err_set(e->err, -ENOMEM, "out of memory for the final-batch buffer");
 	}
 	return 0;
+}
+
+/*
+ * Before the pause, fault in as much of the stage as the final batch will
+ * likely need (twice what was dirty when precopy stopped, and 2 MiB): a
+ * page fault during the pause would be downtime. Touching needs no syscall,
+ * so it works under every seccomp filter that runs the engine.
+ */
+static void prefault_stage(struct engine *e)
+{
+	uint64_t want = MIN(e->o->stage_cap, 2 * e->pending + (2ULL << 20)), off;
+
+	for (off = e->staged_ready; e->stage && off < want; off += SNAP_PAGE_SIZE)
+		((volatile uint8_t *)e->stage)[off] = 0;
+	e->staged_ready = MAX(e->staged_ready, want);
 }
 
 /* The pause: last batch, state, the sink's hook, resume. */
@@ -350,6 +377,7 @@ static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *
 	uint64_t t_pause, resumed_us = 0;
 	int ret;
 
+	prefault_stage(e);
 	ret = vm->ops->pause(vm->ctx, &e->rep->pause_latency_us, e->err);
 	if (ret)
 		return ret;
@@ -385,7 +413,7 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	e.t0 = snap_mono_us();
 	ret = alloc_stage(&e);
 	if (!ret && logged) {
-		ret = vm->ops->log_start(vm->ctx, err);
+		ret = vm->ops->log_start(vm->ctx, &rep->incremental, err);
 		if (!ret)
 			ret = precopy(&e);
 	}

@@ -31,6 +31,11 @@ struct snap_sink_ops {
 		     struct error *err);
 	/* Optional: pages [first, first + n) of region r are known to be zero (memfd holes). */
 	int (*zeros)(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err);
+	/*
+	 * Optional: logging is on and pass 1 is next; incremental: pass 1
+	 * hands over only the pages the VM tracked since the last snapshot.
+	 */
+	int (*start)(void *ctx, bool incremental, struct error *err);
 	/* Optional: do pass 1 a faster way than reading every page of every region. */
 	int (*first_pass)(void *ctx, struct error *err);
 	/* Optional: everything handed over so far has landed (a pass ends here). */

@@ -22,17 +22,20 @@
 
 #define SNAP_PAGE_SIZE	    4096ULL
 #define SNAP_PAGE_HDR_SIZE  8ULL
-#define SNAP_FORMAT_VERSION 1
-#define SNAP_MAX_REGIONS    16
-#define SNAP_REGION_ID_MAX  31 /* bytes, without NUL */
-#define SNAP_HEADER_SIZE    4096ULL
-#define SNAP_START_SIZE	    4096ULL
-#define SNAP_FOOTER_SIZE    4096ULL
-#define SNAP_STATE_FIXED    16384ULL
-#define SNAP_STATE_PER_VCPU 32768ULL
-#define SNAP_SECTION_DESC   64ULL /* section descriptor before the page header table */
-#define SNAP_METADATA_MAX   1024
-#define SNAP_MACHINE_PC	    "kvmsnap-pc-1"
+#define SNAP_FORMAT_VERSION 2
+#define SNAP_MAX_SLOTS	    2
+/* Page hashes per block of the digest table: one 4096-byte block of u64s. */
+#define SNAP_HASH_BLOCK_PAGES 512ULL
+#define SNAP_MAX_REGIONS      16
+#define SNAP_REGION_ID_MAX    31 /* bytes, without NUL */
+#define SNAP_HEADER_SIZE      4096ULL
+#define SNAP_START_SIZE	      4096ULL
+#define SNAP_FOOTER_SIZE      4096ULL
+#define SNAP_STATE_FIXED      16384ULL
+#define SNAP_STATE_PER_VCPU   32768ULL
+#define SNAP_SECTION_DESC     64ULL /* section descriptor before the page header table */
+#define SNAP_METADATA_MAX     1024
+#define SNAP_MACHINE_PC	      "kvmsnap-pc-1"
 /* Sanity bounds that keep every size computation far from 64-bit overflow. */
 #define SNAP_MAX_VCPUS	     4096
 #define SNAP_REGION_SIZE_MAX (1ULL << 48)
@@ -79,11 +82,25 @@ struct snap_section {
 	uint64_t table_off; /* absolute offset of the page header table */
 	uint64_t data_off;  /* absolute, 4096-aligned */
 	uint64_t pages;
+	uint64_t hash_off;   /* absolute: page digest table, u64 per page */
+	uint64_t blocks_off; /* absolute: block digest table, u64 per SNAP_HASH_BLOCK_PAGES */
 };
 
-/* Where everything is, and the sizing terms that `image size` prints. */
+/* Digest table blocks of a section of this many pages. */
+static inline uint64_t snap_hash_blocks(uint64_t pages)
+{
+	return DIV_ROUND_UP(pages, SNAP_HASH_BLOCK_PAGES);
+}
+
+/*
+ * Where everything of one slot is, and the sizing terms that `image size`
+ * prints. Every offset is absolute and belongs to slot `slot`; only the VM
+ * start section is shared by the slots.
+ */
 struct snap_layout {
 	uint32_t order;
+	uint32_t nr_slots, slot;
+	uint64_t slot_off[SNAP_MAX_SLOTS]; /* each slot's header; 0 for slots past nr_slots */
 	uint64_t header_off, header_size;
 	uint64_t start_off, start_size;
 	uint64_t state_off, state_size;
@@ -91,10 +108,11 @@ struct snap_layout {
 	uint64_t image_size;
 	unsigned int nr_sections;
 	struct snap_section sections[SNAP_MAX_REGIONS]; /* in image order */
-	/* Sizing terms. */
+	/* Sizing terms, per slot. */
 	uint64_t total_ram_bytes; /* sum of region sizes */
 	uint64_t total_ram;	  /* Total_ram_bytes / 4096 * (4096 + 8) */
-	uint64_t padding;	  /* image_size minus every other term */
+	uint64_t digest_tables;	  /* 8 per page + 8 per SNAP_HASH_BLOCK_PAGES pages, per section */
+	uint64_t padding;	  /* a slot's size minus its other terms */
 };
 
 /* The VM state area of an image for this many vCPUs: the one formula. */
@@ -120,19 +138,29 @@ int snap_config_compare(const struct snap_config *image, const struct snap_confi
  */
 void snap_metadata_build(const struct snap_config *cfg, const char *guest, char *buf, size_t len);
 
-/* Compute the layout for a configuration and section order. */
-int snap_layout_compute(const struct snap_config *cfg, uint32_t order, struct snap_layout *out,
-			struct error *err);
+/* Compute the layout of slot `slot` of an image with nr_slots (1 or 2) slots. */
+int snap_layout_compute_slot(const struct snap_config *cfg, uint32_t order, uint32_t nr_slots,
+			     uint32_t slot, struct snap_layout *out, struct error *err);
+
+/* The layout of a one-slot image. */
+static inline int snap_layout_compute(const struct snap_config *cfg, uint32_t order,
+				      struct snap_layout *out, struct error *err)
+{
+	return snap_layout_compute_slot(cfg, order, 1, 0, out, err);
+}
 
 /* The section that holds region index r, or NULL. */
 const struct snap_section *snap_layout_section(const struct snap_layout *l, unsigned int r);
 
-/* The decoded header block. */
+/* The decoded header block of one slot. */
 struct snap_header {
 	uint32_t version;
 	uint8_t uuid[16];
 	uint32_t state;
 	uint32_t order;
+	uint32_t nr_slots, slot;
+	uint64_t slot_off[SNAP_MAX_SLOTS];
+	uint64_t write_id; /* random, new for each snapshot into this slot */
 	uint64_t generation;
 	uint64_t created_ns, started_ns, completed_ns; /* CLOCK_REALTIME */
 	uint64_t image_size;
@@ -147,6 +175,7 @@ struct snap_header {
 /* Decoded footer. */
 struct snap_footer {
 	uint64_t generation;
+	uint64_t write_id;
 	uint32_t nr_regions;
 	uint32_t digest_algo; /* 1 = XXH3 page tree */
 	uint64_t pause_ns;
@@ -157,9 +186,9 @@ struct snap_footer {
 	uint64_t region_size[SNAP_MAX_REGIONS];
 };
 #define SNAP_FOOTER_CONVERGED 0x1u
-#define SNAP_DIGEST_XXH3_TREE 1u
+#define SNAP_DIGEST_XXH3_TREE 2u
 
-/* Copy where everything is (order, sizes, offsets, the section table) from l into h. */
+/* Copy where everything is (order, slots, sizes, offsets, the section table) from l into h. */
 void snap_header_set_layout(struct snap_header *h, const struct snap_layout *l);
 
 /* Block codecs: encode writes a whole block, checksum included. Decode checks
@@ -185,20 +214,30 @@ static inline uint64_t snap_page_hdr(uint64_t index, uint64_t flags)
 }
 
 /*
- * The region digest: XXH3-64 over the little-endian XXH3-64 of each page.
- * page_hashes (may be NULL) receives the per-page values.
+ * The region digest ("XXH3 page tree", Documentation/snapshot-format.md):
+ * each page's XXH3-64; each run of SNAP_HASH_BLOCK_PAGES page hashes (the
+ * last one shorter) hashed as little-endian u64s into a block digest; the
+ * block digests hashed the same way into the region digest. Two levels, so
+ * that an incremental snapshot rehashes only the blocks it changed.
  */
+uint64_t snap_page_hash(const void *page);
+/* The digest of n (1..SNAP_HASH_BLOCK_PAGES) page hashes, or of n block digests. */
+uint64_t snap_digest_u64s(const uint64_t *v, uint64_t n);
+/* page_hashes (may be NULL) receives the per-page values. */
 uint64_t snap_digest_pages(const void *mem, uint64_t pages, uint64_t *page_hashes);
 uint64_t snap_digest_tree(const uint64_t *page_hashes, uint64_t pages);
 
 /* The same digest, fed a run of pages at a time (verify --deep reads in chunks). */
 struct snap_digest_stream {
-	void *state; /* XXH3 streaming state */
+	void *state; /* XXH3 streaming state over the block digests */
 	unsigned int fill;
-	uint8_t buf[4096]; /* little-endian page hashes not yet hashed */
+	uint8_t buf[SNAP_HASH_BLOCK_PAGES * 8]; /* little-endian page hashes of the open block */
 };
 int snap_digest_begin(struct snap_digest_stream *s); /* 0 or -ENOMEM */
 void snap_digest_add(struct snap_digest_stream *s, const void *mem, uint64_t pages);
+/* Add pages whose hashes are known. */
+void snap_digest_add_hashes(struct snap_digest_stream *s, const uint64_t *page_hashes,
+			    uint64_t pages);
 /* The digest of every page added; frees the state. */
 uint64_t snap_digest_end(struct snap_digest_stream *s);
 

@@ -79,8 +79,12 @@ uint64_t snap_rec_payload(const struct snap_rec *r)
 
 /* Why precopy ended, as a code in END: the engine's reasons, in this order. */
 static const char *const stop_reasons[] = {
-    "", "dirty set below threshold", "pass limit reached", "time limit reached",
-    "dirty set no longer halving", "copied while paused",
+    "",
+    "dirty set below threshold",
+    "pass limit reached",
+    "time limit reached",
+    "dirty set no longer halving",
+    "copied while paused",
 };
 
 void snap_rec_end_encode(const struct snap_report *rep, uint8_t buf[SNAP_REC_END_SIZE])

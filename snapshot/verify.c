@@ -14,6 +14,8 @@
 #include "snapshot/state.h"
 
 #define CHUNK (8u << 20)
+/* Pages per deep-verify chunk: whole digest blocks, and room for their tables in the buffer. */
+#define CHUNK_PAGES (CHUNK / (SNAP_PAGE_SIZE + 16) / SNAP_HASH_BLOCK_PAGES * SNAP_HASH_BLOCK_PAGES)
 
 struct vctx {
 	struct snap_image *img;
@@ -77,17 +79,22 @@ static int read_state(struct vctx *v)
 	return ret;
 }
 
-/* One 8-byte word of a section's header area, at area offset o (o >= the descriptor). */
+/*
+ * One 8-byte word of a section's table area, at area offset o (o >= the
+ * descriptor): a page header, a page or block digest (checked by deep; zero
+ * in an empty slot), or padding.
+ */
 static void check_word(struct vctx *v, const struct snap_section *s, uint64_t o, uint64_t word)
 {
 	const char *id = v->img->cfg.regions[s->region].id;
 	uint64_t i = (o - SNAP_SECTION_DESC) / 8, want;
+	uint64_t tables = 2 * s->pages + snap_hash_blocks(s->pages);
 
 	if (i >= s->pages) {
-		if (word)
-			problem(v, -EINVAL,
-				"section %u (%s): padding after the page header table is set",
-				s->id, id);
+		if (word && (i >= tables || !v->res->complete))
+			problem(v, -EINVAL, "section %u (%s): %s is set", s->id, id,
+				i >= tables ? "padding after the digest tables"
+					    : "a digest table entry of an empty slot");
 		return;
 	}
 	want = v->res->complete ? snap_page_hdr(i, SNAP_PAGE_PRESENT) : 0;
@@ -126,26 +133,70 @@ static int check_headers(struct vctx *v, const struct snap_section *s)
 	return 0;
 }
 
+/* Pages [first, first + n) of a section: data, page digests and their block digests. */
+static int check_digest_chunk(struct vctx *v, const struct snap_section *s, uint64_t first,
+			      uint64_t n, uint64_t *hashes, struct snap_digest_stream *ds)
+{
+	const char *id = v->img->cfg.regions[s->region].id;
+	uint64_t nb = snap_hash_blocks(n), i, b, h;
+	uint8_t *table = v->buf + n * SNAP_PAGE_SIZE, *blocks = table + n * 8;
+	int ret;
+
+	ret = snap_image_pread(v->img, v->buf, n * SNAP_PAGE_SIZE,
+			       s->data_off + first * SNAP_PAGE_SIZE, v->err);
+	if (!ret)
+		ret = snap_image_pread(v->img, table, n * 8, s->hash_off + first * 8, v->err);
+	if (!ret)
+		ret = snap_image_pread(v->img, blocks, nb * 8,
+				       s->blocks_off + first / SNAP_HASH_BLOCK_PAGES * 8, v->err);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		hashes[i] = snap_page_hash(v->buf + i * SNAP_PAGE_SIZE);
+		if (hashes[i] == get_le64(table + i * 8))
+			continue;
+		v->res->bad_page_digests++;
+		problem(v, -EBADMSG,
+			"region %s: page %llu does not match its digest (data %016llx, table "
+			"%016llx)",
+			id, (unsigned long long)(first + i), (unsigned long long)hashes[i],
+			(unsigned long long)get_le64(table + i * 8));
+	}
+	for (b = 0; b < nb; b++) {
+		uint64_t k = MIN(SNAP_HASH_BLOCK_PAGES, n - b * SNAP_HASH_BLOCK_PAGES);
+
+		h = snap_digest_u64s(hashes + b * SNAP_HASH_BLOCK_PAGES, k);
+		if (h == get_le64(blocks + b * 8))
+			continue;
+		v->res->bad_digests++;
+		problem(v, -EBADMSG, "region %s: block digest %llu does not match its pages", id,
+			(unsigned long long)(first / SNAP_HASH_BLOCK_PAGES + b));
+	}
+	snap_digest_add_hashes(ds, hashes, n);
+	return 0;
+}
+
+/* The region digest from the data, and on the way every digest table entry. */
 static int check_digest(struct vctx *v, const struct snap_section *s)
 {
 	const char *id = v->img->cfg.regions[s->region].id;
-	uint64_t pos, area = s->pages * SNAP_PAGE_SIZE, d;
+	uint64_t per_chunk = CHUNK_PAGES, first, n, d;
 	struct snap_digest_stream ds;
-	int ret;
+	uint64_t *hashes = malloc(per_chunk * 8);
+	int ret = 0;
 
-	if (snap_digest_begin(&ds))
+	if (!hashes || snap_digest_begin(&ds)) {
+		free(hashes);
 		return err_set(v->err, -ENOMEM, "out of memory for a digest");
-	for (pos = 0; pos < area; pos += CHUNK) {
-		size_t n = area - pos < CHUNK ? (size_t)(area - pos) : CHUNK;
-
-		ret = snap_image_pread(v->img, v->buf, n, s->data_off + pos, v->err);
-		if (ret) {
-			snap_digest_end(&ds);
-			return ret;
-		}
-		snap_digest_add(&ds, v->buf, n / SNAP_PAGE_SIZE);
+	}
+	for (first = 0; first < s->pages && !ret; first += n) {
+		n = MIN(s->pages - first, per_chunk);
+		ret = check_digest_chunk(v, s, first, n, hashes, &ds);
 	}
 	d = snap_digest_end(&ds);
+	free(hashes);
+	if (ret)
+		return ret;
 	if (d != v->footer.digest[s->region]) {
 		v->res->bad_digests++;
 		problem(v, -EBADMSG, "region %s: digest mismatch (data %016llx, footer %016llx)",
@@ -192,10 +243,11 @@ int snap_image_verify(struct snap_image *img, bool deep, struct snap_verify_resu
 
 	memset(res, 0, sizeof(*res));
 	if (img->hdr.state == SNAP_STATE_WRITING)
-		return err_set(
-		    err, -EINVAL,
-		    "image %s: state is 'writing': the snapshot of generation %llu was interrupted",
-		    img->path, (unsigned long long)img->hdr.generation);
+		return err_set(err, -EINVAL,
+			       "image %s: %s is 'writing': the snapshot of generation %llu was "
+			       "interrupted",
+			       img->path, snap_image_slot_name(img),
+			       (unsigned long long)img->hdr.generation);
 	res->complete = img->hdr.state == SNAP_STATE_COMPLETE;
 	v.buf = aligned_alloc(SNAP_PAGE_SIZE, CHUNK);
 	if (!v.buf)

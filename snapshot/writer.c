@@ -1,16 +1,25 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The image writer (Documentation/design.md, "Live snapshot"): the precopy
- * engine (precopy.c) with a sink that writes each page over its fixed slot.
+ * engine (precopy.c) with a sink that writes each page over its fixed slot
+ * of the selected image slot.
  *
- *  1. header -> writing, next generation, durable
- *  2. every section's descriptor and page header table
- *  3. the engine: pass 1, dirty passes, the final pause (state saved), resume
- *  4. the state area and the footer with the digests; durable; header ->
- *     complete, durable
+ *  1. header -> writing, next generation, new write id, durable
+ *  2. the engine: log on; full: every section's descriptor and page header
+ *     table, pass 1 every page; incremental: pass 1 only the pages the VM
+ *     tracked since the slot's last snapshot; dirty passes; the final pause
+ *     (state saved); resume
+ *  3. the state area, the digest tables of the pages written, the footer;
+ *     durable; header -> complete, durable
  *
  * The VM runs during everything but the engine's pause. Any failure leaves
  * the header `writing`, and the engine has resumed the VM and stopped logging.
+ *
+ * Digests stay exact at a cost proportional to the pages written: each
+ * written page's hash is kept; at the end only the digest table blocks
+ * (SNAP_HASH_BLOCK_PAGES pages each) that hold a written page are read,
+ * merged, rehashed and written back, and the region digest is rehashed
+ * from the block digest table (8 bytes per 2 MiB of guest memory).
  */
 #include "snapshot/writer.h"
 
@@ -24,6 +33,7 @@
 #include "lib/align.h"
 #include "snapshot/clock.h"
 #include "lib/le.h"
+#include "snapshot/bitmap.h"
 #include "snapshot/ioq.h"
 #include "snapshot/precopy.h"
 
@@ -37,8 +47,11 @@ struct wctx {
 	const struct snap_config *cfg;
 	const char *metadata;
 	struct snap_report *rep;
-	uint64_t *hashes[SNAP_MAX_REGIONS]; /* per-page XXH3, kept current */
-	uint8_t *zeros;			    /* ZERO_BYTES of zeros: what holes are */
+	uint64_t *hashes[SNAP_MAX_REGIONS];  /* per-page XXH3 of what was written */
+	uint64_t *written[SNAP_MAX_REGIONS]; /* bitmap: pages written by this snapshot */
+	uint64_t *blocks[SNAP_MAX_REGIONS];  /* block digests */
+	bool incremental;
+	uint8_t *zeros; /* ZERO_BYTES of zeros: what holes are */
 	uint64_t zero_hash;
 	struct snap_ioq ioq; /* writes in flight */
 	uint64_t t0;
@@ -67,7 +80,8 @@ static int sink_write(void *ctx, unsigned int r, uint64_t first, uint64_t n, con
 			return ret;
 		for (i = 0; i < cnt; i++)
 			w->hashes[r][first + done + i] =
-			    XXH3_64bits(src + (done + i) * SNAP_PAGE_SIZE, SNAP_PAGE_SIZE);
+			    snap_page_hash(src + (done + i) * SNAP_PAGE_SIZE);
+		snap_bitmap_set_range(w->written[r], first + done, cnt);
 		done += cnt;
 	}
 	return 0;
@@ -90,6 +104,7 @@ static int sink_zeros(void *ctx, unsigned int r, uint64_t first, uint64_t n, str
 			return ret;
 		for (i = 0; i < cnt; i++)
 			w->hashes[r][first + done + i] = w->zero_hash;
+		snap_bitmap_set_range(w->written[r], first + done, cnt);
 		done += cnt;
 	}
 	return 0;
@@ -99,12 +114,6 @@ static int sink_drain(void *ctx, struct error *err)
 {
 	return snap_ioq_drain(&((struct wctx *)ctx)->ioq, err);
 }
-
-static const struct snap_sink_ops image_sink_ops = {
-    .write = sink_write,
-    .zeros = sink_zeros,
-    .drain = sink_drain,
-};
 
 /* The descriptor and page header table of a section: every page present. */
 static int write_page_headers(struct wctx *w, unsigned int r, struct error *err)
@@ -122,6 +131,112 @@ static int write_page_headers(struct wctx *w, unsigned int r, struct error *err)
 	for (i = 0; i < s->pages; i++)
 		put_le64(buf + SNAP_SECTION_DESC + i * 8, snap_page_hdr(i, SNAP_PAGE_PRESENT));
 	ret = snap_image_pwrite(w->img, buf, len, s->offset, err);
+	free(buf);
+	return ret;
+}
+
+/* Incremental: the block digests of the slot's last snapshot, which the unwritten pages keep. */
+static int read_block_digests(struct wctx *w, unsigned int r, struct error *err)
+{
+	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
+	uint64_t nb = snap_hash_blocks(s->pages), b;
+	uint8_t *buf = malloc(nb * 8);
+	int ret;
+
+	if (!buf)
+		return err_set(err, -ENOMEM, "out of memory for block digests");
+	ret = snap_image_pread(w->img, buf, nb * 8, s->blocks_off, err);
+	for (b = 0; !ret && b < nb; b++)
+		w->blocks[r][b] = get_le64(buf + b * 8);
+	free(buf);
+	return ret;
+}
+
+/* Sink: logging is on, pass 1 is next. */
+static int sink_start(void *ctx, bool incremental, struct error *err)
+{
+	struct wctx *w = ctx;
+	const struct snap_layout *l = &w->img->layout;
+	unsigned int k;
+	int ret = 0;
+
+	w->incremental = incremental;
+	for (k = 0; !ret && k < l->nr_sections; k++)
+		ret = incremental ? read_block_digests(w, l->sections[k].region, err)
+				  : write_page_headers(w, l->sections[k].region, err);
+	return ret;
+}
+
+static const struct snap_sink_ops image_sink_ops = {
+    .start = sink_start,
+    .write = sink_write,
+    .zeros = sink_zeros,
+    .drain = sink_drain,
+};
+
+/*
+ * Digest table blocks [b0, b1) of region r, whose pages include written ones:
+ * incremental, merge the unwritten pages' hashes from the image first; then
+ * the block digests, and the blocks written back.
+ */
+static int update_hash_blocks(struct wctx *w, unsigned int r, uint64_t b0, uint64_t b1,
+			      uint8_t *buf, struct error *err)
+{
+	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
+	uint64_t first = b0 * SNAP_HASH_BLOCK_PAGES;
+	uint64_t n = MIN(b1 * SNAP_HASH_BLOCK_PAGES, s->pages) - first, i, b;
+	int ret = 0;
+
+	if (w->incremental)
+		ret = snap_image_pread(w->img, buf, n * 8, s->hash_off + first * 8, err);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		if (snap_bitmap_test(w->written[r], first + i))
+			put_le64(buf + i * 8, w->hashes[r][first + i]);
+		else if (w->incremental)
+			w->hashes[r][first + i] = get_le64(buf + i * 8);
+		else /* a stream that left a page out: its slot holds an older snapshot's data */
+			return err_set(err, -EPROTO, "region %s: page %llu was never written",
+				       w->cfg->regions[r].id, (unsigned long long)(first + i));
+	}
+	for (b = b0; b < b1; b++) {
+		uint64_t p = b * SNAP_HASH_BLOCK_PAGES;
+
+		w->blocks[r][b] =
+		    snap_digest_u64s(w->hashes[r] + p, MIN(SNAP_HASH_BLOCK_PAGES, s->pages - p));
+	}
+	return snap_image_pwrite(w->img, buf, n * 8, s->hash_off + first * 8, err);
+}
+
+#define HASH_RUN_BLOCKS 256 /* digest table blocks per read and write: 1 MiB */
+
+/* Region r's digest tables for what this snapshot wrote, and its region digest. */
+static int write_digests(struct wctx *w, unsigned int r, uint64_t *digest, struct error *err)
+{
+	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
+	uint64_t nb = snap_hash_blocks(s->pages), b = 0, end, i;
+	uint8_t *buf = malloc(MAX(HASH_RUN_BLOCKS * SNAP_HASH_BLOCK_PAGES * 8, nb * 8));
+	int ret = 0;
+
+	if (!buf)
+		return err_set(err, -ENOMEM, "out of memory for digest tables");
+	while (!ret && b < nb) {
+		/* The next run of blocks holding a written page, at most HASH_RUN_BLOCKS long. */
+		uint64_t pos = b * SNAP_HASH_BLOCK_PAGES, len;
+
+		if (!snap_bitmap_next_run(w->written[r], s->pages, &pos, &len))
+			break;
+		b = pos / SNAP_HASH_BLOCK_PAGES;
+		end = MIN(DIV_ROUND_UP(pos + len, SNAP_HASH_BLOCK_PAGES), b + HASH_RUN_BLOCKS);
+		ret = update_hash_blocks(w, r, b, end, buf, err);
+		b = end;
+	}
+	for (i = 0; !ret && i < nb; i++)
+		put_le64(buf + i * 8, w->blocks[r][i]);
+	if (!ret)
+		ret = snap_image_pwrite(w->img, buf, nb * 8, s->blocks_off, err);
+	*digest = snap_digest_u64s(w->blocks[r], nb);
 	free(buf);
 	return ret;
 }
@@ -145,6 +260,7 @@ static int write_footer(struct wctx *w, struct error *err)
 	if (!buf)
 		return err_set(err, -ENOMEM, "out of memory for the footer");
 	f.generation = w->img->hdr.generation;
+	f.write_id = w->img->hdr.write_id;
 	f.nr_regions = w->cfg->nr_regions;
 	f.digest_algo = SNAP_DIGEST_XXH3_TREE;
 	f.pause_ns = w->rep->pause_realtime_ns;
@@ -153,13 +269,15 @@ static int write_footer(struct wctx *w, struct error *err)
 	f.downtime_us = w->rep->downtime_us;
 	f.total_us = snap_mono_us() - w->t0;
 	f.bytes_written = w->rep->bytes_written;
-	for (r = 0; r < f.nr_regions; r++) {
-		f.digest[r] = snap_digest_tree(w->hashes[r], region_pages(w->cfg, r));
+	for (r = 0, ret = 0; !ret && r < f.nr_regions; r++) {
+		ret = write_digests(w, r, &f.digest[r], err);
 		f.region_size[r] = w->cfg->regions[r].size;
 		w->rep->digests[r] = f.digest[r];
 	}
 	snap_footer_encode(&f, buf);
-	ret = snap_image_pwrite(w->img, buf, SNAP_FOOTER_SIZE, w->img->layout.footer_off, err);
+	if (!ret)
+		ret = snap_image_pwrite(w->img, buf, SNAP_FOOTER_SIZE, w->img->layout.footer_off,
+					err);
 	free(buf);
 	return ret;
 }
@@ -176,8 +294,13 @@ static int alloc_ctx(struct wctx *w, struct error *err)
 	w->zero_hash = XXH3_64bits(w->zeros, SNAP_PAGE_SIZE);
 	w->rep->io_engine = snap_ioq_engine(&w->ioq);
 	for (r = 0; r < w->cfg->nr_regions; r++) {
-		w->hashes[r] = calloc(region_pages(w->cfg, r), sizeof(uint64_t));
-		if (!w->hashes[r])
+		uint64_t pages = region_pages(w->cfg, r);
+
+		/* calloc: pages of it that are never written are never touched. */
+		w->hashes[r] = calloc(pages, sizeof(uint64_t));
+		w->written[r] = calloc(SNAP_BITMAP_WORDS(pages), sizeof(uint64_t));
+		w->blocks[r] = calloc(snap_hash_blocks(pages), sizeof(uint64_t));
+		if (!w->hashes[r] || !w->written[r] || !w->blocks[r])
 			return err_set(err, -ENOMEM, "out of memory for page hashes");
 	}
 	return 0;
@@ -190,8 +313,11 @@ static void free_ctx(struct wctx *w)
 	/* Before the buffers go: writes from them may be in flight. */
 	snap_ioq_exit(&w->ioq);
 	free(w->zeros);
-	for (r = 0; r < SNAP_MAX_REGIONS; r++)
+	for (r = 0; r < SNAP_MAX_REGIONS; r++) {
 		free(w->hashes[r]);
+		free(w->written[r]);
+		free(w->blocks[r]);
+	}
 }
 
 static int check_vm(struct snap_image *img, struct snap_vm *vm, struct error *err)
@@ -214,11 +340,12 @@ static int check_vm(struct snap_image *img, struct snap_vm *vm, struct error *er
 static int begin_image(struct wctx *w, struct error *err)
 {
 	struct snap_image *img = w->img;
-	const struct snap_layout *l = &img->layout;
-	unsigned int k;
 	int ret;
 
-	img->hdr.generation++;
+	img->hdr.generation = snap_image_next_generation(img);
+	ret = snap_random_u64(&img->hdr.write_id, err);
+	if (ret)
+		return ret;
 	img->hdr.state = SNAP_STATE_WRITING;
 	img->hdr.started_ns = snap_real_ns();
 	img->hdr.completed_ns = 0;
@@ -226,11 +353,9 @@ static int begin_image(struct wctx *w, struct error *err)
 	snprintf(img->hdr.metadata, sizeof(img->hdr.metadata), "%s", w->metadata);
 	img->hdr.metadata_len = (uint32_t)strlen(img->hdr.metadata);
 	w->rep->generation = img->hdr.generation;
-	ret = snap_image_write_header(img, true, err);
-	/* 2 */
-	for (k = 0; !ret && k < l->nr_sections; k++)
-		ret = write_page_headers(w, l->sections[k].region, err);
-	return ret;
+	w->rep->slot = img->slot;
+	w->rep->write_id = img->hdr.write_id;
+	return snap_image_write_header(img, true, err);
 }
 
 /* 4: everything after the VM has resumed: state, footer, durability, complete. */
@@ -332,6 +457,9 @@ int snap_stream_writer_open(struct snap_stream_writer **out, struct snap_image *
 	}
 	if (!ret)
 		ret = begin_image(&s->w, err);
+	/* A stream is always a full snapshot. */
+	if (!ret)
+		ret = sink_start(&s->w, false, err);
 	if (ret) {
 		snap_stream_writer_close(s);
 		return ret;

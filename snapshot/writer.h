@@ -19,8 +19,13 @@ struct snap_vm_region {
 };
 
 struct snap_vm_ops {
-	/* Start dirty logging: every page clean from now on. */
-	int (*log_start)(void *ctx, struct error *err);
+	/*
+	 * Start dirty logging: every page clean from now on. Or, for an
+	 * incremental snapshot, set *prefilled and leave in the dirty bitmaps
+	 * every page changed since the image slot's last snapshot (the VM
+	 * tracked them): pass 1 then copies only those.
+	 */
+	int (*log_start)(void *ctx, bool *prefilled, struct error *err);
 	/* Fill every region's dirty bitmap with the pages dirtied since the last call. */
 	int (*fetch_dirty)(void *ctx, struct error *err);
 	/* Stop every vCPU; return when all are out of guest mode. */
@@ -77,6 +82,10 @@ struct snap_report {
 	uint64_t bytes_written;
 	uint64_t image_size;
 	uint64_t generation;
+	uint32_t slot;
+	uint64_t write_id;
+	bool incremental; /* pass 1 copied only the pages changed since the slot's last snapshot */
+	char full_reason[160]; /* why not incremental, when the caller knows */
 	bool converged;
 	const char *stop_reason; /* why precopy ended */
 	const char *io_engine;	 /* io_uring or pwrite */
@@ -84,7 +93,8 @@ struct snap_report {
 };
 
 /*
- * Take a live snapshot of vm into img (opened RDWR, layout for vm->cfg).
+ * Take a live snapshot of vm into the selected slot of img (opened RDWR,
+ * layout for vm->cfg; see snap_image_select_slot() and _next_slot()).
  * On failure, the VM is resumed and logging stopped (finish is always
  * called), the image is left in state `writing` (or with a header that fails
  * its checksum), and the cause is in *err.

@@ -171,9 +171,29 @@ static void print_region(struct json_object *r)
 	printf("\n");
 }
 
+/* One dirty tracker: "tracking UUID slot N: valid, 12 pages since write id X". */
+static void print_tracker(struct json_object *t)
+{
+	struct json_object *ids = member(t, "write_ids");
+	size_t i;
+
+	printf("tracking %s slot %" PRIu64 ": ", str_of(t, "uuid"), u64_of(t, "slot"));
+	if (json_object_get_boolean(member(t, "pending")))
+		printf("pending commit of %s, ", str_of(t, "pending_id"));
+	if (json_object_get_boolean(member(t, "valid")))
+		printf("valid, ");
+	else
+		printf("invalid (%s), ", str_of(t, "why"));
+	printf("%" PRIu64 " pages dirty", u64_of(t, "pages"));
+	for (i = 0; i < nr_items(ids); i++)
+		printf("%s%s", i ? ", " : "; write ids ",
+		       json_object_get_string(json_object_array_get_idx(ids, i)));
+	printf("\n");
+}
+
 static void print_status(struct json_object *r)
 {
-	struct json_object *regions = member(r, "regions");
+	struct json_object *regions = member(r, "regions"), *tracking = member(r, "tracking");
 	uint64_t up = u64_of(r, "uptime_ms");
 	char sz[32];
 	size_t i;
@@ -186,6 +206,8 @@ static void print_status(struct json_object *r)
 	printf("dirty log: %s\n", on_off(r, "dirty_log"));
 	for (i = 0; i < nr_items(regions); i++)
 		print_region(json_object_array_get_idx(regions, i));
+	for (i = 0; i < nr_items(tracking); i++)
+		print_tracker(json_object_array_get_idx(tracking, i));
 }
 
 static void print_digest(struct json_object *r)

@@ -22,6 +22,9 @@ struct image_opts {
 	const char *from_image;
 	const char *path;
 	bool json, force, deep, ansi;
+	uint32_t slots; /* size, create: 1 or 2 */
+	uint32_t slot;	/* info, verify, screen: with have_slot */
+	bool have_slot;
 };
 
 /* What the option tables fill: one image command runs per process. */
@@ -37,10 +40,18 @@ static const char *const orders[] = {"registry", "size", NULL};
 		 "section order: registry (default) or size (largest first)", \
 		 .seen = &opts.have_order)
 #define OPT_IMAGE_JSON() OPT_BOOL(0, "json", &opts.json, "print one JSON object")
+#define OPT_IMAGE_SLOTS()                                                                    \
+	OPT_UINT(0, "slots", &opts.slots, "N", 1, SNAP_MAX_SLOTS,                            \
+		 "1 (default) or 2: with 2, snapshots alternate between two complete sets\n" \
+		 "of sections, so that a good snapshot always survives the next one")
+#define OPT_IMAGE_SLOT()                                            \
+	OPT_UINT(0, "slot", &opts.slot, "N", 0, SNAP_MAX_SLOTS - 1, \
+		 "the slot to read (default: the newest complete one)", .seen = &opts.have_slot)
 
 static const struct parse_opt size_options[] = {
     PC_OPTIONS(&opts.pc, &opts.have_pc),
     OPT_IMAGE_ORDER(),
+    OPT_IMAGE_SLOTS(),
     OPT_STRING(0, "from-image", &opts.from_image, "IMAGE",
 	       "take the regions and vCPUs from an image's VM start section"),
     OPT_IMAGE_JSON(),
@@ -51,6 +62,7 @@ static const struct parse_opt create_options[] = {
     OPT_ARG("IMAGE", &opts.path),
     PC_OPTIONS(&opts.pc, &opts.have_pc),
     OPT_IMAGE_ORDER(),
+    OPT_IMAGE_SLOTS(),
     OPT_BOOL(0, "force", &opts.force,
 	     "overwrite an existing file, or a device that carries a file\n"
 	     "system or partition table signature"),
@@ -60,21 +72,24 @@ static const struct parse_opt create_options[] = {
 
 static const struct parse_opt info_options[] = {
     OPT_ARG("IMAGE", &opts.path),
+    OPT_IMAGE_SLOT(),
     OPT_IMAGE_JSON(),
     OPT_END(),
 };
 
 static const struct parse_opt verify_options[] = {
     OPT_ARG("IMAGE", &opts.path),
+    OPT_IMAGE_SLOT(),
     OPT_BOOL(0, "deep", &opts.deep,
-	     "also recompute each region digest from the page data and\n"
-	     "compare it with the footer (reads the whole image)"),
+	     "also recompute every page digest from the page data and compare\n"
+	     "it with the digest tables and the footer (reads the whole slot)"),
     OPT_IMAGE_JSON(),
     OPT_END(),
 };
 
 static const struct parse_opt screen_options[] = {
     OPT_ARG("IMAGE", &opts.path),
+    OPT_IMAGE_SLOT(),
     OPT_BOOL(0, "ansi", &opts.ansi, "keep the cells' colours (ANSI escape sequences)"),
     OPT_END(),
 };
@@ -183,11 +198,24 @@ static const char *hex64(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+/* Open an image read-only, on the slot --slot names if given. 0 or -errno with *err set. */
+static int __open_image(const char *path, struct snap_image *img, struct error *err)
+{
+	int ret = snap_image_open(path, SNAP_OPEN_RDONLY, NULL, img, err);
+
+	if (!ret && opts.have_slot) {
+		ret = snap_image_select_slot(img, opts.slot, false, err);
+		if (ret)
+			snap_image_close(img);
+	}
+	return ret;
+}
+
 static int open_image(const char *path, struct snap_image *img)
 {
 	struct error err;
 
-	if (snap_image_open(path, SNAP_OPEN_RDONLY, NULL, img, &err)) {
+	if (__open_image(path, img, &err)) {
 		pr_err("%s", err.msg);
 		return -1;
 	}
@@ -207,14 +235,21 @@ static void size_line(const char *name, uint64_t v, const char *note)
 		printf("%-18s %15" PRIu64 " bytes  %s\n", name, v, paren);
 }
 
+/* One slot: its header, state area, sections and footer. */
+static uint64_t slot_span(const struct snap_layout *l)
+{
+	return (l->image_size - l->start_size) / l->nr_slots;
+}
+
 static void size_text(const struct snap_config *cfg, const struct snap_layout *l)
 {
 	char note[160];
 	unsigned int i;
 	uint64_t pages = l->total_ram_bytes / SNAP_PAGE_SIZE;
 
-	printf("Image for %s, %u vCPU%s, section order %s\n", cfg->machine, cfg->vcpus,
-	       cfg->vcpus == 1 ? "" : "s", snap_order_name(l->order));
+	printf("Image for %s, %u vCPU%s, section order %s, %u slot%s\n", cfg->machine, cfg->vcpus,
+	       cfg->vcpus == 1 ? "" : "s", snap_order_name(l->order), l->nr_slots,
+	       l->nr_slots == 1 ? "" : "s");
 	printf("regions (registry order):\n");
 	for (i = 0; i < cfg->nr_regions; i++) {
 		char name[40];
@@ -229,13 +264,16 @@ static void size_text(const struct snap_config *cfg, const struct snap_layout *l
 		 "= %" PRIu64 " / 4096 \u00d7 (4096 + 8) = %" PRIu64 " \u00d7 4104",
 		 l->total_ram_bytes, pages);
 	size_line("TotalRAM", l->total_ram, note);
-	size_line("header", l->header_size, NULL);
-	size_line("VM start section", l->start_size, NULL);
+	size_line("digest tables", l->digest_tables, "8 per page + 8 per 512 pages");
+	size_line("slot header", l->header_size, NULL);
 	snprintf(note, sizeof(note), "= ALIGN4K(16384 + %u \u00d7 32768)", cfg->vcpus);
 	size_line("VM state area", l->state_size, note);
 	size_line("footer", l->footer_size, NULL);
 	size_line("padding", l->padding, "section descriptors and data-area alignment");
-	size_line("image size", l->image_size, NULL);
+	size_line("slot size", slot_span(l), "each term above, per slot");
+	size_line("VM start section", l->start_size, "shared by the slots");
+	snprintf(note, sizeof(note), "= 4096 + %u \u00d7 slot", l->nr_slots);
+	size_line("image size", l->image_size, note);
 }
 
 static struct json_object *regions_json(const struct snap_config *cfg)
@@ -269,6 +307,8 @@ static struct json_object *sections_json(const struct snap_config *cfg, const st
 		jadd(o, "offset", ju64(s->offset));
 		jadd(o, "size", ju64(s->size));
 		jadd(o, "table_offset", ju64(s->table_off));
+		jadd(o, "page_digest_offset", ju64(s->hash_off));
+		jadd(o, "block_digest_offset", ju64(s->blocks_off));
 		jadd(o, "data_offset", ju64(s->data_off));
 		jadd(o, "pages", ju64(s->pages));
 		json_object_array_add(a, o);
@@ -288,11 +328,14 @@ static void size_json(const struct snap_config *cfg, const struct snap_layout *l
 	jadd(o, "regions", regions_json(cfg));
 	jadd(o, "total_ram_bytes", ju64(l->total_ram_bytes));
 	jadd(o, "total_ram", ju64(l->total_ram));
+	jadd(o, "slots", ju64(l->nr_slots));
+	jadd(o, "digest_tables", ju64(l->digest_tables));
 	jadd(o, "header", ju64(l->header_size));
 	jadd(o, "start_section", ju64(l->start_size));
 	jadd(o, "state_area", ju64(l->state_size));
 	jadd(o, "footer", ju64(l->footer_size));
 	jadd(o, "padding", ju64(l->padding));
+	jadd(o, "slot_size", ju64(slot_span(l)));
 	jadd(o, "image_size", ju64(l->image_size));
 	jadd(o, "sections", sections_json(cfg, l));
 	print_json(o);
@@ -304,7 +347,7 @@ static int do_size(struct image_opts *o)
 	struct snap_layout l;
 	struct error err;
 	struct snap_image img;
-	uint32_t order = o->order;
+	uint32_t order = o->order, slots = o->slots ? o->slots : 1;
 
 	if (o->from_image) {
 		if (open_image(o->from_image, &img))
@@ -317,7 +360,7 @@ static int do_size(struct image_opts *o)
 		pr_err("%s", err.msg);
 		return EXIT_FAILED;
 	}
-	if (snap_layout_compute(&cfg, order, &l, &err)) {
+	if (snap_layout_compute_slot(&cfg, order, slots, 0, &l, &err)) {
 		pr_err("%s", err.msg);
 		return EXIT_FAILED;
 	}
@@ -332,7 +375,8 @@ static int do_size(struct image_opts *o)
 
 static int do_create(struct image_opts *o)
 {
-	struct snap_target_opts topts = {.order = o->order, .force = o->force};
+	struct snap_target_opts topts = {
+	    .order = o->order, .force = o->force, .nr_slots = o->slots ? o->slots : 1};
 	struct snap_image img = {0};
 	struct snap_config cfg;
 	struct error err;
@@ -355,12 +399,15 @@ static int do_create(struct image_opts *o)
 		jadd(j, "image_size", ju64(img.hdr.image_size));
 		jadd(j, "uuid", json_object_new_string(u));
 		jadd(j, "order", json_object_new_string(snap_order_name(img.hdr.order)));
+		jadd(j, "slots", ju64(img.nr_slots));
 		jadd(j, "state", json_object_new_string(snap_state_name(img.hdr.state)));
 		print_json(j);
 	} else {
-		printf("image %s: created on a %s, %" PRIu64 " bytes (%s), uuid %s, order %s\n",
+		printf("image %s: created on a %s, %" PRIu64
+		       " bytes (%s), uuid %s, order %s, %u slot%s\n",
 		       o->path, img.blockdev ? "block device" : "file", img.hdr.image_size,
-		       human(img.hdr.image_size, h, sizeof(h)), u, snap_order_name(img.hdr.order));
+		       human(img.hdr.image_size, h, sizeof(h)), u, snap_order_name(img.hdr.order),
+		       img.nr_slots, img.nr_slots == 1 ? "" : "s");
 	}
 	snap_image_close(&img);
 	return 0;
@@ -421,9 +468,24 @@ static void info_text(const struct snap_image *img, const struct snap_footer *f)
 	       img->blockdev ? "block device" : "file", img->target_size);
 	printf("uuid:               %s\n", uuid_str(h->uuid, a, sizeof(a)));
 	printf("format version:     %u\n", h->version);
+	printf("created:            %s\n", iso_time(h->created_ns, a, sizeof(a)));
+	printf("slots:              %u\n", img->nr_slots);
+	for (i = 0; i < img->nr_slots; i++) {
+		const struct snap_slot_info *si = &img->slots[i];
+
+		if (!si->ok) {
+			printf("  slot %u:           damaged: %s\n", i, si->why);
+			continue;
+		}
+		printf("  slot %u:           %s, generation %" PRIu64 ", completed %s%s\n", i,
+		       snap_state_name(si->hdr.state), si->hdr.generation,
+		       iso_time(si->hdr.completed_ns, a, sizeof(a)),
+		       i == img->slot ? "  (shown below)" : "");
+	}
+	printf("slot %u:\n", img->slot);
+	printf("write id:           %016" PRIx64 "\n", h->write_id);
 	printf("state:              %s\n", snap_state_name(h->state));
 	printf("generation:         %" PRIu64 "\n", h->generation);
-	printf("created:            %s\n", iso_time(h->created_ns, a, sizeof(a)));
 	printf("snapshot started:   %s\n", iso_time(h->started_ns, a, sizeof(a)));
 	printf("snapshot completed: %s\n", iso_time(h->completed_ns, a, sizeof(a)));
 	printf("image size:         %" PRIu64 " bytes (%s)\n", h->image_size,
@@ -493,6 +555,32 @@ static struct json_object *footer_json(const struct snap_config *c, const struct
 	return o;
 }
 
+static struct json_object *slots_json(const struct snap_image *img)
+{
+	struct json_object *a = json_object_new_array();
+	char buf[32];
+	uint32_t i;
+
+	for (i = 0; i < img->nr_slots; i++) {
+		const struct snap_slot_info *si = &img->slots[i];
+		struct json_object *o = json_object_new_object();
+
+		jadd(o, "slot", ju64(i));
+		jadd(o, "ok", json_object_new_boolean(si->ok));
+		if (!si->ok) {
+			jadd(o, "error", json_object_new_string(si->why));
+		} else {
+			jadd(o, "state", json_object_new_string(snap_state_name(si->hdr.state)));
+			jadd(o, "generation", ju64(si->hdr.generation));
+			jadd(o, "write_id",
+			     json_object_new_string(hex64(si->hdr.write_id, buf, sizeof(buf))));
+			jadd(o, "completed", jtime(si->hdr.completed_ns));
+		}
+		json_object_array_add(a, o);
+	}
+	return a;
+}
+
 static void info_json(const struct snap_image *img, const struct snap_footer *f)
 {
 	const struct snap_header *h = &img->hdr;
@@ -505,6 +593,9 @@ static void info_json(const struct snap_image *img, const struct snap_footer *f)
 	jadd(o, "target_size", ju64(img->target_size));
 	jadd(o, "uuid", json_object_new_string(uuid_str(h->uuid, a, sizeof(a))));
 	jadd(o, "version", ju64(h->version));
+	jadd(o, "slots", slots_json(img));
+	jadd(o, "slot", ju64(img->slot));
+	jadd(o, "write_id", json_object_new_string(hex64(h->write_id, a, sizeof(a))));
 	jadd(o, "state", json_object_new_string(snap_state_name(h->state)));
 	jadd(o, "generation", ju64(h->generation));
 	jadd(o, "created", jtime(h->created_ns));
@@ -562,7 +653,7 @@ static int do_verify(struct image_opts *o)
 	bool opened;
 	int ret;
 
-	ret = snap_image_open(o->path, SNAP_OPEN_RDONLY, NULL, &img, &err);
+	ret = __open_image(o->path, &img, &err);
 	opened = !ret;
 	if (opened)
 		ret = snap_image_verify(&img, o->deep, &res, &err);
@@ -576,6 +667,7 @@ static int do_verify(struct image_opts *o)
 		jadd(j, "error", ret ? json_object_new_string(err.msg) : NULL);
 		jadd(j, "state",
 		     opened ? json_object_new_string(snap_state_name(img.hdr.state)) : NULL);
+		jadd(j, "slot", opened ? ju64(img.slot) : NULL);
 		jadd(j, "generation", opened ? ju64(img.hdr.generation) : NULL);
 		jadd(j, "complete", json_object_new_boolean(res.complete));
 		jadd(j, "pages_checked", ju64(res.pages_checked));
@@ -584,10 +676,15 @@ static int do_verify(struct image_opts *o)
 		jadd(j, "state_ok", json_object_new_boolean(res.state_ok));
 		jadd(j, "digests_checked", json_object_new_boolean(res.digests_checked));
 		jadd(j, "bad_digests", ju64(res.bad_digests));
+		jadd(j, "bad_page_digests", ju64(res.bad_page_digests));
 		print_json(j);
 	} else if (!ret) {
-		printf("image %s: OK (generation %" PRIu64 ", %s, %" PRIu64 " pages checked%s)\n",
-		       o->path, img.hdr.generation, snap_state_name(img.hdr.state),
+		char slot[24] = "";
+
+		if (img.nr_slots > 1)
+			snprintf(slot, sizeof(slot), "slot %u, ", img.slot);
+		printf("image %s: OK (%sgeneration %" PRIu64 ", %s, %" PRIu64 " pages checked%s)\n",
+		       o->path, slot, img.hdr.generation, snap_state_name(img.hdr.state),
 		       res.pages_checked, res.digests_checked ? ", digests match" : "");
 	}
 	if (opened)
@@ -672,7 +769,7 @@ static int do_screen(struct image_opts *o)
 	unsigned int row;
 	int ret;
 
-	ret = snap_image_open(o->path, SNAP_OPEN_RDONLY, NULL, &img, &err);
+	ret = __open_image(o->path, &img, &err);
 	if (!ret) {
 		ret = read_screen(&img, buf, &err);
 		snap_image_close(&img);
@@ -691,26 +788,28 @@ static int do_screen(struct image_opts *o)
 static const struct subcmd subcmds[] = {
     {"size", "image size", do_size,
      "size [--mem SIZE] [--vcpus N] [--vram SIZE] [--order registry|size]\n"
-     "                          [--from-image IMAGE] [--json]",
+     "                          [--slots N] [--from-image IMAGE] [--json]",
      "Print the size of a snapshot image for a VM and every term of it: the\n"
      "memory regions, Total_ram_bytes, TotalRAM = Total_ram_bytes / 4096 x (4096 + 8),\n"
-     "header, VM start section, VM state area, footer, padding and the total.\n",
+     "the digest tables, and per slot the header, VM state area, footer and padding;\n"
+     "then the shared VM start section and the total, 4096 + slots x slot size.\n",
      size_options, false, "print the size of an image and every term of it"},
     {"create", "image create", do_create,
      "create IMAGE [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
-     "                            [--order registry|size] [--force] [--json]",
+     "                            [--order registry|size] [--slots N] [--force] [--json]",
      "Create an empty snapshot image for a VM. IMAGE is a new file, preallocated\n"
      "in full, or a raw block device that is large enough and not in use.\n",
      create_options, true, "create an empty image on a file or block device"},
-    {"info", "image info", do_info, "info IMAGE [--json]",
-     "Show an image's header, platform metadata, sections and, for a complete\n"
-     "snapshot, its footer (digests, passes, downtime).\n",
+    {"info", "image info", do_info, "info IMAGE [--slot N] [--json]",
+     "Show an image's slots, then one slot's header, platform metadata, sections\n"
+     "and, for a complete snapshot, its footer (digests, passes, downtime).\n",
      info_options, true, "show an image's header, sections and footer"},
-    {"verify", "image verify", do_verify, "verify IMAGE [--deep] [--json]",
-     "Check an image's structure, state, footer, VM state area and every page\n"
-     "header. Exit status 0 if the image is sound (complete, or empty), 1 if not.\n",
+    {"verify", "image verify", do_verify, "verify IMAGE [--slot N] [--deep] [--json]",
+     "Check one slot of an image: structure, state, footer, VM state area and\n"
+     "every page header; with --deep every page, block and region digest.\n"
+     "Exit status 0 if the slot is sound (complete, or empty), 1 if not.\n",
      verify_options, true, "check an image (--deep: and its digests)"},
-    {"screen", "image screen", do_screen, "screen IMAGE [--ansi]",
+    {"screen", "image screen", do_screen, "screen IMAGE [--slot N] [--ansi]",
      "Print the 80x25 VGA text screen saved in a complete image, one line per\n"
      "row. Control and non-ASCII characters show as '.', empty cells as spaces.\n",
      screen_options, true, "print the VGA text screen saved in an image"},

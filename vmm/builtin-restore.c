@@ -17,7 +17,8 @@ struct restore_opts {
 	const char *serial;
 	const char *kvm_dev;
 	const char *user;
-	bool lazy, paused, keep_caps, json, direct;
+	bool lazy, paused, keep_caps, json, direct, have_slot;
+	uint32_t slot;
 };
 
 /* Milestones, ns since the command started. */
@@ -28,7 +29,7 @@ struct restore_times {
 
 static void restore_usage(FILE *f, const struct parse_opt *opts)
 {
-	fprintf(f, "usage: kvmsnap restore IMAGE [--lazy] [--paused] [--control PATH]\n"
+	fprintf(f, "usage: kvmsnap restore IMAGE [--slot N] [--lazy] [--paused] [--control PATH]\n"
 		   "                       [--serial stdio|FILE|none] [--user USER[:GROUP]] "
 		   "[--keep-caps]\n"
 		   "                       [--no-direct] [--json] [-v]\n"
@@ -55,6 +56,10 @@ static int restore_parse(int argc, char **argv, struct restore_opts *o)
 		     "starts in milliseconds. The image must not change while\n"
 		     "the VM runs; a block device is held exclusively until a\n"
 		     "snapshot of the VM copies the memory out of it."),
+	    OPT_UINT(0, "slot", &o->slot, "N", 0, SNAP_MAX_SLOTS - 1,
+		     "restore slot N of a two-slot image (default: the newest\n"
+		     "complete one)",
+		     .seen = &o->have_slot),
 	    OPT_BOOL(0, "paused", &o->paused,
 		     "stay paused until `kvmsnap ctl PATH resume` (needs --control)"),
 	    OPT_SET(0, "no-direct", &o->direct, false,
@@ -164,6 +169,10 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	devs = (struct vm_state_devices){.com1 = &vs->com1};
 	if (!ret)
 		ret = restore__load_state(ri, &vs->kvm, &devs, err);
+	/* Memory equals the slot now: the first snapshot back into it can be incremental. */
+	if (!ret)
+		ret = mem__track_restored(&vs->kvm.mem, ri->img.hdr.uuid, ri->img.slot,
+					  ri->img.hdr.write_id, err);
 	t->state = now_ns();
 	return ret;
 }
@@ -183,7 +192,11 @@ int cmd_restore(int argc, char **argv)
 		return ret > 0 ? 0 : EXIT_VMM_ERROR;
 	vm_setup__init(&vs);
 	/* The image first: a refused one touches nothing. */
-	ret = restore__open(&ri, o.image, o.lazy, o.direct, &err);
+	ret = restore__open(
+	    &ri, o.image,
+	    &(struct restore_open_opts){
+		.lazy = o.lazy, .direct = o.direct, .have_slot = o.have_slot, .slot = o.slot},
+	    &err);
 	t.validated = now_ns();
 	if (!ret)
 		ret = restore_vm(&vs, &ri, &o, &t, &ls, &err);

@@ -35,6 +35,8 @@ struct run_opts {
 	bool keep_caps;
 	const char *snapshot;	 /* --snapshot IMAGE */
 	uint64_t snapshot_after; /* seconds */
+	const char *checkpoint;	 /* --checkpoint IMAGE */
+	uint64_t every_ms;	 /* --every */
 	char tmpdir[64];	 /* private control socket for --snapshot without --control */
 	char tmpsock[96];
 };
@@ -104,6 +106,13 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		       "would; the guest runs on afterwards"),
 	    OPT_UINT(0, "snapshot-after", &o->snapshot_after, "SECONDS", 0, 86400,
 		     "seconds before --snapshot starts, default 1", .unit = "seconds"),
+	    OPT_STRING(0, "checkpoint", &o->checkpoint, "IMAGE",
+		       "keep the VM checkpointed in IMAGE: an incremental snapshot\n"
+		       "into alternating slots every --every SECONDS, as\n"
+		       "`kvmsnap snapshot --incremental --every` would"),
+	    OPT_UINT(0, "every", &o->every_ms, "SECONDS", 1, 86400,
+		     "seconds between --checkpoint snapshots, default 10", .unit = "seconds",
+		     .scale = 1000),
 	    VM_OPTIONS(o),
 	    OPT_END(),
 	};
@@ -114,6 +123,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	o->pc.vram_size = VRAM_DEFAULT;
 	o->pc.nr_cpus = 1;
 	o->snapshot_after = 1;
+	o->every_ms = 10000;
 	VM_OPTIONS_DEFAULTS(o);
 	ret = builtin__parse_options(argc, argv, "run", opts, run_usage);
 	if (ret)
@@ -131,6 +141,10 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	}
 	if (!o->kernel.path && (o->kernel.append || o->kernel.nr_initrds)) {
 		pr_err("run: --append and --initrd go with --kernel");
+		return -EINVAL;
+	}
+	if (o->snapshot && o->checkpoint) {
+		pr_err("run: give --snapshot or --checkpoint, not both");
 		return -EINVAL;
 	}
 	if (pc__check_config(&o->pc, &err)) {
@@ -164,10 +178,12 @@ static int private_control(struct run_opts *o)
 static pid_t start_snapshot_child(const struct run_opts *o)
 {
 	struct manager_opts m = {
-	    .image = o->snapshot,
+	    .image = o->snapshot ? o->snapshot : o->checkpoint,
 	    .control = o->control,
+	    .incremental = o->checkpoint != NULL,
+	    .every_ms = o->checkpoint ? o->every_ms : 0,
+	    .target = {.direct = true, .nr_slots = o->checkpoint ? 2 : 1},
 	    .snap = {.max_downtime_ms = 20},
-	    .target = {.direct = true},
 	    .lock_down = !o->keep_caps,
 	    .user = o->user,
 	};
@@ -217,7 +233,7 @@ int cmd_run(int argc, char **argv)
 		free(o.initrd_list);
 		return ret > 0 ? 0 : EXIT_VMM_ERROR;
 	}
-	if (o.snapshot && !o.control && private_control(&o))
+	if ((o.snapshot || o.checkpoint) && !o.control && private_control(&o))
 		goto out;
 	vo = (struct vm_setup_opts){.pc = o.pc,
 				    .kvm_dev = o.kvm_dev,
@@ -232,7 +248,7 @@ int cmd_run(int argc, char **argv)
 		pr_err("%s", err.msg);
 		goto out;
 	}
-	if (o.snapshot) {
+	if (o.snapshot || o.checkpoint) {
 		snap_pid = start_snapshot_child(&o);
 		if (snap_pid < 0)
 			goto out;

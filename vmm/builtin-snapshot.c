@@ -11,13 +11,14 @@
 
 static void snapshot_usage(FILE *f, const struct parse_opt *opts)
 {
-	fprintf(f, "usage: kvmsnap snapshot IMAGE --control PATH [--max-downtime MS | --threshold "
-		   "SIZE]\n"
+	fprintf(f, "usage: kvmsnap snapshot IMAGE --control PATH [--incremental] [--slot N]\n"
+		   "                        [--every SECONDS]\n"
+		   "                        [--max-downtime MS | --threshold SIZE]\n"
 		   "                        [--max-passes N] [--max-time SECONDS] [--order "
 		   "registry|size]\n"
-		   "                        [--force] [--no-direct] [--via-stream] [--json] "
-		   "[--no-progress]\n"
-		   "                        [--user USER[:GROUP]] [--keep-caps]\n"
+		   "                        [--slots N] [--force] [--no-direct] [--via-stream] "
+		   "[--json]\n"
+		   "                        [--no-progress] [--user USER[:GROUP]] [--keep-caps]\n"
 		   "\n"
 		   "Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
 		   "preallocated file or a raw block device. A missing file is created at the "
@@ -55,8 +56,22 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	    OPT_UINT(0, "max-time", &o->snap.max_time_ms, "SECONDS", 1, 86400,
 		     "precopy time budget before the final pause, default 60", .unit = "seconds",
 		     .scale = 1000),
+	    OPT_BOOL(0, "incremental", &o->incremental,
+		     "write only the pages changed since the slot's last snapshot,\n"
+		     "if the VM tracked them; else a full snapshot (the report says why)"),
+	    OPT_UINT(0, "every", &o->every_ms, "SECONDS", 1, 86400,
+		     "checkpoint continuously: a snapshot every SECONDS into\n"
+		     "alternating slots, one line each, until SIGINT or SIGTERM\n"
+		     "(use with --incremental and an image of 2 slots)",
+		     .unit = "seconds", .scale = 1000),
+	    OPT_UINT(0, "slot", &o->slot, "N", 0, SNAP_MAX_SLOTS - 1,
+		     "write slot N (default: the one not holding the newest\n"
+		     "complete snapshot)",
+		     .seen = &o->have_slot),
 	    OPT_ENUM(0, "order", &o->target.order, "ORDER", snapshot_orders,
 		     "section order of a new image: registry (default) or size"),
+	    OPT_UINT(0, "slots", &o->target.nr_slots, "N", 1, SNAP_MAX_SLOTS,
+		     "slots of a new image: 1 (default) or 2"),
 	    OPT_BOOL(0, "force", &o->target.force,
 		     "overwrite a block device that carries a file system"),
 	    OPT_SET(0, "no-direct", &o->target.direct, false,
@@ -91,6 +106,17 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 		pr_err("snapshot: give exactly one IMAGE (see kvmsnap snapshot --help)");
 		return -1;
 	}
+	if (o->stream && (o->incremental || o->every_ms)) {
+		pr_err("snapshot: --incremental and --every do not work with --via-stream yet");
+		return -1;
+	}
+	if (o->every_ms && o->have_slot) {
+		pr_err("snapshot: --every alternates the slots; drop --slot");
+		return -1;
+	}
+	/* A progress line between checkpoint lines would only garble them. */
+	if (o->every_ms)
+		o->progress = false;
 	if (!o->control) {
 		pr_err("snapshot: --control PATH is required: the control socket of kvmsnap run");
 		return -1;

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Region digests, shown as 16 lowercase hex digits: the XXH3-64 of the
- * XXH3-64 of each page (snap_digest_pages), the definition a snapshot
- * image's footer uses. Two equal digests of a paused VM mean equal memory.
+ * Region digests, shown as 16 lowercase hex digits: the two-level page tree
+ * of snap_digest_pages (XXH3-64 of the block digests, each the XXH3-64 of
+ * the XXH3-64 of 512 pages), the definition a snapshot image's footer
+ * uses. Two equal digests of a paused VM mean equal memory.
  */
 #ifndef KVMSNAP_DIGEST_H
 #define KVMSNAP_DIGEST_H
@@ -12,7 +13,7 @@
 
 #include "mem.h"
 
-#define DIGEST_ALGORITHM "xxh3-64-pages"
+#define DIGEST_ALGORITHM "xxh3-page-tree"
 #define DIGEST_HEX_SIZE	 17 /* 16 hex digits and the NUL */
 
 uint64_t digest__buf(const void *buf, size_t len);

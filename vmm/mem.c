@@ -13,10 +13,13 @@
 #include "util/memfd.h"
 #include "util/util.h"
 
+_Static_assert(DIRTY_TRACK_MAX_REGIONS >= MEM_MAX_REGIONS, "a tracker has too few bitmaps");
+
 void mem__init(struct mem_registry *reg)
 {
 	memset(reg, 0, sizeof(*reg));
 	reg->vm_fd = -1;
+	dirty_track__init(&reg->track);
 }
 
 struct mem_region *mem__find_region(struct mem_registry *reg, const char *name)
@@ -184,6 +187,41 @@ int mem__register_slots(struct mem_registry *reg, int vm_fd, struct error *err)
 	return 0;
 }
 
+/*
+ * The fetch's buffers and the trackers' shape, before the first fetch: the
+ * fetch itself never allocates.
+ */
+static int prepare_fetch(struct mem_registry *reg, struct error *err)
+{
+	uint64_t words[MEM_MAX_REGIONS], need = 0, need_region = 0;
+	const struct mem_region *r;
+	const struct mem_range *rg;
+	void *p;
+
+	mem__for_each_region (reg, r) {
+		words[r - reg->regions] = mem__region_bitmap_bytes(r) / 8;
+		need_region = MAX(need_region, mem__region_bitmap_bytes(r));
+		mem__for_each_range (r, rg)
+			need = MAX(need, mem__bitmap_bytes(rg));
+	}
+	if (need > reg->dirty_scratch_bytes) {
+		p = realloc(reg->dirty_scratch, need);
+		if (!p)
+			return err_set(err, -ENOMEM, "out of memory for the dirty log");
+		reg->dirty_scratch = p;
+		reg->dirty_scratch_bytes = need;
+	}
+	if (need_region > reg->region_scratch_bytes) {
+		p = realloc(reg->region_scratch, need_region);
+		if (!p)
+			return err_set(err, -ENOMEM, "out of memory for the dirty log");
+		reg->region_scratch = p;
+		reg->region_scratch_bytes = need_region;
+	}
+	return reg->nr_regions ? dirty_track__set_shape(&reg->track, reg->nr_regions, words, err)
+			       : 0;
+}
+
 int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err)
 {
 	struct mem_region *r;
@@ -192,6 +230,14 @@ int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err)
 
 	if (reg->vm_fd < 0)
 		return err_set(err, -ENODEV, "dirty logging needs a VM with memory slots");
+	if (on) {
+		ret = prepare_fetch(reg, err);
+		if (ret)
+			return ret;
+	}
+	/* Off loses KVM's unfetched bits; on after off starts from nothing known. */
+	if (on != reg->log_dirty || !on)
+		dirty_track__invalidate(&reg->track, DIRTY_TRACK_LOG_OFF);
 	mem__for_each_region (reg, r) {
 		if (r->flags & MEM_REGION_READONLY)
 			continue;
@@ -211,8 +257,9 @@ uint64_t mem__bitmap_bytes(const struct mem_range *range)
 	return ALIGN_UP(range->size / PAGE_SIZE, 64) / 8;
 }
 
-int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap,
-		       struct error *err)
+/* Fetch and clear one range's KVM bitmap; only mem__fetch_dirty() may, for the trackers. */
+static int get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap,
+			 struct error *err)
 {
 	struct kvm_dirty_log log = {.slot = range->slot, .dirty_bitmap = bitmap};
 
@@ -253,31 +300,61 @@ void mem__merge_range_bitmap(uint64_t *region_bitmap, const struct mem_range *ra
 int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
 		     struct error *err)
 {
+	unsigned int idx = (unsigned int)(r - reg->regions);
 	const struct mem_range *rg;
-	uint64_t need = 0;
+	uint64_t first, end, w;
 	int ret;
 
 	if (r->flags & MEM_REGION_READONLY)
 		return 0; /* the guest cannot write it; KVM logs nothing for it */
-	mem__for_each_range (r, rg)
-		need = MAX(need, mem__bitmap_bytes(rg));
-	if (need > reg->dirty_scratch_bytes) {
-		uint64_t *p = realloc(reg->dirty_scratch, need);
-
-		if (!p)
-			return err_set(err, -ENOMEM, "out of memory for the dirty log of %s",
-				       r->name);
-		reg->dirty_scratch = p;
-		reg->dirty_scratch_bytes = need;
-	}
+	ret = prepare_fetch(reg, err);
+	if (ret)
+		return ret;
 	mem__for_each_range (r, rg) {
-		ret = mem__get_dirty_log(reg, rg, reg->dirty_scratch, NULL);
-		if (ret)
+		ret = get_dirty_log(reg, rg, reg->dirty_scratch, NULL);
+		if (ret) {
+			/* KVM may have cleared bits it could not hand over. */
+			if (ret != -ENODEV)
+				dirty_track__invalidate(&reg->track, DIRTY_TRACK_FETCH_FAILED);
 			return err_set(err, ret, "cannot fetch the dirty log of %s (slot %u): %s",
 				       r->name, rg->slot, strerror(-ret));
-		mem__merge_range_bitmap(bitmap, rg, reg->dirty_scratch);
+		}
+		if (!reg->track.nr) {
+			mem__merge_range_bitmap(bitmap, rg, reg->dirty_scratch);
+			continue;
+		}
+		/* In region pages once, then word-wise into the caller's and each tracker's. */
+		first = rg->offset / PAGE_SIZE / 64;
+		end = ALIGN_UP((rg->offset + rg->size) / PAGE_SIZE, 64) / 64;
+		memset(reg->region_scratch + first, 0, (end - first) * 8);
+		mem__merge_range_bitmap(reg->region_scratch, rg, reg->dirty_scratch);
+		for (w = first; w < end; w++)
+			bitmap[w] |= reg->region_scratch[w];
+		dirty_track__or_region(&reg->track, idx, reg->region_scratch, first, end - first);
 	}
 	return 0;
+}
+
+bool mem__tracking(const struct mem_registry *reg)
+{
+	return dirty_track__needs_log(&reg->track);
+}
+
+bool mem__log_needed(const struct mem_registry *reg)
+{
+	return reg->log_asked || mem__tracking(reg);
+}
+
+int mem__track_restored(struct mem_registry *reg, const uint8_t uuid[16], uint32_t slot,
+			uint64_t write_id, struct error *err)
+{
+	struct dirty_tag tag = {.slot = slot, .write_id = write_id};
+	int ret = reg->log_dirty ? 0 : mem__set_log_dirty(reg, true, err);
+
+	if (ret)
+		return err_prefix(err, "cannot track the restored memory");
+	memcpy(tag.uuid, uuid, sizeof(tag.uuid));
+	return dirty_track__start(&reg->track, &tag, err);
 }
 
 int mem__ensure_memfds(struct mem_registry *reg, struct error *err)
@@ -320,4 +397,8 @@ void mem__exit(struct mem_registry *reg)
 	free(reg->dirty_scratch);
 	reg->dirty_scratch = NULL;
 	reg->dirty_scratch_bytes = 0;
+	free(reg->region_scratch);
+	reg->region_scratch = NULL;
+	reg->region_scratch_bytes = 0;
+	dirty_track__exit(&reg->track);
 }

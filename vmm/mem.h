@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "dirty-track.h"
 #include "lib/error.h"
 
 #define MEM_MAX_REGIONS	    8
@@ -53,6 +54,7 @@ struct mem_registry {
 	uint32_t next_slot;
 	int vm_fd;	/* -1 until mem__register_slots() */
 	bool log_dirty; /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
+	bool log_asked; /* a control client turned it on (`dirty-log`) */
 	/*
 	 * A region may have no memfd (fd -1: restore --lazy maps the image
 	 * there). Whoever made it so sets materialize, which gives every such
@@ -62,6 +64,9 @@ struct mem_registry {
 	void *materialize_ctx;
 	uint64_t *dirty_scratch; /* KVM_GET_DIRTY_LOG buffer of mem__fetch_dirty() */
 	uint64_t dirty_scratch_bytes;
+	uint64_t *region_scratch; /* one range's fetch in region pages, for the trackers */
+	uint64_t region_scratch_bytes;
+	struct dirty_track track; /* what changed since each image slot was completed */
 };
 
 #define mem__for_each_region(reg, r) \
@@ -108,19 +113,15 @@ int mem__register_slots(struct mem_registry *reg, int vm_fd, struct error *err);
 
 /*
  * Turn KVM_MEM_LOG_DIRTY_PAGES on or off for every writable slot. Turning it
- * on starts every page clean. 0, -ENODEV before mem__register_slots(), or
- * -errno; *err set.
+ * on starts every page clean. Turning it off drops what KVM has not handed
+ * over: every dirty tracker becomes invalid, so a caller that would turn it
+ * off asks mem__tracking() first. 0, -ENODEV before mem__register_slots(),
+ * or -errno; *err set.
  */
 int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err);
 
-/*
- * Fetch and clear the dirty bitmap of one range (KVM_GET_DIRTY_LOG). bitmap
- * holds at least mem__bitmap_bytes(range) bytes; bit i is page i of the range.
- * 0, -ENODEV while logging is off, or -errno; *err set.
- */
+/* Bytes of a KVM dirty bitmap of one range: bit i is page i of the range. */
 uint64_t mem__bitmap_bytes(const struct mem_range *range);
-int mem__get_dirty_log(struct mem_registry *reg, const struct mem_range *range, uint64_t *bitmap,
-		       struct error *err);
 
 /* Bytes of a region bitmap: one bit per region page, in whole 64-bit words. */
 uint64_t mem__region_bitmap_bytes(const struct mem_region *r);
@@ -134,13 +135,37 @@ void mem__merge_range_bitmap(uint64_t *region_bitmap, const struct mem_range *ra
 			     const uint64_t *range_bitmap);
 
 /*
- * The one dirty-log fetch: fetch and clear the log of every range of r and
- * OR it into bitmap (mem__region_bitmap_bytes(r) bytes, not cleared here).
- * A read-only region logs nothing and leaves bitmap as it is. Main thread
- * only (it uses a scratch buffer of the registry). 0 or -errno with *err set.
+ * The one dirty-log fetch (nothing else calls KVM_GET_DIRTY_LOG): fetch and
+ * clear the log of every range of r and OR it into bitmap
+ * (mem__region_bitmap_bytes(r) bytes, not cleared here) and into every dirty
+ * tracker's bitmap of r. A read-only region logs nothing and leaves bitmap as
+ * it is. A failed fetch may have lost bits: it invalidates every tracker.
+ * Main thread only (it uses scratch buffers of the registry, allocated when
+ * logging is turned on). 0 or -errno with *err set.
  */
 int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
 		     struct error *err);
+
+/*
+ * Whether a dirty tracker is valid or pending (vmm/dirty-track.h): dirty
+ * logging must then stay on after a snapshot or a materialization.
+ */
+bool mem__tracking(const struct mem_registry *reg);
+
+/*
+ * Whether dirty logging must stay on once a snapshot ends: a client asked
+ * for it, or a tracker needs it. Otherwise the one who turned it on, or a
+ * snapshot that found it on for a tracker that is now gone, turns it off.
+ */
+bool mem__log_needed(const struct mem_registry *reg);
+
+/*
+ * The VM's memory is now exactly image slot (uuid, slot) written with
+ * write_id (a restore from it): dirty logging on, and a valid tracker with
+ * nothing dirty. Call it before the vCPUs run. 0 or -errno with *err set.
+ */
+int mem__track_restored(struct mem_registry *reg, const uint8_t uuid[16], uint32_t slot,
+			uint64_t write_id, struct error *err);
 
 /*
  * Make sure every region has a memfd, so that it can be handed to another

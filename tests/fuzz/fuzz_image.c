@@ -8,8 +8,8 @@
  *   1  a VM start block        snap_start_decode()
  *   2  a footer block          snap_footer_decode()
  *   3  header block, start block, then section descriptors: decode both, lay
- *      the image out as opening it does (snap_layout_compute()) and check
- *      each section's descriptor (snap_section_desc_check())
+ *      the header's slot out as opening it does (snap_layout_compute_slot())
+ *      and check each section's descriptor (snap_section_desc_check())
  *   4  a VM state area         snap_state_open(), then snap_state_next()
  *                              until the end or an error
  */
@@ -38,7 +38,7 @@ static void sections(const uint8_t *data, size_t size, bool fix)
 		fuzz_fix_block_checksum(start_block);
 	}
 	if (snap_header_decode(hdr_block, &h, &err) || snap_start_decode(start_block, &cfg, &err) ||
-	    snap_layout_compute(&cfg, h.order, &l, &err))
+	    snap_layout_compute_slot(&cfg, h.order, h.nr_slots, h.slot, &l, &err))
 		return;
 	for (k = 0; k < l.nr_sections && size; k++) {
 		const struct snap_section *s = &l.sections[k];

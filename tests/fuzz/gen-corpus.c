@@ -188,8 +188,8 @@ static void gen_image(void)
 	static uint8_t descs[SNAP_MAX_REGIONS * SNAP_SECTION_DESC], state[16384];
 	uint8_t mode;
 	struct snap_config cfg, cfg2;
-	struct snap_layout l;
-	struct snap_header h, h2;
+	struct snap_layout l, l1;
+	struct snap_header h, h1, h2;
 	struct snap_footer f, f2;
 	struct error err;
 	unsigned int k;
@@ -202,16 +202,8 @@ static void gen_image(void)
 	memcpy(h.uuid, "fuzz-seed-uuid-0", 16);
 	h.state = SNAP_STATE_COMPLETE;
 	h.generation = 3;
-	h.order = l.order;
-	h.image_size = l.image_size;
-	h.start_off = l.start_off;
-	h.start_size = l.start_size;
-	h.state_off = l.state_off;
-	h.state_size = l.state_size;
-	h.footer_off = l.footer_off;
-	h.footer_size = l.footer_size;
-	h.nr_sections = l.nr_sections;
-	memcpy(h.sections, l.sections, sizeof(h.sections));
+	h.write_id = 0x5eed5eed5eed5eedULL;
+	snap_header_set_layout(&h, &l);
 	snap_metadata_build(&cfg, "fuzz", h.metadata, sizeof(h.metadata));
 	h.metadata_len = (uint32_t)strlen(h.metadata);
 	h.state_used = 0x100;
@@ -219,6 +211,14 @@ static void gen_image(void)
 	expect(snap_header_decode(hdr, &h2, &err), "image/header", &err);
 	mode = 0x80;
 	put("image", "header", &mode, 1, hdr, trimmed(hdr));
+	/* Slot 1 of a two-slot image: its own offsets, all absolute. */
+	expect(snap_layout_compute_slot(&cfg, 0, 2, 1, &l1, &err), "layout/slot 1", &err);
+	h1 = h;
+	snap_header_set_layout(&h1, &l1);
+	snap_header_encode(&h1, hdr);
+	expect(snap_header_decode(hdr, &h2, &err), "image/header-slot1", &err);
+	put("image", "header-slot1", &mode, 1, hdr, trimmed(hdr));
+	snap_header_encode(&h, hdr);
 
 	snap_start_encode(&cfg, start);
 	expect(snap_start_decode(start, &cfg2, &err), "image/start", &err);
@@ -227,6 +227,7 @@ static void gen_image(void)
 
 	memset(&f, 0, sizeof(f));
 	f.generation = 3;
+	f.write_id = 0x5eed5eed5eed5eedULL;
 	f.nr_regions = cfg.nr_regions;
 	f.digest_algo = SNAP_DIGEST_XXH3_TREE;
 	f.passes = 2;

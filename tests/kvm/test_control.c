@@ -106,7 +106,7 @@ TEST_F(ctl, pause_digest_resume)
 	d2 = call(sock, "{\"cmd\":\"digest\"}");
 	ASSERT_EQ(ok_of(d1), 1);
 	ASSERT_EQ(ok_of(d2), 1);
-	EXPECT_STREQ(str_of(d1, "algorithm"), "xxh3-64-pages");
+	EXPECT_STREQ(str_of(d1, "algorithm"), "xxh3-page-tree");
 	EXPECT_TRUE(json_object_get_boolean(get(d1, "paused")));
 	ASSERT_EQ(len_of(get(d1, "regions")), 4);
 	for (i = 0; i < 4; i++) {

@@ -17,6 +17,10 @@
  * it is plain memory that the guest may overwrite). Edge pages: the first
  * and last of each range that the guest does not use itself, and pages at
  * 64-bit word boundaries of the bitmaps.
+ *
+ * A dirty tracker started before the guest runs (mem__track_restored()) gets
+ * every fetch: at the end its bitmaps equal the union of all of them, and
+ * turning logging off invalidates it.
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -49,6 +53,7 @@ struct dirty_vm {
 	bool started;
 	uint64_t *bitmap[MEM_MAX_REGIONS]; /* what the fetch returned */
 	uint64_t *want[MEM_MAX_REGIONS];   /* pages this round's list writes */
+	uint64_t *all[MEM_MAX_REGIONS];	   /* every fetch so far, ORed */
 	struct pagewriter_mailbox *mb;	   /* host view of the mailbox */
 	uint64_t mailbox, free_start, pgtable_end, vram_pages;
 	uint64_t list[PAGEWRITER_MAX_GPAS];
@@ -84,6 +89,7 @@ FIXTURE_TEARDOWN(dirty_log)
 	for (i = 0; i < MEM_MAX_REGIONS; i++) {
 		free(vm->bitmap[i]);
 		free(vm->want[i]);
+		free(vm->all[i]);
 	}
 }
 
@@ -187,6 +193,8 @@ static int start_vm(struct dirty_vm *vm, unsigned int nr_cpus)
 	/* Every page starts clean: the guest's start-up is round 0. */
 	if (!ret)
 		ret = mem__set_log_dirty(&kvm->mem, true, &err);
+	if (!ret)
+		ret = mem__track_restored(&kvm->mem, (const uint8_t[16]){1}, 0, 0x1, &err);
 	if (ret) {
 		fprintf(stderr, "# cannot build the VM: %s\n", err.msg);
 		return ret;
@@ -358,6 +366,8 @@ static void check_logs(struct th_result *_r, struct dirty_vm *vm, unsigned int r
 		want = vm->want[r - reg->regions];
 		memset(bm, 0, mem__region_bitmap_bytes(r));
 		ASSERT_EQ(fetch(vm, r, bm), 0);
+		for (j = 0; j < mem__region_bitmap_bytes(r) / 8; j++)
+			vm->all[r - reg->regions][j] |= bm[j];
 		missing = extra = dirty = own = 0;
 		for (j = 0; j < r->size / PAGE_SIZE; j++) {
 			bool is_dirty = test_bit(bm, j), wanted = !again && test_bit(want, j);
@@ -427,6 +437,30 @@ static void run_round(struct th_result *_r, struct dirty_vm *vm, unsigned int ro
 		check_values(_r, vm, round);
 }
 
+/* The tracker saw every fetch, and nothing else; logging off invalidates it. */
+static void check_tracker(struct th_result *_r, struct dirty_vm *vm)
+{
+	struct mem_registry *reg = &vm->vs.kvm.mem;
+	const struct dirty_tracker *t = dirty_track__find(&reg->track, (const uint8_t[16]){1}, 0);
+	struct mem_region *r;
+	struct error err = {0};
+	uint64_t j, *bm;
+
+	ASSERT_NOT_NULL(t);
+	EXPECT_TRUE(t->valid);
+	EXPECT_TRUE(mem__tracking(reg));
+	mem__for_each_region (reg, r) {
+		bm = vm->all[r - reg->regions];
+		ASSERT_NOT_NULL(t->bitmap[r - reg->regions]);
+		for (j = 0; j < mem__region_bitmap_bytes(r) / 8; j++)
+			EXPECT_EQ(t->bitmap[r - reg->regions][j], bm[j]);
+	}
+	ASSERT_EQ(mem__set_log_dirty(reg, false, &err), 0);
+	EXPECT_FALSE(t->valid);
+	EXPECT_EQ(t->why, DIRTY_TRACK_LOG_OFF);
+	EXPECT_FALSE(mem__tracking(reg));
+}
+
 static void run_test(struct th_result *_r, struct dirty_vm *vm, unsigned int nr_cpus)
 {
 	struct mem_registry *reg = &vm->vs.kvm.mem;
@@ -440,6 +474,8 @@ static void run_test(struct th_result *_r, struct dirty_vm *vm, unsigned int nr_
 		bytes = mem__region_bitmap_bytes(r);
 		vm->bitmap[r - reg->regions] = calloc(1, bytes);
 		vm->want[r - reg->regions] = calloc(1, bytes);
+		vm->all[r - reg->regions] = calloc(1, bytes);
+		ASSERT_NOT_NULL(vm->all[r - reg->regions]);
 		ASSERT_NOT_NULL(vm->bitmap[r - reg->regions]);
 		ASSERT_NOT_NULL(vm->want[r - reg->regions]);
 	}
@@ -467,6 +503,7 @@ static void run_test(struct th_result *_r, struct dirty_vm *vm, unsigned int nr_
 		run_round(_r, vm, round);
 	if (_r->failed)
 		return;
+	check_tracker(_r, vm);
 	/* A crash before this would have won: the status must be ours. */
 	kvm__request_exit(&vm->vs.kvm, EXIT_OK, "dirty-log test done");
 	EXPECT_EQ(vm_setup__serve(&vm->vs), EXIT_OK);

@@ -341,11 +341,15 @@ TEST_F(bad, page_table_padding_byte_flipped)
 	table = u64_at(img, H_SECTIONS + SEC_TABLE);
 	ASSERT_EQ(pread_at(img, b, 8, H_SECTIONS + SEC_PAGES), 0);
 	pages = get_le64(b);
-	/* 4096 pages of 16M: the table ends 64 + 32768 bytes in, 4032 bytes before the data. */
-	ASSERT_LT(table + pages * 8 + 100, u64_at(img, H_SECTIONS + SEC_DATA));
-	ASSERT_EQ(flip(img, table + pages * 8 + 100), 0);
+	/*
+	 * After the page headers, the page digests (8 per page) and the block
+	 * digests (8 per 512 pages); then padding up to the data.
+	 */
+	table += pages * 16 + (pages + 511) / 512 * 8;
+	ASSERT_LT(table + 100, u64_at(img, H_SECTIONS + SEC_DATA));
+	ASSERT_EQ(flip(img, table + 100), 0);
 	expect_refused(_r, self, img,
-		       "section 1 (pc.ram): padding after the page header table is set");
+		       "section 1 (pc.ram): padding after the digest tables is set");
 }
 
 TEST_F(bad, state_area_byte_flipped)
@@ -393,9 +397,9 @@ TEST_F(bad, future_version)
 	char img[200];
 
 	good_image(_r, self, img);
-	ASSERT_EQ(put32(img, H_VERSION, 2), 0);
+	ASSERT_EQ(put32(img, H_VERSION, 3), 0);
 	ASSERT_EQ(fix_header_checksum(img), 0);
-	expect_refused(_r, self, img, "format version 2 is newer than this kvmsnap supports (1)");
+	expect_refused(_r, self, img, "format version 3 is newer than this kvmsnap supports (2)");
 }
 
 TEST_F(bad, missing_file)

@@ -317,7 +317,8 @@ static void hex64(uint64_t v, char buf[17])
 /*
  * Both digests of the n pages at off in the image file: plain XXH3-64 of the
  * bytes, and the "XXH3 page tree" of the format (XXH3 of the little-endian
- * XXH3 of each page). 0 on success.
+ * block digests, each the XXH3 of the little-endian XXH3 of 512 pages).
+ * 0 on success.
  */
 static int image_digests(const char *img, uint64_t off, uint64_t pages, char plain[17],
 			 char tree[17])
@@ -344,7 +345,16 @@ static int image_digests(const char *img, uint64_t off, uint64_t pages, char pla
 		for (b = 0; b < 8; b++)
 			le[i * 8 + b] = (uint8_t)(h >> (8 * b));
 	}
-	hex64(XXH3_64bits(le, pages * 8), tree);
+	/* Two levels: a digest per run of 512 page hashes, then over those. */
+	for (i = 0; i < pages; i += 512) {
+		uint64_t n = pages - i < 512 ? pages - i : 512;
+		uint64_t h = XXH3_64bits(le + i * 8, n * 8);
+		int b;
+
+		for (b = 0; b < 8; b++)
+			le[(i / 512) * 8 + b] = (uint8_t)(h >> (8 * b));
+	}
+	hex64(XXH3_64bits(le, (pages + 511) / 512 * 8), tree);
 	ret = 0;
 out:
 	if (fd >= 0)
@@ -755,7 +765,8 @@ TEST_F(snap, snapshot_begin_is_only_for_root_and_the_vms_user)
 			_exit(2);
 		r = call(sock, "{\"cmd\":\"snapshot-begin\"}");
 		err = str_of(r, "error");
-		if (write(pipefd[1], err ? err : "(no error)", strlen(err ? err : "(no error)")) < 0)
+		if (write(pipefd[1], err ? err : "(no error)", strlen(err ? err : "(no error)")) <
+		    0)
 			_exit(3);
 		_exit(ok_of(r) == 0 ? 0 : 1);
 	}

@@ -143,7 +143,7 @@ static void expect_interrupted(struct _fixture_fail *self, struct th_result *_r,
 {
 	EXPECT_EQ(CLI("image", "verify", img), 1);
 	expect_one_error_line(_r, self->err);
-	EXPECT_NOT_NULL(strstr(self->err, "state is 'writing'"));
+	EXPECT_NOT_NULL(strstr(self->err, "is 'writing'"));
 	EXPECT_NOT_NULL(strstr(self->err, "interrupted"));
 	TH_LOG("verify: %.*s", LINE1(self->err));
 }

@@ -184,6 +184,12 @@ int vm_spawn(struct vm *vm, const char *const *run_args);
 
 #define VM_SPAWN(vm, ...) vm_spawn((vm), (const char *const[]){__VA_ARGS__, NULL})
 
+/* vm_spawn() of another subcommand that serves --control: `kvmsnap restore IMAGE ...`. */
+int vm_spawn_cmd(struct vm *vm, const char *cmd, const char *const *args);
+
+#define VM_SPAWN_CMD(vm, cmd, ...) \
+	vm_spawn_cmd((vm), (cmd), (const char *const[]){__VA_ARGS__, NULL})
+
 /* Show what kvmsnap run wrote on stderr, line by line, as TAP comments. */
 void vm_show_log(const struct vm *vm);
 

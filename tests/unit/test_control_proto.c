@@ -19,6 +19,7 @@
 #include "control/control.h"
 #include "digest.h"
 #include "kvm.h"
+#include "live-snapshot/session.h"
 #include "pc.h"
 #include "snapshot/bitmap.h"
 #include "util/util.h"
@@ -233,7 +234,7 @@ TEST(digest_follows_memory)
 	ASSERT_EQ(vm_init(&vm), 0);
 	r1 = ask(&vm, "{\"cmd\":\"digest\"}");
 	ASSERT_EQ(ok_of(r1), 1);
-	EXPECT_STREQ(str_of(r1, "algorithm"), "xxh3-64-pages");
+	EXPECT_STREQ(str_of(r1, "algorithm"), "xxh3-page-tree");
 	EXPECT_FALSE(json_object_get_boolean(get(r1, "paused")));
 	g1 = get(r1, "regions");
 	ASSERT_EQ(json_object_array_length(g1), vm.kvm.mem.nr_regions);
@@ -282,6 +283,111 @@ TEST(stats_and_dirty_log_without_vm)
 	json_object_put(r);
 	r = ask(&vm, "{\"cmd\":\"dirty-log\",\"enable\":false}");
 	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+	vm_exit(&vm);
+}
+
+/*
+ * snapshot-commit needs no session and no KVM: its arguments, the uid rule,
+ * and a tracker made pending by hand (as snapshot-end would), in status.
+ */
+TEST(snapshot_commit_without_kvm)
+{
+	static const struct control_service *const services[] = {&snapshot_session__service, NULL};
+	static const struct bad_case bad[] = {
+	    {"{\"cmd\":\"snapshot-commit\"}", "snapshot-commit: \"uuid\" is missing"},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\",\"slot\":"
+	     "1}",
+	     "\"write_id\" is missing"},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\",\"write_"
+	     "id\":"
+	     "\"00000000000000a1\"}",
+	     "\"slot\" is missing"},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\",\"slot\":"
+	     "\"1\","
+	     "\"write_id\":\"00000000000000a1\"}",
+	     "\"slot\" must be 0 or 1"},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\",\"slot\":"
+	     "1,"
+	     "\"write_id\":\"00000000000000A1\"}",
+	     "\"write_id\" must be a string of 16 lowercase hex digits"},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\\u0000\","
+	     "\"slot\":1,\"write_id\":\"00000000000000a1\"}",
+	     "\"uuid\" must be a string of 32 lowercase hex digits"},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\",\"slot\":"
+	     "1,"
+	     "\"write_id\":\"00000000000000a1\",\"base\":\"00000000000000a0\"}",
+	     "takes no \"base\""},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\",\"slot\":"
+	     "0,"
+	     "\"write_id\":\"00000000000000a1\"}",
+	     "slot 0 of that image is not tracked"},
+	    {"{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\",\"slot\":"
+	     "1,"
+	     "\"write_id\":\"00000000000000a2\"}",
+	     "waiting for the commit of write id 00000000000000a1, not 00000000000000a2"},
+	};
+	const char *commit =
+	    "{\"cmd\":\"snapshot-commit\",\"uuid\":\"11111111111111111111111111111111\","
+	    "\"slot\":1,\"write_id\":\"00000000000000a1\"}";
+	struct dirty_tag tag = {.slot = 1, .write_id = 0xa1};
+	uint64_t words[MEM_MAX_REGIONS];
+	char why[DIRTY_TRACK_WHY_MAX];
+	struct json_object *r, *t;
+	struct dirty_tracker *tr;
+	struct mem_region *reg;
+	struct bare_vm vm;
+	bool incremental;
+	unsigned int i;
+
+	ASSERT_EQ(vm_init(&vm), 0);
+	control__init_state(&vm.st, &vm.kvm, services);
+	mem__for_each_region (&vm.kvm.mem, reg)
+		words[reg - vm.kvm.mem.regions] = mem__region_bitmap_bytes(reg) / 8;
+	ASSERT_EQ(dirty_track__set_shape(&vm.kvm.mem.track, vm.kvm.mem.nr_regions, words, NULL), 0);
+	memset(tag.uuid, 0x11, sizeof(tag.uuid));
+	ASSERT_EQ(dirty_track__begin(&vm.kvm.mem.track, &tag, NULL, &tr, &incremental, why,
+				     sizeof(why), NULL),
+		  0);
+	EXPECT_FALSE(incremental);
+	ASSERT_TRUE(dirty_track__end(&vm.kvm.mem.track, &tag));
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		r = ask(&vm, bad[i].line);
+		ASSERT_NOT_NULL(r);
+		EXPECT_EQ(ok_of(r), 0);
+		if (!strstr(str_of(r, "error") ?: "", bad[i].error))
+			TH_LOG("%s: \"%s\", wanted \"%s\"", bad[i].line, str_of(r, "error"),
+			       bad[i].error);
+		EXPECT_NOT_NULL(strstr(str_of(r, "error") ?: "", bad[i].error));
+		json_object_put(r);
+	}
+	/* Another user may not. */
+	vm.st.client_uid = geteuid() + 1;
+	r = ask(&vm, commit);
+	EXPECT_EQ(ok_of(r), 0);
+	EXPECT_NOT_NULL(strstr(str_of(r, "error"), "only root or the VM's own user"));
+	json_object_put(r);
+	vm.st.client_uid = geteuid();
+	r = ask(&vm, "{\"cmd\":\"status\"}");
+	ASSERT_EQ(json_object_array_length(get(r, "tracking")), 1);
+	t = at(get(r, "tracking"), 0);
+	EXPECT_STREQ(str_of(t, "uuid"), "11111111111111111111111111111111");
+	EXPECT_EQ(json_object_get_boolean(get(t, "pending")), 1);
+	EXPECT_EQ(json_object_get_boolean(get(t, "valid")), 0);
+	EXPECT_STREQ(str_of(t, "pending_id"), "00000000000000a1");
+	json_object_put(r);
+	r = ask(&vm, commit);
+	EXPECT_EQ(ok_of(r), 1);
+	json_object_put(r);
+	r = ask(&vm, "{\"cmd\":\"status\"}");
+	t = at(get(r, "tracking"), 0);
+	EXPECT_EQ(json_object_get_boolean(get(t, "valid")), 1);
+	EXPECT_EQ(json_object_get_boolean(get(t, "pending")), 0);
+	EXPECT_STREQ(json_object_get_string(at(get(t, "write_ids"), 0)), "00000000000000a1");
+	json_object_put(r);
+	/* A second commit: nothing is pending any more. */
+	r = ask(&vm, commit);
+	EXPECT_NOT_NULL(strstr(str_of(r, "error"), "waiting for no commit"));
 	json_object_put(r);
 	vm_exit(&vm);
 }

@@ -32,7 +32,9 @@ static void test_config(struct snap_config *c)
 	add_region(c, "acpi.tables", 128 << 10);
 }
 
-static void test_header(struct snap_header *h, uint32_t order)
+/* A complete header of slot `slot` of an image with nr_slots slots. */
+static void test_slot_header(struct snap_header *h, uint32_t order, uint32_t nr_slots,
+			     uint32_t slot)
 {
 	struct snap_config c;
 	struct snap_layout l;
@@ -40,8 +42,9 @@ static void test_header(struct snap_header *h, uint32_t order)
 
 	test_config(&c);
 	memset(h, 0, sizeof(*h));
-	snap_layout_compute(&c, order, &l, &err);
-	h->version = 1;
+	snap_layout_compute_slot(&c, order, nr_slots, slot, &l, &err);
+	h->version = 2;
+	h->write_id = 0x0123456789abcdefULL;
 	memcpy(h->uuid, "0123456789abcdef", 16);
 	h->state = SNAP_STATE_COMPLETE;
 	h->order = order;
@@ -55,12 +58,18 @@ static void test_header(struct snap_header *h, uint32_t order)
 	h->metadata_len = (uint32_t)strlen(h->metadata);
 }
 
+static void test_header(struct snap_header *h, uint32_t order)
+{
+	test_slot_header(h, order, 1, 0);
+}
+
 static void test_footer(struct snap_footer *f)
 {
 	unsigned int i;
 
 	memset(f, 0, sizeof(*f));
 	f->generation = 7;
+	f->write_id = 0x0123456789abcdefULL;
 	f->nr_regions = 4;
 	f->digest_algo = SNAP_DIGEST_XXH3_TREE;
 	f->pause_ns = 1700000001500000000ULL;
@@ -92,14 +101,21 @@ TEST(header_round_trip)
 		test_header(&h, order);
 		snap_header_encode(&h, buf);
 		ASSERT_EQ(memcmp(buf, "KVMSNAPI", 8), 0);
-		EXPECT_EQ(get_le32(buf + 8), 1);
+		EXPECT_EQ(get_le32(buf + 8), 2);
 		EXPECT_EQ(get_le32(buf + 0xc), 4096);
 		EXPECT_EQ(get_le64(buf + 0x28), 7);
 		EXPECT_EQ(get_le32(buf + 0x80), 4);
+		EXPECT_EQ(get_le32(buf + 0x90), 1);
+		EXPECT_EQ(get_le32(buf + 0x94), 0);
+		EXPECT_EQ(get_le64(buf + 0x98), 0x0123456789abcdefULL);
+		EXPECT_EQ(get_le64(buf + 0xa0), 0);
+		EXPECT_EQ(get_le64(buf + 0xa8), 0);
 		EXPECT_EQ(get_le64(buf + 0x100 + 0x08), h.sections[0].offset);
+		EXPECT_EQ(get_le64(buf + 0x100 + 0x30), h.sections[0].hash_off);
+		EXPECT_EQ(get_le64(buf + 0x100 + 0x38), h.sections[0].blocks_off);
 		EXPECT_EQ(memcmp(buf + 0x500, "machine=", 8), 0);
 		ASSERT_EQ(snap_header_decode(buf, &d, &err), 0);
-		EXPECT_EQ(d.version, 1);
+		EXPECT_EQ(d.version, 2);
 		EXPECT_EQ(memcmp(d.uuid, h.uuid, 16), 0);
 		EXPECT_EQ(d.state, h.state);
 		EXPECT_EQ(d.order, order);
@@ -115,10 +131,72 @@ TEST(header_round_trip)
 		EXPECT_EQ(d.footer_size, h.footer_size);
 		EXPECT_EQ(d.nr_sections, h.nr_sections);
 		EXPECT_EQ(d.state_used, h.state_used);
+		EXPECT_EQ(d.nr_slots, 1);
+		EXPECT_EQ(d.slot, 0);
+		EXPECT_EQ(d.write_id, h.write_id);
+		EXPECT_EQ(memcmp(d.slot_off, h.slot_off, sizeof(h.slot_off)), 0);
 		EXPECT_EQ(memcmp(d.sections, h.sections, sizeof(h.sections)), 0);
 		EXPECT_EQ(d.metadata_len, h.metadata_len);
 		EXPECT_STREQ(d.metadata, h.metadata);
 	}
+}
+
+/* Both headers of a two-slot image: every offset absolute, and the slot's own. */
+TEST(slot_header_round_trip)
+{
+	uint8_t buf[4096];
+	struct snap_header h0, h1, d;
+	struct error err;
+
+	test_slot_header(&h0, SNAP_ORDER_SIZE, 2, 0);
+	test_slot_header(&h1, SNAP_ORDER_SIZE, 2, 1);
+	ASSERT_NE(h1.slot_off[1], 0);
+	EXPECT_EQ(memcmp(h0.slot_off, h1.slot_off, sizeof(h0.slot_off)), 0);
+	EXPECT_EQ(h0.image_size, h1.image_size);
+	EXPECT_EQ(h0.state_off, 8192);
+	EXPECT_EQ(h1.state_off, h1.slot_off[1] + 4096);
+	/* Slot 0 ends where slot 1's header begins; slot 1 at the end of the image. */
+	EXPECT_EQ(h0.footer_off + 4096, h1.slot_off[1]);
+	EXPECT_EQ(h1.footer_off + 4096, h1.image_size);
+
+	snap_header_encode(&h1, buf);
+	EXPECT_EQ(get_le32(buf + 0x90), 2);
+	EXPECT_EQ(get_le32(buf + 0x94), 1);
+	EXPECT_EQ(get_le64(buf + 0xa0), 0);
+	EXPECT_EQ(get_le64(buf + 0xa8), h1.slot_off[1]);
+	EXPECT_EQ(get_le64(buf + 0x60), h1.state_off);
+	EXPECT_EQ(get_le64(buf + 0x100 + 0x08), h1.sections[0].offset);
+	ASSERT_EQ(snap_header_decode(buf, &d, &err), 0);
+	EXPECT_EQ(d.nr_slots, 2);
+	EXPECT_EQ(d.slot, 1);
+	EXPECT_EQ(d.slot_off[1], h1.slot_off[1]);
+	EXPECT_EQ(d.state_off, h1.state_off);
+	EXPECT_EQ(d.footer_off, h1.footer_off);
+	EXPECT_EQ(memcmp(d.sections, h1.sections, sizeof(h1.sections)), 0);
+
+	snap_header_encode(&h0, buf);
+	ASSERT_EQ(snap_header_decode(buf, &d, &err), 0);
+	EXPECT_EQ(d.slot, 0);
+	EXPECT_EQ(d.slot_off[1], h0.slot_off[1]);
+	EXPECT_EQ(d.footer_off, h0.footer_off);
+
+	/* A header that claims the other slot, or moves its own, is refused. */
+	snap_header_encode(&h1, buf);
+	put_le32(buf + 0x94, 0);
+	reseal(buf);
+	EXPECT_EQ(snap_header_decode(buf, &d, &err), -EINVAL);
+	snap_header_encode(&h0, buf);
+	put_le32(buf + 0x94, 1);
+	reseal(buf);
+	EXPECT_EQ(snap_header_decode(buf, &d, &err), -EINVAL);
+	snap_header_encode(&h1, buf);
+	put_le64(buf + 0xa8, h1.slot_off[1] + 4096);
+	reseal(buf);
+	EXPECT_EQ(snap_header_decode(buf, &d, &err), -EINVAL);
+	snap_header_encode(&h0, buf);
+	put_le64(buf + 0xa8, 0);
+	reseal(buf);
+	EXPECT_EQ(snap_header_decode(buf, &d, &err), -EINVAL);
 }
 
 TEST(header_every_bit_flip_is_refused)
@@ -167,13 +245,21 @@ TEST(future_version_and_magic)
 	put_le32(buf + 8, 7);
 	reseal(buf);
 	EXPECT_EQ(snap_header_decode(buf, &d, &err), -ENOTSUP);
-	EXPECT_STREQ(err.msg, "format version 7 is newer than this kvmsnap supports (1)");
+	EXPECT_STREQ(err.msg, "format version 7 is newer than this kvmsnap supports (2)");
 	/* The version is checked before the checksum: a newer format may checksum differently. */
 	buf[0x200] ^= 1;
 	EXPECT_EQ(snap_header_decode(buf, &d, &err), -ENOTSUP);
 	put_le32(buf + 8, 0);
 	reseal(buf);
 	EXPECT_EQ(snap_header_decode(buf, &d, &err), -EINVAL);
+
+	/* Version 1: no conversion, a clear way out. */
+	snap_header_encode(&h, buf);
+	put_le32(buf + 8, 1);
+	reseal(buf);
+	EXPECT_EQ(snap_header_decode(buf, &d, &err), -ENOTSUP);
+	EXPECT_STREQ(err.msg, "format version 1 is older than this kvmsnap reads (2); create the "
+			      "image again with `kvmsnap image create`");
 
 	snap_header_encode(&h, buf);
 	memcpy(buf, "KVMSNAPX", 8);
@@ -183,11 +269,16 @@ TEST(future_version_and_magic)
 
 	test_config(&c);
 	snap_start_encode(&c, buf);
-	put_le32(buf + 8, 2);
+	put_le32(buf + 8, 3);
 	reseal(buf);
 	EXPECT_EQ(snap_start_decode(buf, &dc, &err), -ENOTSUP);
 	EXPECT_STREQ(err.msg,
-		     "VM start section: format version 2 is newer than this kvmsnap supports (1)");
+		     "VM start section: format version 3 is newer than this kvmsnap supports (2)");
+	put_le32(buf + 8, 1);
+	reseal(buf);
+	EXPECT_EQ(snap_start_decode(buf, &dc, &err), -ENOTSUP);
+	EXPECT_STREQ(err.msg, "VM start section: format version 1 is older than this kvmsnap "
+			      "reads (2); create the image again with `kvmsnap image create`");
 	snap_start_encode(&c, buf);
 	buf[0] = 'X';
 	EXPECT_EQ(snap_start_decode(buf, &dc, &err), -EINVAL);
@@ -230,7 +321,14 @@ TEST(header_hostile_fields)
 	HOSTILE(put_le64(buf + 0x78, 8192));	     /* footer size */
 	HOSTILE(put_le64(buf + 0x88, ~0ULL));	     /* state used */
 	HOSTILE(put_le64(buf + 0x88, 8));	     /* complete, but no state */
-	HOSTILE(buf[0x95] = 1);			     /* reserved */
+	HOSTILE(put_le32(buf + 0x90, 0));	     /* no slots */
+	HOSTILE(put_le32(buf + 0x90, 3));	     /* too many slots */
+	HOSTILE(put_le32(buf + 0x90, 2));	     /* two slots, no offset for slot 1 */
+	HOSTILE(put_le32(buf + 0x94, 1));	     /* slot past the count */
+	HOSTILE(put_le64(buf + 0xa0, 4096));	     /* slot 0 not at 0 */
+	HOSTILE(put_le64(buf + 0xa8, 1ULL << 20));   /* an offset for a slot that is not there */
+	HOSTILE(buf[0xb0] = 1);			     /* reserved */
+	HOSTILE(buf[0xff] = 1);			     /* reserved */
 	HOSTILE(buf[0xa00] = 1);		     /* reserved */
 	HOSTILE(put_le32(buf + 0x100, 2));	     /* section id */
 	HOSTILE(put_le32(buf + 0x104, 9));	     /* region index */
@@ -241,7 +339,8 @@ TEST(header_hostile_fields)
 	HOSTILE(put_le64(buf + 0x120, get_le64(buf + 0x120) + 4096)); /* data offset */
 	HOSTILE(put_le64(buf + 0x128, 1ULL << 62));		      /* pages */
 	HOSTILE(put_le64(buf + 0x128, 0));			      /* no pages */
-	HOSTILE(buf[0x130] = 1);				      /* entry reserved */
+	HOSTILE(put_le64(buf + 0x130, get_le64(buf + 0x130) + 8));    /* page digest table */
+	HOSTILE(put_le64(buf + 0x138, get_le64(buf + 0x138) - 8));    /* block digest table */
 	HOSTILE(buf[0x100 + 4 * 64] = 1);			      /* unused entry */
 	/* Registry order with the sections swapped. */
 	HOSTILE({
@@ -382,8 +481,14 @@ TEST(footer_round_trip_and_flips)
 	test_footer(&f);
 	snap_footer_encode(&f, buf);
 	ASSERT_EQ(memcmp(buf, "KSFOOTER", 8), 0);
-	EXPECT_EQ(get_le64(buf + 0x40), f.digest[0]);
-	EXPECT_EQ(get_le64(buf + 0x48), f.region_size[0]);
+	EXPECT_EQ(get_le64(buf + 0x08), 7);
+	EXPECT_EQ(get_le32(buf + 0x14), 2);
+	EXPECT_EQ(get_le64(buf + 0x40), f.write_id);
+	/* Region entries after the write id: digest, then size, 16 bytes each. */
+	EXPECT_EQ(get_le64(buf + 0x48), f.digest[0]);
+	EXPECT_EQ(get_le64(buf + 0x50), f.region_size[0]);
+	EXPECT_EQ(get_le64(buf + 0x48 + 3 * 16), f.digest[3]);
+	EXPECT_EQ(get_le64(buf + 0x50 + 3 * 16), f.region_size[3]);
 	ASSERT_EQ(snap_footer_decode(buf, &d, &err), 0);
 	EXPECT_EQ(memcmp(&f, &d, sizeof(f)), 0);
 	for (off = 0; off < 4096; off++) {
@@ -421,10 +526,12 @@ TEST(footer_hostile_fields)
 	HOSTILE(put_le32(buf + 0x10, 17));
 	HOSTILE(put_le32(buf + 0x10, 0xffffffff));
 	HOSTILE(put_le32(buf + 0x10, 3)); /* the fourth entry becomes junk */
-	HOSTILE(put_le32(buf + 0x14, 2));
+	HOSTILE(put_le32(buf + 0x14, 1)); /* format 1's flat digest */
+	HOSTILE(put_le32(buf + 0x14, 3));
 	HOSTILE(put_le32(buf + 0x20, 0));
 	HOSTILE(put_le32(buf + 0x24, 2));
 	HOSTILE(buf[0x200] = 1);
+	HOSTILE(buf[0x48 + 4 * 16] = 1); /* just after the last region entry */
 	HOSTILE(memcpy(buf, "KSFOOTEX", 8));
 #undef HOSTILE
 }
@@ -476,40 +583,52 @@ TEST(page_header_encoding)
 TEST(digest_tree)
 {
 	static uint8_t mem[8 * 4096];
-	uint64_t hashes[8], want, got;
-	uint8_t le[64];
+	uint64_t hashes[8], want, block, got;
+	uint8_t le[64], ble[8];
 	struct snap_digest_stream s;
 	unsigned int i;
 
 	for (i = 0; i < sizeof(mem); i++)
 		mem[i] = (uint8_t)(i * 7 + i / 4096);
 	got = snap_digest_pages(mem, 8, hashes);
-	/* By the spec: XXH3 of the little-endian XXH3 of each page. */
+	/*
+	 * By the spec: each page's XXH3; one (short) block of 8, its digest
+	 * the XXH3 of the little-endian page hashes; the region digest the
+	 * XXH3 of the little-endian block digest.
+	 */
 	for (i = 0; i < 8; i++) {
 		EXPECT_EQ(hashes[i], XXH3_64bits(mem + i * 4096, 4096));
+		EXPECT_EQ(snap_page_hash(mem + i * 4096), hashes[i]);
 		put_le64(le + 8 * i, hashes[i]);
 	}
-	want = XXH3_64bits(le, sizeof(le));
+	block = XXH3_64bits(le, sizeof(le));
+	EXPECT_EQ(snap_digest_u64s(hashes, 8), block);
+	put_le64(ble, block);
+	want = XXH3_64bits(ble, 8);
 	EXPECT_EQ(got, want);
+	/* Not format 1's flat digest. */
+	EXPECT_NE(got, block);
 	EXPECT_EQ(snap_digest_tree(hashes, 8), want);
+	EXPECT_EQ(snap_digest_u64s(&block, 1), want);
 	ASSERT_EQ(snap_digest_begin(&s), 0);
 	snap_digest_add(&s, mem, 3);
 	snap_digest_add(&s, mem + 3 * 4096, 5);
 	EXPECT_EQ(snap_digest_end(&s), want);
 	mem[5 * 4096 + 17] ^= 1;
 	EXPECT_NE(snap_digest_pages(mem, 8, NULL), want);
+	/* No pages, no blocks: the XXH3 of nothing. */
 	EXPECT_EQ(snap_digest_tree(NULL, 0), XXH3_64bits(NULL, 0));
 }
 
-/* More page hashes than one 4096-byte batch: the streaming and batched forms agree. */
+/* Several blocks, the last one short: 1500 = 512 + 512 + 476 pages. */
 TEST(digest_tree_large)
 {
 	const uint64_t pages = 1500;
 	uint8_t *mem = calloc(pages, 4096);
-	uint64_t *hashes = calloc(pages, 8), d;
-	uint8_t *le = calloc(pages, 8);
+	uint64_t *hashes = calloc(pages, 8), d, blocks[3];
+	uint8_t *le = calloc(pages, 8), ble[3 * 8];
 	struct snap_digest_stream s;
-	uint64_t i;
+	uint64_t i, b;
 
 	ASSERT_NOT_NULL(mem);
 	for (i = 0; i < pages; i++)
@@ -517,11 +636,33 @@ TEST(digest_tree_large)
 	d = snap_digest_pages(mem, pages, hashes);
 	for (i = 0; i < pages; i++)
 		put_le64(le + 8 * i, hashes[i]);
-	EXPECT_EQ(d, XXH3_64bits(le, pages * 8));
+	for (b = 0; b < 3; b++) {
+		uint64_t n = b < 2 ? 512 : 476;
+
+		blocks[b] = XXH3_64bits(le + b * 512 * 8, n * 8);
+		EXPECT_EQ(snap_digest_u64s(hashes + b * 512, n), blocks[b]);
+		put_le64(ble + 8 * b, blocks[b]);
+	}
+	EXPECT_EQ(d, XXH3_64bits(ble, sizeof(ble)));
+	EXPECT_EQ(snap_digest_u64s(blocks, 3), d);
+	EXPECT_EQ(snap_digest_tree(hashes, pages), d);
+	/* More than one block's worth of u64s: still the XXH3 of all of them. */
+	EXPECT_EQ(snap_digest_u64s(hashes, pages), XXH3_64bits(le, pages * 8));
+	/* Streamed in runs that straddle the block boundaries. */
 	ASSERT_EQ(snap_digest_begin(&s), 0);
 	for (i = 0; i < pages; i += 100)
 		snap_digest_add(&s, mem + i * 4096, 100);
 	EXPECT_EQ(snap_digest_end(&s), d);
+	ASSERT_EQ(snap_digest_begin(&s), 0);
+	snap_digest_add_hashes(&s, hashes, 512);
+	snap_digest_add_hashes(&s, hashes + 512, pages - 512);
+	EXPECT_EQ(snap_digest_end(&s), d);
+	/* One changed page changes its block's digest only, and the region's. */
+	mem[700 * 4096 + 5] ^= 1;
+	EXPECT_NE(snap_digest_pages(mem, pages, hashes), d);
+	EXPECT_EQ(snap_digest_u64s(hashes, 512), blocks[0]);
+	EXPECT_NE(snap_digest_u64s(hashes + 512, 512), blocks[1]);
+	EXPECT_EQ(snap_digest_u64s(hashes + 1024, 476), blocks[2]);
 	free(mem);
 	free(hashes);
 	free(le);

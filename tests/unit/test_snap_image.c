@@ -71,10 +71,13 @@ static void flip(const char *path, uint64_t off, uint8_t mask)
 	close(fd);
 }
 
+#define WRITE_ID 0x5eed5eed5eed5eedULL
+
 /*
  * Make the image hold a complete snapshot of generation 1 by hand, as the
- * writer would: page data at the slots, every page header present, a state
- * area, a footer with the region digests, then the header.
+ * writer would: page data at the slots, every page header present, the page
+ * and block digest tables, a state area, a footer with the region digests
+ * and the write id, then the header.
  */
 static int make_complete(struct _fixture_img *self, struct error *err)
 {
@@ -91,6 +94,7 @@ static int make_complete(struct _fixture_img *self, struct error *err)
 	if (ret)
 		return ret;
 	f.generation = 1;
+	f.write_id = WRITE_ID;
 	f.nr_regions = img.cfg.nr_regions;
 	f.digest_algo = SNAP_DIGEST_XXH3_TREE;
 	f.passes = 2;
@@ -110,10 +114,20 @@ static int make_complete(struct _fixture_img *self, struct error *err)
 	for (k = 0; k < img.layout.nr_sections && !ret; k++) {
 		const struct snap_section *s = &img.layout.sections[k];
 
+		uint64_t *hashes = calloc(s->pages, 8), b;
+
 		area = calloc(1, s->data_off - s->offset);
 		snap_section_desc_encode(s, &img.cfg.regions[s->region], area);
-		for (i = 0; i < s->pages; i++)
+		snap_digest_pages(self->mem[s->region], s->pages, hashes);
+		for (i = 0; i < s->pages; i++) {
 			put_le64(area + 64 + 8 * i, snap_page_hdr(i, SNAP_PAGE_PRESENT));
+			put_le64(area + (s->hash_off - s->offset) + 8 * i, hashes[i]);
+		}
+		/* A block digest per 512 page hashes, the last block shorter. */
+		for (b = 0; b * 512 < s->pages; b++)
+			put_le64(area + (s->blocks_off - s->offset) + 8 * b,
+				 snap_digest_u64s(hashes + b * 512, MIN(512, s->pages - b * 512)));
+		free(hashes);
 		ret = snap_image_pwrite(&img, area, s->data_off - s->offset, s->offset, err);
 		if (!ret)
 			ret = snap_image_pwrite(&img, self->mem[s->region], s->pages * 4096,
@@ -139,6 +153,7 @@ static int make_complete(struct _fixture_img *self, struct error *err)
 	}
 	img.hdr.state = SNAP_STATE_COMPLETE;
 	img.hdr.generation = 1;
+	img.hdr.write_id = WRITE_ID;
 	img.hdr.started_ns = 1700000000000000000ULL - 1000000;
 	img.hdr.completed_ns = 1700000000000000000ULL + 1000000;
 	img.hdr.state_used = used;
@@ -301,7 +316,7 @@ TEST_F(img, future_version_is_refused_on_open)
 	close(fd);
 	EXPECT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err), -ENOTSUP);
 	EXPECT_NOT_NULL(
-	    strstr(err.msg, "format version 7 is newer than this kvmsnap supports (1)"));
+	    strstr(err.msg, "format version 7 is newer than this kvmsnap supports (2)"));
 	EXPECT_NOT_NULL(strstr(err.msg, "image "));
 }
 
@@ -363,11 +378,13 @@ TEST_F(img, deep_verify_detects_a_data_flip)
 	ASSERT_EQ(create(self->path, &self->cfg, SNAP_ORDER_REGISTRY, false, &err), 0);
 	ASSERT_EQ(make_complete(self, &err), 0);
 	flip(self->path, s->data_off + 5 * 4096 + 123, 0x80);
-	/* The structure is intact; only the digest can tell. */
+	/* The structure is intact; only the digests can tell, and name the page. */
 	EXPECT_EQ(open_verify(self->path, false, &res, &err), 0);
 	EXPECT_EQ(open_verify(self->path, true, &res, &err), -EBADMSG);
-	EXPECT_EQ(res.bad_digests, 1);
-	EXPECT_NOT_NULL(strstr(err.msg, "region vga.vram: digest mismatch"));
+	EXPECT_EQ(res.bad_page_digests, 1);
+	/* Recomputed from the data: its block's digest and the region's differ too. */
+	EXPECT_EQ(res.bad_digests, 2);
+	EXPECT_NOT_NULL(strstr(err.msg, "region vga.vram: page 5 does not match its digest"));
 }
 
 /* Every byte of every structure: a flip is caught by open or by verify. */
@@ -387,10 +404,10 @@ TEST_F_TIMEOUT(img, every_structure_byte_flip_is_detected, 300)
 	snap_image_close(&img);
 	ASSERT_EQ(self->layout.order, SNAP_ORDER_SIZE);
 
-#define CHECK_BYTE(o)                                                                         \
+#define CHECK_BYTE(o, deep)                                                                   \
 	do {                                                                                  \
 		flip(self->path, (o), 0x04);                                                  \
-		if (open_verify(self->path, false, &res, &err) == 0) {                        \
+		if (open_verify(self->path, (deep), &res, &err) == 0) {                       \
 			if (missed++ < 5)                                                     \
 				TH_LOG("flip at %llu not detected", (unsigned long long)(o)); \
 		}                                                                             \
@@ -400,20 +417,26 @@ TEST_F_TIMEOUT(img, every_structure_byte_flip_is_detected, 300)
 
 	/* Header and VM start section. */
 	for (off = 0; off < 8192; off++)
-		CHECK_BYTE(off);
+		CHECK_BYTE(off, false);
 	/* The used part of the VM state area. */
 	for (off = 0; off < state_used; off++)
-		CHECK_BYTE(self->layout.state_off + off);
+		CHECK_BYTE(self->layout.state_off + off, false);
 	/* Descriptor, page header table and padding of every section. */
 	for (k = 0; k < self->layout.nr_sections; k++) {
 		const struct snap_section *s = &self->layout.sections[k];
+		uint64_t tables_end = s->blocks_off + 8 * ((s->pages + 511) / 512);
 
-		for (off = s->offset; off < s->data_off; off++)
-			CHECK_BYTE(off);
+		for (off = s->offset; off < s->hash_off; off++)
+			CHECK_BYTE(off, false);
+		/* The digest tables: only deep verify reads them. */
+		for (off = s->hash_off; off < tables_end; off++)
+			CHECK_BYTE(off, true);
+		for (off = tables_end; off < s->data_off; off++)
+			CHECK_BYTE(off, false);
 	}
 	/* Footer. */
 	for (off = 0; off < 4096; off++)
-		CHECK_BYTE(self->layout.footer_off + off);
+		CHECK_BYTE(self->layout.footer_off + off, false);
 #undef CHECK_BYTE
 	EXPECT_EQ(missed, 0);
 	EXPECT_GT(checked, 8192 + 4096);
@@ -435,7 +458,7 @@ TEST_F(img, interrupted_snapshot_is_refused)
 	snap_image_close(&img);
 	EXPECT_EQ(open_verify(self->path, false, &res, &err), -EINVAL);
 	EXPECT_NOT_NULL(
-	    strstr(err.msg, "state is 'writing': the snapshot of generation 3 was interrupted"));
+	    strstr(err.msg, "is 'writing': the snapshot of generation 3 was interrupted"));
 	/* Complete again, but the footer still says generation 1. */
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, NULL, &img, &err), 0);
 	img.hdr.state = SNAP_STATE_COMPLETE;
@@ -488,6 +511,7 @@ TEST_F(img, enospc_leaves_no_file)
 {
 	char path[320], want[400];
 	struct snap_config big;
+	struct snap_layout l;
 	struct pc_config pc = {.ram_size = 64 * MiB_, .vram_size = 64 << 10, .nr_cpus = 1};
 	struct error err;
 
@@ -500,8 +524,15 @@ TEST_F(img, enospc_leaves_no_file)
 	}
 	snprintf(path, sizeof(path), "%s/big.img", self->mnt);
 	ASSERT_EQ(snapcfg__from_pc(&pc, &big, NULL), 0);
+	/*
+	 * 16384 + 16 + 64 + 32 pages: 4096 + 4096 + 49152 state + 67699584
+	 * TotalRAM + 132248 digest tables + 14312 padding + 4096 = 67907584
+	 * bytes, 64.76 MiB.
+	 */
+	ASSERT_EQ(snap_layout_compute(&big, SNAP_ORDER_REGISTRY, &l, &err), 0);
+	EXPECT_EQ(l.image_size, 67907584);
 	EXPECT_EQ(create(path, &big, SNAP_ORDER_REGISTRY, false, &err), -ENOSPC);
-	snprintf(want, sizeof(want), "%s: not enough space for the 64.6 MiB image", path);
+	snprintf(want, sizeof(want), "%s: not enough space for the 64.8 MiB image", path);
 	EXPECT_STREQ(err.msg, want);
 	EXPECT_NE(access(path, F_OK), 0);
 }

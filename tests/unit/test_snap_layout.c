@@ -33,7 +33,13 @@ static void pc_config(struct snap_config *c, uint32_t vcpus)
 	add_region(c, "acpi.tables", 128 * KiB_);
 }
 
-/* Invariants every layout must satisfy, whatever the order. */
+/* Descriptor, page headers, page digests and block digests, rounded up to 4096. */
+static uint64_t table_area(uint64_t pages)
+{
+	return (64 + 8 * pages + 8 * pages + 8 * ((pages + 511) / 512) + 4095) / 4096 * 4096;
+}
+
+/* Invariants every one-slot layout must satisfy, whatever the order. */
 static bool layout_sound(const struct snap_config *c, const struct snap_layout *l)
 {
 	uint64_t pos = l->state_off + l->state_size, other;
@@ -41,14 +47,16 @@ static bool layout_sound(const struct snap_config *c, const struct snap_layout *
 	unsigned int k;
 
 	if (l->header_off != 0 || l->start_off != 4096 || l->state_off != 8192 ||
+	    l->nr_slots != 1 || l->slot != 0 || l->slot_off[0] != 0 || l->slot_off[1] != 0 ||
 	    l->nr_sections != c->nr_regions)
 		return false;
 	for (k = 0; k < l->nr_sections; k++) {
 		const struct snap_section *s = &l->sections[k];
 
 		if (s->offset != pos || s->offset % 4096 || s->data_off % 4096 ||
-		    s->table_off != s->offset + 64 || s->data_off < s->table_off + 8 * s->pages ||
-		    s->data_off - s->table_off - 8 * s->pages >= 4096 ||
+		    s->table_off != s->offset + 64 || s->hash_off != s->table_off + 8 * s->pages ||
+		    s->blocks_off != s->hash_off + 8 * s->pages ||
+		    s->data_off != s->offset + table_area(s->pages) ||
 		    s->size != s->data_off - s->offset + s->pages * 4096 ||
 		    s->id != s->region + 1 || s->pages * 4096 != c->regions[s->region].size ||
 		    seen[s->region])
@@ -56,7 +64,8 @@ static bool layout_sound(const struct snap_config *c, const struct snap_layout *
 		seen[s->region] = true;
 		pos += s->size;
 	}
-	other = l->header_size + l->start_size + l->state_size + l->total_ram + l->footer_size;
+	other = l->header_size + l->start_size + l->state_size + l->total_ram + l->digest_tables +
+		l->footer_size;
 	return pos == l->footer_off && l->image_size == l->footer_off + 4096 &&
 	       l->footer_size == 4096 && l->padding == l->image_size - other;
 }
@@ -79,27 +88,39 @@ TEST(sizing_default_pc_one_vcpu)
 	EXPECT_EQ(l.state_size, 49152);
 	EXPECT_EQ(l.footer_size, 4096);
 	/*
-	 * Per section, ALIGN4K(64 + 8p) - 8p:
-	 *   pc.ram      p=65536: ALIGN4K(524352) = 528384, - 524288 = 4096
-	 *   vga.vram    p=4096:  ALIGN4K(32832)  = 36864,  - 32768  = 4096
-	 *   pc.bios     p=64:    ALIGN4K(576)    = 4096,   - 512    = 3584
-	 *   acpi.tables p=32:    ALIGN4K(320)    = 4096,   - 256    = 3840
+	 * Digest tables, 8 per page + 8 per 512 pages (a block):
+	 *   pc.ram      p=65536: 524288 + 8 * 128 = 525312
+	 *   vga.vram    p=4096:  32768  + 8 * 8   = 32832
+	 *   pc.bios     p=64:    512    + 8 * 1   = 520
+	 *   acpi.tables p=32:    256    + 8 * 1   = 264
 	 */
-	EXPECT_EQ(l.padding, 4096 + 4096 + 3584 + 3840);
-	/* 4096 + 4096 + 49152 + 286163712 + 15616 + 4096 */
-	EXPECT_EQ(l.image_size, 286240768);
+	EXPECT_EQ(l.digest_tables, 525312 + 32832 + 520 + 264);
+	/*
+	 * Per section, the table area ALIGN4K(64 + 8p + 8p + 8b) less the
+	 * page headers and digest tables (8p + 8p + 8b):
+	 *   pc.ram      ALIGN4K(1049664) = 1052672, - 1049600 = 3072
+	 *   vga.vram    ALIGN4K(65664)   = 69632,   - 65600   = 4032
+	 *   pc.bios     ALIGN4K(1096)    = 4096,    - 1032    = 3064
+	 *   acpi.tables ALIGN4K(584)     = 4096,    - 520     = 3576
+	 */
+	EXPECT_EQ(l.padding, 3072 + 4032 + 3064 + 3576);
+	/* 4096 + 4096 + 49152 + 286163712 + 558928 + 13744 + 4096 */
+	EXPECT_EQ(l.image_size, 286797824);
 	/* Registry order: the state area ends at 8192 + 49152 = 57344. */
 	EXPECT_EQ(l.sections[0].offset, 57344);
-	EXPECT_EQ(l.sections[0].data_off, 57344 + 528384);
-	EXPECT_EQ(l.sections[0].size, 528384 + 268435456);
-	/* 57344 + 268963840 */
-	EXPECT_EQ(l.sections[1].offset, 269021184);
-	/* 269021184 + 36864 + 16777216 */
-	EXPECT_EQ(l.sections[2].offset, 285835264);
-	/* 285835264 + 4096 + 262144 */
-	EXPECT_EQ(l.sections[3].offset, 286101504);
-	/* 286101504 + 4096 + 131072 */
-	EXPECT_EQ(l.footer_off, 286236672);
+	EXPECT_EQ(l.sections[0].table_off, 57344 + 64);
+	EXPECT_EQ(l.sections[0].hash_off, 57344 + 64 + 524288);
+	EXPECT_EQ(l.sections[0].blocks_off, 57344 + 64 + 524288 + 524288);
+	EXPECT_EQ(l.sections[0].data_off, 57344 + 1052672);
+	EXPECT_EQ(l.sections[0].size, 1052672 + 268435456);
+	/* 57344 + 269488128 */
+	EXPECT_EQ(l.sections[1].offset, 269545472);
+	/* 269545472 + 69632 + 16777216 */
+	EXPECT_EQ(l.sections[2].offset, 286392320);
+	/* 286392320 + 4096 + 262144 */
+	EXPECT_EQ(l.sections[3].offset, 286658560);
+	/* 286658560 + 4096 + 131072 */
+	EXPECT_EQ(l.footer_off, 286793728);
 	EXPECT_TRUE(layout_sound(&c, &l));
 }
 
@@ -114,9 +135,10 @@ TEST(sizing_default_pc_two_vcpus)
 	/* ALIGN4K(16384 + 2 * 32768) */
 	EXPECT_EQ(l.state_size, 81920);
 	EXPECT_EQ(l.total_ram, 286163712);
-	EXPECT_EQ(l.padding, 15616);
-	/* 286240768 + 32768 more for the second vCPU */
-	EXPECT_EQ(l.image_size, 286273536);
+	EXPECT_EQ(l.digest_tables, 558928);
+	EXPECT_EQ(l.padding, 13744);
+	/* 286797824 + 32768 more for the second vCPU */
+	EXPECT_EQ(l.image_size, 286830592);
 	EXPECT_TRUE(layout_sound(&c, &l));
 }
 
@@ -142,7 +164,7 @@ TEST(snapcfg_reads_the_registry)
 	}
 	EXPECT_EQ(snap_config_compare(&c, &want, &err), 0);
 	ASSERT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), 0);
-	EXPECT_EQ(l.image_size, 286273536);
+	EXPECT_EQ(l.image_size, 286830592);
 }
 
 TEST(registry_order)
@@ -198,22 +220,37 @@ TEST(padding_is_the_rest)
 	struct snap_layout l;
 	struct error err;
 
-	/* One page: ALIGN4K(64 + 8) - 8 = 4088 of padding. */
+	/* One page: ALIGN4K(64 + 8 + 8 + 8) - 24 = 4072 of padding. */
 	add_region(&c, "one", 4096);
 	ASSERT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), 0);
-	EXPECT_EQ(l.padding, 4088);
+	EXPECT_EQ(l.padding, 4072);
 	EXPECT_EQ(l.total_ram, 4104);
+	EXPECT_EQ(l.digest_tables, 16);
 	/* ALIGN4K(16384 + 3 * 32768) = 114688 */
 	EXPECT_EQ(l.state_size, 114688);
-	EXPECT_EQ(l.image_size, 4096 + 4096 + 114688 + 4104 + 4088 + 4096);
+	EXPECT_EQ(l.image_size, 4096 + 4096 + 114688 + 4104 + 16 + 4072 + 4096);
 	EXPECT_EQ(l.padding, l.image_size - l.header_size - l.start_size - l.state_size -
-				 l.total_ram - l.footer_size);
+				 l.total_ram - l.digest_tables - l.footer_size);
 	EXPECT_TRUE(layout_sound(&c, &l));
 
-	/* 504 pages fill the table area exactly: 64 + 8 * 504 = 4096, no rounding. */
-	c.regions[0].size = 504 * 4096;
+	/*
+	 * 763 pages (2 blocks) fill the table area exactly, no rounding:
+	 * 64 + 8 * 763 + 8 * 763 + 8 * 2 = 12288. Only the descriptor is left.
+	 */
+	c.regions[0].size = 763 * 4096;
 	ASSERT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), 0);
+	EXPECT_EQ(l.sections[0].data_off - l.sections[0].offset, 12288);
+	EXPECT_EQ(l.digest_tables, 8 * 763 + 8 * 2);
 	EXPECT_EQ(l.padding, 64);
+	EXPECT_TRUE(layout_sound(&c, &l));
+
+	/* 512 pages are one block, 513 two. */
+	c.regions[0].size = 512 * 4096;
+	ASSERT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), 0);
+	EXPECT_EQ(l.digest_tables, 8 * 512 + 8);
+	c.regions[0].size = 513 * 4096;
+	ASSERT_EQ(snap_layout_compute(&c, SNAP_ORDER_REGISTRY, &l, &err), 0);
+	EXPECT_EQ(l.digest_tables, 8 * 513 + 16);
 	EXPECT_TRUE(layout_sound(&c, &l));
 }
 

@@ -84,6 +84,7 @@ static int cmd_status(struct request *rq)
 		json_object_array_add(regions, o);
 	}
 	json_object_object_add(rq->reply, "regions", regions);
+	request__add_tracking(rq->reply, &kvm->mem.track);
 	return 0;
 }
 
@@ -192,6 +193,7 @@ static int cmd_dirty_log(struct request *rq)
 	if (rq->st->claimed_by)
 		return err_set(&rq->err, -EBUSY, "%s is in progress and owns the dirty log",
 			       rq->st->claimed_by);
+	mem->log_asked = on;
 	/* Already in that state: leave the slots alone, so no dirty bits are lost. */
 	if (mem->log_dirty != on) {
 		ret = mem__set_log_dirty(mem, on, NULL);

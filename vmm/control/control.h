@@ -3,7 +3,8 @@
  * The control socket: a UNIX stream socket speaking one JSON object per line,
  * request and reply. Documentation/vmm.md describes the protocol.
  *
- *   {"cmd":"status"}                        state, vCPUs, memory, regions
+ *   {"cmd":"status"}                        state, vCPUs, memory, regions,
+ *                                           dirty trackers
  *   {"cmd":"pause"} / {"cmd":"resume"}      park or release every vCPU
  *   {"cmd":"quit"}                          end the VM with status 0
  *   {"cmd":"digest"}                        XXH3-64 of every region

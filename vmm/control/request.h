@@ -26,6 +26,12 @@ struct command {
 void request__add_u64(struct json_object *o, const char *key, uint64_t v);
 void request__add_bool(struct json_object *o, const char *key, bool v);
 void request__add_str(struct json_object *o, const char *key, const char *v);
+/*
+ * "tracking": the dirty trackers (vmm/dirty-track.h) as an array of
+ * {uuid, slot, write_ids, valid, pending, pages}; a pending one also has
+ * pending_id and fallback_pages, an invalid one why.
+ */
+void request__add_tracking(struct json_object *o, const struct dirty_track *dt);
 /* Send these fds with the reply (SCM_RIGHTS); they stay owned by the caller. */
 int request__attach_fd(struct request *rq, int fd);
 

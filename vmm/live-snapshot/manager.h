@@ -18,8 +18,12 @@ struct manager_opts {
 	struct snap_options snap;
 	struct snap_target_opts target;
 	bool json;
-	bool progress; /* a progress line on stderr */
-	bool stream;   /* --via-stream: the VM streams its pages; nothing is mapped */
+	bool progress;	/* a progress line on stderr */
+	bool stream;	/* --via-stream: the VM streams its pages; nothing is mapped */
+	bool have_slot; /* write slot `slot`; else snap_image_next_slot() */
+	uint32_t slot;
+	bool incremental;  /* ask the VM for the pages changed since the slot's last snapshot */
+	uint64_t every_ms; /* --every: a checkpoint series, until SIGINT/SIGTERM or the VM exits */
 	/*
 	 * Once connected and the image is open: switch to user (NULL: the
 	 * default of user.h), drop every capability and install the manager's
@@ -41,9 +45,18 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
 			   struct snap_config *cfg, struct error *err);
 
 /*
+ * Select the slot of img that a snapshot writes: o->slot if given, else
+ * snap_image_next_slot(). For this file and receive.c.
+ */
+int manager__choose_slot(const struct manager_opts *o, struct snap_image *img, struct error *err);
+
+/*
  * `kvmsnap snapshot` and `run --snapshot`: manager__take_snapshot(), then
  * the report (human-readable or JSON) on stdout, or one "kvmsnap: error:"
- * line. Returns the exit status: 0, or 1 when the snapshot failed.
+ * line. Returns the exit status: 0, or 1 when the snapshot failed. With
+ * o->every_ms, a checkpoint series on one connection and one open image:
+ * one line (or JSON record) per checkpoint, failures reported and the
+ * series continued, until SIGINT, SIGTERM or the VM's exit.
  */
 int manager__snapshot(const struct manager_opts *o);
 

@@ -204,6 +204,8 @@ int manager__receive_stream(struct ctl_conn *conn, const struct manager_opts *o,
 	if (!ret)
 		ret = snap_image_prepare(o->image, &b.cfg, &o->target, &img, err);
 	if (!ret)
+		ret = manager__choose_slot(o, &img, err);
+	if (!ret)
 		ret = snap_stream_writer_open(&rc.w, &img, &b.cfg, b.metadata, rep, err);
 	for (i = 0; !ret && i < NR_BUFS; i++) {
 		rc.bufs[i] = aligned_alloc(SNAP_PAGE_SIZE, BUF_BYTES);

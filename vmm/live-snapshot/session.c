@@ -35,6 +35,9 @@ struct snapshot_session {
 	size_t shm_size;
 	uint64_t bitmap_off[MEM_MAX_REGIONS]; /* in shm, per region */
 	uint64_t state_off, state_cap;
+	bool tracked;	      /* snapshot-log named an image slot: tag */
+	bool final_fetch;     /* the last snapshot-dirty ran while the VM was paused */
+	struct dirty_tag tag; /* the image slot and this attempt's write id */
 };
 
 static void session_free(struct snapshot_session *s)
@@ -55,10 +58,12 @@ static void session_free(struct snapshot_session *s)
 }
 
 /*
- * End a session: the VM runs again and logging is as it was. Never fails the
- * guest. Returns when (CLOCK_MONOTONIC ns) the vCPUs were released, or 0.
+ * End a session: the VM runs again and logging is as it was, or on while a
+ * dirty tracker needs it. ok: snapshot-end without abort, after a fetch while
+ * paused; the attempt's tracker then waits for snapshot-commit. Never fails
+ * the guest. Returns when (CLOCK_MONOTONIC ns) the vCPUs were released, or 0.
  */
-static uint64_t session_end(struct control_state *st)
+static uint64_t session_end(struct control_state *st, bool ok)
 {
 	struct snapshot_session *s = st->snap;
 	struct kvm *kvm = st->kvm;
@@ -72,7 +77,16 @@ static uint64_t session_end(struct control_state *st)
 			pr_warn("snapshot: cannot resume the VM");
 		resumed = now_ns();
 	}
-	if (s->logging && !s->log_was_on && mem__set_log_dirty(&kvm->mem, false, NULL))
+	if (s->tracked && ok && s->final_fetch)
+		dirty_track__end(&kvm->mem.track, &s->tag);
+	else if (s->tracked)
+		dirty_track__abort(&kvm->mem.track, &s->tag);
+	/*
+	 * Between snapshots, KVM's log accumulates for the trackers: keep it on.
+	 * On before only for a tracker this attempt replaced: off again.
+	 */
+	if (s->logging && kvm->mem.log_dirty && !mem__log_needed(&kvm->mem) &&
+	    mem__set_log_dirty(&kvm->mem, false, NULL))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
 	st->snap = NULL;
 	st->claimed_by = NULL;
@@ -86,13 +100,13 @@ static void session_client_gone(struct control_state *st, int client)
 
 	if (s && s->owner == client) {
 		pr_warn("snapshot client went away mid-snapshot; the VM continues");
-		session_end(st);
+		session_end(st, false);
 	}
 }
 
 static void session_exit(struct control_state *st)
 {
-	session_end(st);
+	session_end(st, false);
 }
 
 static struct snapshot_session *owned_session(struct request *rq)
@@ -179,6 +193,7 @@ static void describe_vm(struct request *rq, struct snapshot_session *s)
 	cfg.vram_size = vga ? vga->size : 0;
 	snap_metadata_build(&cfg, kvm->guest_desc, meta, sizeof(meta));
 	request__add_str(rq->reply, "metadata", meta);
+	request__add_tracking(rq->reply, &kvm->mem.track);
 }
 
 static int attach_rdonly(struct request *rq, struct snapshot_session *s, int fd)
@@ -225,6 +240,19 @@ static int begin_stream(struct request *rq)
 	return 0;
 }
 
+/* Only root or the VM's own user: both guest memory and its trackers are theirs. */
+static int check_uid(struct request *rq, const char *cmd)
+{
+	struct control_state *st = rq->st;
+
+	if (st->client_uid != 0 && st->client_uid != geteuid())
+		return err_set(&rq->err, -EPERM,
+			       "%s: only root or the VM's own user (uid %u) may take a snapshot, "
+			       "not uid %u",
+			       cmd, (unsigned int)geteuid(), (unsigned int)st->client_uid);
+	return 0;
+}
+
 static int snapshot_begin(struct request *rq)
 {
 	struct control_state *st = rq->st;
@@ -234,11 +262,9 @@ static int snapshot_begin(struct request *rq)
 	int ret;
 
 	/* Guest memory goes to whoever asks: only to the VM's own user or root. */
-	if (st->client_uid != 0 && st->client_uid != geteuid())
-		return err_set(&rq->err, -EPERM,
-			       "snapshot-begin: only root or the VM's own user (uid %u) may take a "
-			       "snapshot, not uid %u",
-			       (unsigned int)geteuid(), (unsigned int)st->client_uid);
+	ret = check_uid(rq, "snapshot-begin");
+	if (ret)
+		return ret;
 	if (st->snap)
 		return err_set(&rq->err, -EBUSY, "a snapshot is already in progress");
 	if (kvm__has_exited(rq->kvm) || !rq->kvm->nr_cpus)
@@ -293,10 +319,113 @@ static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, uint64_t *to
 	return 0;
 }
 
+/* ---- image slot arguments: strict, one line naming the field ---- */
+
+/* A string argument of lowercase hex digits; 0 if absent (*present false). */
+static int hex_arg(struct request *rq, const char *key, bool uuid, void *out, bool *present)
+{
+	struct json_object *j;
+	int ret;
+
+	*present = json_object_object_get_ex(rq->args, key, &j);
+	if (!*present)
+		return 0;
+	/* The length too: a NUL inside the string would hide what follows it. */
+	ret = json_object_is_type(j, json_type_string) &&
+		      (size_t)json_object_get_string_len(j) == strlen(json_object_get_string(j))
+		  ? 0
+		  : -EINVAL;
+	if (!ret)
+		ret = uuid ? dirty_track__parse_uuid(json_object_get_string(j), out)
+			   : dirty_track__parse_id(json_object_get_string(j), out);
+	if (ret)
+		return err_set(&rq->err, -EINVAL,
+			       "\"%s\" must be a string of %d lowercase hex digits", key,
+			       uuid ? DIRTY_TRACK_UUID_HEX : DIRTY_TRACK_ID_HEX);
+	return 0;
+}
+
+static int slot_arg(struct request *rq, uint32_t *slot, bool *present)
+{
+	struct json_object *j;
+
+	*present = json_object_object_get_ex(rq->args, "slot", &j);
+	if (!*present)
+		return 0;
+	if (!json_object_is_type(j, json_type_int) || json_object_get_int64(j) < 0 ||
+	    json_object_get_int64(j) > 1)
+		return err_set(&rq->err, -EINVAL, "\"slot\" must be 0 or 1");
+	*slot = (uint32_t)json_object_get_int64(j);
+	return 0;
+}
+
+/*
+ * uuid, slot and the write id under id_key: all three, or (optional) none.
+ * *given says which. base, if not NULL, is the optional "base".
+ */
+static int tag_args(struct request *rq, const char *id_key, bool optional, struct dirty_tag *tag,
+		    bool *given, uint64_t *base, bool *has_base)
+{
+	bool has_uuid, has_slot, has_id;
+	int ret;
+
+	ret = hex_arg(rq, "uuid", true, tag->uuid, &has_uuid);
+	if (!ret)
+		ret = slot_arg(rq, &tag->slot, &has_slot);
+	if (!ret)
+		ret = hex_arg(rq, id_key, false, &tag->write_id, &has_id);
+	if (!ret && base)
+		ret = hex_arg(rq, "base", false, base, has_base);
+	if (ret)
+		return ret;
+	*given = has_uuid;
+	if (!has_uuid && (has_slot || has_id || (base && *has_base)))
+		return err_set(&rq->err, -EINVAL, "\"%s\" needs \"uuid\"",
+			       has_slot ? "slot"
+			       : has_id ? id_key
+					: "base");
+	if (!has_uuid && !optional)
+		return err_set(&rq->err, -EINVAL, "\"uuid\" is missing");
+	if (has_uuid && !has_slot)
+		return err_set(&rq->err, -EINVAL, "\"slot\" is missing");
+	if (has_uuid && !has_id)
+		return err_set(&rq->err, -EINVAL, "\"%s\" is missing", id_key);
+	if (base && *has_base && *base == tag->write_id)
+		return err_set(&rq->err, -EINVAL, "\"%s\" must differ from \"base\"", id_key);
+	return 0;
+}
+
+/* The tracker's bitmaps, or nothing, into the shared area: the pages to write first. */
+static void share_bitmaps(struct kvm *kvm, struct snapshot_session *s,
+			  const struct dirty_tracker *t)
+{
+	struct mem_region *r;
+	unsigned int i = 0;
+
+	mem__for_each_region (&kvm->mem, r) {
+		uint64_t *bm = (uint64_t *)(void *)(s->shm + s->bitmap_off[i]);
+
+		if (t)
+			memcpy(bm, t->bitmap[i], mem__region_bitmap_bytes(r));
+		else
+			memset(bm, 0, mem__region_bitmap_bytes(r));
+		i++;
+	}
+}
+
+/*
+ * With an image slot: fetch (feeding every tracker), then either the
+ * slot's tracker accepts base (incremental: its pages are in the shared
+ * bitmaps), or the shared bitmaps are zero and a new tracker starts.
+ */
 static int snapshot_log(struct request *rq)
 {
 	struct snapshot_session *s = memfd_session(rq);
-	uint64_t discard;
+	struct dirty_tracker *t = NULL;
+	struct dirty_tag tag = {0};
+	char why[DIRTY_TRACK_WHY_MAX];
+	bool tracked, has_base = false, incremental = false;
+	uint64_t discard, base = 0;
 	int ret;
 
 	if (!s)
@@ -304,14 +433,34 @@ static int snapshot_log(struct request *rq)
 	if (s->logging)
 		return err_set(&rq->err, -EALREADY,
 			       "dirty logging is already on for this snapshot");
+	ret = tag_args(rq, "attempt", true, &tag, &tracked, &base, &has_base);
+	if (ret)
+		return ret;
 	s->log_was_on = rq->kvm->mem.log_dirty;
 	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true, NULL);
 	if (ret)
 		return err_set(&rq->err, ret, "cannot turn dirty logging on: %s", strerror(-ret));
 	s->logging = true;
-	/* Logging was on already: drop what it gathered, so every page starts clean. */
+	/* Logging was on already: the trackers get what it gathered, and every page starts clean. */
 	if (s->log_was_on && fetch_dirty(rq->kvm, s, &discard))
 		return err_set(&rq->err, -EINVAL, "cannot read the dirty log");
+	if (tracked) {
+		ret = dirty_track__begin(&rq->kvm->mem.track, &tag, has_base ? &base : NULL, &t,
+					 &incremental, why, sizeof(why), &rq->err);
+		if (ret)
+			return ret;
+		s->tracked = true;
+		s->tag = tag;
+	}
+	share_bitmaps(rq->kvm, s, incremental ? t : NULL);
+	if (!tracked)
+		return 0;
+	request__add_bool(rq->reply, "incremental", incremental);
+	if (incremental)
+		request__add_u64(rq->reply, "pages",
+				 dirty_track__pages(&rq->kvm->mem.track, t, false));
+	else
+		request__add_str(rq->reply, "why", why);
 	return 0;
 }
 
@@ -328,6 +477,9 @@ static int snapshot_dirty(struct request *rq)
 	ret = fetch_dirty(rq->kvm, s, &total);
 	if (ret)
 		return err_set(&rq->err, ret, "cannot read the dirty log: %s", strerror(-ret));
+	/* The final fetch, if the VM stays paused until the end: nothing is unfetched but what
+	 * the guest writes after the resume. */
+	s->final_fetch = kvm__is_paused(rq->kvm);
 	request__add_u64(rq->reply, "pages", total);
 	return 0;
 }
@@ -372,14 +524,41 @@ static int snapshot_state(struct request *rq)
 
 static int snapshot_end(struct request *rq)
 {
+	struct json_object *v;
+	bool abort_ = false;
 	uint64_t resumed;
 
 	if (!owned_session(rq))
 		return rq->err.code;
-	resumed = session_end(rq->st);
+	if (json_object_object_get_ex(rq->args, "abort", &v)) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return err_set(&rq->err, -EINVAL, "\"abort\" must be true or false");
+		abort_ = json_object_get_boolean(v);
+	}
+	resumed = session_end(rq->st, !abort_);
 	/* CLOCK_MONOTONIC is one clock for every process: the manager's downtime ends here. */
 	if (resumed)
 		request__add_u64(rq->reply, "resumed_us", resumed / 1000);
+	return 0;
+}
+
+/*
+ * The slot's header is durably complete: its tracker, pending since the
+ * session's end, becomes valid. Not part of a session: the manager sends it
+ * once the image is durable, after snapshot-end.
+ */
+static int snapshot_commit(struct request *rq)
+{
+	struct dirty_tag tag = {0};
+	bool given;
+	int ret = check_uid(rq, "snapshot-commit");
+
+	if (!ret)
+		ret = tag_args(rq, "write_id", false, &tag, &given, NULL, NULL);
+	if (!ret)
+		ret = dirty_track__commit(&rq->kvm->mem.track, &tag, &rq->err);
+	if (ret)
+		return err_prefix(&rq->err, "snapshot-commit");
 	return 0;
 }
 
@@ -436,15 +615,21 @@ static int snapshot_stream(struct request *rq)
 
 static const char *const no_args[] = {NULL};
 static const char *const begin_args[] = {"stream", NULL};
+static const char *const log_args[] = {"uuid", "slot", "base", "attempt", NULL};
+static const char *const commit_args[] = {"uuid", "slot", "write_id", NULL};
 static const char *const end_args[] = {"abort", NULL};
 static const char *const stream_args[] = {"threshold", "max_downtime_ms", "max_time_ms",
 					  "max_passes", NULL};
 
 static const struct command session_commands[] = {
-    {"snapshot-begin", begin_args, snapshot_begin},    {"snapshot-log", no_args, snapshot_log},
-    {"snapshot-dirty", no_args, snapshot_dirty},       {"snapshot-pause", no_args, snapshot_pause},
-    {"snapshot-state", no_args, snapshot_state},       {"snapshot-end", end_args, snapshot_end},
+    {"snapshot-begin", begin_args, snapshot_begin},
+    {"snapshot-log", log_args, snapshot_log},
+    {"snapshot-dirty", no_args, snapshot_dirty},
+    {"snapshot-pause", no_args, snapshot_pause},
+    {"snapshot-state", no_args, snapshot_state},
+    {"snapshot-end", end_args, snapshot_end},
     {"snapshot-stream", stream_args, snapshot_stream},
+    {"snapshot-commit", commit_args, snapshot_commit},
 };
 
 const struct control_service snapshot_session__service = {

@@ -71,9 +71,11 @@ static int send_rec(struct stream *s, uint32_t type, uint32_t region, uint64_t f
 
 /* ---- the engine's view of this VM ---- */
 
-static int vm_log_start(void *ctx, struct error *err)
+static int vm_log_start(void *ctx, bool *prefilled, struct error *err)
 {
 	struct stream *s = ctx;
+
+	*prefilled = false; /* every page: pass 1 copies them all */
 	unsigned int i;
 	int ret;
 
@@ -138,7 +140,9 @@ static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	s->paused = false;
 	if (resumed_us)
 		*resumed_us = now_ns() / 1000;
-	if (s->logging && !s->log_was_on && mem__set_log_dirty(&s->kvm->mem, false, NULL))
+	/* Off would invalidate the dirty trackers, which every fetch here fed. */
+	if (s->logging && s->kvm->mem.log_dirty && !mem__log_needed(&s->kvm->mem) &&
+	    mem__set_log_dirty(&s->kvm->mem, false, NULL))
 		pr_warn("snapshot: cannot turn dirty logging off; the guest runs with it on");
 	s->logging = false;
 	return 0;

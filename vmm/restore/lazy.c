@@ -292,17 +292,6 @@ struct materialize {
 	struct snap_vm vm;
 };
 
-static int vm_log_start(void *ctx, struct error *err)
-{
-	struct materialize *m = ctx;
-	int ret = mem__set_log_dirty(&m->kvm->mem, true, err);
-
-	if (ret)
-		return err_prefix(err, "cannot turn dirty logging on");
-	m->logged = true;
-	return 0;
-}
-
 static int vm_fetch_dirty(void *ctx, struct error *err)
 {
 	struct materialize *m = ctx;
@@ -315,6 +304,30 @@ static int vm_fetch_dirty(void *ctx, struct error *err)
 		if (ret)
 			return ret;
 	}
+	return 0;
+}
+
+/*
+ * Logging may be on already for the dirty trackers: then every page starts
+ * clean by a fetch, which feeds them, and logging stays on afterwards.
+ */
+static int vm_log_start(void *ctx, bool *prefilled, struct error *err)
+{
+	struct materialize *m = ctx;
+	unsigned int i;
+	int ret;
+
+	*prefilled = false; /* every page: pass 1 copies them all */
+	if (m->kvm->mem.log_dirty) {
+		ret = vm_fetch_dirty(m, err);
+		for (i = 0; i < m->n; i++)
+			memset(m->vm.regions[i].dirty, 0, mem__region_bitmap_bytes(m->z[i].r));
+		return ret;
+	}
+	ret = mem__set_log_dirty(&m->kvm->mem, true, err);
+	if (ret)
+		return err_prefix(err, "cannot turn dirty logging on");
+	m->logged = true;
 	return 0;
 }
 
@@ -341,7 +354,9 @@ static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	m->paused = false;
 	if (resumed_us)
 		*resumed_us = now_ns() / 1000;
-	if (m->logged && mem__set_log_dirty(&m->kvm->mem, false, NULL))
+	/* Off would invalidate the dirty trackers; a tracker made meanwhile needs it on. */
+	if (m->logged && !mem__log_needed(&m->kvm->mem) &&
+	    mem__set_log_dirty(&m->kvm->mem, false, NULL))
 		pr_warn("cannot turn dirty logging off again");
 	m->logged = false;
 	return 0;
@@ -354,7 +369,11 @@ static const struct snap_vm_ops materialize_vm_ops = {
     .finish = vm_finish,
 };
 
-/* Logging already on belongs to someone else, and a paused guest changes nothing: copy paused. */
+/*
+ * Logging already on belongs to someone else (dirty-log on), and a paused
+ * guest changes nothing: copy paused. Logging on for the dirty trackers is
+ * ours to use: every fetch feeds them.
+ */
 static const struct snap_vm_ops materialize_paused_ops = {
     .fetch_dirty = vm_fetch_dirty,
     .pause = vm_pause,
@@ -472,8 +491,9 @@ int restore__materialize(struct kvm *kvm, struct error *err)
 	if (ret || !m->n)
 		goto out;
 	m->vm.ctx = m;
-	m->vm.ops = kvm->mem.log_dirty || kvm__is_paused(kvm) ? &materialize_paused_ops
-							      : &materialize_vm_ops;
+	m->vm.ops = kvm__is_paused(kvm) || (kvm->mem.log_dirty && !mem__tracking(&kvm->mem))
+			? &materialize_paused_ops
+			: &materialize_vm_ops;
 	sink.ctx = m;
 	ret = snap_precopy_run(&m->vm, &sink, &po, rep, err);
 	if (ret)

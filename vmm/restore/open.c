@@ -29,12 +29,12 @@ static int state_refused(const struct snap_image *img, struct error *err)
 
 	if (h->state == SNAP_STATE_EMPTY)
 		return err_set(err, -EINVAL,
-			       "image %s: state is 'empty': no snapshot has been written to it",
-			       img->path);
+			       "image %s: %s is 'empty': no snapshot has been written to it",
+			       img->path, snap_image_slot_name(img));
 	return err_set(err, -EINVAL,
-		       "image %s: state is 'writing': the snapshot of generation %" PRIu64
+		       "image %s: %s is 'writing': the snapshot of generation %" PRIu64
 		       " was interrupted",
-		       img->path, h->generation);
+		       img->path, snap_image_slot_name(img), h->generation);
 }
 
 /* The metadata's guest= line, if any (text from the image: printable bytes only). */
@@ -118,14 +118,16 @@ static int check_header_window(const struct snap_image *img, const struct snap_s
 {
 	const char *id = img->cfg.regions[s->region].id;
 	uint64_t table_end = SNAP_SECTION_DESC + s->pages * 8, o, i, got;
+	/* The digest tables follow the page headers; eager restore checks them against the data. */
+	uint64_t digests_end = s->blocks_off + 8 * snap_hash_blocks(s->pages) - s->offset;
 
 	for (o = MAX(pos, SNAP_SECTION_DESC); o < pos + n; o += 8) {
 		got = get_le64(win + (o - pos));
 		if (o >= table_end) {
-			if (got)
+			if (got && o >= digests_end)
 				return err_set(err, -EINVAL,
-					       "image %s: section %u (%s): padding after the page "
-					       "header table is set",
+					       "image %s: section %u (%s): padding after the digest "
+					       "tables is set",
 					       img->path, s->id, id);
 			continue;
 		}
@@ -209,10 +211,11 @@ static int check_held(const struct restore_image *ri, struct error *err)
 	return 0;
 }
 
-int restore__open(struct restore_image *ri, const char *path, bool lazy, bool direct,
+int restore__open(struct restore_image *ri, const char *path, const struct restore_open_opts *o,
 		  struct error *err)
 {
-	struct snap_target_opts topts = {.direct = direct && !lazy};
+	struct snap_target_opts topts = {.direct = o->direct && !o->lazy};
+	bool lazy = o->lazy;
 	int ret;
 
 	memset(ri, 0, sizeof(*ri));
@@ -225,6 +228,8 @@ int restore__open(struct restore_image *ri, const char *path, bool lazy, bool di
 	}
 	/* Magic, version, header checksum, section table, target size. */
 	ret = snap_image_open(path, SNAP_OPEN_RDONLY, &topts, &ri->img, err);
+	if (!ret && o->have_slot)
+		ret = snap_image_select_slot(&ri->img, o->slot, false, err);
 	if (ret)
 		return ret;
 	if (lazy) {

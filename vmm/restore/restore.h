@@ -65,7 +65,13 @@ struct restore_load_stats {
  * device is held exclusively from here on); direct: try O_DIRECT for the
  * eager load. 0 or -errno; ri needs restore__close() either way.
  */
-int restore__open(struct restore_image *ri, const char *path, bool lazy, bool direct,
+struct restore_open_opts {
+	bool lazy;	/* --lazy */
+	bool direct;	/* try O_DIRECT for the eager load */
+	bool have_slot; /* --slot: this slot, not the newest complete one */
+	uint32_t slot;
+};
+int restore__open(struct restore_image *ri, const char *path, const struct restore_open_opts *o,
 		  struct error *err);
 void restore__close(struct restore_image *ri);
 

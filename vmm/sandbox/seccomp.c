@@ -75,6 +75,8 @@ static const struct allow allowlist[] = {
     ALLOW(pwrite64, VM | MGR), ALLOW(lseek, MGR), ALLOW(close, VM | MGR | KPR),
     ALLOW(newfstatat, VM | MGR | KPR), ALLOW(fcntl, VM), ALLOW(ioctl, VM),
     ALLOW_IF(ioctl, MGR, ARG_EQ, 1, 0, TCGETS), /* isatty() of stdio */
+    /* --every: each checkpoint checks the descriptors the VM sends */
+    ALLOW_IF(fcntl, MGR, ARG_EQ, 1, 0, F_GETFL), ALLOW_IF(fcntl, MGR, ARG_EQ, 1, 0, F_GET_SEALS),
     ALLOW(fdatasync, MGR), ALLOW(fsync, MGR), ALLOW(io_uring_setup, MGR),
     ALLOW(io_uring_enter, MGR),
     /* memory */
