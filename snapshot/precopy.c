@@ -12,6 +12,7 @@
 #include "lib/align.h"
 #include "snapshot/clock.h"
 #include "snapshot/bitmap.h"
+#include "snapshot/throttle.h"
 
 #define ZERO_RUN_MAX	 (8ULL << 20) /* largest run a sink gets at once */
 #define DEFAULT_DOWNTIME 20
@@ -27,6 +28,7 @@ struct engine {
 	uint8_t *stage;
 	uint64_t staged_ready; /* bytes of stage faulted in */
 	uint64_t pending;      /* bytes dirty when precopy stopped: most of the final batch */
+	struct snap_throttle thr;
 	uint64_t t0;
 };
 
@@ -107,7 +109,28 @@ static struct snap_pass *new_pass(struct engine *e)
 	struct snap_pass *p = &e->rep->passes[e->rep->nr_passes++];
 
 	memset(p, 0, sizeof(*p));
+	p->throttle_pct = e->thr.pct;
 	return p;
+}
+
+/* The pass that just ended left dirty bytes: slow the vCPUs if it will not converge. */
+static int throttle_after_pass(struct engine *e, uint64_t dirty)
+{
+	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
+	unsigned int before = e->thr.pct;
+
+	if (!e->vm->ops->throttle || snap_throttle_next(&e->thr, dirty, p->bytes) == before)
+		return 0;
+	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
+}
+
+/* Full speed again: before the VM resumes, whatever happened. */
+static int unthrottle(struct engine *e, struct error *err)
+{
+	if (!e->thr.pct)
+		return 0;
+	e->thr.pct = 0;
+	return e->vm->ops->throttle(e->vm->ctx, 0, err);
 }
 
 /* Pass 1: every page of every region, in the sink's order. */
@@ -230,7 +253,9 @@ static int precopy(struct engine *e)
 		} else if (e->o->stop_if_not_halving && dirty > before / 2) {
 			e->rep->stop_reason = "dirty set no longer halving";
 		} else {
-			ret = copy_dirty(e, new_pass(e));
+			ret = throttle_after_pass(e, dirty);
+			if (!ret)
+				ret = copy_dirty(e, new_pass(e));
 			continue;
 		}
 		break;
@@ -389,6 +414,8 @@ static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *
 					  e->err);
 	if (!ret && e->sink->ops->paused)
 		ret = e->sink->ops->paused(e->sink->ctx, e->err);
+	if (!ret)
+		ret = unthrottle(e, e->err);
 	if (ret)
 		return ret;
 	/* The final batch is out of guest memory (or has landed): resume. */
@@ -411,6 +438,7 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	int ret;
 
 	e.t0 = snap_mono_us();
+	snap_throttle_init(&e.thr, o->limits->max_throttle);
 	ret = alloc_stage(&e);
 	if (!ret && logged) {
 		ret = vm->ops->log_start(vm->ctx, &rep->incremental, err);
@@ -422,7 +450,9 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	if (!ret && staged)
 		ret = write_staged(&e);
 	if (!resumed) {
-		/* Resume and stop logging whatever happened; keep the first error. */
+		/* Full speed, resume and stop logging whatever happened; keep the first error. */
+		if (unthrottle(&e, &ferr) && !ret)
+			ret = err_set(err, ferr.code, "%s", ferr.msg);
 		if (vm->ops->finish(vm->ctx, NULL, &ferr) && !ret)
 			ret = err_set(err, ferr.code, "%s", ferr.msg);
 	}

@@ -38,6 +38,13 @@ struct snap_vm_ops {
 	 * CLOCK_MONOTONIC in µs, or 0 if unknown: the downtime ends there.
 	 */
 	int (*finish)(void *ctx, uint64_t *resumed_us, struct error *err);
+	/*
+	 * Optional: hold the vCPUs pct percent of the time (0: full speed), so
+	 * that a guest that dirties faster than the sink writes lets precopy
+	 * converge. The engine sets 0 again before the VM resumes from the
+	 * final pause, and before finish() on failure.
+	 */
+	int (*throttle)(void *ctx, unsigned int pct, struct error *err);
 };
 
 struct snap_vm {
@@ -52,6 +59,7 @@ struct snap_pass {
 	uint64_t dirty_pages;
 	uint64_t bytes;
 	uint64_t duration_us;
+	unsigned int throttle_pct; /* vCPUs held this percent of the time during the pass */
 };
 
 #define SNAP_MAX_PASSES 64
@@ -67,6 +75,7 @@ struct snap_options {
 	uint64_t max_downtime_ms; /* default 20 */
 	unsigned int max_passes;  /* default 30, at most SNAP_MAX_PASSES */
 	uint64_t max_time_ms;	  /* precopy time budget, default 60000 */
+	unsigned int max_throttle; /* percent, at most 99; 0: never throttle (snapshot/throttle.h) */
 	void (*progress)(const struct snap_progress *p, void *arg);
 	void *progress_arg;
 };

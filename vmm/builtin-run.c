@@ -15,6 +15,7 @@
 #include "loader/loader.h"
 #include "live-snapshot/manager.h"
 #include "pc.h"
+#include "snapshot/throttle.h"
 #include "util/util.h"
 #include "vm-setup.h"
 
@@ -183,7 +184,7 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 	    .incremental = o->checkpoint != NULL,
 	    .every_ms = o->checkpoint ? o->every_ms : 0,
 	    .target = {.direct = true, .nr_slots = o->checkpoint ? 2 : 1},
-	    .snap = {.max_downtime_ms = 20},
+	    .snap = {.max_downtime_ms = 20, .max_throttle = SNAP_THROTTLE_MAX},
 	    .lock_down = !o->keep_caps,
 	    .user = o->user,
 	};

@@ -7,6 +7,7 @@
 
 #include "builtin.h"
 #include "live-snapshot/manager.h"
+#include "snapshot/throttle.h"
 #include "util/util.h"
 
 static void snapshot_usage(FILE *f, const struct parse_opt *opts)
@@ -56,6 +57,10 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	    OPT_UINT(0, "max-time", &o->snap.max_time_ms, "SECONDS", 1, 86400,
 		     "precopy time budget before the final pause, default 60", .unit = "seconds",
 		     .scale = 1000),
+	    OPT_UINT(0, "max-throttle", &o->snap.max_throttle, "PERCENT", 0, 99,
+		     "when the guest dirties faster than the image is written,\n"
+		     "hold its vCPUs up to PERCENT of the time so that precopy\n"
+		     "converges (20, then +10 a pass); default 99, 0: never"),
 	    OPT_BOOL(0, "incremental", &o->incremental,
 		     "write only the pages changed since the slot's last snapshot,\n"
 		     "if the VM tracked them; else a full snapshot (the report says why)"),
@@ -92,6 +97,7 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	int ret;
 
 	o->snap.max_downtime_ms = 20;
+	o->snap.max_throttle = SNAP_THROTTLE_MAX;
 	o->target.direct = true;
 	ret = builtin__parse_options(argc, argv, "snapshot", opts, snapshot_usage);
 	if (ret)

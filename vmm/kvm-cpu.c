@@ -367,6 +367,8 @@ static void *kvm_cpu__thread(void *arg)
 			kvm_cpu__complete_io(cpu);
 			pending_io = false;
 		}
+		/* Before the park check: a pause that cuts the sleep short parks at once. */
+		kvm_cpu__throttle_if_due(cpu);
 		if (!kvm_cpu__park_if_requested(cpu))
 			break;
 		if (ioctl(cpu->fd, KVM_RUN, 0) < 0) {
@@ -412,7 +414,7 @@ int kvm_cpu__start_all(struct kvm *kvm)
 	return 0;
 }
 
-static void kvm_cpu__kick_all(struct kvm *kvm)
+void kvm_cpu__kick_all(struct kvm *kvm)
 {
 	unsigned int i;
 
@@ -426,6 +428,7 @@ void kvm_cpu__stop_all(struct kvm *kvm)
 	unsigned int i;
 
 	kvm__request_exit(kvm, EXIT_OK, "stopped");
+	kvm__stop_throttle(kvm);
 	kvm_cpu__kick_all(kvm);
 	for (i = 0; i < kvm->nr_cpus; i++) {
 		if (!kvm->cpus[i]->thread_started)
@@ -480,6 +483,8 @@ int kvm__pause(struct kvm *kvm, uint64_t *latency_us)
 		ret = -EALREADY;
 	} else {
 		kvm->pause_requested = true;
+		/* A throttled vCPU sleeps on cond: wake it to park. */
+		pthread_cond_broadcast(&kvm->cond);
 	}
 	pthread_mutex_unlock(&kvm->lock);
 	if (ret)

@@ -51,6 +51,7 @@ void kvm__init(struct kvm *kvm)
 	mem__init(&kvm->mem);
 	pthread_mutex_init(&kvm->lock, NULL);
 	pthread_cond_init(&kvm->cond, NULL);
+	pthread_cond_init(&kvm->throttle_cond, NULL);
 	kvm->state = KVM_STATE_RUNNING;
 }
 

@@ -69,6 +69,7 @@ struct kvm_cpu {
 	bool thread_started;
 	struct guest_progress progress;
 	uint64_t nr_exits;
+	bool throttle_due; /* set by the throttle ticker; atomic */
 };
 
 enum kvm_state { KVM_STATE_RUNNING, KVM_STATE_PAUSED, KVM_STATE_EXITING };
@@ -100,6 +101,12 @@ struct kvm {
 	enum kvm_state state;
 	bool pause_requested;
 	unsigned int nr_paused;
+
+	/* Throttling (vmm/throttle.c). Guarded by lock. */
+	unsigned int throttle_pct;
+	bool throttle_started, throttle_stop;
+	pthread_t throttle_thread;
+	pthread_cond_t throttle_cond; /* the ticker sleeps on it while pct is 0 */
 
 	/* How the VM ended: guarded by lock; exit_efd becomes readable. */
 	int exit_efd;
@@ -178,6 +185,20 @@ int kvm_cpu__start_all_paused(struct kvm *kvm);
 /* Let paused vCPUs run again. -EALREADY if not paused. Main thread only. */
 int kvm__resume(struct kvm *kvm);
 bool kvm__is_paused(struct kvm *kvm);
+/* Send SIGKICK to every started vCPU thread: each leaves KVM_RUN at once. */
+void kvm_cpu__kick_all(struct kvm *kvm);
+
+/*
+ * Throttling (vmm/throttle.c): hold every vCPU pct percent of the time,
+ * 0 to 99 (0: full speed; -EINVAL above). The first nonzero call starts a
+ * ticker thread. 0 or -errno.
+ */
+int kvm__set_throttle(struct kvm *kvm, unsigned int pct);
+unsigned int kvm__throttle(struct kvm *kvm);
+/* In a vCPU thread, out of KVM_RUN: sleep its share if the ticker says so. */
+void kvm_cpu__throttle_if_due(struct kvm_cpu *cpu);
+/* Full speed, and the ticker joined. Call before the vCPU threads are joined. */
+void kvm__stop_throttle(struct kvm *kvm);
 
 /* Tear everything down; safe on a partly set-up VM. */
 void kvm__exit(struct kvm *kvm);

@@ -249,12 +249,25 @@ static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	return ret;
 }
 
+static int op_throttle(void *ctx, unsigned int pct, struct error *err)
+{
+	struct json_object *a = json_object_new_object(), *r = NULL;
+	int ret;
+
+	json_object_object_add(a, "percent", json_object_new_int((int)pct));
+	ret = call_args(ctx, "snapshot-throttle", a, &r, err);
+	json_object_put(a);
+	json_object_put(r);
+	return ret;
+}
+
 static const struct snap_vm_ops manager_ops = {
     .log_start = op_log_start,
     .fetch_dirty = op_fetch_dirty,
     .pause = op_pause,
     .save_state = op_save_state,
     .finish = op_finish,
+    .throttle = op_throttle,
 };
 
 /* What the descriptors the VM sent are, for the check of its reply. */
@@ -385,6 +398,7 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 		json_object_object_add(po, "bytes", json_object_new_uint64(p->bytes));
 		json_object_object_add(po, "duration_ms",
 				       json_object_new_double(p->duration_us / 1000.0));
+		json_object_object_add(po, "throttle_pct", json_object_new_int((int)p->throttle_pct));
 		json_object_object_add(
 		    po, "rate_mib_s", json_object_new_double(rate_mib_s(p->bytes, p->duration_us)));
 		json_object_array_add(passes, po);
@@ -410,16 +424,16 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 	printf("snapshot %s: slot %u, generation %" PRIu64 ", complete, %s%s%s\n", o->image,
 	       rep->slot, rep->generation, rep->incremental ? "incremental" : "full",
 	       rep->incremental || !rep->full_reason[0] ? "" : ": ", rep->full_reason);
-	printf("  %-6s %12s %12s %10s %12s\n", "pass", "dirty pages", "MiB written", "MiB/s",
-	       "duration ms");
+	printf("  %-6s %12s %12s %10s %12s %9s\n", "pass", "dirty pages", "MiB written", "MiB/s",
+	       "duration ms", "throttle");
 	for (i = 0; i < rep->nr_passes; i++) {
 		const struct snap_pass *p = &rep->passes[i];
 		char name[16];
 
 		snprintf(name, sizeof(name), i + 1 == rep->nr_passes ? "final" : "%u", i + 1);
-		printf("  %-6s %12" PRIu64 " %12.1f %10.0f %12.2f\n", name, p->dirty_pages,
+		printf("  %-6s %12" PRIu64 " %12.1f %10.0f %12.2f %8u%%\n", name, p->dirty_pages,
 		       p->bytes / 1048576.0, rate_mib_s(p->bytes, p->duration_us),
-		       p->duration_us / 1000.0);
+		       p->duration_us / 1000.0, p->throttle_pct);
 	}
 	printf("downtime %.2f ms (pause %.3f ms), total %.2f s, image %.1f MiB, %s, %s (%s)\n",
 	       rep->downtime_us / 1000.0, rep->pause_latency_us / 1000.0, rep->total_us / 1e6,

@@ -71,6 +71,9 @@ static uint64_t session_end(struct control_state *st, bool ok)
 
 	if (!s)
 		return 0;
+	/* Full speed before anything else: a throttle never outlives its snapshot. */
+	if (kvm__throttle(kvm) && kvm__set_throttle(kvm, 0))
+		pr_warn("snapshot: cannot lift the vCPU throttle");
 	/* Resume first: re-registering the slots takes milliseconds the guest need not wait. */
 	if (s->paused) {
 		if (kvm__resume(kvm) && !kvm__has_exited(kvm))
@@ -575,12 +578,37 @@ static int stream_arg(struct request *rq, const char *key, uint64_t *v)
 	return 0;
 }
 
+/*
+ * {"cmd":"snapshot-throttle","percent":N}: hold the vCPUs N percent of the
+ * time (0 to 99) so that precopy converges. The session's end, however it
+ * ends, sets 0 again: a throttle never outlives its snapshot.
+ */
+static int snapshot_throttle(struct request *rq)
+{
+	struct snapshot_session *s = memfd_session(rq);
+	uint64_t pct = UINT64_MAX;
+	int ret;
+
+	if (!s)
+		return rq->err.code;
+	ret = stream_arg(rq, "percent", &pct);
+	if (ret)
+		return ret;
+	if (pct > 99)
+		return err_set(&rq->err, -EINVAL, "\"percent\" must be an integer from 0 to 99");
+	ret = kvm__set_throttle(rq->kvm, (unsigned int)pct);
+	if (ret)
+		return err_set(&rq->err, ret, "cannot throttle the vCPUs: %s", strerror(-ret));
+	request__add_u64(rq->reply, "percent", pct);
+	return 0;
+}
+
 static int snapshot_stream(struct request *rq)
 {
 	struct snapshot_session *s = owned_session(rq);
 	struct snap_options limits = {0};
 	struct snap_report *rep;
-	uint64_t passes = 0;
+	uint64_t passes = 0, throttle = 0;
 	int ret;
 
 	if (!s)
@@ -595,9 +623,12 @@ static int snapshot_stream(struct request *rq)
 		ret = stream_arg(rq, "max_time_ms", &limits.max_time_ms);
 	if (!ret)
 		ret = stream_arg(rq, "max_passes", &passes);
+	if (!ret)
+		ret = stream_arg(rq, "max_throttle", &throttle);
 	if (ret)
 		return ret;
 	limits.max_passes = (unsigned int)MIN(passes, SNAP_MAX_PASSES - 1);
+	limits.max_throttle = (unsigned int)MIN(throttle, 99);
 	rep = calloc(1, sizeof(*rep));
 	if (!rep)
 		return err_set(&rq->err, -ENOMEM, "out of memory");
@@ -618,8 +649,9 @@ static const char *const begin_args[] = {"stream", NULL};
 static const char *const log_args[] = {"uuid", "slot", "base", "attempt", NULL};
 static const char *const commit_args[] = {"uuid", "slot", "write_id", NULL};
 static const char *const end_args[] = {"abort", NULL};
-static const char *const stream_args[] = {"threshold", "max_downtime_ms", "max_time_ms",
-					  "max_passes", NULL};
+static const char *const stream_args[] = {"threshold",  "max_downtime_ms", "max_time_ms",
+					  "max_passes", "max_throttle",	   NULL};
+static const char *const throttle_args[] = {"percent", NULL};
 
 static const struct command session_commands[] = {
     {"snapshot-begin", begin_args, snapshot_begin},
@@ -630,6 +662,7 @@ static const struct command session_commands[] = {
     {"snapshot-end", end_args, snapshot_end},
     {"snapshot-stream", stream_args, snapshot_stream},
     {"snapshot-commit", commit_args, snapshot_commit},
+    {"snapshot-throttle", throttle_args, snapshot_throttle},
 };
 
 const struct control_service snapshot_session__service = {

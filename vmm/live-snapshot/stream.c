@@ -148,12 +148,21 @@ static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	return 0;
 }
 
+static int vm_throttle(void *ctx, unsigned int pct, struct error *err)
+{
+	struct stream *s = ctx;
+	int ret = kvm__set_throttle(s->kvm, pct);
+
+	return ret ? err_set(err, ret, "cannot throttle the vCPUs: %s", strerror(-ret)) : 0;
+}
+
 static const struct snap_vm_ops stream_vm_ops = {
     .log_start = vm_log_start,
     .fetch_dirty = vm_fetch_dirty,
     .pause = vm_pause,
     .save_state = vm_save_state,
     .finish = vm_finish,
+    .throttle = vm_throttle,
 };
 
 /* ---- the sink: records into the pipe ---- */

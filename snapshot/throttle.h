@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The throttle controller: how hard to slow the vCPUs so that precopy
+ * converges, after QEMU's auto-converge. After each pass, if the guest
+ * dirtied more than half as many bytes as the pass wrote (its dirty rate is
+ * above half the write bandwidth, so the dirty set will not shrink fast
+ * enough), the throttle goes up: to `initial` the first time, then by
+ * `step`, up to `max`. It never goes down during a snapshot: the set it
+ * brought down would grow back. Pure logic; the engine applies it through
+ * snap_vm_ops.throttle.
+ */
+#ifndef KVMSNAP_THROTTLE_H
+#define KVMSNAP_THROTTLE_H
+
+#include <stdint.h>
+
+#define SNAP_THROTTLE_INITIAL 20 /* percent of the time the vCPUs are held */
+#define SNAP_THROTTLE_STEP    10
+#define SNAP_THROTTLE_MAX     99
+
+struct snap_throttle {
+	unsigned int pct;     /* in force now: 0 is full speed */
+	unsigned int initial; /* the first step */
+	unsigned int step;
+	unsigned int max; /* 0: never throttle */
+};
+
+/* A controller at 0, that goes no higher than max (0: off), with the default steps. */
+void snap_throttle_init(struct snap_throttle *t, unsigned int max);
+
+/*
+ * The pass that just ended wrote `written` bytes, and the fetch after it
+ * found `dirty` bytes dirty: the new throttle (also in t->pct).
+ */
+unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_t written);
+
+#endif

@@ -1,0 +1,353 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The throttle controller (snapshot/throttle.c), alone and driving the
+ * precopy engine on a fake VM.
+ *
+ * The fake guest is a mutator thread that dirties pages in proportion to
+ * what the sink has written, times the share of time its vCPUs may run:
+ * unthrottled it dirties 1.5 pages for every page written (a guest faster
+ * than the writer never converges), throttled to pct it dirties
+ * (100 - pct)% of that. It walks its working set in order, as the dirtier's
+ * seq pattern does, so every page it dirties in a pass is a new one. The
+ * test measures no time: the engine must bring the mutator's rate down,
+ * and the rates are counted, not timed.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../harness.h"
+#include "snapshot/precopy.h"
+#include "snapshot/throttle.h"
+
+/* ---- the controller alone ---- */
+
+TEST(throttle_starts_at_initial_then_steps_up_to_max)
+{
+	struct snap_throttle t;
+
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(t.pct, 0);
+	/* Dirtied at most half of what was written: it converges, no throttle. */
+	EXPECT_EQ(snap_throttle_next(&t, 50, 100), 0);
+	EXPECT_EQ(snap_throttle_next(&t, 51, 100), 20);
+	EXPECT_EQ(snap_throttle_next(&t, 80, 100), 30);
+	EXPECT_EQ(snap_throttle_next(&t, 10, 100), 30); /* never down within a snapshot */
+	for (int i = 0; i < 20; i++)
+		snap_throttle_next(&t, 100, 100);
+	EXPECT_EQ(t.pct, 99);
+}
+
+TEST(throttle_max_caps_it_and_zero_turns_it_off)
+{
+	struct snap_throttle t;
+
+	snap_throttle_init(&t, 25);
+	EXPECT_EQ(snap_throttle_next(&t, 100, 100), 20);
+	EXPECT_EQ(snap_throttle_next(&t, 100, 100), 25);
+	EXPECT_EQ(snap_throttle_next(&t, 100, 100), 25);
+	snap_throttle_init(&t, 10);
+	EXPECT_EQ(snap_throttle_next(&t, 100, 100), 10); /* the first step is capped too */
+	snap_throttle_init(&t, 0);
+	EXPECT_EQ(snap_throttle_next(&t, 1000, 1), 0);
+	snap_throttle_init(&t, 250);
+	EXPECT_EQ(t.max, 99);
+	/* Nothing written (an empty pass): anything dirty is more than half of it. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_next(&t, 0, 0), 0);
+	EXPECT_EQ(snap_throttle_next(&t, 1, 0), 20);
+}
+
+/* ---- the engine on a fake VM ---- */
+
+#define PAGES	     4096 /* one 16 MiB region, all of it the working set */
+#define MAX_CALLS    64
+
+struct fake {
+	struct snap_vm vm;
+	uint8_t *mem, *copy, *at_pause;
+	uint64_t log[PAGES / 64]; /* the "KVM" dirty log, under lock */
+	pthread_mutex_t lock;
+	pthread_t thread;
+	sem_t work, done;
+	uint64_t budget; /* pages to dirty, handed to the mutator */
+	bool quit;
+	uint64_t next;	 /* the mutator's next page */
+	unsigned int pct; /* throttle in force */
+	unsigned int calls[MAX_CALLS], nr_calls;
+	uint64_t dirtied_per_pass[SNAP_MAX_PASSES], written_per_pass[SNAP_MAX_PASSES];
+	unsigned int pass;
+	bool paused, finished, fail_write;
+	unsigned int finished_at_pct; /* the throttle when finish() came */
+	uint64_t writes;
+};
+
+static void *mutator(void *arg)
+{
+	struct fake *f = arg;
+
+	for (;;) {
+		sem_wait(&f->work);
+		if (f->quit)
+			break;
+		for (uint64_t i = 0; i < f->budget; i++) {
+			uint64_t page = f->next++ % PAGES;
+
+			f->mem[page * 4096 + f->next % 4000] = (uint8_t)f->next;
+			pthread_mutex_lock(&f->lock);
+			f->log[page / 64] |= 1ULL << (page % 64);
+			pthread_mutex_unlock(&f->lock);
+		}
+		f->dirtied_per_pass[f->pass] += f->budget;
+		sem_post(&f->done);
+	}
+	return NULL;
+}
+
+/* The guest runs while the sink writes n pages: it dirties 1.5 n x (100 - pct)%. */
+static void guest_runs(struct fake *f, uint64_t n)
+{
+	if (f->paused)
+		return;
+	f->budget = n * 3 * (100 - f->pct) / 200;
+	sem_post(&f->work);
+	sem_wait(&f->done);
+}
+
+static int op_log_start(void *ctx, bool *prefilled, struct error *err)
+{
+	struct fake *f = ctx;
+
+	(void)err;
+	*prefilled = false;
+	memset(f->log, 0, sizeof(f->log));
+	return 0;
+}
+
+static int op_fetch(void *ctx, struct error *err)
+{
+	struct fake *f = ctx;
+
+	(void)err;
+	pthread_mutex_lock(&f->lock);
+	memcpy(f->vm.regions[0].dirty, f->log, sizeof(f->log));
+	memset(f->log, 0, sizeof(f->log));
+	pthread_mutex_unlock(&f->lock);
+	if (f->pass + 1 < SNAP_MAX_PASSES)
+		f->pass++;
+	return 0;
+}
+
+static int op_pause(void *ctx, uint64_t *us, struct error *err)
+{
+	struct fake *f = ctx;
+
+	(void)err;
+	f->paused = true;
+	memcpy(f->at_pause, f->mem, PAGES * 4096);
+	*us = 1;
+	return 0;
+}
+
+static int op_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct error *err)
+{
+	(void)ctx, (void)buf, (void)cap, (void)err;
+	*used = 0;
+	return 0;
+}
+
+static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
+{
+	struct fake *f = ctx;
+
+	(void)err;
+	if (resumed_us)
+		*resumed_us = 0;
+	f->finished_at_pct = f->pct;
+	f->paused = false;
+	f->finished = true;
+	return 0;
+}
+
+static int op_throttle(void *ctx, unsigned int pct, struct error *err)
+{
+	struct fake *f = ctx;
+
+	(void)err;
+	if (f->nr_calls < MAX_CALLS)
+		f->calls[f->nr_calls++] = pct;
+	f->pct = pct;
+	return 0;
+}
+
+static const struct snap_vm_ops fake_ops = {
+    .log_start = op_log_start,
+    .fetch_dirty = op_fetch,
+    .pause = op_pause,
+    .save_state = op_state,
+    .finish = op_finish,
+    .throttle = op_throttle,
+};
+
+static int sink_write(void *ctx, unsigned int r, uint64_t first, uint64_t n, const uint8_t *src,
+		      struct error *err)
+{
+	struct fake *f = ctx;
+
+	(void)r;
+	if (f->fail_write && f->pct >= 40)
+		return err_set(err, -EIO, "injected write error at throttle %u%%", f->pct);
+	memcpy(f->copy + first * 4096, src, n * 4096);
+	f->writes += n;
+	f->written_per_pass[f->pass] += n;
+	guest_runs(f, n);
+	return 0;
+}
+
+static const struct snap_sink_ops sink_ops = {.write = sink_write};
+
+FIXTURE(eng)
+{
+	struct fake f;
+	struct snap_sink sink;
+	struct snap_options lim;
+	struct snap_precopy_opts po;
+	struct snap_report rep;
+};
+
+FIXTURE_SETUP(eng)
+{
+	struct fake *f = &self->f;
+
+	memset(f, 0, sizeof(*f));
+	f->mem = calloc(PAGES, 4096);
+	f->copy = calloc(PAGES, 4096);
+	f->at_pause = calloc(PAGES, 4096);
+	ASSERT_TRUE(f->mem && f->copy && f->at_pause);
+	pthread_mutex_init(&f->lock, NULL);
+	sem_init(&f->work, 0, 0);
+	sem_init(&f->done, 0, 0);
+	f->vm.ctx = f;
+	f->vm.ops = &fake_ops;
+	f->vm.cfg.nr_regions = 1;
+	f->vm.cfg.regions[0].size = PAGES * 4096ULL;
+	f->vm.regions[0].mem = f->mem;
+	f->vm.regions[0].memfd = -1;
+	f->vm.regions[0].size = PAGES * 4096ULL;
+	f->vm.regions[0].dirty = calloc(PAGES / 64, 8);
+	ASSERT_EQ(pthread_create(&f->thread, NULL, mutator, f), 0);
+	self->sink = (struct snap_sink){.ctx = f, .ops = &sink_ops};
+	/* Converged only once at most 16 pages are dirty: a guest at full speed never gets there. */
+	self->lim = (struct snap_options){.threshold = 16 * 4096, .max_passes = 40};
+	self->po = (struct snap_precopy_opts){.limits = &self->lim, .stage_cap = 1 << 20};
+}
+
+FIXTURE_TEARDOWN(eng)
+{
+	self->f.quit = true;
+	sem_post(&self->f.work);
+	pthread_join(self->f.thread, NULL);
+	free(self->f.mem);
+	free(self->f.copy);
+	free(self->f.at_pause);
+	free(self->f.vm.regions[0].dirty);
+}
+
+static double rate(const struct fake *f, unsigned int pass)
+{
+	return f->written_per_pass[pass] ? (double)f->dirtied_per_pass[pass] /
+					       (double)f->written_per_pass[pass]
+					 : 0;
+}
+
+/* Unthrottled, the mutator keeps up with the writer: precopy runs out of passes. */
+TEST_F(eng, without_throttle_it_does_not_converge)
+{
+	struct error err = {0};
+	unsigned int i;
+
+	self->lim.max_throttle = 0;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	TH_LOG("%u passes: %s", self->rep.nr_passes, self->rep.stop_reason);
+	EXPECT_FALSE(self->rep.converged);
+	EXPECT_STREQ(self->rep.stop_reason, "pass limit reached");
+	EXPECT_EQ(self->f.nr_calls, 0);
+	for (i = 0; i < self->rep.nr_passes; i++)
+		EXPECT_EQ(self->rep.passes[i].throttle_pct, 0);
+	/* Still exact: the final batch takes what is left. */
+	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
+}
+
+/*
+ * With the throttle: 20%, then 10 more a pass, until the mutator dirties
+ * at most half of what is written (1.5 x (100 - pct)% <= 50%: pct 70); then
+ * the dirty set shrinks and precopy converges. The image is the memory at the pause, and the VM
+ * runs at full speed again before it resumes.
+ */
+TEST_F(eng, throttle_brings_the_rate_down_until_it_converges)
+{
+	struct error err = {0};
+	unsigned int i, last = 0;
+
+	self->lim.max_throttle = 99;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	for (i = 0; i < self->rep.nr_passes; i++) {
+		const struct snap_pass *p = &self->rep.passes[i];
+
+		TH_LOG("pass %u: %llu pages, throttle %u%%, guest dirtied %.2f pages a page written",
+		       i + 1, (unsigned long long)p->dirty_pages, p->throttle_pct,
+		       rate(&self->f, i));
+		/* Never down; from 0 to 20, then in steps of 10. */
+		EXPECT_GE(p->throttle_pct, last);
+		if (p->throttle_pct != last)
+			EXPECT_EQ(p->throttle_pct, last ? last + 10 : 20);
+		last = p->throttle_pct;
+	}
+	EXPECT_TRUE(self->rep.converged);
+	EXPECT_STREQ(self->rep.stop_reason, "dirty set below threshold");
+	EXPECT_EQ(last, 70);
+	/* The mutator's rate came down: from 1.5 pages a page written to at most half. */
+	EXPECT_GT(rate(&self->f, 0), 1.4);
+	EXPECT_LE(rate(&self->f, self->rep.nr_passes - 2), 0.5);
+	/* Lifted before the VM resumed, and only then finished. */
+	ASSERT_GT(self->f.nr_calls, 0);
+	EXPECT_EQ(self->f.calls[self->f.nr_calls - 1], 0);
+	EXPECT_EQ(self->f.finished_at_pct, 0);
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
+}
+
+/* A cap too low (1.5 x 70% > 1): the throttle stays at the cap and the pass limit ends it. */
+TEST_F(eng, max_throttle_caps_it)
+{
+	struct error err = {0};
+	unsigned int i;
+
+	self->lim.max_throttle = 30;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	EXPECT_FALSE(self->rep.converged);
+	for (i = 0; i < self->rep.nr_passes; i++)
+		EXPECT_LE(self->rep.passes[i].throttle_pct, 30);
+	EXPECT_EQ(self->rep.passes[self->rep.nr_passes - 1].throttle_pct, 30);
+	EXPECT_EQ(self->f.finished_at_pct, 0);
+}
+
+/* A write error while throttled: the snapshot fails, and the guest runs at full speed. */
+TEST_F(eng, failure_while_throttled_lifts_the_throttle)
+{
+	struct error err = {0};
+
+	self->lim.max_throttle = 99;
+	self->f.fail_write = true;
+	EXPECT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), -EIO);
+	TH_LOG("%s", err.msg);
+	EXPECT_NOT_NULL(strstr(err.msg, "injected write error at throttle 40%"));
+	EXPECT_TRUE(self->f.finished);
+	EXPECT_FALSE(self->f.paused);
+	EXPECT_EQ(self->f.finished_at_pct, 0);
+	EXPECT_EQ(self->f.calls[self->f.nr_calls - 1], 0);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * vCPU throttling for snapshots that would not converge (snapshot/throttle.h
+ * decides how much). A ticker thread marks every vCPU due and kicks it
+ * every THROTTLE_SLICE_MS; a due vCPU, back from KVM_RUN, sleeps pct percent
+ * of the slice before it enters the guest again, so the guest runs
+ * (100 - pct) percent of the time. The sleep is a wait on kvm->cond, so a
+ * pause, the end of the VM or a lower throttle cuts it short. The ticker
+ * starts with the first throttle and sleeps on its own condition while the
+ * throttle is 0.
+ */
+#include "kvm.h"
+
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+
+#define THROTTLE_SLICE_MS 10
+
+static void add_ms(struct timespec *ts, uint64_t ms_x100, unsigned int div)
+{
+	uint64_t ns = ms_x100 * 1000000ULL / div;
+
+	ts->tv_sec += (time_t)(ns / 1000000000ULL);
+	ts->tv_nsec += (long)(ns % 1000000000ULL);
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+static void *throttle__ticker(void *arg)
+{
+	struct kvm *kvm = arg;
+	struct timespec until;
+	struct kvm_cpu *cpu;
+	unsigned int i;
+
+	pthread_setname_np(pthread_self(), "kvmsnap-throttle");
+	pthread_mutex_lock(&kvm->lock);
+	while (!kvm->exited && !kvm->throttle_stop) {
+		if (!kvm->throttle_pct) {
+			pthread_cond_wait(&kvm->throttle_cond, &kvm->lock);
+			continue;
+		}
+		/* A timed wait, not nanosleep: futex is in the VM's seccomp allowlist. */
+		clock_gettime(CLOCK_REALTIME, &until);
+		add_ms(&until, (uint64_t)THROTTLE_SLICE_MS * 100, 100);
+		while (kvm->throttle_pct && !kvm->exited && !kvm->throttle_stop &&
+		       pthread_cond_timedwait(&kvm->throttle_cond, &kvm->lock, &until) != ETIMEDOUT)
+			;
+		if (!kvm->throttle_pct || kvm->exited || kvm->throttle_stop)
+			continue;
+		kvm__for_each_cpu (kvm, cpu, i)
+			__atomic_store_n(&cpu->throttle_due, true, __ATOMIC_SEQ_CST);
+		pthread_mutex_unlock(&kvm->lock);
+		kvm_cpu__kick_all(kvm);
+		pthread_mutex_lock(&kvm->lock);
+	}
+	pthread_mutex_unlock(&kvm->lock);
+	return NULL;
+}
+
+int kvm__set_throttle(struct kvm *kvm, unsigned int pct)
+{
+	int ret = 0;
+
+	if (pct > 99)
+		return -EINVAL;
+	pthread_mutex_lock(&kvm->lock);
+	if (pct && !kvm->throttle_started && !kvm->exited) {
+		ret = -pthread_create(&kvm->throttle_thread, NULL, throttle__ticker, kvm);
+		kvm->throttle_started = !ret;
+	}
+	if (!ret) {
+		kvm->throttle_pct = pct;
+		pthread_cond_broadcast(&kvm->throttle_cond);
+		/* Sleeping vCPUs look again: a lower throttle ends their sleep sooner. */
+		pthread_cond_broadcast(&kvm->cond);
+	}
+	pthread_mutex_unlock(&kvm->lock);
+	return ret;
+}
+
+unsigned int kvm__throttle(struct kvm *kvm)
+{
+	unsigned int pct;
+
+	pthread_mutex_lock(&kvm->lock);
+	pct = kvm->throttle_pct;
+	pthread_mutex_unlock(&kvm->lock);
+	return pct;
+}
+
+void kvm_cpu__throttle_if_due(struct kvm_cpu *cpu)
+{
+	struct kvm *kvm = cpu->kvm;
+	struct timespec until;
+
+	if (!__atomic_exchange_n(&cpu->throttle_due, false, __ATOMIC_SEQ_CST))
+		return;
+	pthread_mutex_lock(&kvm->lock);
+	if (kvm->throttle_pct) {
+		clock_gettime(CLOCK_REALTIME, &until); /* kvm->cond's clock */
+		add_ms(&until, (uint64_t)THROTTLE_SLICE_MS * kvm->throttle_pct, 100);
+		while (kvm->throttle_pct && !kvm->pause_requested && !kvm->exited &&
+		       pthread_cond_timedwait(&kvm->cond, &kvm->lock, &until) != ETIMEDOUT)
+			;
+	}
+	pthread_mutex_unlock(&kvm->lock);
+}
+
+void kvm__stop_throttle(struct kvm *kvm)
+{
+	bool started;
+
+	pthread_mutex_lock(&kvm->lock);
+	kvm->throttle_stop = true;
+	kvm->throttle_pct = 0;
+	started = kvm->throttle_started;
+	kvm->throttle_started = false;
+	pthread_cond_broadcast(&kvm->throttle_cond);
+	pthread_cond_broadcast(&kvm->cond);
+	pthread_mutex_unlock(&kvm->lock);
+	if (started)
+		pthread_join(kvm->throttle_thread, NULL);
+}
