@@ -204,6 +204,9 @@ static void print_status(struct json_object *r)
 	printf("mem:       %s\n", format_size(u64_of(r, "mem"), sz, sizeof(sz)));
 	printf("uptime:    %" PRIu64 ".%03" PRIu64 " s\n", up / 1000, up % 1000);
 	printf("dirty log: %s\n", on_off(r, "dirty_log"));
+	if (u64_of(r, "throttle_pct"))
+		printf("throttle:  %" PRIu64 "%% (a snapshot holds the vCPUs)\n",
+		       u64_of(r, "throttle_pct"));
 	for (i = 0; i < nr_items(regions); i++)
 		print_region(json_object_array_get_idx(regions, i));
 	for (i = 0; i < nr_items(tracking); i++)
