@@ -371,8 +371,8 @@ static int alloc_stage(struct engine *e)
 	if (!e->o->stage_cap)
 		return 0;
 	/* Not populated: faulting in all of it costs more than a small snapshot. */
-	e->stage = mmap(NULL, e->o->stage_cap, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	e->stage =
+	    mmap(NULL, e->o->stage_cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (e->stage == MAP_FAILED) {
 		e->stage = NULL;
 		return err_set(e->err, -ENOMEM, "out of memory for the final-batch buffer");

@@ -75,7 +75,8 @@ struct snap_options {
 	uint64_t max_downtime_ms; /* default 20 */
 	unsigned int max_passes;  /* default 30, at most SNAP_MAX_PASSES */
 	uint64_t max_time_ms;	  /* precopy time budget, default 60000 */
-	unsigned int max_throttle; /* percent, at most 99; 0: never throttle (snapshot/throttle.h) */
+	unsigned int
+	    max_throttle; /* percent, at most 99; 0: never throttle (snapshot/throttle.h) */
 	void (*progress)(const struct snap_progress *p, void *arg);
 	void *progress_arg;
 };

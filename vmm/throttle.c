@@ -12,15 +12,14 @@
 #include "kvm.h"
 
 #include <errno.h>
-#include <string.h>
 #include <time.h>
-
 
 #define THROTTLE_SLICE_MS 10
 
-static void add_ms(struct timespec *ts, uint64_t ms_x100, unsigned int div)
+/* ts += num / den milliseconds */
+static void add_ms(struct timespec *ts, uint64_t num, unsigned int den)
 {
-	uint64_t ns = ms_x100 * 1000000ULL / div;
+	uint64_t ns = num * 1000000ULL / den;
 
 	ts->tv_sec += (time_t)(ns / 1000000000ULL);
 	ts->tv_nsec += (long)(ns % 1000000000ULL);

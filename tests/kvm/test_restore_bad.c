@@ -348,8 +348,7 @@ TEST_F(bad, page_table_padding_byte_flipped)
 	table += pages * 16 + (pages + 511) / 512 * 8;
 	ASSERT_LT(table + 100, u64_at(img, H_SECTIONS + SEC_DATA));
 	ASSERT_EQ(flip(img, table + 100), 0);
-	expect_refused(_r, self, img,
-		       "section 1 (pc.ram): padding after the digest tables is set");
+	expect_refused(_r, self, img, "section 1 (pc.ram): padding after the digest tables is set");
 }
 
 TEST_F(bad, state_area_byte_flipped)

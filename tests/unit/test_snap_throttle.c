@@ -62,8 +62,8 @@ TEST(throttle_max_caps_it_and_zero_turns_it_off)
 
 /* ---- the engine on a fake VM ---- */
 
-#define PAGES	     4096 /* one 16 MiB region, all of it the working set */
-#define MAX_CALLS    64
+#define PAGES	  4096 /* one 16 MiB region, all of it the working set */
+#define MAX_CALLS 64
 
 struct fake {
 	struct snap_vm vm;
@@ -74,7 +74,7 @@ struct fake {
 	sem_t work, done;
 	uint64_t budget; /* pages to dirty, handed to the mutator */
 	bool quit;
-	uint64_t next;	 /* the mutator's next page */
+	uint64_t next;	  /* the mutator's next page */
 	unsigned int pct; /* throttle in force */
 	unsigned int calls[MAX_CALLS], nr_calls;
 	uint64_t dirtied_per_pass[SNAP_MAX_PASSES], written_per_pass[SNAP_MAX_PASSES];
@@ -257,9 +257,9 @@ FIXTURE_TEARDOWN(eng)
 
 static double rate(const struct fake *f, unsigned int pass)
 {
-	return f->written_per_pass[pass] ? (double)f->dirtied_per_pass[pass] /
-					       (double)f->written_per_pass[pass]
-					 : 0;
+	return f->written_per_pass[pass]
+		   ? (double)f->dirtied_per_pass[pass] / (double)f->written_per_pass[pass]
+		   : 0;
 }
 
 /* Unthrottled, the mutator keeps up with the writer: precopy runs out of passes. */
@@ -296,9 +296,9 @@ TEST_F(eng, throttle_brings_the_rate_down_until_it_converges)
 	for (i = 0; i < self->rep.nr_passes; i++) {
 		const struct snap_pass *p = &self->rep.passes[i];
 
-		TH_LOG("pass %u: %llu pages, throttle %u%%, guest dirtied %.2f pages a page written",
-		       i + 1, (unsigned long long)p->dirty_pages, p->throttle_pct,
-		       rate(&self->f, i));
+		TH_LOG(
+		    "pass %u: %llu pages, throttle %u%%, guest dirtied %.2f pages a page written",
+		    i + 1, (unsigned long long)p->dirty_pages, p->throttle_pct, rate(&self->f, i));
 		/* Never down; from 0 to 20, then in steps of 10. */
 		EXPECT_GE(p->throttle_pct, last);
 		if (p->throttle_pct != last)

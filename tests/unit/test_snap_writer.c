@@ -211,8 +211,8 @@ static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 	return 0;
 }
 
-static const struct snap_vm_ops fake_ops = {op_log_start, op_fetch, op_pause, op_state, op_finish,
-					    NULL};
+static const struct snap_vm_ops fake_ops = {op_log_start, op_fetch,  op_pause,
+					    op_state,	  op_finish, NULL};
 
 FIXTURE(writer)
 {

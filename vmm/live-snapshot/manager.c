@@ -398,7 +398,8 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 		json_object_object_add(po, "bytes", json_object_new_uint64(p->bytes));
 		json_object_object_add(po, "duration_ms",
 				       json_object_new_double(p->duration_us / 1000.0));
-		json_object_object_add(po, "throttle_pct", json_object_new_int((int)p->throttle_pct));
+		json_object_object_add(po, "throttle_pct",
+				       json_object_new_int((int)p->throttle_pct));
 		json_object_object_add(
 		    po, "rate_mib_s", json_object_new_double(rate_mib_s(p->bytes, p->duration_us)));
 		json_object_array_add(passes, po);

@@ -649,7 +649,7 @@ static const char *const begin_args[] = {"stream", NULL};
 static const char *const log_args[] = {"uuid", "slot", "base", "attempt", NULL};
 static const char *const commit_args[] = {"uuid", "slot", "write_id", NULL};
 static const char *const end_args[] = {"abort", NULL};
-static const char *const stream_args[] = {"threshold",  "max_downtime_ms", "max_time_ms",
+static const char *const stream_args[] = {"threshold",	"max_downtime_ms", "max_time_ms",
 					  "max_passes", "max_throttle",	   NULL};
 static const char *const throttle_args[] = {"percent", NULL};
 

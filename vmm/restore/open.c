@@ -125,10 +125,11 @@ static int check_header_window(const struct snap_image *img, const struct snap_s
 		got = get_le64(win + (o - pos));
 		if (o >= table_end) {
 			if (got && o >= digests_end)
-				return err_set(err, -EINVAL,
-					       "image %s: section %u (%s): padding after the digest "
-					       "tables is set",
-					       img->path, s->id, id);
+				return err_set(
+				    err, -EINVAL,
+				    "image %s: section %u (%s): padding after the digest "
+				    "tables is set",
+				    img->path, s->id, id);
 			continue;
 		}
 		i = (o - SNAP_SECTION_DESC) / 8;
