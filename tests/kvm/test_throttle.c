@@ -64,6 +64,15 @@ static void refused(struct th_result *_r, int fd, const char *req, const char *w
 	json_object_put(r);
 }
 
+/* A request on fd that must succeed. */
+static void ok_call(struct th_result *_r, int fd, const char *req)
+{
+	struct json_object *r = call_fd(fd, req);
+
+	ASSERT_EQ(ok_of(r), 1);
+	json_object_put(r);
+}
+
 TEST_F_TIMEOUT(thr, throttle_slows_the_guest_and_ends_with_the_session, 120)
 {
 	const char *sock = self->vm.sock;
@@ -112,30 +121,17 @@ TEST_F_TIMEOUT(thr, throttle_slows_the_guest_and_ends_with_the_session, 120)
 TEST_F_TIMEOUT(thr, pause_while_throttled, 120)
 {
 	const char *sock = self->vm.sock;
-	struct json_object *r;
 	int fd = ctl_open(sock), i;
 
 	ASSERT_GE(fd, 0);
-	r = call_fd(fd, "{\"cmd\":\"snapshot-begin\"}");
-	ASSERT_EQ(ok_of(r), 1);
-	json_object_put(r);
-	r = call_fd(fd, "{\"cmd\":\"snapshot-throttle\",\"percent\":99}");
-	ASSERT_EQ(ok_of(r), 1);
-	json_object_put(r);
+	ok_call(_r, fd, "{\"cmd\":\"snapshot-begin\"}");
+	ok_call(_r, fd, "{\"cmd\":\"snapshot-throttle\",\"percent\":99}");
 	for (i = 0; i < 20; i++) {
-		r = call_fd(fd, "{\"cmd\":\"snapshot-pause\"}");
-		ASSERT_EQ(ok_of(r), 1);
-		json_object_put(r);
-		r = call_fd(fd, "{\"cmd\":\"snapshot-end\"}");
-		ASSERT_EQ(ok_of(r), 1);
-		json_object_put(r);
+		ok_call(_r, fd, "{\"cmd\":\"snapshot-pause\"}");
+		ok_call(_r, fd, "{\"cmd\":\"snapshot-end\"}");
 		EXPECT_EQ(throttle_of(sock), 0);
-		r = call_fd(fd, "{\"cmd\":\"snapshot-begin\"}");
-		ASSERT_EQ(ok_of(r), 1);
-		json_object_put(r);
-		r = call_fd(fd, "{\"cmd\":\"snapshot-throttle\",\"percent\":99}");
-		ASSERT_EQ(ok_of(r), 1);
-		json_object_put(r);
+		ok_call(_r, fd, "{\"cmd\":\"snapshot-begin\"}");
+		ok_call(_r, fd, "{\"cmd\":\"snapshot-throttle\",\"percent\":99}");
 	}
 	close(fd);
 	expect_guest_runs(_r, sock);
