@@ -3,6 +3,7 @@
 #include "snapshot/precopy.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,6 +30,7 @@ struct engine {
 	uint64_t staged_ready; /* bytes of stage faulted in */
 	uint64_t pending;      /* bytes dirty when precopy stopped: most of the final batch */
 	struct snap_throttle thr;
+	uint64_t fetched_us; /* when the dirty log was last fetched */
 	uint64_t t0;
 };
 
@@ -111,17 +113,6 @@ static struct snap_pass *new_pass(struct engine *e)
 	memset(p, 0, sizeof(*p));
 	p->throttle_pct = e->thr.pct;
 	return p;
-}
-
-/* The pass that just ended left dirty bytes: slow the vCPUs if it will not converge. */
-static int throttle_after_pass(struct engine *e, uint64_t dirty)
-{
-	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
-	unsigned int before = e->thr.pct;
-
-	if (!e->vm->ops->throttle || snap_throttle_next(&e->thr, dirty, p->bytes) == before)
-		return 0;
-	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
 
 /* Full speed again: before the VM resumes, whatever happened. */
@@ -218,6 +209,71 @@ static uint64_t bandwidth_per_ms(const struct snap_report *rep)
 	return us ? bytes * 1000 / us : 0;
 }
 
+#define SAMPLE_MS 2 /* the window in which the guest's dirty rate is measured */
+
+/*
+ * How fast the guest dirties now, in bytes/s: what it dirtied since the
+ * last fetch, SAMPLE_MS or so ago. A working set smaller than what it
+ * rewrites in that time makes this a lower bound. What precopy found stays
+ * in the bitmaps: the sample is ORed into them. 0 with *rate 0 if memory
+ * for the copy is short (the throttle then steps as without a rate).
+ */
+static int sample_dirty_rate(struct engine *e, double *rate)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t *saved[SNAP_MAX_REGIONS] = {0}, words, i, pages, us;
+	unsigned int r;
+	int ret = 0;
+
+	*rate = 0;
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
+		saved[r] = malloc(words * 8);
+		if (!saved[r])
+			goto out;
+		memcpy(saved[r], vm->regions[r].dirty, words * 8);
+	}
+	poll(NULL, 0, SAMPLE_MS); /* poll: in every seccomp allowlist that runs the engine */
+	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	if (ret)
+		goto out;
+	us = snap_mono_us() - e->fetched_us;
+	e->fetched_us = snap_mono_us();
+	pages = count_dirty(vm);
+	*rate = us ? (double)pages * SNAP_PAGE_SIZE * 1e6 / (double)us : 0;
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
+		for (i = 0; i < words; i++)
+			vm->regions[r].dirty[i] |= saved[r][i];
+	}
+out:
+	for (r = 0; r < SNAP_MAX_REGIONS; r++)
+		free(saved[r]);
+	return ret;
+}
+
+/*
+ * The pass that just ended left dirty bytes: slow the vCPUs if it will not
+ * converge, straight to what the measured rates need.
+ */
+static int throttle_after_pass(struct engine *e, uint64_t dirty)
+{
+	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
+	struct snap_throttle probe = e->thr;
+	unsigned int before = e->thr.pct;
+	double dirty_rate = 0, write_rate;
+	int ret;
+
+	if (!e->vm->ops->throttle || snap_throttle_next(&probe, dirty, p->bytes) == before)
+		return 0;
+	ret = sample_dirty_rate(e, &dirty_rate);
+	if (ret)
+		return ret;
+	write_rate = p->duration_us ? (double)p->bytes * 1e6 / (double)p->duration_us : 0;
+	snap_throttle_next_rate(&e->thr, dirty, p->bytes, dirty_rate, write_rate);
+	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
+}
+
 /* Passes until the dirty set fits the threshold or a limit is hit. */
 static int precopy(struct engine *e)
 {
@@ -240,6 +296,7 @@ static int precopy(struct engine *e)
 		ret = e->vm->ops->fetch_dirty(e->vm->ctx, e->err);
 		if (ret)
 			break;
+		e->fetched_us = snap_mono_us();
 		dirty = count_dirty(e->vm) * SNAP_PAGE_SIZE;
 		progress(e, dirty);
 		e->pending = dirty;

@@ -11,6 +11,24 @@ void snap_throttle_init(struct snap_throttle *t, unsigned int max)
 	t->max = MIN(max, SNAP_THROTTLE_MAX);
 }
 
+unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, uint64_t written,
+				     double dirty_rate, double write_rate)
+{
+	unsigned int before = t->pct, need;
+	double full_speed, run;
+
+	if (snap_throttle_next(t, dirty, written) == before || dirty_rate <= 0 || write_rate <= 0)
+		return t->pct;
+	full_speed = dirty_rate / (1 - before / 100.0);
+	/* The share of time the vCPUs may run so that they dirty write_rate / 2. */
+	run = write_rate / 2 / full_speed;
+	need = run >= 1 ? 0 : (unsigned int)(100 * (1 - run));
+	if (run < 1 && need < 100 * (1 - run))
+		need++; /* rounded up */
+	t->pct = MIN(MAX(t->pct, need), t->max);
+	return t->pct;
+}
+
 unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_t written)
 {
 	/* Dirtied at more than half the rate the pass wrote: it will not converge as is. */

@@ -5,8 +5,11 @@
  * dirtied more than half as many bytes as the pass wrote (its dirty rate is
  * above half the write bandwidth, so the dirty set will not shrink fast
  * enough), the throttle goes up: to `initial` the first time, then by
- * `step`, up to `max`. It never goes down during a snapshot: the set it
- * brought down would grow back. Pure logic; the engine applies it through
+ * `step`, up to `max`. With a measure of how fast the guest dirties now
+ * (the engine samples it over a few ms), it goes straight to the throttle
+ * at which the guest dirties at most half as fast as the pass wrote, if
+ * that is higher. It never goes down during a snapshot: the set it brought
+ * down would grow back. Pure logic; the engine applies it through
  * snap_vm_ops.throttle.
  */
 #ifndef KVMSNAP_THROTTLE_H
@@ -33,5 +36,15 @@ void snap_throttle_init(struct snap_throttle *t, unsigned int max);
  * found `dirty` bytes dirty: the new throttle (also in t->pct).
  */
 unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_t written);
+
+/*
+ * snap_throttle_next(), and if it went up, at least as far as the rates
+ * need: the guest dirties dirty_rate bytes/s now, under t->pct, and the pass
+ * wrote write_rate bytes/s; so unthrottled it would dirty
+ * dirty_rate / (1 - pct/100), and at the new throttle at most write_rate / 2.
+ * A rate of 0 means unknown, and the steps alone apply.
+ */
+unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, uint64_t written,
+				     double dirty_rate, double write_rate);
 
 #endif

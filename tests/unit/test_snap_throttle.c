@@ -60,6 +60,34 @@ TEST(throttle_max_caps_it_and_zero_turns_it_off)
 	EXPECT_EQ(snap_throttle_next(&t, 1, 0), 20);
 }
 
+/* With the measured rates, it jumps straight to what they need, if that is more than a step. */
+TEST(throttle_jumps_to_what_the_rates_need)
+{
+	struct snap_throttle t;
+
+	/* Dirtying 10x as fast as the writer: run 5% of the time. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 10e9, 1e9), 95);
+	/* Measured under 50%: at full speed it dirties twice that, so 75%. */
+	snap_throttle_init(&t, 99);
+	t.pct = 50;
+	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 1e9, 1e9), 75);
+	/* Slower than that needs: the step applies. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 0.6e9, 1e9), 20);
+	/* Capped. */
+	snap_throttle_init(&t, 60);
+	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 100e9, 1e9), 60);
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 1000e9, 1e9), 99);
+	/* Converging anyway: no throttle, however fast the sample. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_next_rate(&t, 50, 100, 100e9, 1e9), 0);
+	/* Unknown rates: the steps alone. */
+	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 0, 1e9), 20);
+	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 5e9, 0), 30);
+}
+
 /* ---- the engine on a fake VM ---- */
 
 #define PAGES	  4096 /* one 16 MiB region, all of it the working set */
