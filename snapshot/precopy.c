@@ -157,23 +157,43 @@ static uint64_t count_dirty(const struct snap_vm *vm)
 	return total;
 }
 
-/* Every dirty run of every region, straight from guest memory. */
-static int copy_dirty(struct engine *e, struct snap_pass *p)
+#define REARM_CHUNK_PAGES 65536 /* 256 MiB: re-armed together, just before their copy */
+
+/*
+ * Every dirty run of every region, straight from guest memory. rearm: the
+ * last fetch left the pages it reported writable (vm->ops->clear); each
+ * chunk with dirty pages is re-armed just before it is copied, so that the
+ * guest's writes until then cost neither a fault nor a copy in the next
+ * pass.
+ */
+static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 {
-	uint64_t t = snap_mono_us(), pos, len;
+	uint64_t t = snap_mono_us(), pos, len, c0, c1, pages;
 	unsigned int k;
 	int ret;
 
+	rearm = rearm && e->vm->ops->clear;
 	for (k = 0; k < e->vm->cfg.nr_regions; k++) {
 		unsigned int r = nth_region(e, k);
 		const struct snap_vm_region *vr = &e->vm->regions[r];
 
-		for (pos = 0; snap_bitmap_next_run(vr->dirty, region_pages(e->vm, r), &pos, &len);
-		     pos += len) {
-			ret = sink_write(e, r, pos, len, vr->mem + pos * SNAP_PAGE_SIZE);
-			if (ret)
-				return ret;
-			p->dirty_pages += len;
+		pages = region_pages(e->vm, r);
+		for (c0 = 0; c0 < pages; c0 = c1) {
+			c1 = MIN(c0 + REARM_CHUNK_PAGES, pages);
+			pos = c0;
+			if (!snap_bitmap_next_run(vr->dirty, c1, &pos, &len))
+				continue;
+			if (rearm) {
+				ret = e->vm->ops->clear(e->vm->ctx, r, c0, c1 - c0, e->err);
+				if (ret)
+					return ret;
+			}
+			for (; snap_bitmap_next_run(vr->dirty, c1, &pos, &len); pos += len) {
+				ret = sink_write(e, r, pos, len, vr->mem + pos * SNAP_PAGE_SIZE);
+				if (ret)
+					return ret;
+				p->dirty_pages += len;
+			}
 		}
 	}
 	/* Also what makes a batch written while paused safe to resume after. */
@@ -289,7 +309,8 @@ static int precopy(struct engine *e)
 	if (e->sink->ops->start)
 		ret = e->sink->ops->start(e->sink->ctx, e->rep->incremental, e->err);
 	if (!ret)
-		ret = e->rep->incremental ? copy_dirty(e, new_pass(e)) : first_pass(e, new_pass(e));
+		ret = e->rep->incremental ? copy_dirty(e, new_pass(e), false)
+					  : first_pass(e, new_pass(e));
 	for (; !ret; before = dirty) {
 		e->rep->threshold =
 		    l->threshold ? l->threshold : downtime * bandwidth_per_ms(e->rep);
@@ -312,7 +333,7 @@ static int precopy(struct engine *e)
 		} else {
 			ret = throttle_after_pass(e, dirty);
 			if (!ret)
-				ret = copy_dirty(e, new_pass(e));
+				ret = copy_dirty(e, new_pass(e), true);
 			continue;
 		}
 		break;
@@ -398,7 +419,7 @@ static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
 	} else {
 		/* Too big to stage: hand it over from guest memory while paused. */
 		p->dirty_pages = 0; /* copy_dirty() counts them as it goes */
-		ret = copy_dirty(e, p);
+		ret = copy_dirty(e, p, false);
 	}
 	p->duration_us = snap_mono_us() - t;
 out:

@@ -45,6 +45,15 @@ struct snap_vm_ops {
 	 * final pause, and before finish() on failure.
 	 */
 	int (*throttle)(void *ctx, unsigned int pct, struct error *err);
+	/*
+	 * Optional: pages [first, first + n) of region r are about to be
+	 * copied; re-arm dirty logging for those the last fetch reported
+	 * (KVM_CLEAR_DIRTY_LOG), so a write from now on shows in the next
+	 * fetch. With it, fetch_dirty may leave reported pages writable until
+	 * then. The engine calls it for every chunk of a pass with dirty pages,
+	 * before it copies them.
+	 */
+	int (*clear)(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err);
 };
 
 struct snap_vm {

@@ -150,6 +150,8 @@ int kvm__create_vm(struct kvm *kvm, struct error *err)
 	kvm->vm_fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
 	if (kvm->vm_fd < 0)
 		return err_errno(err, errno, "KVM_CREATE_VM");
+	/* Before any slot logs: KVM_CLEAR_DIRTY_LOG where offered (mem.c). */
+	mem__enable_manual_protect(&kvm->mem, kvm->vm_fd);
 	ret = VM_IOCTL(kvm, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_GPA, err);
 	if (!ret)
 		ret = VM_IOCTL(kvm, KVM_SET_IDENTITY_MAP_ADDR, &idmap, err);

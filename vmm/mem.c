@@ -218,6 +218,15 @@ static int prepare_fetch(struct mem_registry *reg, struct error *err)
 		reg->region_scratch = p;
 		reg->region_scratch_bytes = need_region;
 	}
+	mem__for_each_region (reg, r) {
+		unsigned int i = (unsigned int)(r - reg->regions);
+
+		if (!reg->uncleared[i]) {
+			reg->uncleared[i] = calloc(1, mem__region_bitmap_bytes(r));
+			if (!reg->uncleared[i])
+				return err_set(err, -ENOMEM, "out of memory for the dirty log");
+		}
+	}
 	return reg->nr_regions ? dirty_track__set_shape(&reg->track, reg->nr_regions, words, err)
 			       : 0;
 }
@@ -238,6 +247,9 @@ int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err)
 	/* Off loses KVM's unfetched bits; on after off starts from nothing known. */
 	if (on != reg->log_dirty || !on)
 		dirty_track__invalidate(&reg->track, DIRTY_TRACK_LOG_OFF);
+	mem__for_each_region (reg, r)
+		if (reg->uncleared[r - reg->regions])
+			memset(reg->uncleared[r - reg->regions], 0, mem__region_bitmap_bytes(r));
 	mem__for_each_region (reg, r) {
 		if (r->flags & MEM_REGION_READONLY)
 			continue;
@@ -297,8 +309,34 @@ void mem__merge_range_bitmap(uint64_t *region_bitmap, const struct mem_range *ra
 	}
 }
 
-int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
-		     struct error *err)
+#define CLEAR_CHUNK_PAGES 65536 /* 256 MiB a KVM_CLEAR_DIRTY_LOG: KVM holds mmu_lock per call */
+
+/*
+ * Re-protect slot pages [first, first + n) of range rg whose bits are set in
+ * bits (bit 0 is page first): KVM_CLEAR_DIRTY_LOG in chunks. first is a
+ * multiple of 64, n too unless it reaches the end of the slot.
+ */
+static int clear_slot(struct mem_registry *reg, const struct mem_range *rg, uint64_t first,
+		      uint64_t n, uint64_t *bits, struct error *err)
+{
+	uint64_t done;
+
+	for (done = 0; done < n; done += CLEAR_CHUNK_PAGES) {
+		struct kvm_clear_dirty_log c = {
+		    .slot = rg->slot,
+		    .num_pages = (uint32_t)MIN(n - done, CLEAR_CHUNK_PAGES),
+		    .first_page = first + done,
+		    .dirty_bitmap = bits + done / 64,
+		};
+
+		if (ioctl(reg->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0)
+			return err_errno(err, errno, "KVM_CLEAR_DIRTY_LOG slot %u", rg->slot);
+	}
+	return 0;
+}
+
+static int fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
+		       bool lazy, struct error *err)
 {
 	unsigned int idx = (unsigned int)(r - reg->regions);
 	const struct mem_range *rg;
@@ -312,6 +350,10 @@ int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 		return ret;
 	mem__for_each_range (r, rg) {
 		ret = get_dirty_log(reg, rg, reg->dirty_scratch, NULL);
+		/* Manual protect: re-arm now what was fetched, or later (lazy) before its copy. */
+		if (!ret && reg->manual_protect && !lazy)
+			ret =
+			    clear_slot(reg, rg, 0, rg->size / PAGE_SIZE, reg->dirty_scratch, NULL);
 		if (ret) {
 			/* KVM may have cleared bits it could not hand over. */
 			if (ret != -ENODEV)
@@ -319,6 +361,8 @@ int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 			return err_set(err, ret, "cannot fetch the dirty log of %s (slot %u): %s",
 				       r->name, rg->slot, strerror(-ret));
 		}
+		if (reg->manual_protect && lazy)
+			mem__merge_range_bitmap(reg->uncleared[idx], rg, reg->dirty_scratch);
 		if (!reg->track.nr) {
 			mem__merge_range_bitmap(bitmap, rg, reg->dirty_scratch);
 			continue;
@@ -333,6 +377,79 @@ int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 		dirty_track__or_region(&reg->track, idx, reg->region_scratch, first, end - first);
 	}
 	return 0;
+}
+
+int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
+		     struct error *err)
+{
+	return fetch_dirty(reg, r, bitmap, false, err);
+}
+
+int mem__fetch_dirty_lazy(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
+			  struct error *err)
+{
+	return fetch_dirty(reg, r, bitmap, true, err);
+}
+
+int mem__clear_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t first,
+		     uint64_t n, struct error *err)
+{
+	unsigned int idx = (unsigned int)(r - reg->regions);
+	uint64_t *unc = reg->uncleared[idx];
+	const struct mem_range *rg;
+	int ret;
+
+	if (!reg->manual_protect || !reg->log_dirty || !unc || (r->flags & MEM_REGION_READONLY))
+		return 0;
+	mem__for_each_range (r, rg) {
+		uint64_t base = rg->offset / PAGE_SIZE, pages = rg->size / PAGE_SIZE;
+		uint64_t o0 = MAX(first, base), o1 = MIN(first + n, base + pages), s0, s1, p;
+		bool any = false;
+
+		if (o0 >= o1)
+			continue;
+		/* In slot pages, widened to whole words of KVM's bitmap. */
+		s0 = ALIGN_DOWN(o0 - base, 64);
+		s1 = MIN(ALIGN_UP(o1 - base, 64), pages);
+		memset(reg->dirty_scratch, 0, ALIGN_UP(s1 - s0, 64) / 8);
+		for (p = base + s0; p < base + s1; p++) {
+			if (!(unc[p / 64] >> (p % 64) & 1)) {
+				if (!(p % 64) && !unc[p / 64])
+					p += 63; /* a clean word */
+				continue;
+			}
+			reg->dirty_scratch[(p - base - s0) / 64] |= 1ULL << ((p - base - s0) % 64);
+			unc[p / 64] &= ~(1ULL << (p % 64));
+			any = true;
+		}
+		if (!any)
+			continue;
+		ret = clear_slot(reg, rg, s0, s1 - s0, reg->dirty_scratch, NULL);
+		if (ret) {
+			/* Pages left writable and unlogged: nothing tracked is trustworthy. */
+			dirty_track__invalidate(&reg->track, DIRTY_TRACK_FETCH_FAILED);
+			return err_set(err, ret, "cannot re-arm the dirty log of %s (slot %u): %s",
+				       r->name, rg->slot, strerror(-ret));
+		}
+	}
+	return 0;
+}
+
+bool mem__enable_manual_protect(struct mem_registry *reg, int vm_fd)
+{
+	const char *mode = getenv("KVMSNAP_DIRTY_LOG");
+	struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+				     .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
+	int have = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	reg->manual_protect = false;
+	if (mode && !strcmp(mode, "get"))
+		return false;
+	/* Not KVM_DIRTY_LOG_INITIALLY_SET: a first fetch of every page would make pass 2 a full one. */
+	if (have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) &&
+	    ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0)
+		reg->manual_protect = true;
+	return reg->manual_protect;
 }
 
 bool mem__tracking(const struct mem_registry *reg)
@@ -401,4 +518,8 @@ void mem__exit(struct mem_registry *reg)
 	reg->region_scratch = NULL;
 	reg->region_scratch_bytes = 0;
 	dirty_track__exit(&reg->track);
+	for (unsigned int i = 0; i < MEM_MAX_REGIONS; i++) {
+		free(reg->uncleared[i]);
+		reg->uncleared[i] = NULL;
+	}
 }

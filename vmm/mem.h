@@ -56,6 +56,13 @@ struct mem_registry {
 	bool log_dirty; /* slots currently carry KVM_MEM_LOG_DIRTY_PAGES */
 	bool log_asked; /* a control client turned it on (`dirty-log`) */
 	/*
+	 * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is on: KVM_GET_DIRTY_LOG leaves
+	 * pages writable, and KVM_CLEAR_DIRTY_LOG re-protects them. uncleared:
+	 * per region, pages fetched lazily and not cleared yet.
+	 */
+	bool manual_protect;
+	uint64_t *uncleared[MEM_MAX_REGIONS];
+	/*
 	 * A region may have no memfd (fd -1: restore --lazy maps the image
 	 * there). Whoever made it so sets materialize, which gives every such
 	 * region a memfd again; see mem__ensure_memfds().
@@ -145,6 +152,32 @@ void mem__merge_range_bitmap(uint64_t *region_bitmap, const struct mem_range *ra
  */
 int mem__fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
 		     struct error *err);
+
+/*
+ * mem__fetch_dirty(), but with manual protect the pages it reports stay
+ * writable until mem__clear_dirty() re-arms them, so that a page the guest
+ * writes again before it is copied costs no second fault and no second
+ * copy. Every page it reports must go through mem__clear_dirty() before it
+ * is copied. Without manual protect it is mem__fetch_dirty().
+ */
+int mem__fetch_dirty_lazy(struct mem_registry *reg, const struct mem_region *r, uint64_t *bitmap,
+			  struct error *err);
+
+/*
+ * Re-arm dirty logging (KVM_CLEAR_DIRTY_LOG) for the lazily fetched pages
+ * of region r in [first, first + n), widened to whole 64-page words: a
+ * write after this is logged again. Nothing without manual protect. 0 or
+ * -errno with *err set (the trackers are then invalid: bits may be lost).
+ */
+int mem__clear_dirty(struct mem_registry *reg, const struct mem_region *r, uint64_t first,
+		     uint64_t n, struct error *err);
+
+/*
+ * Turn on manual dirty-log protection if KVM offers it, before dirty
+ * logging is first turned on; KVMSNAP_DIRTY_LOG=get in the environment
+ * keeps KVM_GET_DIRTY_LOG alone (to compare). Whether it is on.
+ */
+bool mem__enable_manual_protect(struct mem_registry *reg, int vm_fd);
 
 /*
  * Whether a dirty tracker is valid or pending (vmm/dirty-track.h): dirty

@@ -75,6 +75,8 @@ static int cmd_status(struct request *rq)
 			 kvm->start_ns ? ms_between(kvm->start_ns, now_ns()) : 0);
 	request__add_bool(rq->reply, "dirty_log", kvm->mem.log_dirty);
 	request__add_u64(rq->reply, "throttle_pct", kvm__throttle(kvm));
+	request__add_str(rq->reply, "dirty_log_mode",
+			 kvm->mem.manual_protect ? "get+clear" : "get");
 	mem__for_each_region (&kvm->mem, r) {
 		struct json_object *o = json_object_new_object();
 

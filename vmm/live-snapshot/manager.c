@@ -261,6 +261,20 @@ static int op_throttle(void *ctx, unsigned int pct, struct error *err)
 	return ret;
 }
 
+static int op_clear(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err)
+{
+	struct json_object *a = json_object_new_object(), *reply = NULL;
+	int ret;
+
+	json_object_object_add(a, "region", json_object_new_int((int)r));
+	json_object_object_add(a, "first", json_object_new_uint64(first));
+	json_object_object_add(a, "pages", json_object_new_uint64(n));
+	ret = call_args(ctx, "snapshot-clear", a, &reply, err);
+	json_object_put(a);
+	json_object_put(reply);
+	return ret;
+}
+
 static const struct snap_vm_ops manager_ops = {
     .log_start = op_log_start,
     .fetch_dirty = op_fetch_dirty,
@@ -268,6 +282,7 @@ static const struct snap_vm_ops manager_ops = {
     .save_state = op_save_state,
     .finish = op_finish,
     .throttle = op_throttle,
+    .clear = op_clear,
 };
 
 /* What the descriptors the VM sent are, for the check of its reply. */

@@ -7,6 +7,7 @@
  * snapshot-end, so the guest runs on at full speed.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,8 +303,12 @@ static int snapshot_begin(struct request *rq)
 	return 0;
 }
 
-/* Fetch and clear every range's log into its region's bitmap. */
-static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, uint64_t *total)
+/*
+ * Fetch every range's log into its region's bitmap. lazy: with manual
+ * protect, the pages stay writable until snapshot-clear re-arms them just
+ * before the manager copies them; otherwise they are re-armed now.
+ */
+static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, bool lazy, uint64_t *total)
 {
 	struct mem_region *r;
 	unsigned int i = 0;
@@ -314,7 +319,8 @@ static int fetch_dirty(struct kvm *kvm, struct snapshot_session *s, uint64_t *to
 		uint64_t *bm = (uint64_t *)(void *)(s->shm + s->bitmap_off[i++]);
 
 		memset(bm, 0, mem__region_bitmap_bytes(r));
-		ret = mem__fetch_dirty(&kvm->mem, r, bm, NULL);
+		ret = lazy ? mem__fetch_dirty_lazy(&kvm->mem, r, bm, NULL)
+			   : mem__fetch_dirty(&kvm->mem, r, bm, NULL);
 		if (ret)
 			return ret;
 		*total += snap_bitmap_count(bm, r->size / PAGE_SIZE);
@@ -445,7 +451,7 @@ static int snapshot_log(struct request *rq)
 		return err_set(&rq->err, ret, "cannot turn dirty logging on: %s", strerror(-ret));
 	s->logging = true;
 	/* Logging was on already: the trackers get what it gathered, and every page starts clean. */
-	if (s->log_was_on && fetch_dirty(rq->kvm, s, &discard))
+	if (s->log_was_on && fetch_dirty(rq->kvm, s, false, &discard))
 		return err_set(&rq->err, -EINVAL, "cannot read the dirty log");
 	if (tracked) {
 		ret = dirty_track__begin(&rq->kvm->mem.track, &tag, has_base ? &base : NULL, &t,
@@ -477,7 +483,8 @@ static int snapshot_dirty(struct request *rq)
 		return rq->err.code;
 	if (!s->logging)
 		return err_set(&rq->err, -EINVAL, "dirty logging is off; send snapshot-log first");
-	ret = fetch_dirty(rq->kvm, s, &total);
+	/* Paused, the batch is copied at once: nothing to gain by re-arming later. */
+	ret = fetch_dirty(rq->kvm, s, !kvm__is_paused(rq->kvm), &total);
 	if (ret)
 		return err_set(&rq->err, ret, "cannot read the dirty log: %s", strerror(-ret));
 	/* The final fetch, if the VM stays paused until the end: nothing is unfetched but what
@@ -579,6 +586,44 @@ static int stream_arg(struct request *rq, const char *key, uint64_t *v)
 }
 
 /*
+ * {"cmd":"snapshot-clear","region":R,"first":F,"pages":N}: the manager is
+ * about to copy pages [F, F + N) of region R; re-arm dirty logging for
+ * those the last snapshot-dirty reported (manual protect), so a write from
+ * now on is logged for the next pass.
+ */
+static int snapshot_clear(struct request *rq)
+{
+	struct snapshot_session *s = memfd_session(rq);
+	uint64_t region = UINT64_MAX, first = UINT64_MAX, pages = UINT64_MAX, n;
+	struct mem_region *r;
+	int ret;
+
+	if (!s)
+		return rq->err.code;
+	ret = stream_arg(rq, "region", &region);
+	if (!ret)
+		ret = stream_arg(rq, "first", &first);
+	if (!ret)
+		ret = stream_arg(rq, "pages", &pages);
+	if (ret)
+		return ret;
+	if (region == UINT64_MAX || first == UINT64_MAX || pages == UINT64_MAX)
+		return err_set(&rq->err, -EINVAL,
+			       "snapshot-clear needs \"region\", \"first\" and \"pages\"");
+	if (region >= rq->kvm->mem.nr_regions)
+		return err_set(&rq->err, -EINVAL, "no region %" PRIu64, region);
+	r = &rq->kvm->mem.regions[region];
+	n = r->size / PAGE_SIZE;
+	if (first > n || pages > n - first)
+		return err_set(&rq->err, -EINVAL,
+			       "pages %" PRIu64 "+%" PRIu64 " are past %s's %" PRIu64, first, pages,
+			       r->name, n);
+	if (!s->logging)
+		return err_set(&rq->err, -EINVAL, "dirty logging is off; send snapshot-log first");
+	return mem__clear_dirty(&rq->kvm->mem, r, first, pages, &rq->err);
+}
+
+/*
  * {"cmd":"snapshot-throttle","percent":N}: hold the vCPUs N percent of the
  * time (0 to 99) so that precopy converges. The session's end, however it
  * ends, sets 0 again: a throttle never outlives its snapshot.
@@ -652,6 +697,7 @@ static const char *const end_args[] = {"abort", NULL};
 static const char *const stream_args[] = {"threshold",	"max_downtime_ms", "max_time_ms",
 					  "max_passes", "max_throttle",	   NULL};
 static const char *const throttle_args[] = {"percent", NULL};
+static const char *const clear_args[] = {"region", "first", "pages", NULL};
 
 static const struct command session_commands[] = {
     {"snapshot-begin", begin_args, snapshot_begin},
@@ -663,6 +709,7 @@ static const struct command session_commands[] = {
     {"snapshot-stream", stream_args, snapshot_stream},
     {"snapshot-commit", commit_args, snapshot_commit},
     {"snapshot-throttle", throttle_args, snapshot_throttle},
+    {"snapshot-clear", clear_args, snapshot_clear},
 };
 
 const struct control_service snapshot_session__service = {
