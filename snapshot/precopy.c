@@ -294,6 +294,22 @@ static int throttle_after_pass(struct engine *e, uint64_t dirty)
 	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
 
+/*
+ * Fault in as much of the stage as a final batch will likely need (twice
+ * the dirty set just found, and 2 MiB): a page fault during the pause would
+ * be downtime. Called in each pass, so that little is left for the moment
+ * before the pause. Touching needs no syscall, so it works under every
+ * seccomp filter that runs the engine.
+ */
+static void prefault_stage(struct engine *e)
+{
+	uint64_t want = MIN(e->o->stage_cap, 2 * e->pending + (2ULL << 20)), off;
+
+	for (off = e->staged_ready; e->stage && off < want; off += SNAP_PAGE_SIZE)
+		((volatile uint8_t *)e->stage)[off] = 0;
+	e->staged_ready = MAX(e->staged_ready, want);
+}
+
 /* Passes until the dirty set fits the threshold or a limit is hit. */
 static int precopy(struct engine *e)
 {
@@ -331,6 +347,12 @@ static int precopy(struct engine *e)
 		} else if (e->o->stop_if_not_halving && dirty > before / 2) {
 			e->rep->stop_reason = "dirty set no longer halving";
 		} else {
+			/*
+			 * Fault in the stage now, while the guest runs, for a batch
+			 * this size: done between the last fetch and the pause, it
+			 * would let the guest dirty more for the final batch.
+			 */
+			prefault_stage(e);
 			ret = throttle_after_pass(e, dirty);
 			if (!ret)
 				ret = copy_dirty(e, new_pass(e), true);
@@ -456,21 +478,6 @@ static int alloc_stage(struct engine *e)
 		return err_set(e->err, -ENOMEM, "out of memory for the final-batch buffer");
 	}
 	return 0;
-}
-
-/*
- * Before the pause, fault in as much of the stage as the final batch will
- * likely need (twice what was dirty when precopy stopped, and 2 MiB): a
- * page fault during the pause would be downtime. Touching needs no syscall,
- * so it works under every seccomp filter that runs the engine.
- */
-static void prefault_stage(struct engine *e)
-{
-	uint64_t want = MIN(e->o->stage_cap, 2 * e->pending + (2ULL << 20)), off;
-
-	for (off = e->staged_ready; e->stage && off < want; off += SNAP_PAGE_SIZE)
-		((volatile uint8_t *)e->stage)[off] = 0;
-	e->staged_ready = MAX(e->staged_ready, want);
 }
 
 /* The pause: last batch, state, the sink's hook, resume. */
