@@ -330,6 +330,13 @@ static int precopy(struct engine *e)
 	for (; !ret; before = dirty) {
 		e->rep->threshold =
 		    l->threshold ? l->threshold : downtime * bandwidth_per_ms(e->rep);
+		/*
+		 * A final batch that outgrows the stage is written while paused,
+		 * at the target's speed: stop with room for what the guest
+		 * dirties until the pause, so that the batch stays a memcpy.
+		 */
+		if (!l->threshold && e->stage)
+			e->rep->threshold = MIN(e->rep->threshold, e->o->stage_cap / 2);
 		ret = e->vm->ops->fetch_dirty(e->vm->ctx, e->err);
 		if (ret)
 			break;
