@@ -60,6 +60,8 @@ static void refused(struct th_result *_r, int fd, const char *req, const char *w
 
 	ASSERT_NOT_NULL(r);
 	EXPECT_EQ(ok_of(r), 0);
+	if (!strstr(str_of(r, "error") ?: "", want))
+		TH_LOG("%s: %s", req, str_of(r, "error") ?: "(no error)");
 	EXPECT_NOT_NULL(strstr(str_of(r, "error") ?: "", want));
 	json_object_put(r);
 }
@@ -114,6 +116,41 @@ TEST_F_TIMEOUT(thr, throttle_slows_the_guest_and_ends_with_the_session, 120)
 	TH_LOG("after the session: %llu pages/s", (unsigned long long)after);
 	EXPECT_GT(after, during);
 	close(other);
+	expect_guest_runs(_r, sock);
+}
+
+/* snapshot-clear: the owner's, inside a region, after snapshot-log; and harmless. */
+TEST_F_TIMEOUT(thr, clear_is_checked, 60)
+{
+	const char *sock = self->vm.sock;
+	struct json_object *r;
+	int fd = ctl_open(sock);
+
+	ASSERT_GE(fd, 0);
+	refused(_r, fd, "{\"cmd\":\"snapshot-clear\",\"region\":0,\"first\":0,\"pages\":64}",
+		"no snapshot session");
+	ok_call(_r, fd, "{\"cmd\":\"snapshot-begin\"}");
+	refused(_r, fd, "{\"cmd\":\"snapshot-clear\",\"region\":0,\"first\":0,\"pages\":64}",
+		"dirty logging is off");
+	ok_call(_r, fd, "{\"cmd\":\"snapshot-log\"}");
+	refused(_r, fd, "{\"cmd\":\"snapshot-clear\",\"region\":0,\"first\":0}",
+		"needs \"region\", \"first\" and \"pages\"");
+	refused(_r, fd, "{\"cmd\":\"snapshot-clear\",\"region\":9,\"first\":0,\"pages\":1}",
+		"no region 9");
+	refused(_r, fd, "{\"cmd\":\"snapshot-clear\",\"region\":0,\"first\":16384,\"pages\":1}",
+		"are past pc.ram's 16384");
+	refused(_r, fd,
+		"{\"cmd\":\"snapshot-clear\",\"region\":0,\"first\":1,\"pages\":"
+		"18446744073709551615}",
+		"are past");
+	ok_call(_r, fd, "{\"cmd\":\"snapshot-dirty\"}");
+	ok_call(_r, fd, "{\"cmd\":\"snapshot-clear\",\"region\":0,\"first\":3,\"pages\":100}");
+	ok_call(_r, fd, "{\"cmd\":\"snapshot-clear\",\"region\":0,\"first\":0,\"pages\":16384}");
+	r = call(sock, "{\"cmd\":\"status\"}");
+	TH_LOG("dirty_log_mode %s", str_of(r, "dirty_log_mode") ?: "?");
+	EXPECT_NOT_NULL(str_of(r, "dirty_log_mode"));
+	json_object_put(r);
+	close(fd);
 	expect_guest_runs(_r, sock);
 }
 

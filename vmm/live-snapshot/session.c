@@ -594,12 +594,17 @@ static int stream_arg(struct request *rq, const char *key, uint64_t *v)
 static int snapshot_clear(struct request *rq)
 {
 	struct snapshot_session *s = memfd_session(rq);
-	uint64_t region = UINT64_MAX, first = UINT64_MAX, pages = UINT64_MAX, n;
+	uint64_t region = 0, first = 0, pages = 0, n;
 	struct mem_region *r;
 	int ret;
 
 	if (!s)
 		return rq->err.code;
+	if (!json_object_object_get_ex(rq->args, "region", NULL) ||
+	    !json_object_object_get_ex(rq->args, "first", NULL) ||
+	    !json_object_object_get_ex(rq->args, "pages", NULL))
+		return err_set(&rq->err, -EINVAL,
+			       "snapshot-clear needs \"region\", \"first\" and \"pages\"");
 	ret = stream_arg(rq, "region", &region);
 	if (!ret)
 		ret = stream_arg(rq, "first", &first);
@@ -607,9 +612,6 @@ static int snapshot_clear(struct request *rq)
 		ret = stream_arg(rq, "pages", &pages);
 	if (ret)
 		return ret;
-	if (region == UINT64_MAX || first == UINT64_MAX || pages == UINT64_MAX)
-		return err_set(&rq->err, -EINVAL,
-			       "snapshot-clear needs \"region\", \"first\" and \"pages\"");
 	if (region >= rq->kvm->mem.nr_regions)
 		return err_set(&rq->err, -EINVAL, "no region %" PRIu64, region);
 	r = &rq->kvm->mem.regions[region];
