@@ -109,6 +109,8 @@ struct snap_report {
 	const char *stop_reason; /* why precopy ended */
 	const char *io_engine;	 /* io_uring or pwrite */
 	uint64_t digests[SNAP_MAX_REGIONS];
+	/* The guest's own progress counter (pages it wrote) per second while the snapshot ran; 0: unknown. */
+	uint64_t guest_pages_per_sec;
 };
 
 /*

@@ -275,6 +275,20 @@ static int op_clear(void *ctx, unsigned int r, uint64_t first, uint64_t n, struc
 	return ret;
 }
 
+/* The built-in guests' progress counter (`stats` pages), or 0: how the guest fared meanwhile. */
+static uint64_t guest_pages(struct manager *m)
+{
+	struct json_object *r = NULL;
+	struct error e;
+	uint64_t pages;
+
+	if (call(m, "stats", &r, &e))
+		return 0;
+	pages = get_u64(r, "pages");
+	json_object_put(r);
+	return pages;
+}
+
 static const struct snap_vm_ops manager_ops = {
     .log_start = op_log_start,
     .fetch_dirty = op_fetch_dirty,
@@ -400,6 +414,9 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 			       json_object_new_uint64(rep->pause_latency_us));
 	json_object_object_add(j, "total_ms", json_object_new_double(rep->total_us / 1000.0));
 	json_object_object_add(j, "bytes_written", json_object_new_uint64(rep->bytes_written));
+	if (rep->guest_pages_per_sec)
+		json_object_object_add(j, "guest_pages_per_sec",
+				       json_object_new_uint64(rep->guest_pages_per_sec));
 	json_object_object_add(j, "io_engine",
 			       json_object_new_string(rep->io_engine ? rep->io_engine : ""));
 	for (i = 0; i < rep->nr_passes; i++) {
@@ -456,6 +473,9 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 	       rep->image_size / 1048576.0, rep->io_engine ? rep->io_engine : "",
 	       rep->converged ? "converged" : "did not converge",
 	       rep->stop_reason ? rep->stop_reason : "");
+	if (rep->guest_pages_per_sec)
+		printf("guest progress meanwhile: %" PRIu64 " pages/s (its own counter)\n",
+		       rep->guest_pages_per_sec);
 }
 
 /*
@@ -503,6 +523,7 @@ static int series_take(const struct manager_opts *o, struct series *s, struct sn
 	struct snap_options sopts = o->snap;
 	struct json_object *r = NULL;
 	char msg[sizeof(err->msg)];
+	uint64_t g0, g1, t0;
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
@@ -546,8 +567,13 @@ static int series_take(const struct manager_opts *o, struct series *s, struct sn
 		ret = err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
+	g0 = guest_pages(&m);
+	t0 = snap_mono_us();
 	ret = snap_write(&s->img, &m.vm, &sopts, rep, err);
 	m.session = false; /* snap_write always ends the session */
+	g1 = guest_pages(&m);
+	if (!ret && g0 && g1 > g0 && snap_mono_us() > t0)
+		rep->guest_pages_per_sec = (g1 - g0) * 1000000 / (snap_mono_us() - t0);
 	if (!ret && !rep->incremental)
 		memcpy(rep->full_reason, m.rep->full_reason, sizeof(rep->full_reason));
 	if (!ret)
