@@ -25,6 +25,46 @@ static int sys_err(struct error *err, int e, const char *path, const char *what)
 	return err_set(err, -e, "%s: %s: %s", path, what, strerror(e));
 }
 
+#define ZERO_CHUNK (8ULL << 20)
+
+/*
+ * Write zeros over the whole preallocated file, with O_DIRECT. fallocate
+ * leaves unwritten extents, and the first write to each block then pays a
+ * conversion (ext4, XFS): a first snapshot into a new image ran at 0.65 of
+ * fio over written blocks, one into a written image at or above it. Paying
+ * it here keeps it out of the time the guest runs with dirty logging on.
+ * Skipped where the file system has no direct I/O (tmpfs: nothing to gain).
+ */
+static int zero_fill(struct snap_target *t, const char *path, uint64_t size, struct error *err)
+{
+	int fl = fcntl(t->fd, F_GETFL), ret = 0;
+	uint64_t off = 0;
+	uint8_t *buf;
+
+	if (fl < 0 || fcntl(t->fd, F_SETFL, fl | O_DIRECT))
+		return 0;
+	buf = aligned_alloc(4096, ZERO_CHUNK);
+	if (!buf)
+		ret = err_set(err, -ENOMEM, "out of memory to write the image");
+	else
+		memset(buf, 0, ZERO_CHUNK);
+	while (buf && off < size) {
+		size_t n = (size_t)(size - off < ZERO_CHUNK ? size - off : ZERO_CHUNK);
+		ssize_t w = pwrite(t->fd, buf, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			ret = sys_err(err, w < 0 ? errno : EIO, path, "cannot write the image");
+			break;
+		}
+		off += (uint64_t)w;
+	}
+	free(buf);
+	fcntl(t->fd, F_SETFL, fl);
+	return ret;
+}
+
 static int preallocate(struct snap_target *t, const char *path, uint64_t size, struct error *err)
 {
 	char human[32];
@@ -41,7 +81,7 @@ static int preallocate(struct snap_target *t, const char *path, uint64_t size, s
 	if (e)
 		return sys_err(err, e, path, "cannot preallocate the image");
 	t->size = size;
-	return 0;
+	return zero_fill(t, path, size, err);
 }
 
 static int device_size(int fd, const char *path, uint64_t *size, struct error *err)
