@@ -798,7 +798,9 @@ static const struct subcmd subcmds[] = {
      "create IMAGE [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
      "                            [--order registry|size] [--slots N] [--force] [--json]",
      "Create an empty snapshot image for a VM. IMAGE is a new file, preallocated\n"
-     "in full, or a raw block device that is large enough and not in use.\n",
+     "in full and written with zeros once (so that no snapshot pays for first\n"
+     "writes to unwritten blocks), or a raw block device that is large enough\n"
+     "and not in use.\n",
      create_options, true, "create an empty image on a file or block device"},
     {"info", "image info", do_info, "info IMAGE [--slot N] [--json]",
      "Show an image's slots, then one slot's header, platform metadata, sections\n"
