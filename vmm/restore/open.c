@@ -118,7 +118,7 @@ static int check_header_window(const struct snap_image *img, const struct snap_s
 {
 	const char *id = img->cfg.regions[s->region].id;
 	uint64_t table_end = SNAP_SECTION_DESC + s->pages * 8, o, i, got;
-	/* The digest tables follow the page headers; eager restore checks them against the data. */
+	/* The digest tables follow the page headers: not padding (`verify --deep` checks them). */
 	uint64_t digests_end = s->blocks_off + 8 * snap_hash_blocks(s->pages) - s->offset;
 
 	for (o = MAX(pos, SNAP_SECTION_DESC); o < pos + n; o += 8) {
