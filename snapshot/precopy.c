@@ -279,12 +279,11 @@ out:
 static int throttle_after_pass(struct engine *e, uint64_t dirty)
 {
 	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
-	struct snap_throttle probe = e->thr;
-	unsigned int before = e->thr.pct;
 	double dirty_rate = 0, write_rate;
 	int ret;
 
-	if (!e->vm->ops->throttle || snap_throttle_next(&probe, dirty, p->bytes) == before)
+	/* Sample only when the throttle is going up anyway. */
+	if (!e->vm->ops->throttle || !snap_throttle_rising(&e->thr, dirty, p->bytes))
 		return 0;
 	ret = sample_dirty_rate(e, &dirty_rate);
 	if (ret)

@@ -17,7 +17,10 @@ unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, ui
 	unsigned int before = t->pct, need;
 	double full_speed, run;
 
-	if (snap_throttle_next(t, dirty, written) == before || dirty_rate <= 0 || write_rate <= 0)
+	if (!snap_throttle_rising(t, dirty, written))
+		return t->pct;
+	snap_throttle_next(t, dirty, written);
+	if (dirty_rate <= 0 || write_rate <= 0)
 		return t->pct;
 	full_speed = dirty_rate / (1 - before / 100.0);
 	/* The share of time the vCPUs may run so that they dirty write_rate / 2. */
@@ -29,10 +32,15 @@ unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, ui
 	return t->pct;
 }
 
-unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_t written)
+bool snap_throttle_rising(const struct snap_throttle *t, uint64_t dirty, uint64_t written)
 {
 	/* Dirtied at more than half the rate the pass wrote: it will not converge as is. */
-	if (t->max && dirty > written / 2)
+	return t->pct < t->max && dirty > written / 2;
+}
+
+unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_t written)
+{
+	if (snap_throttle_rising(t, dirty, written))
 		t->pct = t->pct ? MIN(t->pct + t->step, t->max) : MIN(t->initial, t->max);
 	return t->pct;
 }

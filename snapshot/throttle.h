@@ -15,6 +15,7 @@
 #ifndef KVMSNAP_THROTTLE_H
 #define KVMSNAP_THROTTLE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SNAP_THROTTLE_INITIAL 20 /* percent of the time the vCPUs are held */
@@ -33,8 +34,12 @@ void snap_throttle_init(struct snap_throttle *t, unsigned int max);
 
 /*
  * The pass that just ended wrote `written` bytes, and the fetch after it
- * found `dirty` bytes dirty: the new throttle (also in t->pct).
+ * found `dirty` bytes dirty: whether the throttle goes up (it is below its
+ * max, and the guest dirtied more than half of what was written).
  */
+bool snap_throttle_rising(const struct snap_throttle *t, uint64_t dirty, uint64_t written);
+
+/* The same: the new throttle (also in t->pct). */
 unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_t written);
 
 /*
