@@ -403,7 +403,7 @@ int mem__clear_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 		return 0;
 	mem__for_each_range (r, rg) {
 		uint64_t base = rg->offset / PAGE_SIZE, pages = rg->size / PAGE_SIZE;
-		uint64_t o0 = MAX(first, base), o1 = MIN(first + n, base + pages), s0, s1, p;
+		uint64_t o0 = MAX(first, base), o1 = MIN(first + n, base + pages), s0, s1, w;
 		bool any = false;
 
 		if (o0 >= o1)
@@ -412,15 +412,20 @@ int mem__clear_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 		s0 = ALIGN_DOWN(o0 - base, 64);
 		s1 = MIN(ALIGN_UP(o1 - base, 64), pages);
 		memset(reg->dirty_scratch, 0, ALIGN_UP(s1 - s0, 64) / 8);
-		for (p = base + s0; p < base + s1; p++) {
-			if (!(unc[p / 64] >> (p % 64) & 1)) {
-				if (!(p % 64) && !unc[p / 64])
-					p += 63; /* a clean word */
-				continue;
+		/* Region pages [base + s0, base + s1) move from unc to the slot bitmap. */
+		for (w = (base + s0) / 64; w <= (base + s1 - 1) / 64; w++) {
+			uint64_t bits = unc[w];
+
+			while (bits) {
+				uint64_t p = w * 64 + (uint64_t)__builtin_ctzll(bits);
+
+				bits &= bits - 1;
+				if (p < base + s0 || p >= base + s1)
+					continue;
+				reg->dirty_scratch[(p - base - s0) / 64] |= 1ULL << ((p - base - s0) % 64);
+				unc[w] &= ~(1ULL << (p % 64));
+				any = true;
 			}
-			reg->dirty_scratch[(p - base - s0) / 64] |= 1ULL << ((p - base - s0) % 64);
-			unc[p / 64] &= ~(1ULL << (p % 64));
-			any = true;
 		}
 		if (!any)
 			continue;
