@@ -16,11 +16,12 @@
 
 #define THROTTLE_SLICE_MS 10
 
-/* ts += num / den milliseconds */
-static void add_ms(struct timespec *ts, uint64_t num, unsigned int den)
+/* ts = now + us, on CLOCK_REALTIME: the clock of both conditions' timed waits. */
+static void deadline_in(struct timespec *ts, uint64_t us)
 {
-	uint64_t ns = num * 1000000ULL / den;
+	uint64_t ns = us * 1000;
 
+	clock_gettime(CLOCK_REALTIME, ts);
 	ts->tv_sec += (time_t)(ns / 1000000000ULL);
 	ts->tv_nsec += (long)(ns % 1000000000ULL);
 	if (ts->tv_nsec >= 1000000000L) {
@@ -44,8 +45,7 @@ static void *throttle__ticker(void *arg)
 			continue;
 		}
 		/* A timed wait, not nanosleep: futex is in the VM's seccomp allowlist. */
-		clock_gettime(CLOCK_REALTIME, &until);
-		add_ms(&until, (uint64_t)THROTTLE_SLICE_MS * 100, 100);
+		deadline_in(&until, THROTTLE_SLICE_MS * 1000ULL);
 		while (kvm->throttle_pct && !kvm->exited && !kvm->throttle_stop &&
 		       pthread_cond_timedwait(&kvm->throttle_cond, &kvm->lock, &until) != ETIMEDOUT)
 			;
@@ -101,8 +101,7 @@ void kvm_cpu__throttle_if_due(struct kvm_cpu *cpu)
 		return;
 	pthread_mutex_lock(&kvm->lock);
 	if (kvm->throttle_pct) {
-		clock_gettime(CLOCK_REALTIME, &until); /* kvm->cond's clock */
-		add_ms(&until, (uint64_t)THROTTLE_SLICE_MS * kvm->throttle_pct, 100);
+		deadline_in(&until, THROTTLE_SLICE_MS * 10ULL * kvm->throttle_pct);
 		while (kvm->throttle_pct && !kvm->pause_requested && !kvm->exited &&
 		       pthread_cond_timedwait(&kvm->cond, &kvm->lock, &until) != ETIMEDOUT)
 			;
