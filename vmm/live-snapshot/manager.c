@@ -63,12 +63,19 @@ static uint64_t get_u64(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? (uint64_t)json_object_get_uint64(v) : 0;
 }
 
+/* cmd with args, which it puts; the reply into *reply, or dropped when reply is NULL. */
 static int call_args(struct manager *m, const char *cmd, struct json_object *args,
 		     struct json_object **reply, struct error *err)
 {
+	struct json_object *r = NULL;
 	char msg[sizeof(err->msg)];
-	int ret = ctl_conn__call(m->conn, cmd, args, reply, NULL, 0, NULL, msg, sizeof(msg));
+	int ret = ctl_conn__call(m->conn, cmd, args, &r, NULL, 0, NULL, msg, sizeof(msg));
 
+	json_object_put(args);
+	if (reply)
+		*reply = r;
+	else
+		json_object_put(r);
 	return ret ? err_set(err, ret, "%s", msg) : 0;
 }
 
@@ -128,7 +135,6 @@ static int op_log_start(void *ctx, bool *prefilled, struct error *err)
 	if (m->o->incremental && m->base)
 		add_hex64(a, "base", m->base);
 	ret = call_args(m, "snapshot-log", a, &r, err);
-	json_object_put(a);
 	if (ret)
 		return ret;
 	*prefilled = json_object_object_get_ex(r, "incremental", &v) &&
@@ -165,15 +171,13 @@ static int op_fetch_dirty(void *ctx, struct error *err)
  */
 static void commit_tracking(struct manager *m)
 {
-	struct json_object *a = slot_args(m->img), *r = NULL;
+	struct json_object *a = slot_args(m->img);
 	struct error e;
 
 	add_hex64(a, "write_id", m->img->hdr.write_id);
-	if (call_args(m, "snapshot-commit", a, &r, &e))
+	if (call_args(m, "snapshot-commit", a, NULL, &e))
 		pr_warn("snapshot: the VM did not take the new base for incremental snapshots: %s",
 			e.msg);
-	json_object_put(r);
-	json_object_put(a);
 }
 
 int manager__choose_slot(const struct manager_opts *o, struct snap_image *img, struct error *err)
@@ -251,28 +255,20 @@ static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 
 static int op_throttle(void *ctx, unsigned int pct, struct error *err)
 {
-	struct json_object *a = json_object_new_object(), *r = NULL;
-	int ret;
+	struct json_object *a = json_object_new_object();
 
 	json_object_object_add(a, "percent", json_object_new_int((int)pct));
-	ret = call_args(ctx, "snapshot-throttle", a, &r, err);
-	json_object_put(a);
-	json_object_put(r);
-	return ret;
+	return call_args(ctx, "snapshot-throttle", a, NULL, err);
 }
 
 static int op_clear(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err)
 {
-	struct json_object *a = json_object_new_object(), *reply = NULL;
-	int ret;
+	struct json_object *a = json_object_new_object();
 
 	json_object_object_add(a, "region", json_object_new_int((int)r));
 	json_object_object_add(a, "first", json_object_new_uint64(first));
 	json_object_object_add(a, "pages", json_object_new_uint64(n));
-	ret = call_args(ctx, "snapshot-clear", a, &reply, err);
-	json_object_put(a);
-	json_object_put(reply);
-	return ret;
+	return call_args(ctx, "snapshot-clear", a, NULL, err);
 }
 
 /* The built-in guests' progress counter (`stats` pages), or 0: how the guest fared meanwhile. */
