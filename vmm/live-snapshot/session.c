@@ -572,8 +572,8 @@ static int snapshot_commit(struct request *rq)
 	return 0;
 }
 
-/* A limit of the stream request, if given: a non-negative integer. */
-static int stream_arg(struct request *rq, const char *key, uint64_t *v)
+/* A non-negative integer argument, if given (*v untouched otherwise). */
+static int uint_arg(struct request *rq, const char *key, uint64_t *v)
 {
 	struct json_object *j;
 
@@ -605,11 +605,11 @@ static int snapshot_clear(struct request *rq)
 	    !json_object_object_get_ex(rq->args, "pages", NULL))
 		return err_set(&rq->err, -EINVAL,
 			       "snapshot-clear needs \"region\", \"first\" and \"pages\"");
-	ret = stream_arg(rq, "region", &region);
+	ret = uint_arg(rq, "region", &region);
 	if (!ret)
-		ret = stream_arg(rq, "first", &first);
+		ret = uint_arg(rq, "first", &first);
 	if (!ret)
-		ret = stream_arg(rq, "pages", &pages);
+		ret = uint_arg(rq, "pages", &pages);
 	if (ret)
 		return ret;
 	if (region >= rq->kvm->mem.nr_regions)
@@ -638,7 +638,7 @@ static int snapshot_throttle(struct request *rq)
 
 	if (!s)
 		return rq->err.code;
-	ret = stream_arg(rq, "percent", &pct);
+	ret = uint_arg(rq, "percent", &pct);
 	if (ret)
 		return ret;
 	if (pct > 99)
@@ -663,15 +663,15 @@ static int snapshot_stream(struct request *rq)
 	if (!s->stream || s->stream_fd < 0)
 		return err_set(&rq->err, -EINVAL,
 			       "this session has no stream; begin with \"stream\": true");
-	ret = stream_arg(rq, "threshold", &limits.threshold);
+	ret = uint_arg(rq, "threshold", &limits.threshold);
 	if (!ret)
-		ret = stream_arg(rq, "max_downtime_ms", &limits.max_downtime_ms);
+		ret = uint_arg(rq, "max_downtime_ms", &limits.max_downtime_ms);
 	if (!ret)
-		ret = stream_arg(rq, "max_time_ms", &limits.max_time_ms);
+		ret = uint_arg(rq, "max_time_ms", &limits.max_time_ms);
 	if (!ret)
-		ret = stream_arg(rq, "max_passes", &passes);
+		ret = uint_arg(rq, "max_passes", &passes);
 	if (!ret)
-		ret = stream_arg(rq, "max_throttle", &throttle);
+		ret = uint_arg(rq, "max_throttle", &throttle);
 	if (ret)
 		return ret;
 	limits.max_passes = (unsigned int)MIN(passes, SNAP_MAX_PASSES - 1);
