@@ -69,21 +69,9 @@ FIXTURE_TEARDOWN(cp)
 /* A snapshot's JSON report (to put), or NULL with its error logged. */
 static struct json_object *snap_json(struct _fixture_cp *self, const char *const *args)
 {
-	const char *argv[24] = {"snapshot", self->img, "--json"};
-	struct json_object *j;
-	size_t n = 3;
-	int status;
+	const char *const prefix[] = {"snapshot", self->img, "--json", NULL};
 
-	while (*args && n < ARRAY_SIZE(argv) - 1)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	j = cli_json(argv, &status, self->err);
-	if (status) {
-		TH_LOG("snapshot: status %d: %.*s", status, LINE1(self->err));
-		json_object_put(j);
-		return NULL;
-	}
-	return j;
+	return cli_json_ok(prefix, args, self->err);
 }
 
 #define SNAP(...) snap_json(self, (const char *const[]){__VA_ARGS__, NULL})

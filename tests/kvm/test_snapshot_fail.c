@@ -109,21 +109,10 @@ static const char *add_loop(struct _fixture_fail *self, const char *dir, uint64_
 /* `kvmsnap image size ARGS --json` as an object, or NULL. */
 static struct json_object *image_size_json(const char *const *args)
 {
+	static const char *const prefix[] = {"image", "size", "--json", NULL};
 	static char err[OUT_MAX];
-	const char *argv[16] = {"image", "size", "--json"};
-	struct json_object *j;
-	size_t n = 3;
-	int status;
 
-	while (*args && n < ARRAY_SIZE(argv) - 1)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	j = cli_json(argv, &status, err);
-	if (status) {
-		json_object_put(j);
-		return NULL;
-	}
-	return j;
+	return cli_json_ok(prefix, args, err);
 }
 
 #define IMAGE_SIZE_JSON(...) image_size_json((const char *const[]){__VA_ARGS__, NULL})

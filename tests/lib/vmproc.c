@@ -535,6 +535,28 @@ struct json_object *cli_json(const char *const *args, int *status, char *err)
 	return o;
 }
 
+struct json_object *cli_json_ok(const char *const *prefix, const char *const *args, char *err)
+{
+	const char *argv[32];
+	struct json_object *j;
+	size_t n = 0;
+	int status;
+
+	while (*prefix && n < ARRAY_SIZE(argv) - 1)
+		argv[n++] = *prefix++;
+	while (*args && n < ARRAY_SIZE(argv) - 1)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	j = cli_json(argv, &status, err);
+	if (status) {
+		TH_LOG("kvmsnap %s: status %d: %.*s", argv[0], status, (int)strcspn(err, "\n"),
+		       err);
+		json_object_put(j);
+		return NULL;
+	}
+	return j;
+}
+
 uint64_t guest_pages(const char *sock)
 {
 	struct json_object *r = call(sock, "{\"cmd\":\"stats\"}");

@@ -211,6 +211,13 @@ struct json_object *cli_json(const char *const *args, int *status, char *err);
 #define CLI_JSON(status, err, ...) \
 	cli_json((const char *const[]){__VA_ARGS__, NULL}, (status), (err))
 
+/*
+ * kvmsnap PREFIX... ARGS... (at most 30 words); its stdout as one JSON
+ * object (to put) if it exited 0, else NULL with the first line of its
+ * stderr logged. err (OUT_MAX bytes) gets its stderr.
+ */
+struct json_object *cli_json_ok(const char *const *prefix, const char *const *args, char *err);
+
 /* The guest's progress counter (pages it wrote) from stats, or 0. */
 uint64_t guest_pages(const char *sock);
 
