@@ -39,15 +39,33 @@ uint64_t snap_bitmap_count(const uint64_t *bm, uint64_t nbits)
 	return total;
 }
 
-void snap_bitmap_set_range(uint64_t *bm, uint64_t first, uint64_t n)
+static void put_bit(uint64_t *bm, uint64_t i, bool set)
+{
+	if (set)
+		bm[i / 64] |= 1ULL << (i % 64);
+	else
+		bm[i / 64] &= ~(1ULL << (i % 64));
+}
+
+static void fill_range(uint64_t *bm, uint64_t first, uint64_t n, bool set)
 {
 	uint64_t end = first + n;
 
 	/* Bit by bit up to a word boundary, then whole words, then the tail. */
 	while (first < end && first % 64)
-		bm[first / 64] |= 1ULL << (first % 64), first++;
+		put_bit(bm, first++, set);
 	for (; first + 64 <= end; first += 64)
-		bm[first / 64] = ~0ULL;
-	for (; first < end; first++)
-		bm[first / 64] |= 1ULL << (first % 64);
+		bm[first / 64] = set ? ~0ULL : 0;
+	while (first < end)
+		put_bit(bm, first++, set);
+}
+
+void snap_bitmap_set_range(uint64_t *bm, uint64_t first, uint64_t n)
+{
+	fill_range(bm, first, n, true);
+}
+
+void snap_bitmap_clear_range(uint64_t *bm, uint64_t first, uint64_t n)
+{
+	fill_range(bm, first, n, false);
 }

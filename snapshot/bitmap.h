@@ -17,6 +17,8 @@ bool snap_bitmap_next_run(const uint64_t *bm, uint64_t nbits, uint64_t *pos, uin
 
 /* Set bits [first, first + n). */
 void snap_bitmap_set_range(uint64_t *bm, uint64_t first, uint64_t n);
+/* Clear bits [first, first + n). */
+void snap_bitmap_clear_range(uint64_t *bm, uint64_t first, uint64_t n);
 
 static inline bool snap_bitmap_test(const uint64_t *bm, uint64_t i)
 {

@@ -79,6 +79,27 @@ TEST(runs_across_word_boundaries)
 	EXPECT_STREQ(out, "0+129 191+1 ");
 }
 
+/* Ranges that start and end inside words, span whole ones, or stay in one. */
+TEST(set_and_clear_ranges)
+{
+	uint64_t bm[4] = {0};
+	char out[256];
+
+	snap_bitmap_set_range(bm, 3, 200);
+	runs(bm, 256, out, sizeof(out));
+	EXPECT_STREQ(out, "3+200 ");
+	snap_bitmap_clear_range(bm, 60, 70);
+	runs(bm, 256, out, sizeof(out));
+	EXPECT_STREQ(out, "3+57 130+73 ");
+	snap_bitmap_clear_range(bm, 140, 2);
+	snap_bitmap_set_range(bm, 250, 6);
+	snap_bitmap_clear_range(bm, 0, 0);
+	runs(bm, 256, out, sizeof(out));
+	EXPECT_STREQ(out, "3+57 130+10 142+61 250+6 ");
+	snap_bitmap_clear_range(bm, 0, 256);
+	EXPECT_EQ(snap_bitmap_count(bm, 256), 0);
+}
+
 TEST(alternating_bits_make_single_page_runs)
 {
 	uint64_t bm[2] = {0x5555555555555555ULL, 0x5555555555555555ULL};
