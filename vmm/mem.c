@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "snapshot/bitmap.h"
 #include "util/memfd.h"
 #include "util/util.h"
 
@@ -361,8 +362,16 @@ static int fetch_dirty(struct mem_registry *reg, const struct mem_region *r, uin
 			return err_set(err, ret, "cannot fetch the dirty log of %s (slot %u): %s",
 				       r->name, rg->slot, strerror(-ret));
 		}
+		/*
+		 * Lazy: re-arm these before their copy. At once: everything KVM
+		 * still held for the range is re-armed, so nothing in it waits for
+		 * a re-arm any more; a stale bit would later clear a newer write.
+		 */
 		if (reg->manual_protect && lazy)
 			mem__merge_range_bitmap(reg->uncleared[idx], rg, reg->dirty_scratch);
+		else if (reg->manual_protect)
+			snap_bitmap_clear_range(reg->uncleared[idx], rg->offset / PAGE_SIZE,
+						rg->size / PAGE_SIZE);
 		if (!reg->track.nr) {
 			mem__merge_range_bitmap(bitmap, rg, reg->dirty_scratch);
 			continue;
@@ -422,7 +431,8 @@ int mem__clear_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 				bits &= bits - 1;
 				if (p < base + s0 || p >= base + s1)
 					continue;
-				reg->dirty_scratch[(p - base - s0) / 64] |= 1ULL << ((p - base - s0) % 64);
+				reg->dirty_scratch[(p - base - s0) / 64] |=
+				    1ULL << ((p - base - s0) % 64);
 				unc[w] &= ~(1ULL << (p % 64));
 				any = true;
 			}

@@ -461,10 +461,33 @@ static void check_tracker(struct th_result *_r, struct dirty_vm *vm)
 	EXPECT_FALSE(mem__tracking(reg));
 }
 
+/* Where the pagewriter's mailbox is (a boot parameter, else the first free page). */
+static bool open_mailbox(struct dirty_vm *vm)
+{
+	struct mem_registry *reg = &vm->vs.kvm.mem;
+	const struct kvmsnap_bootinfo *bi = GUEST_PTR(reg, BOOT_INFO_GPA, struct kvmsnap_bootinfo);
+
+	if (!bi)
+		return false;
+	vm->free_start = bi->free_start;
+	vm->mailbox =
+	    bi->params[PAGEWRITER_P_MAILBOX] ? bi->params[PAGEWRITER_P_MAILBOX] : bi->free_start;
+	vm->mb = mem__gpa_to_host(reg, vm->mailbox, PAGE_SIZE);
+	return vm->mb != NULL;
+}
+
+/* The guest stores round at gpa; true once it says it did. */
+static bool guest_writes(struct dirty_vm *vm, uint64_t gpa, uint64_t round)
+{
+	vm->mb->gpa[0] = gpa;
+	vm->mb->nr = 1;
+	__atomic_store_n(&vm->mb->go, round, __ATOMIC_RELEASE);
+	return wait_for(&vm->vs.kvm, &vm->mb->done, round);
+}
+
 static void run_test(struct th_result *_r, struct dirty_vm *vm, unsigned int nr_cpus)
 {
 	struct mem_registry *reg = &vm->vs.kvm.mem;
-	const struct kvmsnap_bootinfo *bi;
 	struct mem_region *r;
 	unsigned int round;
 	size_t bytes;
@@ -482,13 +505,7 @@ static void run_test(struct th_result *_r, struct dirty_vm *vm, unsigned int nr_
 	r = mem__find_region(reg, "vga.vram");
 	ASSERT_NOT_NULL(r);
 	vm->vram_pages = r->size / PAGE_SIZE;
-	bi = GUEST_PTR(reg, BOOT_INFO_GPA, struct kvmsnap_bootinfo);
-	ASSERT_NOT_NULL(bi);
-	vm->free_start = bi->free_start;
-	vm->mailbox =
-	    bi->params[PAGEWRITER_P_MAILBOX] ? bi->params[PAGEWRITER_P_MAILBOX] : bi->free_start;
-	vm->mb = mem__gpa_to_host(reg, vm->mailbox, PAGE_SIZE);
-	ASSERT_NOT_NULL(vm->mb);
+	ASSERT_TRUE(open_mailbox(vm));
 	vm->pgtable_end = find_pgtable_end(reg);
 	ASSERT_LT(vm->pgtable_end, BOOT_STACK_TOP - 2 * PAGE_SIZE);
 	vm->rng = SEED;
@@ -519,6 +536,68 @@ TEST_F_TIMEOUT(dirty_log, one_vcpu, TEST_SECS)
 TEST_F_TIMEOUT(dirty_log, two_vcpus, TEST_SECS)
 {
 	run_test(_r, &self->vm, 2);
+}
+
+/* Whether page j of a region bitmap is set after a fetch into a cleared one. */
+static bool fetched(struct th_result *_r, struct dirty_vm *vm, const struct mem_region *r,
+		    uint64_t j, bool lazy)
+{
+	struct error err = {0};
+	uint64_t *bm = vm->bitmap[0];
+
+	memset(bm, 0, mem__region_bitmap_bytes(r));
+	if (lazy)
+		EXPECT_EQ(mem__fetch_dirty_lazy(&vm->vs.kvm.mem, r, bm, &err), 0);
+	else
+		EXPECT_EQ(mem__fetch_dirty(&vm->vs.kvm.mem, r, bm, &err), 0);
+	return test_bit(bm, j);
+}
+
+/*
+ * Manual protect (KVM_CLEAR_DIRTY_LOG): a lazily fetched page stays
+ * reported until it is re-armed; a fetch that re-arms at once re-arms it
+ * too, and forgets it, so that a later mem__clear_dirty() cannot clear a
+ * bit KVM set after that (a write the snapshot would then miss).
+ */
+TEST_F_TIMEOUT(dirty_log, lazy_rearm_never_drops_a_later_write, TEST_SECS)
+{
+	struct dirty_vm *vm = &self->vm;
+	struct mem_registry *reg = &vm->vs.kvm.mem;
+	struct error err = {0};
+	struct mem_region *r;
+	uint64_t gpa, j;
+
+	ASSERT_EQ(start_vm(vm, 1), 0);
+	if (!reg->manual_protect)
+		SKIP(return, "manual dirty-log protection is off (no "
+			     "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, or KVMSNAP_DIRTY_LOG=get)");
+	r = mem__find_region(reg, "pc.ram");
+	ASSERT_NOT_NULL(r);
+	vm->bitmap[0] = calloc(1, mem__region_bitmap_bytes(r));
+	ASSERT_NOT_NULL(vm->bitmap[0]);
+	ASSERT_TRUE(open_mailbox(vm));
+	ASSERT_TRUE(wait_for(&vm->vs.kvm, &vm->mb->ready, PAGEWRITER_READY));
+	gpa = vm->mailbox + 2 * PAGE_SIZE;
+	j = gpa / PAGE_SIZE; /* below 3G: region page = gpa page */
+
+	ASSERT_TRUE(guest_writes(vm, gpa, 1));
+	EXPECT_TRUE(fetched(_r, vm, r, j, true));
+	/* Not re-armed yet: KVM reports it again. */
+	EXPECT_TRUE(fetched(_r, vm, r, j, true));
+	/* Re-armed at once, and clean afterwards. */
+	EXPECT_TRUE(fetched(_r, vm, r, j, false));
+	EXPECT_FALSE(fetched(_r, vm, r, j, true));
+	/* A write now, then a re-arm of the whole region before the next fetch. */
+	ASSERT_TRUE(guest_writes(vm, gpa, 2));
+	EXPECT_EQ(mem__clear_dirty(reg, r, 0, r->size / PAGE_SIZE, &err), 0);
+	EXPECT_TRUE(fetched(_r, vm, r, j, false));
+	/* And the ordinary way: fetched lazily, re-armed, written, fetched. */
+	ASSERT_TRUE(guest_writes(vm, gpa, 3));
+	EXPECT_TRUE(fetched(_r, vm, r, j, true));
+	EXPECT_EQ(mem__clear_dirty(reg, r, 0, r->size / PAGE_SIZE, &err), 0);
+	EXPECT_FALSE(fetched(_r, vm, r, j, true));
+	ASSERT_TRUE(guest_writes(vm, gpa, 4));
+	EXPECT_TRUE(fetched(_r, vm, r, j, false));
 }
 
 TEST_HARNESS_MAIN
