@@ -28,7 +28,7 @@ struct engine {
 	struct error *err;
 	uint8_t *stage;
 	uint64_t staged_ready; /* bytes of stage faulted in */
-	uint64_t pending;      /* bytes dirty when precopy stopped: most of the final batch */
+	uint64_t pending;      /* bytes dirty at the last fetch: what a final batch would be */
 	struct snap_throttle thr;
 	uint64_t fetched_us; /* when the dirty log was last fetched */
 	uint64_t t0;
