@@ -34,6 +34,7 @@
 #include "snapshot/clock.h"
 #include "lib/le.h"
 #include "snapshot/bitmap.h"
+#include "snapshot/hashq.h"
 #include "snapshot/ioq.h"
 #include "snapshot/precopy.h"
 
@@ -53,7 +54,9 @@ struct wctx {
 	bool incremental;
 	uint8_t *zeros; /* ZERO_BYTES of zeros: what holes are */
 	uint64_t zero_hash;
-	struct snap_ioq ioq; /* writes in flight */
+	struct snap_ioq ioq;   /* writes in flight */
+	struct snap_hashq *hq; /* their page hashes, on worker threads */
+	unsigned int hash_threads;
 	uint64_t t0;
 };
 
@@ -68,7 +71,7 @@ static int sink_write(void *ctx, unsigned int r, uint64_t first, uint64_t n, con
 {
 	struct wctx *w = ctx;
 	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
-	uint64_t done = 0, i;
+	uint64_t done = 0;
 	int ret;
 
 	while (done < n) {
@@ -78,9 +81,8 @@ static int sink_write(void *ctx, unsigned int r, uint64_t first, uint64_t n, con
 				     s->data_off + (first + done) * SNAP_PAGE_SIZE, err);
 		if (ret)
 			return ret;
-		for (i = 0; i < cnt; i++)
-			w->hashes[r][first + done + i] =
-			    snap_page_hash(src + (done + i) * SNAP_PAGE_SIZE);
+		snap_hashq_submit(w->hq, src + done * SNAP_PAGE_SIZE, cnt,
+				  w->hashes[r] + first + done);
 		snap_bitmap_set_range(w->written[r], first + done, cnt);
 		done += cnt;
 	}
@@ -110,9 +112,13 @@ static int sink_zeros(void *ctx, unsigned int r, uint64_t first, uint64_t n, str
 	return 0;
 }
 
+/* A pass ends: its writes have landed and their hashes are in place. */
 static int sink_drain(void *ctx, struct error *err)
 {
-	return snap_ioq_drain(&((struct wctx *)ctx)->ioq, err);
+	struct wctx *w = ctx;
+
+	snap_hashq_wait(w->hq);
+	return snap_ioq_drain(&w->ioq, err);
 }
 
 /* The descriptor and page header table of a section: every page present. */
@@ -287,6 +293,9 @@ static int alloc_ctx(struct wctx *w, struct error *err)
 	unsigned int r;
 
 	snap_ioq_init(&w->ioq, w->img);
+	if (snap_hashq_init(&w->hq, w->hash_threads, err))
+		return err->code;
+	w->rep->hash_threads = snap_hashq_threads(w->hq);
 	w->zeros = aligned_alloc(SNAP_PAGE_SIZE, ZERO_BYTES);
 	if (!w->zeros)
 		return err_set(err, -ENOMEM, "out of memory for a zero buffer");
@@ -310,7 +319,8 @@ static void free_ctx(struct wctx *w)
 {
 	unsigned int r;
 
-	/* Before the buffers go: writes from them may be in flight. */
+	/* Before the buffers go: writes and hashes from them may be in flight. */
+	snap_hashq_exit(w->hq);
 	snap_ioq_exit(&w->ioq);
 	free(w->zeros);
 	for (r = 0; r < SNAP_MAX_REGIONS; r++) {
@@ -380,7 +390,11 @@ static int complete_image(struct wctx *w, uint8_t *state, size_t state_used, str
 int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_options *opts,
 	       struct snap_report *rep, struct error *err)
 {
-	struct wctx w = {.img = img, .cfg = &vm->cfg, .metadata = vm->metadata, .rep = rep};
+	struct wctx w = {.img = img,
+			 .cfg = &vm->cfg,
+			 .metadata = vm->metadata,
+			 .rep = rep,
+			 .hash_threads = opts->hash_threads};
 	unsigned int order[SNAP_MAX_REGIONS], k;
 	struct snap_sink sink = {.ctx = &w, .ops = &image_sink_ops, .order = order};
 	struct snap_precopy_opts po = {.limits = opts, .stage_cap = STAGE_MIN};

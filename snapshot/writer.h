@@ -86,6 +86,7 @@ struct snap_options {
 	uint64_t max_time_ms;	  /* precopy time budget, default 60000 */
 	unsigned int
 	    max_throttle; /* percent, at most 99; 0: never throttle (snapshot/throttle.h) */
+	unsigned int hash_threads; /* page-hashing workers (snapshot/hashq.h); 0: inline */
 	void (*progress)(const struct snap_progress *p, void *arg);
 	void *progress_arg;
 };
@@ -106,8 +107,9 @@ struct snap_report {
 	bool incremental; /* pass 1 copied only the pages changed since the slot's last snapshot */
 	char full_reason[160]; /* why not incremental, when the caller knows */
 	bool converged;
-	const char *stop_reason; /* why precopy ended */
-	const char *io_engine;	 /* io_uring or pwrite */
+	const char *stop_reason;   /* why precopy ended */
+	const char *io_engine;	   /* io_uring or pwrite */
+	unsigned int hash_threads; /* page-hashing workers that ran */
 	uint64_t digests[SNAP_MAX_REGIONS];
 	/* The guest's own progress counter (pages it wrote) per second while the snapshot ran; 0: unknown. */
 	uint64_t guest_pages_per_sec;

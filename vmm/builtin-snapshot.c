@@ -7,6 +7,7 @@
 
 #include "builtin.h"
 #include "live-snapshot/manager.h"
+#include "snapshot/hashq.h"
 #include "snapshot/throttle.h"
 #include "util/util.h"
 
@@ -98,6 +99,8 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 
 	o->snap.max_downtime_ms = 20;
 	o->snap.max_throttle = SNAP_THROTTLE_MAX;
+	/* Now: sysconf() reads /sys, which the lock-down closes. */
+	o->snap.hash_threads = snap_hashq_default_threads();
 	o->target.direct = true;
 	ret = builtin__parse_options(argc, argv, "snapshot", opts, snapshot_usage);
 	if (ret)

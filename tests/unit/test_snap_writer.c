@@ -439,7 +439,8 @@ TEST_F(writer, live_snapshot_is_the_memory_at_the_pause)
 TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 {
 	struct snap_vm_ops ops = fake_ops;
-	struct snap_options o = {.threshold = 1, .max_passes = 12};
+	/* Hash workers too: the digests must still be those of the bytes written. */
+	struct snap_options o = {.threshold = 1, .max_passes = 12, .hash_threads = 2};
 	struct snap_report rep;
 	struct error err = {0};
 	unsigned int round;
@@ -454,6 +455,7 @@ TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 		       rep.nr_passes, rep.stop_reason, self->f.clears,
 		       (unsigned long long)self->f.writes);
 		EXPECT_EQ(rep.nr_passes, 13);
+		EXPECT_EQ(rep.hash_threads, 2);
 		EXPECT_GT(self->f.clears, 0);
 		ASSERT_EQ(image_matches(&self->f, self->path), 0);
 		/* image_matches() closed the writer's image. */
@@ -703,7 +705,8 @@ static void two_slots(struct _fixture_writer *self, struct th_result *_r)
  */
 static int take(struct fake_vm *f, bool incremental, struct snap_report *rep, struct error *err)
 {
-	const struct snap_options o = {.max_downtime_ms = 5};
+	/* With hash workers: incremental digests merge hashes that they computed. */
+	const struct snap_options o = {.max_downtime_ms = 5, .hash_threads = 2};
 	struct snap_image *img = f->img;
 	unsigned int slot = snap_image_next_slot(img), r, i;
 	int ret = snap_image_select_slot(img, slot, true, err);

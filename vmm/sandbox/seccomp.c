@@ -88,7 +88,8 @@ static const struct allow allowlist[] = {
     ALLOW(poll, VM | MGR), ALLOW(accept4, VM), ALLOW(recvfrom, VM), ALLOW(recvmsg, VM | MGR),
     ALLOW(sendmsg, VM), ALLOW(sendto, VM | MGR), ALLOW(getsockopt, VM),
     /* threads, signals, time, ids */
-    ALLOW_IF(clone, VM, ARG_MASKED_EQ, 0, THREAD_FLAGS, THREAD_FLAGS), ALLOW(futex, VM | MGR),
+    /* the manager's page-hashing workers (snapshot/hashq.h) are threads too */
+    ALLOW_IF(clone, VM | MGR, ARG_MASKED_EQ, 0, THREAD_FLAGS, THREAD_FLAGS), ALLOW(futex, VM | MGR),
     ALLOW(set_robust_list, VM | MGR), ALLOW(rseq, VM | MGR),
     ALLOW_IF(prctl, VM, ARG_EQ, 0, 0, PR_SET_NAME), /* pthread_setname_np() */
     ALLOW_IF(tgkill, VM | MGR, ARG_OWN_PID, 0, 0, 0),
@@ -135,7 +136,7 @@ int seccomp__install(enum seccomp_profile profile, struct error *err)
 		return err_set(err, -ENOMEM, "seccomp: cannot create a filter");
 	ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
 	/* ENOSYS makes glibc fall back to clone(), whose flags the filter can see. */
-	if (!ret && profile == SECCOMP_VM)
+	if (!ret && (profile == SECCOMP_VM || profile == SECCOMP_MANAGER))
 		ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	for (i = 0; !ret && i < ARRAY_SIZE(allowlist); i++)
 		if (allowlist[i].profiles & (1U << profile))
