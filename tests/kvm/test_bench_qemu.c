@@ -64,7 +64,8 @@ TEST_F_TIMEOUT(bq, save_and_restore, 300)
 		TH_LOG("bench_qemu__run: %s", err.msg);
 	ASSERT_EQ(ret, 0);
 	TH_LOG("status %s, total %.1f ms (fsync %.1f), downtime %.1f ms, %" PRIu64
-	       " bytes in the file, %" PRIu64 " transferred, %u passes, %zu samples, restore %.1f ms",
+	       " bytes in the file, %" PRIu64
+	       " transferred, %u passes, %zu samples, restore %.1f ms",
 	       r.status, r.total_ms, r.fsync_ms, r.downtime_ms, r.file_bytes, r.transferred,
 	       r.passes, r.nr_samples, r.restore_ms);
 	EXPECT_TRUE(r.completed);
