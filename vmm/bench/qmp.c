@@ -105,13 +105,19 @@ int qmp__connect(struct qmp *q, const char *path, unsigned int timeout_ms, struc
 	memset(q, 0, sizeof(*q));
 	q->fd = -1;
 	for (;;) {
-		ret = qmp_dial(path, err);
-		if (ret >= 0 || now_ms() >= deadline || (ret != -ENOENT && ret != -ECONNREFUSED))
+		/* Only the last attempt's failure is reported. */
+		struct error e;
+
+		ret = qmp_dial(path, &e);
+		if (ret >= 0)
 			break;
+		if (now_ms() >= deadline || (ret != -ENOENT && ret != -ECONNREFUSED)) {
+			if (err)
+				*err = e;
+			return ret;
+		}
 		usleep(QMP_RETRY_MS * 1000);
 	}
-	if (ret < 0)
-		return ret;
 	q->fd = ret;
 	ret = qmp_recv(q, &greeting, deadline, err);
 	if (!ret && !json_object_object_get_ex(greeting, "QMP", NULL))
