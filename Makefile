@@ -99,7 +99,7 @@ $(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(SNAP_LIB) $(B
 	@$(if $(Q),echo "  LINK    $@ (snapshot library alone)")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(SNAP_LIB) $(BASE_LIB) $(SNAP_LDLIBS)
 
-tests: $(BIN) $(TEST_BINS) $(TEST_KERNELS)
+tests: $(BIN) $(GUEST_MB_ELF) $(TEST_BINS) $(TEST_KERNELS)
 
 deps:
 	$(Q)tools/install-deps

@@ -70,6 +70,13 @@ struct kvmsnap_bootinfo {
 #define MSGPORT_CPU	   0x08			 /* R: index of the reading vCPU */
 #define KVMSNAP_MSGPORT_ID 0x54524f50474d534bULL /* "KSMGPORT" */
 
+/*
+ * The dirtier built as a Multiboot kernel (tools/guests/multiboot/): where no
+ * message port answers (QEMU), the runtime's register writes land in this
+ * page of its image instead, so a host can read PROGRESS and PASS there.
+ */
+#define DIRTIER_MB_SCRATCH_GPA 0x101000ULL
+
 /* What a CPL0 exception handler reports through MSGPORT_FAULT. */
 struct kvmsnap_fault {
 	uint64_t vector;

@@ -33,3 +33,18 @@ $(O)/guests/%.elf: $(O)/guests/%.c.o $(GUEST_RT_OBJS) tools/guests/guest.ld
 $(GUEST_BLOB_OBJ): tools/guests/blob.S $(GUEST_ELFS)
 	@$(if $(Q),echo "  GUESTAS $<")
 	$(Q)$(CC) -c -Wa,-I$(O)/guests $< -o $@
+
+# The dirtier again, as a Multiboot v1 kernel with the a.out kludge, for
+# QEMU and `kvmsnap run --kernel` alike: the same objects behind a 32-bit
+# entry (tools/guests/multiboot/). Not embedded; `make` builds it.
+GUEST_MB_OBJS	:= $(O)/guests/multiboot/head.S.o $(O)/guests/multiboot/setup.c.o
+GUEST_MB_ELF	:= $(O)/guests/dirtier-mb.elf
+
+$(GUEST_MB_ELF): $(GUEST_MB_OBJS) $(GUEST_RT_OBJS) $(O)/guests/dirtier.c.o \
+		 tools/guests/multiboot/mb.ld
+	@$(if $(Q),echo "  GUESTLD $@")
+	$(Q)$(LD) -nostdlib -static -z max-page-size=4096 -z noexecstack \
+		-T tools/guests/multiboot/mb.ld -o $@ $(GUEST_MB_OBJS) $(GUEST_RT_OBJS) \
+		$(O)/guests/dirtier.c.o
+
+all: $(GUEST_MB_ELF)
