@@ -48,6 +48,12 @@ struct snap_sink {
 	void *ctx;
 	const struct snap_sink_ops *ops;
 	const unsigned int *order; /* regions in the order pass 1 visits them; NULL: 0, 1, ... */
+	/*
+	 * Dirty runs at most this many clean pages apart go to write() as one
+	 * run, clean pages included (0: never). Not for pass 1 (everything)
+	 * nor for a staged final batch (a memcpy while paused, page by page).
+	 */
+	unsigned int merge_gap;
 };
 
 struct snap_precopy_opts {

@@ -396,7 +396,8 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 			 .rep = rep,
 			 .hash_threads = opts->hash_threads};
 	unsigned int order[SNAP_MAX_REGIONS], k;
-	struct snap_sink sink = {.ctx = &w, .ops = &image_sink_ops, .order = order};
+	struct snap_sink sink = {
+	    .ctx = &w, .ops = &image_sink_ops, .order = order, .merge_gap = opts->merge_gap};
 	struct snap_precopy_opts po = {.limits = opts, .stage_cap = STAGE_MIN};
 	uint8_t *state = NULL;
 	size_t state_used = 0;

@@ -87,6 +87,7 @@ struct snap_options {
 	unsigned int
 	    max_throttle; /* percent, at most 99; 0: never throttle (snapshot/throttle.h) */
 	unsigned int hash_threads; /* page-hashing workers (snapshot/hashq.h); 0: inline */
+	unsigned int merge_gap; /* dirty runs this many clean pages apart: one write (precopy.h) */
 	void (*progress)(const struct snap_progress *p, void *arg);
 	void *progress_arg;
 };

@@ -439,11 +439,17 @@ TEST_F(writer, live_snapshot_is_the_memory_at_the_pause)
 TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 {
 	struct snap_vm_ops ops = fake_ops;
-	/* Hash workers too: the digests must still be those of the bytes written. */
-	struct snap_options o = {.threshold = 1, .max_passes = 12, .hash_threads = 2};
+	/*
+	 * Hash workers and merged runs too: the digests must still be those of
+	 * the bytes written, and a clean page written with its dirty neighbours
+	 * must not hide a later write.
+	 */
+	struct snap_options o = {
+	    .threshold = 1, .max_passes = 12, .hash_threads = 2, .merge_gap = 8};
 	struct snap_report rep;
 	struct error err = {0};
-	unsigned int round;
+	unsigned int round, i;
+	bool merged;
 
 	ops.clear = op_clear;
 	self->f.vm.ops = &ops;
@@ -456,6 +462,10 @@ TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 		       (unsigned long long)self->f.writes);
 		EXPECT_EQ(rep.nr_passes, 13);
 		EXPECT_EQ(rep.hash_threads, 2);
+		/* Some pass merged clean pages into its writes (else this proves little). */
+		for (i = 1, merged = false; i < rep.nr_passes - 1; i++)
+			merged |= rep.passes[i].bytes > rep.passes[i].dirty_pages * SNAP_PAGE_SIZE;
+		EXPECT_TRUE(merged);
 		EXPECT_GT(self->f.clears, 0);
 		ASSERT_EQ(image_matches(&self->f, self->path), 0);
 		/* image_matches() closed the writer's image. */
@@ -705,8 +715,8 @@ static void two_slots(struct _fixture_writer *self, struct th_result *_r)
  */
 static int take(struct fake_vm *f, bool incremental, struct snap_report *rep, struct error *err)
 {
-	/* With hash workers: incremental digests merge hashes that they computed. */
-	const struct snap_options o = {.max_downtime_ms = 5, .hash_threads = 2};
+	/* With hash workers and merged runs: incremental digests merge their hashes. */
+	const struct snap_options o = {.max_downtime_ms = 5, .hash_threads = 2, .merge_gap = 8};
 	struct snap_image *img = f->img;
 	unsigned int slot = snap_image_next_slot(img), r, i;
 	int ret = snap_image_select_slot(img, slot, true, err);
