@@ -94,10 +94,12 @@ $(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(TEST_LIB) $(LIBS) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(TEST_LIB) $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
 
-$(SNAP_TESTS:%=%.o): CFLAGS = $(BASE_CFLAGS)
-$(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(SNAP_LIB) $(BASE_LIB)
+# The fake VM (tests/lib/fakevm.c) is for them too: built without -Ivmm.
+FAKE_VM	  := $(O)/tests/lib/fakevm.o
+$(SNAP_TESTS:%=%.o) $(FAKE_VM): CFLAGS = $(BASE_CFLAGS)
+$(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(FAKE_VM) $(SNAP_LIB) $(BASE_LIB)
 	@$(if $(Q),echo "  LINK    $@ (snapshot library alone)")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(SNAP_LIB) $(BASE_LIB) $(SNAP_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(FAKE_VM) $(SNAP_LIB) $(BASE_LIB) $(SNAP_LDLIBS)
 
 tests: $(BIN) $(TEST_BINS) $(TEST_KERNELS)
 
