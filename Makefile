@@ -81,7 +81,8 @@ TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c tests/kvm/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
 SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer \
 	      $(O)/tests/unit/test_snap_target $(O)/tests/unit/test_snap_stream \
-	      $(O)/tests/unit/test_snap_slots $(O)/tests/unit/test_snap_throttle
+	      $(O)/tests/unit/test_snap_slots $(O)/tests/unit/test_snap_throttle \
+	      $(O)/tests/unit/test_snap_append
 HARNESS	  := $(O)/tests/harness.o
 TEST_LIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TEST_LIB  := $(O)/tests/lib/libtest.a

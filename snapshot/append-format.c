@@ -102,6 +102,7 @@ int snap_append_header_decode(const uint8_t buf[SNAP_APPEND_HDR_SIZE], struct sn
 			      struct error *err)
 {
 	struct snap_config *cfg = &h->cfg;
+	struct error why;
 	uint32_t v, n;
 	unsigned int r;
 	int ret;
@@ -145,8 +146,9 @@ int snap_append_header_decode(const uint8_t buf[SNAP_APPEND_HDR_SIZE], struct sn
 		memcpy(cfg->regions[r].id, e, sizeof(cfg->regions[r].id));
 		cfg->regions[r].size = get_le64(e + 32);
 	}
-	ret = snap_config_check(cfg, err);
-	return ret ? err_prefix(err, "file header") : 0;
+	/* The config's own checks, as a format error. */
+	ret = snap_config_check(cfg, &why);
+	return ret ? err_set(err, -EPROTO, "file header: %s", why.msg) : 0;
 }
 
 void snap_append_chunk_encode(const struct snap_append_chunk *c, unsigned int nr_regions,

@@ -362,8 +362,7 @@ int snap_append_open(struct snap_append_file *f, const char *path, bool direct, 
 			       path);
 	if (exists && !force)
 		return err_set(err, -EEXIST, "%s: exists (--force overwrites it)", path);
-	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (exists ? O_TRUNC : O_EXCL),
-		  0600);
+	fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (exists ? 0 : O_EXCL), 0600);
 	if (fd < 0)
 		return err_errno(err, errno, "%s: cannot create", path);
 	f->io.fd = fd;
@@ -371,11 +370,12 @@ int snap_append_open(struct snap_append_file *f, const char *path, bool direct, 
 		snap_append_close(f);
 		return err_set(err, -EINVAL, "%s: not a regular file", path);
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
+	/* Locked before it is truncated: a file another writer holds is left alone. */
+	if (flock(fd, LOCK_EX | LOCK_NB) || ftruncate(fd, 0)) {
 		int e = errno;
 
 		snap_append_close(f);
-		return err_errno(err, e, "%s: in use", path);
+		return err_errno(err, e, "%s: in use or cannot be truncated", path);
 	}
 	fl = fcntl(fd, F_GETFL);
 	if (!direct)
