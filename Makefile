@@ -81,7 +81,8 @@ TEST_SRCS := $(sort $(wildcard tests/unit/test_*.c tests/kvm/test_*.c))
 TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
 SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer \
 	      $(O)/tests/unit/test_snap_target $(O)/tests/unit/test_snap_stream \
-	      $(O)/tests/unit/test_snap_slots $(O)/tests/unit/test_snap_throttle
+	      $(O)/tests/unit/test_snap_slots $(O)/tests/unit/test_snap_throttle \
+	      $(O)/tests/unit/test_snap_append
 HARNESS	  := $(O)/tests/harness.o
 TEST_LIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TEST_LIB  := $(O)/tests/lib/libtest.a
@@ -94,10 +95,12 @@ $(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(TEST_LIB) $(LIBS) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(TEST_LIB) $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
 
-$(SNAP_TESTS:%=%.o): CFLAGS = $(BASE_CFLAGS)
-$(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(SNAP_LIB) $(BASE_LIB)
+# The fake VM (tests/lib/fakevm.c) is for them too: built without -Ivmm.
+FAKE_VM	  := $(O)/tests/lib/fakevm.o
+$(SNAP_TESTS:%=%.o) $(FAKE_VM): CFLAGS = $(BASE_CFLAGS)
+$(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(FAKE_VM) $(SNAP_LIB) $(BASE_LIB)
 	@$(if $(Q),echo "  LINK    $@ (snapshot library alone)")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(SNAP_LIB) $(BASE_LIB) $(SNAP_LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(FAKE_VM) $(SNAP_LIB) $(BASE_LIB) $(SNAP_LDLIBS)
 
 tests: $(BIN) $(GUEST_MB_ELF) $(TEST_BINS) $(TEST_KERNELS)
 

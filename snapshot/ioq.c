@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "lib/align.h"
+
 void snap_ioq_init(struct snap_ioq *q, struct snap_image *img)
 {
 	unsigned int i;
@@ -19,6 +21,24 @@ void snap_ioq_init(struct snap_ioq *q, struct snap_image *img)
 const char *snap_ioq_engine(const struct snap_ioq *q)
 {
 	return q->uring ? "io_uring" : "pwrite";
+}
+
+/* Bytes [done, len) of a vectored write, synchronously: a short write's rest, or no ring. */
+static int writev_sync(struct snap_ioq *q, const struct iovec *iov, unsigned int nr_iov,
+		       uint64_t off, size_t done, struct error *err)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < nr_iov; off += iov[i].iov_len, i++) {
+		size_t skip = MIN(done, iov[i].iov_len);
+
+		done -= skip;
+		if (skip < iov[i].iov_len)
+			ret = snap_image_pwrite(q->img, (const uint8_t *)iov[i].iov_base + skip,
+						iov[i].iov_len - skip, off + skip, err);
+	}
+	return ret;
 }
 
 /* Wait for one completion; finish a short write synchronously. */
@@ -42,8 +62,39 @@ static int reap_one(struct snap_ioq *q, struct error *err)
 	if (res < 0)
 		return err_set(err, res, "image %s: write of %zu bytes at offset %llu failed: %s",
 			       q->img->path, s->len, (unsigned long long)s->off, strerror(-res));
+	if ((size_t)res < s->len && s->iov)
+		return writev_sync(q, s->iov, s->nr_iov, s->off, (size_t)res, err);
 	if ((size_t)res < s->len)
 		return snap_image_pwrite(q->img, s->buf + res, s->len - res, s->off + res, err);
+	return 0;
+}
+
+/* A slot for one more write, once an earlier one has finished if all are in flight. */
+static int get_slot(struct snap_ioq *q, struct snap_ioq_slot **s, struct io_uring_sqe **sqe,
+		    struct error *err)
+{
+	int ret;
+
+	while (!q->nr_free) {
+		ret = reap_one(q, err);
+		if (ret)
+			return ret;
+	}
+	*sqe = io_uring_get_sqe(&q->ring);
+	*s = *sqe ? q->free[--q->nr_free] : NULL;
+	return 0;
+}
+
+static int submit(struct snap_ioq *q, struct snap_ioq_slot *s, struct error *err)
+{
+	int ret = io_uring_submit(&q->ring);
+
+	if (ret < 0) {
+		q->free[q->nr_free++] = s;
+		return err_set(err, ret, "image %s: io_uring submit: %s", q->img->path,
+			       strerror(-ret));
+	}
+	q->inflight++;
 	return 0;
 }
 
@@ -57,26 +108,44 @@ int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off
 	if (!q->uring || (uintptr_t)buf % SNAP_PAGE_SIZE || len % SNAP_PAGE_SIZE ||
 	    off % SNAP_PAGE_SIZE)
 		return snap_image_pwrite(q->img, buf, len, off, err);
-	while (!q->nr_free) {
-		ret = reap_one(q, err);
-		if (ret)
-			return ret;
-	}
-	sqe = io_uring_get_sqe(&q->ring);
-	if (!sqe)
+	ret = get_slot(q, &s, &sqe, err);
+	if (ret)
+		return ret;
+	if (!s)
 		return snap_image_pwrite(q->img, buf, len, off, err);
-	s = q->free[--q->nr_free];
 	*s = (struct snap_ioq_slot){.buf = buf, .len = len, .off = off};
 	io_uring_prep_write(sqe, q->img->fd, buf, (unsigned int)len, off);
 	io_uring_sqe_set_data(sqe, s);
-	ret = io_uring_submit(&q->ring);
-	if (ret < 0) {
-		q->free[q->nr_free++] = s;
-		return err_set(err, ret, "image %s: io_uring submit: %s", q->img->path,
-			       strerror(-ret));
+	return submit(q, s, err);
+}
+
+int snap_ioq_writev(struct snap_ioq *q, const struct iovec *iov, unsigned int nr_iov, uint64_t off,
+		    struct error *err)
+{
+	struct io_uring_sqe *sqe;
+	struct snap_ioq_slot *s;
+	size_t len = 0;
+	unsigned int i;
+	bool aligned = off % SNAP_PAGE_SIZE == 0;
+	int ret;
+
+	for (i = 0; i < nr_iov; i++) {
+		len += iov[i].iov_len;
+		aligned = aligned && (uintptr_t)iov[i].iov_base % SNAP_PAGE_SIZE == 0 &&
+			  iov[i].iov_len % SNAP_PAGE_SIZE == 0;
 	}
-	q->inflight++;
-	return 0;
+	/* As snap_ioq_write(): what needs a bounce buffer is written now. */
+	if (!q->uring || !aligned)
+		return writev_sync(q, iov, nr_iov, off, 0, err);
+	ret = get_slot(q, &s, &sqe, err);
+	if (ret)
+		return ret;
+	if (!s)
+		return writev_sync(q, iov, nr_iov, off, 0, err);
+	*s = (struct snap_ioq_slot){.len = len, .off = off, .iov = iov, .nr_iov = nr_iov};
+	io_uring_prep_writev(sqe, q->img->fd, iov, nr_iov, off);
+	io_uring_sqe_set_data(sqe, s);
+	return submit(q, s, err);
 }
 
 int snap_ioq_drain(struct snap_ioq *q, struct error *err)

@@ -11,6 +11,7 @@
 #define KVMSNAP_IOQ_H
 
 #include <liburing.h>
+#include <sys/uio.h>
 
 #include "snapshot/image.h"
 
@@ -20,6 +21,8 @@ struct snap_ioq_slot {
 	const uint8_t *buf;
 	size_t len;
 	uint64_t off;
+	const struct iovec *iov; /* a vectored write: buf is NULL */
+	unsigned int nr_iov;
 };
 
 struct snap_ioq {
@@ -37,6 +40,13 @@ void snap_ioq_init(struct snap_ioq *q, struct snap_image *img);
 /* Queue one write; may wait for an earlier one to finish. 0 or -errno. */
 int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off,
 		   struct error *err);
+/*
+ * Queue one write of nr_iov buffers laid end to end from off (the append
+ * stream's chunks: a header and runs of guest pages). iov, too, must stay
+ * untouched until snap_ioq_drain(). 0 or -errno.
+ */
+int snap_ioq_writev(struct snap_ioq *q, const struct iovec *iov, unsigned int nr_iov, uint64_t off,
+		    struct error *err);
 /* Wait for every queued write. 0, or the first error. */
 int snap_ioq_drain(struct snap_ioq *q, struct error *err);
 /* Drain (errors ignored) and release the ring. */

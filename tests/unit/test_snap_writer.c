@@ -8,273 +8,12 @@
 #include "../harness.h"
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <xxhash.h>
 
+#include "../lib/fakevm.h"
 #include "snapshot/image.h"
 #include "snapshot/precopy.h"
-#include "snapshot/state.h"
 #include "snapshot/writer.h"
-
-#define NR_REGIONS 3
-
-static const struct {
-	const char *id;
-	uint64_t size;
-} fake_regions[NR_REGIONS] = {{"pc.ram", 8 << 20}, {"vga.vram", 1 << 20}, {"pc.bios", 64 << 10}};
-
-struct fake_vm {
-	struct snap_vm vm;
-	uint8_t *mem[NR_REGIONS];
-	uint64_t *log[NR_REGIONS]; /* the "KVM" dirty log */
-	uint8_t *expect[NR_REGIONS];
-	pthread_mutex_t lock;
-	pthread_t thread;
-	atomic_bool stop, paused, quit;
-	atomic_uint acked;
-	unsigned int fetches;
-	int fail_fetch_at; /* fail the Nth fetch (0: never) */
-	int break_fd_at;   /* on the Nth fetch, make the image read-only */
-	bool always_dirty; /* every fetch finds a page written: a guest that never rests */
-	struct snap_image *img;
-	bool logging, finished;
-	uint64_t writes;
-	/*
-	 * Incremental snapshots: per image slot, every page written since that
-	 * slot's last snapshot (as the VM's tracker keeps it), and the write id
-	 * it counts from. The pages the snapshot in flight has taken wait in
-	 * pending until it commits or fails.
-	 */
-	uint64_t *track[SNAP_MAX_SLOTS][NR_REGIONS], *pending[NR_REGIONS];
-	bool track_valid[SNAP_MAX_SLOTS];
-	uint64_t track_id[SNAP_MAX_SLOTS];
-	bool want_incremental;
-	uint64_t base;	   /* the slot's write id before this snapshot */
-	atomic_bool quiet; /* the mutator idles */
-	/*
-	 * Manual dirty-log protection, as KVM_CLEAR_DIRTY_LOG does it: a write
-	 * to an armed page sets its log bit and leaves it writable (unarmed);
-	 * a fetch while running reports the log without clearing or arming;
-	 * clear() arms the pages of a range that a fetch reported, and clears
-	 * their bits (not bits set since: KVM clears only the mask it is given).
-	 */
-	bool manual;
-	uint64_t *armed[NR_REGIONS], *fetched[NR_REGIONS];
-	unsigned int clears;
-};
-
-static uint64_t pages_of(unsigned int r)
-{
-	return fake_regions[r].size / 4096;
-}
-
-static size_t bitmap_bytes(unsigned int r)
-{
-	return (pages_of(r) + 63) / 64 * 8;
-}
-
-/* A page was written: the dirty log and every slot's tracker see it. Under lock. */
-static void mark_written(struct fake_vm *f, unsigned int r, uint64_t page)
-{
-	unsigned int s;
-	uint64_t bit = 1ULL << (page % 64);
-
-	if (f->logging && f->manual) {
-		/* Only an armed page faults: its bit is set, and it stays writable. */
-		if (f->armed[r][page / 64] & bit)
-			f->log[r][page / 64] |= bit;
-		f->armed[r][page / 64] &= ~bit;
-	} else if (f->logging) {
-		f->log[r][page / 64] |= bit;
-	}
-	for (s = 0; s < SNAP_MAX_SLOTS; s++)
-		f->track[s][r][page / 64] |= 1ULL << (page % 64);
-}
-
-/* The guest: write a page, then mark it dirty, as a write fault does. */
-static void *mutator(void *arg)
-{
-	struct fake_vm *f = arg;
-	uint64_t x = 88172645463325252ULL;
-
-	while (!f->quit) {
-		unsigned int r;
-		uint64_t page;
-
-		if (f->quiet && !f->stop) {
-			usleep(100);
-			continue;
-		}
-		if (f->stop) {
-			f->acked = 1;
-			while (f->stop && !f->quit)
-				usleep(100);
-			f->acked = 0;
-			continue;
-		}
-		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-		r = (x >> 60) % 4 ? 0 : 1; /* pc.bios is read-only: never written */
-		page = (x >> 8) % pages_of(r);
-		if (f->manual) {
-			/* The fault and the store are one step, as in a real write. */
-			pthread_mutex_lock(&f->lock);
-			mark_written(f, r, page);
-			memset(f->mem[r] + page * 4096 + (x % 4000), (int)x, 64);
-			pthread_mutex_unlock(&f->lock);
-		} else {
-			memset(f->mem[r] + page * 4096 + (x % 4000), (int)x, 64);
-			pthread_mutex_lock(&f->lock);
-			mark_written(f, r, page);
-			pthread_mutex_unlock(&f->lock);
-		}
-		f->writes++;
-		if (!(f->writes % 64))
-			usleep(50);
-	}
-	return NULL;
-}
-
-static int op_log_start(void *ctx, bool *prefilled, struct error *err)
-{
-	struct fake_vm *f = ctx;
-	unsigned int r;
-
-	unsigned int slot = f->img->slot;
-
-	(void)err;
-	pthread_mutex_lock(&f->lock);
-	for (r = 0; r < NR_REGIONS; r++) {
-		memset(f->log[r], 0, bitmap_bytes(r));
-		memset(f->armed[r], 0xff, bitmap_bytes(r)); /* logging on protects every page */
-		memset(f->fetched[r], 0, bitmap_bytes(r));
-	}
-	f->logging = true;
-	/* Only if the tracker counts from what the slot holds. */
-	*prefilled =
-	    f->want_incremental && f->base && f->track_valid[slot] && f->track_id[slot] == f->base;
-	for (r = 0; *prefilled && r < NR_REGIONS; r++)
-		memcpy(f->vm.regions[r].dirty, f->track[slot][r], bitmap_bytes(r));
-	pthread_mutex_unlock(&f->lock);
-	return 0;
-}
-
-static int op_fetch(void *ctx, struct error *err)
-{
-	struct fake_vm *f = ctx;
-	unsigned int r;
-
-	f->fetches++;
-	if (f->fail_fetch_at && (int)f->fetches == f->fail_fetch_at)
-		return err_set(err, -EIO, "injected dirty-log failure");
-	if (f->break_fd_at && (int)f->fetches == f->break_fd_at) {
-		int ro = open(f->img->path, O_RDONLY);
-
-		dup2(ro, f->img->fd);
-		close(ro);
-	}
-	pthread_mutex_lock(&f->lock);
-	if (f->always_dirty && !f->paused) { /* whatever the mutator managed meanwhile */
-		f->mem[0][f->fetches % 4096] ^= 0xff;
-		f->log[0][0] |= 1;
-	}
-	for (r = 0; r < NR_REGIONS; r++) {
-		size_t bytes = (pages_of(r) + 63) / 64 * 8, w;
-
-		memcpy(f->vm.regions[r].dirty, f->log[r], bytes);
-		/* Manual protect while running: the bits stay until clear(); else re-armed now. */
-		if (f->manual && !f->paused) {
-			for (w = 0; w < bytes / 8; w++)
-				f->fetched[r][w] |= f->log[r][w];
-			continue;
-		}
-		for (w = 0; f->manual && w < bytes / 8; w++)
-			f->armed[r][w] |= f->log[r][w];
-		memset(f->log[r], 0, bytes);
-	}
-	pthread_mutex_unlock(&f->lock);
-	return 0;
-}
-
-static int op_clear(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err)
-{
-	struct fake_vm *f = ctx;
-	uint64_t p;
-
-	(void)err;
-	pthread_mutex_lock(&f->lock);
-	for (p = first; p < first + n; p++) {
-		uint64_t bit = 1ULL << (p % 64);
-
-		if (f->fetched[r][p / 64] & bit) {
-			f->fetched[r][p / 64] &= ~bit;
-			f->log[r][p / 64] &= ~bit;
-			f->armed[r][p / 64] |= bit;
-		}
-	}
-	f->clears++;
-	pthread_mutex_unlock(&f->lock);
-	return 0;
-}
-
-static int op_pause(void *ctx, uint64_t *us, struct error *err)
-{
-	struct fake_vm *f = ctx;
-	unsigned int r;
-
-	(void)err;
-	f->stop = 1;
-	while (!f->acked)
-		usleep(50);
-	f->paused = 1;
-	for (r = 0; r < NR_REGIONS; r++) {
-		memcpy(f->expect[r], f->mem[r], fake_regions[r].size);
-		/* From here, the slot's tracker counts from this snapshot. */
-		memcpy(f->pending[r], f->track[f->img->slot][r], bitmap_bytes(r));
-		memset(f->track[f->img->slot][r], 0, bitmap_bytes(r));
-	}
-	*us = 1;
-	return 0;
-}
-
-static int op_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct error *err)
-{
-	struct snap_state_writer w;
-	uint8_t *p;
-
-	(void)ctx;
-	snap_state_init(&w, buf, cap);
-	p = snap_state_add(&w, 0x7777, 0, 16);
-	if (p)
-		memcpy(p, "fake vcpu state", 16);
-	return snap_state_finish(&w, used, err);
-}
-
-static int op_finish(void *ctx, uint64_t *resumed_us, struct error *err)
-{
-	struct fake_vm *f = ctx;
-
-	(void)err;
-	if (resumed_us)
-		*resumed_us = 0; /* unknown: the writer uses its own clock */
-	pthread_mutex_lock(&f->lock);
-	f->logging = false;
-	pthread_mutex_unlock(&f->lock);
-	f->paused = 0;
-	f->stop = 0;
-	f->finished = true;
-	return 0;
-}
-
-static const struct snap_vm_ops fake_ops = {
-    .log_start = op_log_start,
-    .fetch_dirty = op_fetch,
-    .pause = op_pause,
-    .save_state = op_state,
-    .finish = op_finish,
-};
 
 FIXTURE(writer)
 {
@@ -292,57 +31,14 @@ static void setup_fake(struct _fixture_writer *self, bool holes, struct th_resul
 	struct fake_vm *f = &self->f;
 	struct snap_target_opts topts = {.direct = true};
 	struct error err = {0};
-	unsigned int r;
 
 	strcpy(self->dir, "/tmp/kvmsnap-writer-XXXXXX");
 	ASSERT_NOT_NULL(mkdtemp(self->dir));
 	snprintf(self->path, sizeof(self->path), "%s/img", self->dir);
-	pthread_mutex_init(&f->lock, NULL);
-	f->vm.ctx = f;
-	f->vm.ops = &fake_ops;
-	strcpy(f->vm.cfg.machine, SNAP_MACHINE_PC);
-	f->vm.cfg.vcpus = 2;
-	f->vm.cfg.ram_size = fake_regions[0].size;
-	f->vm.cfg.vram_size = fake_regions[1].size;
-	f->vm.cfg.nr_regions = NR_REGIONS;
-	strcpy(f->vm.metadata, "machine=test\n");
-	for (r = 0; r < NR_REGIONS; r++) {
-		size_t bm = (pages_of(r) + 63) / 64 * 8;
-		uint64_t i;
-
-		strcpy(f->vm.cfg.regions[r].id, fake_regions[r].id);
-		f->vm.cfg.regions[r].size = fake_regions[r].size;
-		f->vm.regions[r].memfd = -1;
-		if (holes && r == 0) {
-			int fd = memfd_create("fake-ram", MFD_CLOEXEC);
-
-			ASSERT_GE(fd, 0);
-			ASSERT_EQ(ftruncate(fd, (off_t)fake_regions[r].size), 0);
-			f->mem[r] = mmap(NULL, fake_regions[r].size, PROT_READ | PROT_WRITE,
-					 MAP_SHARED, fd, 0);
-			ASSERT_NE(f->mem[r], MAP_FAILED);
-			f->vm.regions[r].memfd = fd;
-		} else {
-			f->mem[r] = aligned_alloc(4096, fake_regions[r].size);
-		}
-		f->expect[r] = malloc(fake_regions[r].size);
-		f->log[r] = calloc(1, bm);
-		ASSERT_NOT_NULL(f->mem[r]);
-		for (i = 0; i < fake_regions[r].size / 8; i++)
-			if (f->vm.regions[r].memfd < 0 || (i * 8 >> 20) % 2)
-				((uint64_t *)(void *)f->mem[r])[i] = XXH64(&i, sizeof(i), r);
-		f->vm.regions[r].mem = f->mem[r];
-		f->vm.regions[r].size = fake_regions[r].size;
-		f->vm.regions[r].dirty = calloc(1, bm);
-		f->pending[r] = calloc(1, bm);
-		f->armed[r] = calloc(1, bm);
-		f->fetched[r] = calloc(1, bm);
-		f->track[0][r] = calloc(1, bm);
-		f->track[1][r] = calloc(1, bm);
-	}
+	ASSERT_EQ(fake_vm_init(f, holes), 0);
 	ASSERT_EQ(snap_image_prepare(self->path, &f->vm.cfg, &topts, &self->img, &err), 0);
 	f->img = &self->img;
-	ASSERT_EQ(pthread_create(&f->thread, NULL, mutator, f), 0);
+	ASSERT_EQ(fake_vm_start(f), 0);
 }
 
 FIXTURE_SETUP(writer)
@@ -354,8 +50,7 @@ FIXTURE_TEARDOWN(writer)
 {
 	char cmd[128];
 
-	self->f.quit = 1;
-	pthread_join(self->f.thread, NULL);
+	fake_vm_stop(&self->f);
 	snap_image_close(&self->img);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 	if (system(cmd))
@@ -378,7 +73,7 @@ static int image_matches(struct fake_vm *f, const char *path)
 		fprintf(stderr, "# open: %s\n", err.msg);
 		return -1;
 	}
-	for (r = 0; r < NR_REGIONS; r++) {
+	for (r = 0; r < FAKE_NR_REGIONS; r++) {
 		const struct snap_section *s = snap_layout_section(&img.layout, r);
 		uint8_t *buf = malloc(fake_regions[r].size);
 
@@ -387,7 +82,7 @@ static int image_matches(struct fake_vm *f, const char *path)
 		    memcmp(buf, f->expect[r], fake_regions[r].size)) {
 			uint64_t pg, nbad = 0, first = 0;
 
-			for (pg = 0; pg < pages_of(r); pg++)
+			for (pg = 0; pg < fake_pages_of(r); pg++)
 				if (memcmp(buf + pg * 4096, f->expect[r] + pg * 4096, 4096) &&
 				    !nbad++)
 					first = pg;
@@ -419,8 +114,9 @@ TEST_F(writer, live_snapshot_is_the_memory_at_the_pause)
 	EXPECT_GE(rep.nr_passes, 2);
 	EXPECT_EQ(rep.generation, 1);
 	ASSERT_EQ(image_matches(&self->f, self->path), 0);
-	for (r = 0; r < NR_REGIONS; r++)
-		EXPECT_EQ(rep.digests[r], snap_digest_pages(self->f.expect[r], pages_of(r), NULL));
+	for (r = 0; r < FAKE_NR_REGIONS; r++)
+		EXPECT_EQ(rep.digests[r],
+			  snap_digest_pages(self->f.expect[r], fake_pages_of(r), NULL));
 	ASSERT_EQ(stat(self->path, &st), 0);
 	EXPECT_EQ((uint64_t)st.st_size, self->img.layout.image_size);
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
@@ -438,7 +134,7 @@ TEST_F(writer, live_snapshot_is_the_memory_at_the_pause)
  */
 TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 {
-	struct snap_vm_ops ops = fake_ops;
+	struct snap_vm_ops ops = fake_vm_ops;
 	/*
 	 * Hash workers and merged runs too: the digests must still be those of
 	 * the bytes written, and a clean page written with its dirty neighbours
@@ -451,7 +147,7 @@ TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 	unsigned int round, i;
 	bool merged;
 
-	ops.clear = op_clear;
+	ops.clear = fake_op_clear;
 	self->f.vm.ops = &ops;
 	self->f.manual = true;
 	self->f.always_dirty = true; /* never converges: every round runs all its passes */
@@ -570,9 +266,8 @@ TEST(memfd_holes_are_written_as_zeros)
 	EXPECT_LT((uint64_t)st.st_blocks * 512, fake_regions[0].size);
 	EXPECT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
 	EXPECT_EQ(image_matches(&self->f, self->path), 0);
-	EXPECT_EQ(rep.digests[0], snap_digest_pages(self->f.expect[0], pages_of(0), NULL));
-	self->f.quit = 1;
-	pthread_join(self->f.thread, NULL);
+	EXPECT_EQ(rep.digests[0], snap_digest_pages(self->f.expect[0], fake_pages_of(0), NULL));
+	fake_vm_stop(&self->f);
 	snap_image_close(&self->img);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
 	EXPECT_EQ(system(cmd), 0);
@@ -582,7 +277,7 @@ TEST(memfd_holes_are_written_as_zeros)
 
 struct mem_sink {
 	struct fake_vm *f;
-	uint8_t *copy[NR_REGIONS];
+	uint8_t *copy[FAKE_NR_REGIONS];
 	unsigned int paused_calls, paused_while_running;
 	unsigned int first_pass_calls;
 	bool fail_paused;
@@ -616,7 +311,7 @@ static void msink_init(struct mem_sink *m, struct fake_vm *f)
 
 	memset(m, 0, sizeof(*m));
 	m->f = f;
-	for (r = 0; r < NR_REGIONS; r++)
+	for (r = 0; r < FAKE_NR_REGIONS; r++)
 		m->copy[r] = calloc(1, fake_regions[r].size);
 }
 
@@ -624,7 +319,7 @@ static unsigned int msink_mismatches(struct mem_sink *m)
 {
 	unsigned int r, bad = 0;
 
-	for (r = 0; r < NR_REGIONS; r++) {
+	for (r = 0; r < FAKE_NR_REGIONS; r++) {
 		bad += memcmp(m->copy[r], m->f->expect[r], fake_regions[r].size) != 0;
 		free(m->copy[r]);
 	}
@@ -656,7 +351,7 @@ TEST_F(writer, engine_copies_a_live_vm_into_memory)
 /* Without dirty logging (no log_start), everything is copied while paused. */
 TEST_F(writer, engine_without_logging_copies_paused)
 {
-	struct snap_vm_ops ops = fake_ops;
+	struct snap_vm_ops ops = fake_vm_ops;
 	struct snap_options lim = {0};
 	struct snap_precopy_opts po = {.limits = &lim};
 	struct snap_report rep = {0};
@@ -725,16 +420,16 @@ static int take(struct fake_vm *f, bool incremental, struct snap_report *rep, st
 		return ret;
 	f->base = img->slots[slot].ok && img->hdr.state != SNAP_STATE_EMPTY ? img->hdr.write_id : 0;
 	f->want_incremental = incremental;
-	for (r = 0; r < NR_REGIONS; r++)
-		memset(f->pending[r], 0, bitmap_bytes(r));
+	for (r = 0; r < FAKE_NR_REGIONS; r++)
+		memset(f->pending[r], 0, fake_bitmap_bytes(r));
 	ret = snap_write(img, &f->vm, &o, rep, err);
 	pthread_mutex_lock(&f->lock);
 	if (!ret) {
 		f->track_valid[slot] = true;
 		f->track_id[slot] = img->hdr.write_id;
 	} else {
-		for (r = 0; r < NR_REGIONS; r++)
-			for (i = 0; i < bitmap_bytes(r) / 8; i++)
+		for (r = 0; r < FAKE_NR_REGIONS; r++)
+			for (i = 0; i < fake_bitmap_bytes(r) / 8; i++)
 				f->track[slot][r][i] |= f->pending[r][i];
 		/* A failed incremental attempt may have rewritten the header. */
 		if (f->track_id[slot] == f->base)
@@ -760,7 +455,7 @@ static int slot_matches(struct _fixture_writer *self, unsigned int slot)
 		fprintf(stderr, "# slot %u: %s\n", slot, err.msg);
 		bad = -1;
 	}
-	for (r = 0; !bad && r < NR_REGIONS; r++) {
+	for (r = 0; !bad && r < FAKE_NR_REGIONS; r++) {
 		const struct snap_section *s = snap_layout_section(&img.layout, r);
 		uint8_t *buf = malloc(fake_regions[r].size);
 
@@ -813,7 +508,7 @@ TEST_F(writer, incremental_writes_only_the_changed_pages)
 	pthread_mutex_lock(&self->f.lock);
 	for (i = 0; i < 5; i++) {
 		self->f.mem[0][(100 + 37 * i) * 4096] ^= 0x5a;
-		mark_written(&self->f, 0, 100 + 37 * i);
+		fake_mark_written(&self->f, 0, 100 + 37 * i);
 	}
 	pthread_mutex_unlock(&self->f.lock);
 	ASSERT_EQ(take(&self->f, true, &rep, &err), 0);

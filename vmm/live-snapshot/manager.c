@@ -17,6 +17,7 @@
 #include "control/conn.h"
 #include "live-snapshot/begin.h"
 #include "live-snapshot/receive.h"
+#include "snapshot/append.h"
 #include "snapshot/bitmap.h"
 #include "snapshot/clock.h"
 #include "state/state.h"
@@ -36,6 +37,7 @@ struct manager {
 	bool session;	    /* snapshot-begin succeeded, snapshot-end not yet sent */
 	const struct manager_opts *o;
 	struct snap_image *img;
+	struct snap_append_file *append; /* --append: the file written instead of img */
 	uint64_t base;		 /* write id in the slot's header before this snapshot; 0: none */
 	struct snap_report *rep; /* for why a snapshot was full */
 };
@@ -128,9 +130,16 @@ static struct json_object *slot_args(const struct snap_image *img)
 static int op_log_start(void *ctx, bool *prefilled, struct error *err)
 {
 	struct manager *m = ctx;
-	struct json_object *a = slot_args(m->img), *r = NULL, *v;
+	struct json_object *a, *r = NULL, *v;
 	int ret;
 
+	/* No image slot to track for: logging on, every page in pass 1. */
+	if (m->append) {
+		*prefilled = false;
+		snprintf(m->rep->full_reason, sizeof(m->rep->full_reason), "append stream");
+		return call_args(m, "snapshot-log", json_object_new_object(), NULL, err);
+	}
+	a = slot_args(m->img);
 	add_hex64(a, "attempt", m->img->hdr.write_id);
 	if (m->o->incremental && m->base)
 		add_hex64(a, "base", m->base);
@@ -384,8 +393,24 @@ static double rate_mib_s(uint64_t bytes, uint64_t us)
 	return us ? (double)bytes / (1 << 20) / ((double)us / 1e6) : 0;
 }
 
+/* --append: the file instead of the image slot. bytes_written counts headers and page data. */
+static void add_append_json(struct json_object *j, const struct manager_opts *o,
+			    const struct snap_append_file *af)
+{
+	json_object_object_add(j, "format", json_object_new_string("append"));
+	json_object_object_add(j, "file", json_object_new_string(o->image));
+	json_object_object_add(j, "file_bytes", json_object_new_uint64(af->file_bytes));
+	json_object_object_add(j, "pages", json_object_new_uint64(af->data_pages));
+	json_object_object_add(j, "zero_pages", json_object_new_uint64(af->zero_pages));
+	json_object_object_add(j, "chunks", json_object_new_uint64(af->chunks));
+	json_object_object_add(j, "direct", json_object_new_boolean(af->io.direct));
+	if (!af->io.direct)
+		json_object_object_add(j, "direct_reason", json_object_new_string(af->direct_why));
+}
+
+/* af: what went into the append file (--append), or NULL: an image. */
 static void print_json(const struct manager_opts *o, const struct snap_config *cfg,
-		       const struct snap_report *rep)
+		       const struct snap_report *rep, const struct snap_append_file *af)
 {
 	struct json_object *j = json_object_new_object(), *passes = json_object_new_array();
 	struct json_object *digests = json_object_new_array();
@@ -393,14 +418,19 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 	unsigned int i;
 
 	json_object_object_add(j, "ok", json_object_new_boolean(1));
-	json_object_object_add(j, "image", json_object_new_string(o->image));
-	json_object_object_add(j, "image_size", json_object_new_uint64(rep->image_size));
-	json_object_object_add(j, "generation", json_object_new_uint64(rep->generation));
-	json_object_object_add(j, "slot", json_object_new_uint64(rep->slot));
-	json_object_object_add(j, "mode",
-			       json_object_new_string(rep->incremental ? "incremental" : "full"));
-	if (!rep->incremental)
-		json_object_object_add(j, "full_reason", json_object_new_string(rep->full_reason));
+	if (af) {
+		add_append_json(j, o, af);
+	} else {
+		json_object_object_add(j, "image", json_object_new_string(o->image));
+		json_object_object_add(j, "image_size", json_object_new_uint64(rep->image_size));
+		json_object_object_add(j, "generation", json_object_new_uint64(rep->generation));
+		json_object_object_add(j, "slot", json_object_new_uint64(rep->slot));
+		json_object_object_add(
+		    j, "mode", json_object_new_string(rep->incremental ? "incremental" : "full"));
+		if (!rep->incremental)
+			json_object_object_add(j, "full_reason",
+					       json_object_new_string(rep->full_reason));
+	}
 	json_object_object_add(j, "converged", json_object_new_boolean(rep->converged));
 	json_object_object_add(j, "stop_reason",
 			       json_object_new_string(rep->stop_reason ? rep->stop_reason : ""));
@@ -447,13 +477,22 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 	json_object_put(j);
 }
 
-static void print_human(const struct manager_opts *o, const struct snap_report *rep)
+static void print_human(const struct manager_opts *o, const struct snap_report *rep,
+			const struct snap_append_file *af)
 {
 	unsigned int i;
 
-	printf("snapshot %s: slot %u, generation %" PRIu64 ", complete, %s%s%s\n", o->image,
-	       rep->slot, rep->generation, rep->incremental ? "incremental" : "full",
-	       rep->incremental || !rep->full_reason[0] ? "" : ": ", rep->full_reason);
+	if (af)
+		printf("append stream %s: complete, %" PRIu64 " bytes, %" PRIu64
+		       " pages with data, %" PRIu64 " zero, %" PRIu64 " chunks, %s%s%s "
+		       "(a benchmark baseline: kvmsnap cannot restore it)\n",
+		       o->image, af->file_bytes, af->data_pages, af->zero_pages, af->chunks,
+		       af->io.direct ? "O_DIRECT" : "buffered", af->io.direct ? "" : ": ",
+		       af->io.direct ? "" : af->direct_why);
+	else
+		printf("snapshot %s: slot %u, generation %" PRIu64 ", complete, %s%s%s\n", o->image,
+		       rep->slot, rep->generation, rep->incremental ? "incremental" : "full",
+		       rep->incremental || !rep->full_reason[0] ? "" : ": ", rep->full_reason);
 	printf("  %-6s %12s %12s %10s %12s %9s\n", "pass", "dirty pages", "MiB written", "MiB/s",
 	       "duration ms", "throttle");
 	for (i = 0; i < rep->nr_passes; i++) {
@@ -465,9 +504,10 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 		       p->bytes / 1048576.0, rate_mib_s(p->bytes, p->duration_us),
 		       p->duration_us / 1000.0, p->throttle_pct);
 	}
-	printf("downtime %.2f ms (pause %.3f ms), total %.2f s, image %.1f MiB, %s, %s (%s)\n",
+	printf("downtime %.2f ms (pause %.3f ms), total %.2f s, %s %.1f MiB, %s, %s (%s)\n",
 	       rep->downtime_us / 1000.0, rep->pause_latency_us / 1000.0, rep->total_us / 1e6,
-	       rep->image_size / 1048576.0, rep->io_engine ? rep->io_engine : "",
+	       af ? "file" : "image", rep->image_size / 1048576.0,
+	       rep->io_engine ? rep->io_engine : "",
 	       rep->converged ? "converged" : "did not converge",
 	       rep->stop_reason ? rep->stop_reason : "");
 	if (rep->guest_pages_per_sec)
@@ -483,6 +523,7 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 struct series {
 	struct ctl_conn conn;
 	struct snap_image img;
+	struct snap_append_file append; /* --append */
 	struct sandbox_user u;
 	bool locked_down;
 };
@@ -495,6 +536,7 @@ static int series_open(const struct manager_opts *o, struct series *s, struct er
 	memset(s, 0, sizeof(*s));
 	s->conn.fd = -1;
 	s->img.fd = -1;
+	s->append.io.fd = -1;
 	/* The user database is read before anything is open. */
 	if (o->lock_down) {
 		ret = user__resolve(o->user, &s->u, err);
@@ -509,6 +551,7 @@ static void series_close(struct series *s)
 {
 	if (s->img.fd >= 0)
 		snap_image_close(&s->img);
+	snap_append_close(&s->append);
 	ctl_conn__close(&s->conn);
 }
 
@@ -529,6 +572,7 @@ static int series_take(const struct manager_opts *o, struct series *s, struct sn
 	m.vm.ops = &manager_ops;
 	m.o = o;
 	m.img = &s->img;
+	m.append = o->append ? &s->append : NULL;
 	ret = ctl_conn__call(m.conn, "snapshot-begin", NULL, &r, m.fds, ARRAY_SIZE(m.fds),
 			     &m.nr_fds, msg, sizeof(msg));
 	m.session = !ret;
@@ -538,7 +582,9 @@ static int series_take(const struct manager_opts *o, struct series *s, struct sn
 	}
 	/* The VM's word is checked before the image is even opened: a refusal touches nothing. */
 	ret = map_vm(&m, r, err);
-	if (!ret && s->img.fd < 0)
+	if (!ret && m.append)
+		ret = snap_append_open(m.append, o->image, o->target.direct, o->target.force, err);
+	else if (!ret && s->img.fd < 0)
 		ret = snap_image_prepare(o->image, &m.vm.cfg, &o->target, &s->img, err);
 	else if (!ret)
 		ret = snap_config_compare(&s->img.cfg, &m.vm.cfg, err);
@@ -555,7 +601,7 @@ static int series_take(const struct manager_opts *o, struct series *s, struct sn
 		sopts.progress = show_progress;
 		sopts.progress_arg = &m;
 	}
-	ret = choose_slot(&m, err);
+	ret = m.append ? 0 : choose_slot(&m, err);
 	if (ret)
 		goto out;
 	/* snap_write() clears the report: the reason is kept aside. */
@@ -566,14 +612,17 @@ static int series_take(const struct manager_opts *o, struct series *s, struct sn
 	}
 	g0 = guest_pages(&m);
 	t0 = snap_mono_us();
-	ret = snap_write(&s->img, &m.vm, &sopts, rep, err);
-	m.session = false; /* snap_write always ends the session */
+	if (m.append)
+		ret = snap_append_write(m.append, &m.vm, &sopts, rep, err);
+	else
+		ret = snap_write(&s->img, &m.vm, &sopts, rep, err);
+	m.session = false; /* both always end the session */
 	g1 = guest_pages(&m);
 	if (!ret && g0 && g1 > g0 && snap_mono_us() > t0)
 		rep->guest_pages_per_sec = (g1 - g0) * 1000000 / (snap_mono_us() - t0);
 	if (!ret && !rep->incremental)
 		memcpy(rep->full_reason, m.rep->full_reason, sizeof(rep->full_reason));
-	if (!ret)
+	if (!ret && !m.append)
 		commit_tracking(&m);
 	if (o->progress)
 		fprintf(stderr, "\r%60s\r", "");
@@ -615,6 +664,20 @@ int manager__take_snapshot(const struct manager_opts *o, struct snap_report *rep
 	} else if (!ret) {
 		ret = series_take(o, &s, rep, cfg, err);
 	}
+	series_close(&s);
+	return ret;
+}
+
+/* --append: one snapshot into an append stream; what went into the file into *af. */
+static int take_append(const struct manager_opts *o, struct snap_report *rep,
+		       struct snap_config *cfg, struct snap_append_file *af, struct error *err)
+{
+	struct series s;
+	int ret = series_open(o, &s, err);
+
+	if (!ret)
+		ret = series_take(o, &s, rep, cfg, err);
+	*af = s.append;
 	series_close(&s);
 	return ret;
 }
@@ -740,25 +803,29 @@ static int checkpoint_series(const struct manager_opts *o)
 int manager__snapshot(const struct manager_opts *o)
 {
 	struct snap_report *rep = calloc(1, sizeof(*rep));
+	struct snap_append_file *af = o->append ? calloc(1, sizeof(*af)) : NULL;
 	struct error err = {0};
 	struct snap_config cfg;
 	int ret;
 
 	if (o->every_ms) {
+		free(af);
 		free(rep);
 		return checkpoint_series(o);
 	}
-	if (!rep) {
+	if (!rep || (o->append && !af)) {
 		pr_err("out of memory");
+		free(rep);
 		return 1;
 	}
-	ret = manager__take_snapshot(o, rep, &cfg, &err);
+	ret = af ? take_append(o, rep, &cfg, af, &err) : manager__take_snapshot(o, rep, &cfg, &err);
 	if (ret)
 		pr_err("snapshot %s: %s", o->image, err.msg);
 	else if (o->json)
-		print_json(o, &cfg, rep);
+		print_json(o, &cfg, rep, af);
 	else
-		print_human(o, rep);
+		print_human(o, rep, af);
+	free(af);
 	free(rep);
 	return ret ? 1 : 0;
 }

@@ -18,8 +18,13 @@ struct manager_opts {
 	struct snap_options snap;
 	struct snap_target_opts target;
 	bool json;
-	bool progress;	/* a progress line on stderr */
-	bool stream;	/* --via-stream: the VM streams its pages; nothing is mapped */
+	bool progress; /* a progress line on stderr */
+	bool stream;   /* --via-stream: the VM streams its pages; nothing is mapped */
+	/*
+	 * --append: the benchmark baseline, an append stream (snapshot/append.h)
+	 * into image instead of an image: every pass appended; not restorable.
+	 */
+	bool append;
 	bool have_slot; /* write slot `slot`; else snap_image_next_slot() */
 	uint32_t slot;
 	bool incremental;  /* ask the VM for the pages changed since the slot's last snapshot */
