@@ -23,6 +23,7 @@ int cmd_ctl(int argc, char **argv);
 int cmd_snapshot(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /*
  * The options of every command that runs a VM (run, restore), for its

@@ -20,6 +20,7 @@ static const struct subcommand subcommands[] = {
     {"snapshot", cmd_snapshot, "live-snapshot a running kvmsnap into a fixed-size image"},
     {"restore", cmd_restore, "resume a VM from a snapshot image, eagerly or lazily"},
     {"image", cmd_image, "size, create, show or verify snapshot images"},
+    {"bench", cmd_bench, "live snapshots of one workload: fixed image, append, QEMU"},
 };
 
 static void usage(FILE *f)

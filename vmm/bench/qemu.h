@@ -7,17 +7,7 @@
 #ifndef KVMSNAP_BENCH_QEMU_H
 #define KVMSNAP_BENCH_QEMU_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
-#include "lib/error.h"
-
-/* One sample of a file's size during a save. */
-struct bench_sample {
-	double t_ms;
-	uint64_t bytes;
-};
+#include "bench/bench.h" /* struct bench_sample */
 
 struct bench_qemu_opts {
 	const char *qemu;	      /* qemu-system-x86_64 path */

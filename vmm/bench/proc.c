@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Child processes of the benchmark: started, waited for with a deadline, stopped. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "util/util.h"
+
+double bench_now_ms(void)
+{
+	return (double)now_ns() / 1e6;
+}
+
+const char *bench_proc__self(void)
+{
+	static char path[4096];
+	ssize_t n;
+
+	if (path[0])
+		return path;
+	n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+	if (n <= 0)
+		return "kvmsnap";
+	path[n] = '\0';
+	return path;
+}
+
+static void redirect(const char *path, int fd, int flags)
+{
+	int f = open(path ? path : "/dev/null", flags, 0644);
+
+	if (f < 0)
+		_exit(127);
+	if (f != fd) {
+		dup2(f, fd);
+		close(f);
+	}
+}
+
+pid_t bench_proc__spawn(const char *const *argv, const char *out_path, const char *err_path,
+			struct error *err)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return err_errno(err, errno, "fork");
+	if (!pid) {
+		/* Its own process group: a stray grandchild dies with it. */
+		setpgid(0, 0);
+		redirect(NULL, STDIN_FILENO, O_RDONLY);
+		redirect(out_path, STDOUT_FILENO, O_WRONLY | O_CREAT | O_TRUNC);
+		redirect(err_path, STDERR_FILENO, O_WRONLY | O_CREAT | O_TRUNC);
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int bench_proc__wait(pid_t pid, unsigned int timeout_ms, int *status)
+{
+	double end = bench_now_ms() + timeout_ms;
+	struct timespec ts = {.tv_nsec = 5 * 1000 * 1000};
+
+	for (;;) {
+		pid_t p = waitpid(pid, status, WNOHANG);
+
+		if (p == pid)
+			return 0;
+		if (p < 0 && errno != EINTR)
+			return -errno;
+		if (bench_now_ms() >= end)
+			return -ETIMEDOUT;
+		nanosleep(&ts, NULL);
+	}
+}
+
+void bench_proc__stop(pid_t pid, unsigned int grace_ms)
+{
+	int status;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	if (bench_proc__wait(pid, grace_ms, &status)) {
+		kill(-pid, SIGKILL);
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+}
+
+/* The whole of a small file, NUL-terminated; NULL if unreadable. */
+static char *slurp(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+	ssize_t n;
+
+	if (fd < 0)
+		return NULL;
+	if (!fstat(fd, &st) && st.st_size < (64 << 20)) {
+		buf = malloc((size_t)st.st_size + 1);
+		n = buf ? read_in_full(fd, buf, (size_t)st.st_size) : -1;
+		if (n < 0) {
+			free(buf);
+			buf = NULL;
+		} else {
+			buf[n] = '\0';
+		}
+	}
+	close(fd);
+	return buf;
+}
+
+/* The last non-empty line of s, without its newline, in buf. */
+static void last_line(const char *s, char *buf, size_t len)
+{
+	const char *end = s + strlen(s), *start;
+
+	while (end > s && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	for (start = end; start > s && start[-1] != '\n'; start--)
+		;
+	snprintf(buf, len, "%.*s", (int)(end - start), start);
+}
+
+/* "kvmsnap snapshot" for messages: the program's base name and its first word. */
+static void describe(const char *const *argv, char *buf, size_t len)
+{
+	const char *slash = strrchr(argv[0], '/');
+
+	snprintf(buf, len, "%s%s%s", slash ? slash + 1 : argv[0], argv[1] ? " " : "",
+		 argv[1] ? argv[1] : "");
+}
+
+int bench_proc__run(const char *const *argv, unsigned int timeout_ms, char **out, const char *dir,
+		    struct error *err)
+{
+	char out_path[4096], err_path[4096], line[200], what[64];
+	char *text;
+	int status, ret;
+	pid_t pid;
+
+	describe(argv, what, sizeof(what));
+	snprintf(out_path, sizeof(out_path), "%s/.cmd-out", dir);
+	snprintf(err_path, sizeof(err_path), "%s/.cmd-err", dir);
+	pid = bench_proc__spawn(argv, out_path, err_path, err);
+	if (pid < 0)
+		return pid;
+	ret = bench_proc__wait(pid, timeout_ms, &status);
+	if (ret) {
+		bench_proc__stop(pid, 1000);
+		return err_set(err, ret, "%s: no exit within %u s", what, timeout_ms / 1000);
+	}
+	if (out)
+		*out = slurp(out_path);
+	if (WIFEXITED(status) && !WEXITSTATUS(status))
+		return 0;
+	text = slurp(err_path);
+	last_line(text ? text : "", line, sizeof(line));
+	free(text);
+	if (out) {
+		free(*out);
+		*out = NULL;
+	}
+	if (WIFEXITED(status))
+		return err_set(err, -EIO, "%s exited %d: %s", what, WEXITSTATUS(status),
+			       line[0] ? line : "(no message)");
+	return err_set(err, -EIO, "%s: killed by signal %d", what, WTERMSIG(status));
+}
