@@ -54,6 +54,13 @@ struct wctx {
 	bool incremental;
 	uint8_t *zeros; /* ZERO_BYTES of zeros: what holes are */
 	uint64_t zero_hash;
+	/*
+	 * Full snapshot over a complete one: that snapshot's page hashes,
+	 * which its slots' data matches. A hole whose slot already holds
+	 * zeros needs no write. NULL: nothing known of the slot.
+	 */
+	bool slot_complete;
+	uint64_t *prev[SNAP_MAX_REGIONS];
 	struct snap_ioq ioq;   /* writes in flight */
 	struct snap_hashq *hq; /* their page hashes, on worker threads */
 	unsigned int hash_threads;
@@ -89,10 +96,10 @@ static int sink_write(void *ctx, unsigned int r, uint64_t first, uint64_t n, con
 	return 0;
 }
 
-/* Sink: pages [first, first + n) of region r are zero; write zeros over their slots. */
-static int sink_zeros(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err)
+/* Zeros over the slots of pages [first, first + n) of region r. */
+static int write_zeros(struct wctx *w, unsigned int r, uint64_t first, uint64_t n,
+		       struct error *err)
 {
-	struct wctx *w = ctx;
 	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
 	uint64_t done = 0, i;
 	int ret;
@@ -110,6 +117,39 @@ static int sink_zeros(void *ctx, unsigned int r, uint64_t first, uint64_t n, str
 		done += cnt;
 	}
 	return 0;
+}
+
+static bool slot_is_zero(const struct wctx *w, unsigned int r, uint64_t page)
+{
+	return w->prev[r] && w->prev[r][page] == w->zero_hash;
+}
+
+/*
+ * Sink: pages [first, first + n) of region r are zero (holes). Write zeros
+ * over the slots that may hold anything else; a slot that the last
+ * complete snapshot left zero keeps its zeros and its hash.
+ */
+static int sink_zeros(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err)
+{
+	struct wctx *w = ctx;
+	uint64_t end = first + n, p = first, q, skipped = 0;
+	int ret = 0;
+
+	while (p < end && !ret) {
+		for (q = p; q < end && slot_is_zero(w, r, q); q++)
+			w->hashes[r][q] = w->zero_hash;
+		snap_bitmap_set_range(w->written[r], p, q - p);
+		skipped += q - p;
+		for (p = q; q < end && !slot_is_zero(w, r, q); q++)
+			;
+		if (q > p)
+			ret = write_zeros(w, r, p, q - p, err);
+		p = q;
+	}
+	/* The engine counted them as handed over: they were not written. */
+	w->rep->bytes_written -= skipped * SNAP_PAGE_SIZE;
+	w->rep->zero_pages_kept += skipped;
+	return ret;
 }
 
 /* A pass ends: its writes have landed and their hashes are in place. */
@@ -158,6 +198,26 @@ static int read_block_digests(struct wctx *w, unsigned int r, struct error *err)
 	return ret;
 }
 
+/* Full, over a complete snapshot: its page hashes of region r (what the slots hold). */
+static int read_prev_hashes(struct wctx *w, unsigned int r, struct error *err)
+{
+	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
+	uint8_t *buf = malloc(s->pages * 8);
+	uint64_t i;
+	int ret;
+
+	w->prev[r] = malloc(s->pages * sizeof(uint64_t));
+	if (!buf || !w->prev[r]) {
+		free(buf);
+		return err_set(err, -ENOMEM, "out of memory for page hashes");
+	}
+	ret = snap_image_pread(w->img, buf, s->pages * 8, s->hash_off, err);
+	for (i = 0; !ret && i < s->pages; i++)
+		w->prev[r][i] = get_le64(buf + i * 8);
+	free(buf);
+	return ret;
+}
+
 /* Sink: logging is on, pass 1 is next. */
 static int sink_start(void *ctx, bool incremental, struct error *err)
 {
@@ -167,9 +227,16 @@ static int sink_start(void *ctx, bool incremental, struct error *err)
 	int ret = 0;
 
 	w->incremental = incremental;
-	for (k = 0; !ret && k < l->nr_sections; k++)
-		ret = incremental ? read_block_digests(w, l->sections[k].region, err)
-				  : write_page_headers(w, l->sections[k].region, err);
+	for (k = 0; !ret && k < l->nr_sections; k++) {
+		unsigned int r = l->sections[k].region;
+
+		if (incremental)
+			ret = read_block_digests(w, r, err);
+		else if (w->slot_complete)
+			ret = read_prev_hashes(w, r, err);
+		if (!ret && !incremental)
+			ret = write_page_headers(w, r, err);
+	}
 	return ret;
 }
 
@@ -327,6 +394,7 @@ static void free_ctx(struct wctx *w)
 		free(w->hashes[r]);
 		free(w->written[r]);
 		free(w->blocks[r]);
+		free(w->prev[r]);
 	}
 }
 
@@ -419,6 +487,8 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 		else
 			memset(state, 0, img->layout.state_size);
 	}
+	/* Before begin_image() makes it `writing`: do the slots match their hashes? */
+	w.slot_complete = img->hdr.state == SNAP_STATE_COMPLETE;
 	if (!ret)
 		ret = begin_image(&w, err);
 	if (ret) {

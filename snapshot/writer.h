@@ -111,6 +111,7 @@ struct snap_report {
 	const char *stop_reason;   /* why precopy ended */
 	const char *io_engine;	   /* io_uring or pwrite */
 	unsigned int hash_threads; /* page-hashing workers that ran */
+	uint64_t zero_pages_kept;  /* holes whose slot already held zeros: not written */
 	uint64_t digests[SNAP_MAX_REGIONS];
 	/* The guest's own progress counter (pages it wrote) per second while the snapshot ran; 0: unknown. */
 	uint64_t guest_pages_per_sec;

@@ -83,8 +83,8 @@ static int probe_own_once(const char *path, uint64_t size, double *mib_s, struct
 		return err_set(err, -ENOMEM, "probe: out of memory");
 	}
 	/* Not zeros: a target that compresses or skips zeros would flatter itself. */
-	for (off = 0; off < PROBE_BS; off += 8)
-		*(uint64_t *)((char *)buf + off) = off * 0x9e3779b97f4a7c15ULL;
+	for (off = 0; off < PROBE_BS / 8; off++)
+		((uint64_t *)buf)[off] = off * 0x9e3779b97f4a7c15ULL;
 	t0 = bench_now_ms();
 	for (off = 0; off + PROBE_BS <= size; off += PROBE_BS)
 		if (pwrite_in_full(fd, buf, PROBE_BS, (off_t)off) != PROBE_BS) {

@@ -446,6 +446,7 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 	json_object_object_add(j, "io_engine",
 			       json_object_new_string(rep->io_engine ? rep->io_engine : ""));
 	json_object_object_add(j, "hash_threads", json_object_new_int(rep->hash_threads));
+	json_object_object_add(j, "zero_pages_kept", json_object_new_uint64(rep->zero_pages_kept));
 	for (i = 0; i < rep->nr_passes; i++) {
 		const struct snap_pass *p = &rep->passes[i];
 		struct json_object *po = json_object_new_object();
