@@ -326,7 +326,7 @@ static void bench_kvmsnap_run(struct bench_state *s, unsigned int ci, unsigned i
 	if (ret)
 		run_failed(s, r, &err);
 	else if (!vo.kernel)
-		snprintf(r->note, sizeof(r->note), "built-in dirtier");
+		strncat(r->note, ", built-in dirtier", sizeof(r->note) - strlen(r->note) - 1);
 }
 
 static void bench_qemu_run(struct bench_state *s, unsigned int ci, unsigned int round,

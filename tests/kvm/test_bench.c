@@ -19,22 +19,23 @@
 
 #define MEM    "64M"
 #define ROUNDS 2 /* as --rounds below */
-#define CSV_COLS                                                                                 \
-	"case,ram,ws,rate,pattern,vcpus,target,round,kind,ok,converged,total_ms,downtime_ms,"    \
-	"restore_ms,guest_pps,passes,throttle_max,pages,zero_pages,bytes,file_bytes,image_size," \
-	"file_ratio,"                                                                            \
+#define CSV_COLS                                                                                \
+	"case,ram,ws,rate,pattern,vcpus,target,round,kind,ok,converged,total_ms,downtime_ms,"   \
+	"restore_ms,restore_lazy_ms,guest_pps,passes,throttle_max,pages,zero_pages,bytes,file_" \
+	"bytes,image_size,"                                                                     \
+	"file_ratio,"                                                                           \
 	"write_mib_s,target_mib_s,ratio_to_target,pass1_ratio,note"
 
 enum {
 	C_ROUND = 7,
 	C_KIND,
 	C_OK,
-	C_PAGES = 17,
+	C_PAGES = 18,
 	C_ZERO,
 	C_BYTES,
 	C_FILE,
 	C_IMAGE,
-	C_NOTE = 27,
+	C_NOTE = 28,
 	C_NR
 };
 

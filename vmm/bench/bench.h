@@ -68,6 +68,7 @@ struct bench_run {
 	double total_ms;	   /* the save, durable (fsync included) */
 	double downtime_ms;	   /* the guest's pause */
 	double restore_ms;	   /* start of the restoring process to a running VM; 0: none */
+	double restore_lazy_ms;	   /* the same for `kvmsnap restore --lazy` */
 	double guest_pps;	   /* the guest's pages/s just before the save (kvmsnap-measured) */
 	unsigned int passes;	   /* precopy passes, the final batch included */
 	unsigned int throttle_max; /* highest throttle percent of any pass */

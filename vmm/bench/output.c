@@ -16,7 +16,8 @@
 
 const char bench_csv_header[] =
     "case,ram,ws,rate,pattern,vcpus,target,round,kind,ok,converged,total_ms,downtime_ms,"
-    "restore_ms,guest_pps,passes,throttle_max,pages,zero_pages,bytes,file_bytes,image_size,"
+    "restore_ms,restore_lazy_ms,guest_pps,passes,throttle_max,pages,zero_pages,bytes,file_bytes,"
+    "image_size,"
     "file_ratio,"
     "write_mib_s,target_mib_s,ratio_to_target,pass1_ratio,note";
 
@@ -93,6 +94,12 @@ static double v_restore(const struct bench_run *r, const struct bench_case *c)
 	return r->restore_ms;
 }
 
+static double v_restore_lazy(const struct bench_run *r, const struct bench_case *c)
+{
+	(void)c;
+	return r->restore_lazy_ms;
+}
+
 static double v_file(const struct bench_run *r, const struct bench_case *c)
 {
 	return file_ratio(r, c);
@@ -163,8 +170,9 @@ void bench_output__table(FILE *f, const struct bench_case *cases, unsigned int n
 
 		bench_case__describe(c, desc, sizeof(desc));
 		fprintf(f, "\ncase %u: %s\n", ci + 1, desc);
-		fprintf(f, "  %-7s %21s %21s %21s %21s %21s %21s\n", "", "total ms", "downtime ms",
-			"file / RAM", "restore ms", "write / target", "pass 1 / target");
+		fprintf(f, "  %-7s %21s %21s %21s %21s %21s %21s %21s\n", "", "total ms",
+			"downtime ms", "file / RAM", "restore ms", "lazy restore ms",
+			"write / target", "pass 1 / target");
 		for (k = 0; k < BENCH_NR_KINDS; k++) {
 			unsigned int attempts, bad;
 			const char *why = NULL;
@@ -179,6 +187,7 @@ void bench_output__table(FILE *f, const struct bench_case *cases, unsigned int n
 			print_spread(f, down[k], "%.2f");
 			print_spread(f, spread_of(runs, nr_runs, ci, k, c, v_file), "%.2f");
 			print_spread(f, spread_of(runs, nr_runs, ci, k, c, v_restore), "%.0f");
+			print_spread(f, spread_of(runs, nr_runs, ci, k, c, v_restore_lazy), "%.0f");
 			print_spread(f, spread_of(runs, nr_runs, ci, k, c, v_target), "%.2f");
 			print_spread(f, spread_of(runs, nr_runs, ci, k, c, v_pass1), "%.2f");
 			fprintf(f, "\n");
@@ -222,19 +231,19 @@ int bench_output__csv(const char *path, const struct bench_case *cases,
 		const struct bench_run *r = &runs[i];
 		const struct bench_case *c = &cases[r->case_idx];
 
-		fprintf(
-		    f,
-		    "%u,%llu,%llu,%llu,%s,%u,%s,%u,%s,%d,%d,%.3f,%.3f,%.3f,%.0f,%u,%u,%llu,%llu,"
-		    "%llu,%llu,%llu,%.4f,%.1f,%.1f,%.4f,%.4f,",
-		    r->case_idx + 1, (unsigned long long)c->ram, (unsigned long long)c->ws,
-		    (unsigned long long)c->rate, bench_pattern_names[c->pattern], c->vcpus,
-		    bench_target_names[c->target], r->round + 1, bench_kind_names[r->kind], r->ok,
-		    r->converged, r->total_ms, r->downtime_ms, r->restore_ms, r->guest_pps,
-		    r->passes, r->throttle_max, (unsigned long long)r->pages,
-		    (unsigned long long)r->zero_pages, (unsigned long long)r->bytes,
-		    (unsigned long long)r->file_bytes, (unsigned long long)r->image_size,
-		    file_ratio(r, c), write_mib_s(r), r->target_mib_s, ratio_to_target(r),
-		    pass1_ratio(r));
+		fprintf(f,
+			"%u,%llu,%llu,%llu,%s,%u,%s,%u,%s,%d,%d,%.3f,%.3f,%.3f,%.3f,%.0f,%u,%u,%"
+			"llu,%llu,"
+			"%llu,%llu,%llu,%.4f,%.1f,%.1f,%.4f,%.4f,",
+			r->case_idx + 1, (unsigned long long)c->ram, (unsigned long long)c->ws,
+			(unsigned long long)c->rate, bench_pattern_names[c->pattern], c->vcpus,
+			bench_target_names[c->target], r->round + 1, bench_kind_names[r->kind],
+			r->ok, r->converged, r->total_ms, r->downtime_ms, r->restore_ms,
+			r->restore_lazy_ms, r->guest_pps, r->passes, r->throttle_max,
+			(unsigned long long)r->pages, (unsigned long long)r->zero_pages,
+			(unsigned long long)r->bytes, (unsigned long long)r->file_bytes,
+			(unsigned long long)r->image_size, file_ratio(r, c), write_mib_s(r),
+			r->target_mib_s, ratio_to_target(r), pass1_ratio(r));
 		csv_escape(f, r->note);
 		fputc('\n', f);
 	}
@@ -269,6 +278,7 @@ static struct json_object *run_json(const struct bench_run *r, const struct benc
 	json_object_object_add(o, "total_ms", jd(r->total_ms));
 	json_object_object_add(o, "downtime_ms", jd(r->downtime_ms));
 	json_object_object_add(o, "restore_ms", jd(r->restore_ms));
+	json_object_object_add(o, "restore_lazy_ms", jd(r->restore_lazy_ms));
 	json_object_object_add(o, "guest_pps", jd(r->guest_pps));
 	json_object_object_add(o, "passes", ju(r->passes));
 	json_object_object_add(o, "throttle_max", ju(r->throttle_max));

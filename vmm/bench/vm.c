@@ -220,6 +220,8 @@ static int parse_report(const char *out, struct bench_run *r, struct error *err)
 	r->total_ms = json_double(j, "total_ms");
 	r->downtime_ms = json_double(j, "downtime_ms");
 	r->bytes = json_u64(j, "bytes_written");
+	if (json_object_object_get_ex(j, "stop_reason", &ok))
+		snprintf(r->note, sizeof(r->note), "%s", json_object_get_string(ok));
 	if (json_object_object_get_ex(j, "passes", &passes) &&
 	    json_object_is_type(passes, json_type_array)) {
 		n = json_object_array_length(passes);
@@ -246,13 +248,20 @@ static int parse_report(const char *out, struct bench_run *r, struct error *err)
 	return 0;
 }
 
-/* Start `kvmsnap restore IMAGE` and time it to its "started" JSON line. */
-static int vm_time_restore(struct bench_vm *vm, double *ms, struct error *err)
+/* Start `kvmsnap restore IMAGE [--lazy]` and time it to its "started" JSON line. */
+static int vm_time_restore(struct bench_vm *vm, bool lazy, double *ms, struct error *err)
 {
 	char sock[4200], out[4200], log[4200];
-	const char *argv[] = {bench_proc__self(), "restore",  vm->o.image,
-			      "--json",		  "--serial", "none",
-			      "--control",	  sock,	      NULL};
+	const char *argv[] = {bench_proc__self(),
+			      "restore",
+			      vm->o.image,
+			      "--json",
+			      "--serial",
+			      "none",
+			      "--control",
+			      sock,
+			      lazy ? "--lazy" : NULL,
+			      NULL};
 	double t0, end;
 	struct stat st;
 	pid_t pid;
@@ -356,7 +365,9 @@ int bench_vm__save(struct bench_vm *vm, enum bench_kind kind, struct bench_run *
 		unlink(path);
 	r->ok = true;
 	if (kind == BENCH_FIXED && vm->o.restore)
-		ret = vm_time_restore(vm, &r->restore_ms, err);
+		ret = vm_time_restore(vm, false, &r->restore_ms, err);
+	if (!ret && kind == BENCH_FIXED && vm->o.restore)
+		ret = vm_time_restore(vm, true, &r->restore_lazy_ms, err);
 	return ret;
 }
 
