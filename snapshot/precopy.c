@@ -319,17 +319,22 @@ out:
 static int throttle_after_pass(struct engine *e, uint64_t dirty)
 {
 	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
-	double dirty_rate = 0, write_rate;
+	/*
+	 * The dirty pages the pass cleaned, not the bytes it wrote: with merged
+	 * runs it writes clean pages too, which clean nothing.
+	 */
+	uint64_t cleaned = p->dirty_pages * SNAP_PAGE_SIZE;
+	double dirty_rate = 0, clean_rate;
 	int ret;
 
 	/* Sample only when the throttle is going up anyway. */
-	if (!e->vm->ops->throttle || !snap_throttle_rising(&e->thr, dirty, p->bytes))
+	if (!e->vm->ops->throttle || !snap_throttle_rising(&e->thr, dirty, cleaned))
 		return 0;
 	ret = sample_dirty_rate(e, &dirty_rate);
 	if (ret)
 		return ret;
-	write_rate = p->duration_us ? (double)p->bytes * 1e6 / (double)p->duration_us : 0;
-	snap_throttle_next_rate(&e->thr, dirty, p->bytes, dirty_rate, write_rate);
+	clean_rate = p->duration_us ? (double)cleaned * 1e6 / (double)p->duration_us : 0;
+	snap_throttle_next_rate(&e->thr, dirty, cleaned, dirty_rate, clean_rate);
 	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
 

@@ -33,7 +33,8 @@ struct snap_throttle {
 void snap_throttle_init(struct snap_throttle *t, unsigned int max);
 
 /*
- * The pass that just ended wrote `written` bytes, and the fetch after it
+ * The pass that just ended cleaned `written` bytes of dirty pages (the
+ * engine passes those, not the clean pages merged into its writes), and the fetch after it
  * found `dirty` bytes dirty: whether the throttle goes up (it is below its
  * max, and the guest dirtied more than half of what was written).
  */
