@@ -161,9 +161,13 @@ int bench_proc__run(const char *const *argv, unsigned int timeout_ms, char **out
 	}
 	if (out)
 		*out = slurp(out_path);
-	if (WIFEXITED(status) && !WEXITSTATUS(status))
-		return 0;
 	text = slurp(err_path);
+	unlink(out_path);
+	unlink(err_path);
+	if (WIFEXITED(status) && !WEXITSTATUS(status)) {
+		free(text);
+		return 0;
+	}
 	last_line(text ? text : "", line, sizeof(line));
 	free(text);
 	if (out) {
