@@ -519,6 +519,26 @@ static int bench_case_run(struct bench_state *s, unsigned int ci, struct error *
 	return ret;
 }
 
+static bool bench_loop_case(const struct bench_case *c)
+{
+	return c->target == BENCH_TARGET_LOOP;
+}
+
+static bool bench_smp_case(const struct bench_case *c)
+{
+	return c->vcpus > 1;
+}
+
+static bool has_case(const struct bench_state *s, bool (*match)(const struct bench_case *c))
+{
+	unsigned int i;
+
+	for (i = 0; i < s->nr_cases; i++)
+		if (match(&s->cases[i]))
+			return true;
+	return false;
+}
+
 static void bench_report(struct bench_state *s)
 {
 	char desc[64];
@@ -537,6 +557,11 @@ static void bench_report(struct bench_state *s)
 	printf("medians (min-max); total = save until durable; write / target = bytes "
 	       "written per second of total / the target's limit\n");
 	bench_output__table(stdout, s->cases, s->nr_cases, s->runs, s->nr_runs);
+	if ((s->kinds[BENCH_APPEND] || s->kinds[BENCH_QEMU]) && has_case(s, bench_loop_case))
+		printf("\nloop cases: fixed only (append and qemu need a file that grows)\n");
+	if (s->kinds[BENCH_QEMU] && !s->qemu_why && has_case(s, bench_smp_case))
+		printf("\ncases of more vCPUs: no qemu column (the Multiboot dirtier runs on vCPU "
+		       "0 only)\n");
 }
 
 static int bench_outputs(struct bench_state *s, struct error *err)
