@@ -620,11 +620,28 @@ static void bench_free(struct bench_state *s)
 	}
 }
 
+/* An output file that could not be written: found now, not after the run. */
+static int check_output(const char *opt, const char *path, struct error *err)
+{
+	char dir[4096];
+
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", path);
+	if (access(dirname(dir), W_OK))
+		return err_errno(err, errno, "%s %s: its folder", opt, path);
+	return 0;
+}
+
 /* Everything that can be refused before a VM starts. */
 static int bench_prepare(struct bench_state *s, struct error *err)
 {
 	int ret = bench_setup_grid(s, err);
 
+	if (!ret)
+		ret = check_output("--csv", s->o.csv, err);
+	if (!ret)
+		ret = check_output("--json", s->o.json, err);
 	if (ret)
 		return ret;
 	if (access("/dev/kvm", R_OK | W_OK))

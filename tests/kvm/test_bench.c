@@ -146,6 +146,7 @@ TEST(bad_grids_refused_up_front)
 	    {"--kinds", "fixed,,qemu", "an empty value"},
 	    {"--target", "tape", "'tape' is not one of file, loop"},
 	    {"--vcpus", "0", "'0' is not a number from 1 to 64"},
+	    {"--csv", "/nonexistent/out.csv", "--csv /nonexistent/out.csv: its folder"},
 	};
 	char out[OUT_MAX], err[OUT_MAX], dir[64];
 	unsigned int i;
