@@ -177,16 +177,9 @@ static int bench_setup_grid(struct bench_state *s, struct error *err)
 
 static bool in_path(const char *prog)
 {
-	const char *path = getenv("PATH");
-	char buf[4096], *dir, *save = NULL, file[4200];
+	char path[4096];
 
-	snprintf(buf, sizeof(buf), "%s", path ? path : "/usr/bin:/bin");
-	for (dir = strtok_r(buf, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		snprintf(file, sizeof(file), "%s/%s", dir, prog);
-		if (!access(file, X_OK))
-			return true;
-	}
-	return false;
+	return bench_proc__which(prog, path, sizeof(path));
 }
 
 /* apt-get install pkg for prog, when asked and root. */

@@ -106,7 +106,9 @@ void bench_case__describe(const struct bench_case *c, char *buf, size_t len);
 
 /* The path of this kvmsnap binary (/proc/self/exe). */
 const char *bench_proc__self(void);
-/* Start argv with stdout to out_path and stderr to err_path (NULL: /dev/null). */
+/* Start argv (searched in PATH) in a process group of its own, stdin from
+ * /dev/null, stdout to out_path and stderr to err_path (NULL: /dev/null; the
+ * same path: one log), default signal handling. Its pid, or -errno. */
 pid_t bench_proc__spawn(const char *const *argv, const char *out_path, const char *err_path,
 			struct error *err);
 /* Wait up to timeout_ms for pid; its wait status in *status. 0, or -ETIMEDOUT. */
@@ -118,6 +120,9 @@ int bench_proc__run(const char *const *argv, unsigned int timeout_ms, char **out
 		    struct error *err);
 /* Milliseconds on the monotonic clock. */
 double bench_now_ms(void);
+void bench_sleep_ms(unsigned int ms);
+/* prog in PATH: true with its path in path. */
+bool bench_proc__which(const char *prog, char *path, size_t len);
 
 /* ---- sampler.c: a thread that samples a file's size ---- */
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -32,42 +33,74 @@ const char *bench_proc__self(void)
 	return path;
 }
 
-static void redirect(const char *path, int fd, int flags)
-{
-	int f = open(path ? path : "/dev/null", flags, 0644);
+extern char **environ;
 
-	if (f < 0)
-		_exit(127);
-	if (f != fd) {
-		dup2(f, fd);
-		close(f);
+void bench_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+bool bench_proc__which(const char *prog, char *path, size_t len)
+{
+	const char *dirs = getenv("PATH");
+
+	while (dirs && *dirs) {
+		size_t n = strcspn(dirs, ":");
+
+		snprintf(path, len, "%.*s/%s", (int)n, dirs, prog);
+		if (n && !access(path, X_OK))
+			return true;
+		dirs += n + (dirs[n] == ':');
 	}
+	return false;
 }
 
 pid_t bench_proc__spawn(const char *const *argv, const char *out_path, const char *err_path,
 			struct error *err)
 {
-	pid_t pid = fork();
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, dfl;
+	pid_t pid;
+	int ret;
 
-	if (pid < 0)
-		return err_errno(err, errno, "fork");
-	if (!pid) {
-		/* Its own process group: a stray grandchild dies with it. */
-		setpgid(0, 0);
-		redirect(NULL, STDIN_FILENO, O_RDONLY);
-		redirect(out_path, STDOUT_FILENO, O_WRONLY | O_CREAT | O_TRUNC);
-		redirect(err_path, STDERR_FILENO, O_WRONLY | O_CREAT | O_TRUNC);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
+	/* Whatever this process blocks or ignores, the child starts with the defaults. */
+	sigemptyset(&none);
+	sigemptyset(&dfl);
+	sigaddset(&dfl, SIGTERM);
+	sigaddset(&dfl, SIGINT);
+	sigaddset(&dfl, SIGHUP);
+	sigaddset(&dfl, SIGPIPE);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path ? out_path : "/dev/null",
+					 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	/* One log for both: one open file, or the two would overwrite each other. */
+	if (out_path && err_path && !strcmp(out_path, err_path))
+		posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	else
+		posix_spawn_file_actions_addopen(&fa, STDERR_FILENO,
+						 err_path ? err_path : "/dev/null",
+						 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawnattr_init(&attr);
+	/* Its own process group: a stray grandchild dies with it (bench_proc__stop). */
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+					    POSIX_SPAWN_SETPGROUP);
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &dfl);
+	posix_spawnattr_setpgroup(&attr, 0);
+	ret = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	return ret ? err_errno(err, ret, "%s", argv[0]) : pid;
 }
 
 int bench_proc__wait(pid_t pid, unsigned int timeout_ms, int *status)
 {
 	double end = bench_now_ms() + timeout_ms;
-	struct timespec ts = {.tv_nsec = 5 * 1000 * 1000};
-
 	for (;;) {
 		pid_t p = waitpid(pid, status, WNOHANG);
 
@@ -77,7 +110,7 @@ int bench_proc__wait(pid_t pid, unsigned int timeout_ms, int *status)
 			return -errno;
 		if (bench_now_ms() >= end)
 			return -ETIMEDOUT;
-		nanosleep(&ts, NULL);
+		bench_sleep_ms(5);
 	}
 }
 

@@ -17,13 +17,10 @@
 #include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,8 +41,6 @@
 #define DEFAULT_MAX_TIME_S 600
 #define MAX_DOWNTIME_MS	   2000000 /* QEMU's limit on downtime-limit */
 
-extern char **environ;
-
 struct qemu_proc {
 	pid_t pid;
 	struct qmp qmp;
@@ -56,14 +51,6 @@ struct qemu_proc {
 static double ms_since(uint64_t t0_ns)
 {
 	return (double)(now_ns() - t0_ns) / 1e6;
-}
-
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
 }
 
 static uint64_t file_size(const char *path)
@@ -91,52 +78,12 @@ static int qemu_died(struct qemu_proc *p, int code, struct error *err)
 
 static void qemu_stop(struct qemu_proc *p)
 {
-	uint64_t t0 = now_ns();
-	int status;
-
 	qmp__close(&p->qmp);
-	if (p->pid > 0) {
-		kill(p->pid, SIGTERM);
-		while (waitpid(p->pid, &status, WNOHANG) == 0) {
-			if (ms_since(t0) > TERM_GRACE_MS) {
-				kill(p->pid, SIGKILL);
-				waitpid(p->pid, &status, 0);
-				break;
-			}
-			sleep_ms(10);
-		}
-		p->pid = 0;
-	}
+	if (p->pid > 0)
+		bench_proc__stop(p->pid, TERM_GRACE_MS);
+	p->pid = 0;
 	if (p->sock[0])
 		unlink(p->sock);
-}
-
-/* stdin from /dev/null, stdout and stderr to log; default signal handling. */
-static int spawn(const char *const *argv, const char *log, pid_t *pid, struct error *err)
-{
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, dfl;
-	int ret;
-
-	sigemptyset(&none);
-	sigemptyset(&dfl);
-	sigaddset(&dfl, SIGTERM);
-	sigaddset(&dfl, SIGINT);
-	sigaddset(&dfl, SIGHUP);
-	sigaddset(&dfl, SIGPIPE);
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	posix_spawnattr_setsigmask(&attr, &none);
-	posix_spawnattr_setsigdefault(&attr, &dfl);
-	ret = posix_spawnp(pid, argv[0], &fa, &attr, (char *const *)argv, environ);
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	return ret ? err_errno(err, ret, "QEMU %s", argv[0]) : 0;
 }
 
 /* Start QEMU (name: the files' tag) and connect to its monitor. */
@@ -188,21 +135,20 @@ static int qemu_start(const struct bench_qemu_opts *o, const char *name, bool in
 	}
 	argv[n] = NULL;
 
-	ret = spawn(argv, p->log, &p->pid, err);
-	if (ret)
+	p->pid = bench_proc__spawn(argv, p->log, p->log, err);
+	if (p->pid < 0) {
+		ret = err_prefix(err, "QEMU");
+		p->pid = 0;
 		return ret;
+	}
 	ret = qmp__connect(&p->qmp, p->sock, QEMU_START_MS, err);
 	if (ret) {
 		/* A QEMU that rejects its arguments closes the monitor as it exits. */
-		uint64_t t0 = now_ns();
 		int status;
 
-		while (ms_since(t0) < EXIT_WAIT_MS) {
-			if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
-				p->pid = 0;
-				return qemu_died(p, ret, err);
-			}
-			sleep_ms(10);
+		if (!bench_proc__wait(p->pid, EXIT_WAIT_MS, &status)) {
+			p->pid = 0;
+			return qemu_died(p, ret, err);
 		}
 	}
 	return ret;
@@ -250,7 +196,7 @@ static int wait_guest_ready(struct qemu_proc *p, struct error *err)
 				       "the guest showed no progress in %u s (is it the "
 				       "Multiboot dirtier?)",
 				       GUEST_READY_MS / 1000);
-		sleep_ms(SAMPLE_MS);
+		bench_sleep_ms(SAMPLE_MS);
 	}
 }
 
@@ -307,7 +253,7 @@ static int finish_file(const struct bench_qemu_opts *o, const char *done,
 		if (ms_since(t0) > SAVE_DONE_MS)
 			return err_set(err, -ETIMEDOUT, "%s: cat did not finish in %u s", o->file,
 				       SAVE_DONE_MS / 1000);
-		sleep_ms(1);
+		bench_sleep_ms(1);
 	}
 	unlink(done);
 	t0 = now_ns();
@@ -397,7 +343,7 @@ static int save(struct qemu_proc *p, const struct bench_qemu_opts *o, struct ben
 		/* Ticks at fixed times, so a slow reply does not shift the samples. */
 		t = ms_since(t0);
 		if (t < (double)++tick * SAMPLE_MS)
-			sleep_ms((unsigned int)((double)tick * SAMPLE_MS - t));
+			bench_sleep_ms((unsigned int)((double)tick * SAMPLE_MS - t));
 		json_object_put(info);
 		info = NULL;
 		ret = query_migrate(p, r, &info, err);
@@ -478,7 +424,7 @@ static int restore(const struct bench_qemu_opts *o, struct bench_qemu_result *r,
 		json_object_put(info);
 		if (running)
 			break;
-		sleep_ms(RESTORE_POLL_MS);
+		bench_sleep_ms(RESTORE_POLL_MS);
 	}
 	if (ret)
 		err_prefix(err, "restore");
@@ -504,7 +450,7 @@ int bench_qemu__run(const struct bench_qemu_opts *o, struct bench_qemu_result *r
 	if (!ret)
 		ret = wait_guest_ready(&p, err);
 	if (!ret) {
-		sleep_ms(o->warm_ms);
+		bench_sleep_ms(o->warm_ms);
 		ret = save(&p, o, r, err);
 	}
 	qemu_stop(&p);
@@ -518,17 +464,9 @@ int bench_qemu__run(const struct bench_qemu_opts *o, struct bench_qemu_result *r
 const char *bench_qemu__find(void)
 {
 	static char path[PATH_MAX];
-	const char *env = getenv("KVMSNAP_QEMU"), *dirs = getenv("PATH");
+	const char *env = getenv("KVMSNAP_QEMU");
 
 	if (env && *env)
 		return env;
-	while (dirs && *dirs) {
-		size_t n = strcspn(dirs, ":");
-
-		snprintf(path, sizeof(path), "%.*s/qemu-system-x86_64", (int)n, dirs);
-		if (n && !access(path, X_OK))
-			return path;
-		dirs += n + (dirs[n] == ':');
-	}
-	return NULL;
+	return bench_proc__which("qemu-system-x86_64", path, sizeof(path)) ? path : NULL;
 }

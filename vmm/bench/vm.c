@@ -72,14 +72,6 @@ static double json_double(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : 0;
 }
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /* Has the VM exited? Then say how, for the error. */
 static int vm_gone(struct bench_vm *vm, struct error *err)
 {
@@ -107,7 +99,7 @@ static int vm_wait_ready(struct bench_vm *vm, struct error *err)
 			break;
 		if (bench_now_ms() > end)
 			return err_set(err, -ETIMEDOUT, "the VM's control socket did not answer");
-		sleep_ms(20);
+		bench_sleep_ms(20);
 	}
 	end = bench_now_ms() + VM_PROGRESS_MS;
 	while (!json_u64(r, "pages")) {
@@ -116,7 +108,7 @@ static int vm_wait_ready(struct bench_vm *vm, struct error *err)
 		if (bench_now_ms() > end)
 			return err_set(err, -ETIMEDOUT, "the guest wrote no page in %d s",
 				       VM_PROGRESS_MS / 1000);
-		sleep_ms(20);
+		bench_sleep_ms(20);
 		ret = vm_gone(vm, err);
 		if (!ret)
 			ret = vm_call(vm->sock, "stats", &r, err);
@@ -196,7 +188,7 @@ int bench_vm__rate(struct bench_vm *vm, double *pps, struct error *err)
 	if (ret)
 		return ret;
 	json_object_put(r);
-	sleep_ms(vm->o.warm_ms);
+	bench_sleep_ms(vm->o.warm_ms);
 	ret = vm_call(vm->sock, "stats", &r, err);
 	if (ret)
 		return ret;
@@ -293,14 +285,14 @@ static int vm_time_restore(struct bench_vm *vm, bool lazy, double *ms, struct er
 				      RESTORE_MS / 1000);
 			break;
 		}
-		sleep_ms(1);
+		bench_sleep_ms(1);
 	}
 	*ms = bench_now_ms() - t0;
 	if (!ret) {
 		struct json_object *r = NULL;
 
 		/* The socket may come a moment after the line; quit either way. */
-		for (end = bench_now_ms() + 5000; bench_now_ms() < end; sleep_ms(10))
+		for (end = bench_now_ms() + 5000; bench_now_ms() < end; bench_sleep_ms(10))
 			if (!vm_call(sock, "quit", &r, err))
 				break;
 		json_object_put(r);
