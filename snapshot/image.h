@@ -142,6 +142,9 @@ int snap_image_pread(struct snap_image *img, void *buf, size_t len, uint64_t off
 		     struct error *err);
 int snap_image_pwrite(struct snap_image *img, const void *buf, size_t len, uint64_t off,
 		      struct error *err);
+/* n little-endian u64s at off (a digest table) into out, in host order. */
+int snap_image_read_u64s(struct snap_image *img, uint64_t *out, uint64_t n, uint64_t off,
+			 struct error *err);
 
 struct snap_verify_result {
 	bool complete;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lib/align.h"
+#include "lib/le.h"
 #include "snapshot/image.h"
 
 #define BOUNCE_MAX (1024 * 1024)
@@ -123,6 +124,18 @@ int snap_image_pread(struct snap_image *img, void *buf, size_t len, uint64_t off
 		len -= n;
 	}
 	free(bounce);
+	return ret;
+}
+
+int snap_image_read_u64s(struct snap_image *img, uint64_t *out, uint64_t n, uint64_t off,
+			 struct error *err)
+{
+	int ret = snap_image_pread(img, out, n * 8, off, err);
+	uint64_t i;
+
+	/* In place: entry i's bytes are where entry i goes. */
+	for (i = 0; !ret && i < n; i++)
+		out[i] = get_le64((const uint8_t *)&out[i]);
 	return ret;
 }
 

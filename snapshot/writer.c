@@ -200,37 +200,20 @@ static int write_page_headers(struct wctx *w, unsigned int r, struct error *err)
 static int read_block_digests(struct wctx *w, unsigned int r, struct error *err)
 {
 	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
-	uint64_t nb = snap_hash_blocks(s->pages), b;
-	uint8_t *buf = malloc(nb * 8);
-	int ret;
 
-	if (!buf)
-		return err_set(err, -ENOMEM, "out of memory for block digests");
-	ret = snap_image_pread(w->img, buf, nb * 8, s->blocks_off, err);
-	for (b = 0; !ret && b < nb; b++)
-		w->blocks[r][b] = get_le64(buf + b * 8);
-	free(buf);
-	return ret;
+	return snap_image_read_u64s(w->img, w->blocks[r], snap_hash_blocks(s->pages), s->blocks_off,
+				    err);
 }
 
 /* Full, over a complete snapshot: its page hashes of region r (what the slots hold). */
 static int read_prev_hashes(struct wctx *w, unsigned int r, struct error *err)
 {
 	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
-	uint8_t *buf = malloc(s->pages * 8);
-	uint64_t i;
-	int ret;
 
 	w->prev[r] = malloc(s->pages * sizeof(uint64_t));
-	if (!buf || !w->prev[r]) {
-		free(buf);
+	if (!w->prev[r])
 		return err_set(err, -ENOMEM, "out of memory for page hashes");
-	}
-	ret = snap_image_pread(w->img, buf, s->pages * 8, s->hash_off, err);
-	for (i = 0; !ret && i < s->pages; i++)
-		w->prev[r][i] = get_le64(buf + i * 8);
-	free(buf);
-	return ret;
+	return snap_image_read_u64s(w->img, w->prev[r], s->pages, s->hash_off, err);
 }
 
 /* Sink: logging is on, pass 1 is next. */

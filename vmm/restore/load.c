@@ -18,7 +18,6 @@
 #include <unistd.h>
 
 #include "state/state.h"
-#include "lib/le.h"
 #include "util/util.h"
 
 #define LOAD_THREADS 4 /* reads in flight; the CPU side (hashing) is light */
@@ -135,25 +134,14 @@ int restore__run_loaders(struct loader *ld, const char *path, unsigned int *thre
  * The slot's page digest table of region i, if it is the one the footer's
  * digest was made of; NULL otherwise (then every page is read).
  */
-static uint64_t *read_page_table(const struct restore_image *ri, unsigned int i, uint64_t pages)
+static uint64_t *read_page_table(struct restore_image *ri, unsigned int i, uint64_t pages)
 {
 	const struct snap_section *s = snap_layout_section(&ri->img.layout, i);
-	uint8_t *buf = malloc(pages * 8);
-	uint64_t *t = malloc(pages * sizeof(uint64_t)), p;
-
+	uint64_t *t = malloc(pages * sizeof(uint64_t));
 	struct error err;
 
-	/* snap_image_pread(): the image may be open O_DIRECT, the table unaligned. */
-	if (!buf || !t ||
-	    snap_image_pread((struct snap_image *)&ri->img, buf, pages * 8, s->hash_off, &err)) {
-		free(buf);
-		free(t);
-		return NULL;
-	}
-	for (p = 0; p < pages; p++)
-		t[p] = get_le64(buf + p * 8);
-	free(buf);
-	if (snap_digest_tree(t, pages) != ri->footer.digest[i]) {
+	if (!t || snap_image_read_u64s(&ri->img, t, pages, s->hash_off, &err) ||
+	    snap_digest_tree(t, pages) != ri->footer.digest[i]) {
 		free(t);
 		return NULL;
 	}
@@ -174,8 +162,8 @@ static bool all_hole(const struct mem_region *r, uint64_t first, uint64_t n)
  * zero page, where the table is trusted and the memory there is a hole;
  * skipped pages get the zero page's hash. Returns the bytes to read.
  */
-static uint64_t add_region_pieces(struct loader *ld, const struct restore_image *ri,
-				  struct mem_region *r, unsigned int i, uint64_t *hashes)
+static uint64_t add_region_pieces(struct loader *ld, struct restore_image *ri, struct mem_region *r,
+				  unsigned int i, uint64_t *hashes)
 {
 	static const uint8_t zero_page[PAGE_SIZE];
 	uint64_t pages = r->size / PAGE_SIZE;
