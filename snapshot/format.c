@@ -46,7 +46,8 @@
 #define H_SLOT	      0x094
 #define H_WRITE_ID    0x098
 #define H_SLOT_OFF    0x0a0 /* SNAP_MAX_SLOTS u64s */
-#define H_RESERVED1   0x0b0
+#define H_FLAGS	      0x0b0
+#define H_RESERVED1   0x0b4
 #define H_TABLE	      0x100
 #define H_ENTRY_SIZE  64
 #define H_METADATA    0x500
@@ -217,6 +218,7 @@ void snap_header_encode(const struct snap_header *h, uint8_t buf[SNAP_HEADER_SIZ
 	put_le32(buf + H_NR_SLOTS, h->nr_slots);
 	put_le32(buf + H_SLOT, h->slot);
 	put_le64(buf + H_WRITE_ID, h->write_id);
+	put_le32(buf + H_FLAGS, h->flags);
 	for (i = 0; i < SNAP_MAX_SLOTS; i++)
 		put_le64(buf + H_SLOT_OFF + i * 8, h->slot_off[i]);
 	for (i = 0; i < n; i++) {
@@ -339,6 +341,7 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 	h.nr_slots = get_le32(buf + H_NR_SLOTS);
 	h.slot = get_le32(buf + H_SLOT);
 	h.write_id = get_le64(buf + H_WRITE_ID);
+	h.flags = get_le32(buf + H_FLAGS);
 	for (i = 0; i < SNAP_MAX_SLOTS; i++)
 		h.slot_off[i] = get_le64(buf + H_SLOT_OFF + i * 8);
 
@@ -347,6 +350,10 @@ int snap_header_decode(const uint8_t buf[SNAP_HEADER_SIZE], struct snap_header *
 			       get_le32(buf + H_HDR_SIZE), SNAP_HEADER_SIZE);
 	if (h.state > SNAP_STATE_COMPLETE)
 		return err_set(err, -EINVAL, "unknown image state %u", h.state);
+	if (h.flags & ~SNAP_HDR_FLAGS)
+		return err_set(err, -EINVAL, "unknown header flags %#x", h.flags & ~SNAP_HDR_FLAGS);
+	if ((h.flags & SNAP_HDR_DATA_ZERO) && h.state != SNAP_STATE_EMPTY)
+		return err_set(err, -EINVAL, "a slot that is not empty claims to read as zeros");
 	if (h.order > SNAP_ORDER_SIZE)
 		return err_set(err, -EINVAL, "unknown section order %u", h.order);
 	if (h.nr_sections < 1 || h.nr_sections > SNAP_MAX_REGIONS)

@@ -194,6 +194,8 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	h = &img->hdr;
 	h->version = SNAP_FORMAT_VERSION;
 	h->state = SNAP_STATE_EMPTY;
+	/* A file this call made and preallocated reads as zeros; a device, whatever it held. */
+	h->flags = t.blockdev ? 0 : SNAP_HDR_DATA_ZERO;
 	h->created_ns = realtime_ns();
 	strcpy(h->metadata, metadata);
 	h->metadata_len = (uint32_t)strlen(metadata);
@@ -466,6 +468,7 @@ int snap_image_select_slot(struct snap_image *img, uint32_t slot, bool for_write
 		img->hdr = img->slots[other].hdr;
 		snap_header_set_layout(&img->hdr, &l);
 		img->hdr.state = SNAP_STATE_EMPTY;
+		img->hdr.flags = 0; /* its data is whatever the damage left */
 		img->hdr.generation = 0;
 		img->hdr.write_id = 0;
 		img->hdr.started_ns = img->hdr.completed_ns = 0;

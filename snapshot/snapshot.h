@@ -44,6 +44,14 @@
 #define SNAP_PAGE_PRESENT 0x1ULL
 
 enum snap_state { SNAP_STATE_EMPTY = 0, SNAP_STATE_WRITING = 1, SNAP_STATE_COMPLETE = 2 };
+
+/*
+ * Header flags. DATA_ZERO: an empty slot whose every page slot reads as
+ * zeros (image create made the target so); a snapshot's `writing` header
+ * clears it for good.
+ */
+#define SNAP_HDR_DATA_ZERO 0x1u
+#define SNAP_HDR_FLAGS	   SNAP_HDR_DATA_ZERO
 enum snap_order { SNAP_ORDER_REGISTRY = 0, SNAP_ORDER_SIZE = 1 };
 
 const char *snap_state_name(uint32_t state);
@@ -157,6 +165,7 @@ struct snap_header {
 	uint32_t version;
 	uint8_t uuid[16];
 	uint32_t state;
+	uint32_t flags; /* SNAP_HDR_* */
 	uint32_t order;
 	uint32_t nr_slots, slot;
 	uint64_t slot_off[SNAP_MAX_SLOTS];

@@ -59,10 +59,11 @@ struct wctx {
 	uint64_t zero_hash;
 	/*
 	 * Full snapshot over a complete one: that snapshot's page hashes,
-	 * which its slots' data matches. A hole whose slot already holds
-	 * zeros needs no write. NULL: nothing known of the slot.
+	 * which its slots' data matches; into a new image's zeroed slot, the
+	 * zero page's. A hole whose slot already holds zeros needs no write.
+	 * NULL: nothing known of the slot.
 	 */
-	bool slot_complete;
+	bool slot_complete, slot_zeroed;
 	uint64_t *prev[SNAP_MAX_REGIONS];
 	struct snap_ioq ioq;	  /* writes in flight */
 	struct snap_combine comb; /* contiguous slots from scattered buffers: one write */
@@ -123,8 +124,14 @@ static int write_zeros(struct wctx *w, unsigned int r, uint64_t first, uint64_t 
 	return 0;
 }
 
+/*
+ * Does the slot of page hold zeros? What this snapshot wrote there, in an
+ * earlier pass (whose hashes are in), else what the slot held before it.
+ */
 static bool slot_is_zero(const struct wctx *w, unsigned int r, uint64_t page)
 {
+	if (snap_bitmap_test(w->written[r], page))
+		return w->hashes[r][page] == w->zero_hash;
 	return w->prev[r] && w->prev[r][page] == w->zero_hash;
 }
 
@@ -216,6 +223,20 @@ static int read_prev_hashes(struct wctx *w, unsigned int r, struct error *err)
 	return snap_image_read_u64s(w->img, w->prev[r], s->pages, s->hash_off, err);
 }
 
+/* A new image's slot: every page slot holds zeros. */
+static int zeroed_prev_hashes(struct wctx *w, unsigned int r, struct error *err)
+{
+	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
+	uint64_t i;
+
+	w->prev[r] = malloc(s->pages * sizeof(uint64_t));
+	if (!w->prev[r])
+		return err_set(err, -ENOMEM, "out of memory for page hashes");
+	for (i = 0; i < s->pages; i++)
+		w->prev[r][i] = w->zero_hash;
+	return 0;
+}
+
 /* Sink: logging is on, pass 1 is next. */
 static int sink_start(void *ctx, bool incremental, struct error *err)
 {
@@ -232,6 +253,8 @@ static int sink_start(void *ctx, bool incremental, struct error *err)
 			ret = read_block_digests(w, r, err);
 		else if (w->slot_complete)
 			ret = read_prev_hashes(w, r, err);
+		else if (w->slot_zeroed)
+			ret = zeroed_prev_hashes(w, r, err);
 		if (!ret && !incremental)
 			ret = write_page_headers(w, r, err);
 	}
@@ -425,6 +448,7 @@ static int begin_image(struct wctx *w, struct error *err)
 	if (ret)
 		return ret;
 	img->hdr.state = SNAP_STATE_WRITING;
+	img->hdr.flags = 0; /* from here on, the slots may hold anything */
 	img->hdr.started_ns = snap_real_ns();
 	img->hdr.completed_ns = 0;
 	img->hdr.state_used = 0;
@@ -489,6 +513,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	}
 	/* Before begin_image() makes it `writing`: do the slots match their hashes? */
 	w.slot_complete = img->hdr.state == SNAP_STATE_COMPLETE;
+	w.slot_zeroed = img->hdr.state == SNAP_STATE_EMPTY && (img->hdr.flags & SNAP_HDR_DATA_ZERO);
 	if (!ret)
 		ret = begin_image(&w, err);
 	if (ret) {

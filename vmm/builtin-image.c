@@ -484,7 +484,8 @@ static void info_text(const struct snap_image *img, const struct snap_footer *f)
 	}
 	printf("slot %u:\n", img->slot);
 	printf("write id:           %016" PRIx64 "\n", h->write_id);
-	printf("state:              %s\n", snap_state_name(h->state));
+	printf("state:              %s%s\n", snap_state_name(h->state),
+	       h->flags & SNAP_HDR_DATA_ZERO ? " (data reads as zeros)" : "");
 	printf("generation:         %" PRIu64 "\n", h->generation);
 	printf("snapshot started:   %s\n", iso_time(h->started_ns, a, sizeof(a)));
 	printf("snapshot completed: %s\n", iso_time(h->completed_ns, a, sizeof(a)));
@@ -597,6 +598,7 @@ static void info_json(const struct snap_image *img, const struct snap_footer *f)
 	jadd(o, "slot", ju64(img->slot));
 	jadd(o, "write_id", json_object_new_string(hex64(h->write_id, a, sizeof(a))));
 	jadd(o, "state", json_object_new_string(snap_state_name(h->state)));
+	jadd(o, "data_zero", json_object_new_boolean(!!(h->flags & SNAP_HDR_DATA_ZERO)));
 	jadd(o, "generation", ju64(h->generation));
 	jadd(o, "created", jtime(h->created_ns));
 	jadd(o, "started", jtime(h->started_ns));

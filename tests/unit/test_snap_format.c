@@ -141,6 +141,27 @@ TEST(header_round_trip)
 	}
 }
 
+/* The data-zero flag: at 0x0b0, kept by an empty slot only. */
+TEST(header_data_zero_flag)
+{
+	uint8_t buf[4096];
+	struct snap_header h, d;
+	struct error err;
+
+	test_header(&h, SNAP_ORDER_REGISTRY);
+	h.state = SNAP_STATE_EMPTY;
+	h.state_used = 0;
+	h.flags = SNAP_HDR_DATA_ZERO;
+	snap_header_encode(&h, buf);
+	EXPECT_EQ(get_le32(buf + 0xb0), 1);
+	ASSERT_EQ(snap_header_decode(buf, &d, &err), 0);
+	EXPECT_EQ(d.flags, SNAP_HDR_DATA_ZERO);
+	h.state = SNAP_STATE_WRITING;
+	snap_header_encode(&h, buf);
+	EXPECT_EQ(snap_header_decode(buf, &d, &err), -EINVAL);
+	EXPECT_NOT_NULL(strstr(err.msg, "zeros"));
+}
+
 /* Both headers of a two-slot image: every offset absolute, and the slot's own. */
 TEST(slot_header_round_trip)
 {
@@ -327,7 +348,9 @@ TEST(header_hostile_fields)
 	HOSTILE(put_le32(buf + 0x94, 1));	     /* slot past the count */
 	HOSTILE(put_le64(buf + 0xa0, 4096));	     /* slot 0 not at 0 */
 	HOSTILE(put_le64(buf + 0xa8, 1ULL << 20));   /* an offset for a slot that is not there */
-	HOSTILE(buf[0xb0] = 1);			     /* reserved */
+	HOSTILE(buf[0xb0] = 1);			     /* data-zero, but complete */
+	HOSTILE(buf[0xb0] = 2);			     /* unknown flag */
+	HOSTILE(buf[0xb4] = 1);			     /* reserved */
 	HOSTILE(buf[0xff] = 1);			     /* reserved */
 	HOSTILE(buf[0xa00] = 1);		     /* reserved */
 	HOSTILE(put_le32(buf + 0x100, 2));	     /* section id */

@@ -152,6 +152,7 @@ static int make_complete(struct _fixture_img *self, struct error *err)
 		ret = snap_image_pwrite(&img, buf, 4096, img.layout.footer_off, err);
 	}
 	img.hdr.state = SNAP_STATE_COMPLETE;
+	img.hdr.flags = 0; /* as a writer clears it */
 	img.hdr.generation = 1;
 	img.hdr.write_id = WRITE_ID;
 	img.hdr.started_ns = 1700000000000000000ULL - 1000000;
@@ -462,6 +463,7 @@ TEST_F(img, interrupted_snapshot_is_refused)
 	/* Complete again, but the footer still says generation 1. */
 	ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, NULL, &img, &err), 0);
 	img.hdr.state = SNAP_STATE_COMPLETE;
+	img.hdr.flags = 0; /* as a writer clears it */
 	ASSERT_EQ(snap_image_write_header(&img, true, &err), 0);
 	snap_image_close(&img);
 	EXPECT_EQ(open_verify(self->path, false, &res, &err), -EINVAL);

@@ -326,6 +326,7 @@ static void fake_complete(struct snap_image *img, uint32_t slot, uint32_t state,
 
 	ASSERT_EQ(snap_image_select_slot(img, slot, true, &err), 0);
 	img->hdr.state = state;
+	img->hdr.flags = 0; /* as a writer clears it */
 	img->hdr.generation = generation;
 	img->hdr.write_id = 0x1000 + generation;
 	img->hdr.state_used = state == SNAP_STATE_COMPLETE ? SNAP_STATE_HDR_SIZE : 0;
