@@ -66,20 +66,20 @@ static int sink_zeros(struct engine *e, unsigned int r, uint64_t first, uint64_t
 }
 
 /*
- * A whole region, in pass 1. Where its memfd has holes (memory the guest
- * never touched), the sink is told they are zero instead of the mapping
- * being read: a read would make the VM's kernel allocate and clear a page
- * for every hole. A hole that the guest fills meanwhile is dirty and is
- * handed over again in a later pass.
+ * Pages [first, end) of a region, in pass 1. Where its memfd has holes
+ * (memory the guest never touched), the sink is told they are zero instead
+ * of the mapping being read: a read would make the VM's kernel allocate
+ * and clear a page for every hole. A hole that the guest fills meanwhile
+ * is dirty and is handed over again in a later pass.
  */
-static int copy_region(struct engine *e, unsigned int r)
+static int copy_range(struct engine *e, unsigned int r, uint64_t first, uint64_t end)
 {
 	const struct snap_vm_region *vr = &e->vm->regions[r];
-	uint64_t size = vr->size, off = 0;
+	uint64_t size = end * SNAP_PAGE_SIZE, off = first * SNAP_PAGE_SIZE;
 	int ret = 0;
 
 	if (vr->memfd < 0)
-		return sink_write(e, r, 0, size / SNAP_PAGE_SIZE, vr->mem);
+		return sink_write(e, r, first, end - first, vr->mem + off);
 	while (off < size && !ret) {
 		off_t data = lseek(vr->memfd, (off_t)off, SEEK_DATA), hole;
 
@@ -122,6 +122,50 @@ static int unthrottle(struct engine *e, struct error *err)
 		return 0;
 	e->thr.pct = 0;
 	return e->vm->ops->throttle(e->vm->ctx, 0, err);
+}
+
+/*
+ * Pages re-armed at once. Whole words of the dirty bitmap: a re-arm is
+ * widened to them, and must not reach into a chunk copied already.
+ */
+static uint64_t clear_chunk(const struct engine *e)
+{
+	uint64_t n = e->o->limits->clear_chunk;
+
+	return n ? MAX(ALIGN_DOWN(n, 64), 64) : SNAP_CLEAR_CHUNK_DEFAULT;
+}
+
+/*
+ * Pass 1 of a full snapshot, where the log can be re-armed a part at a
+ * time (manual protect): before each chunk is copied, what the guest
+ * dirtied in it since logging began is fetched (the VM's trackers must see
+ * it) and re-armed, for the copy that follows has it. Without this, every
+ * page the guest writes ahead of the copy is written twice. Fetching here
+ * overwrites the dirty bitmaps, which pass 1 does not read: the fetch after
+ * it reports every page left dirty, as KVM keeps a bit until it is re-armed.
+ */
+static int copy_region_rearmed(struct engine *e, unsigned int r)
+{
+	uint64_t pages = region_pages(e->vm, r), chunk = clear_chunk(e), c0, c1;
+	int ret = 0;
+
+	for (c0 = 0; c0 < pages && !ret; c0 = c1) {
+		c1 = MIN(c0 + chunk, pages);
+		ret = e->vm->ops->fetch_dirty(e->vm->ctx, e->err);
+		if (!ret)
+			ret = e->vm->ops->clear(e->vm->ctx, r, c0, c1 - c0, e->err);
+		if (!ret)
+			ret = copy_range(e, r, c0, c1);
+	}
+	e->fetched_us = snap_mono_us();
+	return ret;
+}
+
+static int copy_region(struct engine *e, unsigned int r)
+{
+	if (e->vm->ops->clear && !e->rep->incremental)
+		return copy_region_rearmed(e, r);
+	return copy_range(e, r, 0, region_pages(e->vm, r));
 }
 
 /* Pass 1: every page of every region, in the sink's order. */
@@ -174,8 +218,6 @@ static bool worth_settling(const struct engine *e, uint64_t dirty, uint64_t befo
 	       e->rep->nr_passes < max_passes && snap_mono_us() - e->t0 < max_us;
 }
 
-#define REARM_CHUNK_PAGES 65536 /* 256 MiB: re-armed together, just before their copy */
-
 /*
  * The dirty run [pos, pos + len) and the dirty runs after it that start at
  * most sink->merge_gap clean pages later, as one run (below end): its
@@ -218,7 +260,7 @@ static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 
 		pages = region_pages(e->vm, r);
 		for (c0 = 0; c0 < pages; c0 = c1) {
-			c1 = MIN(c0 + REARM_CHUNK_PAGES, pages);
+			c1 = MIN(c0 + clear_chunk(e), pages);
 			pos = c0;
 			if (!snap_bitmap_next_run(vr->dirty, c1, &pos, &len))
 				continue;

@@ -79,6 +79,8 @@ struct snap_progress {
 	double rate_mib_s;
 };
 
+#define SNAP_CLEAR_CHUNK_DEFAULT 65536 /* pages: 256 MiB */
+
 struct snap_options {
 	uint64_t threshold;	  /* bytes; 0 = derive from max_downtime_ms */
 	uint64_t max_downtime_ms; /* default 20 */
@@ -88,6 +90,8 @@ struct snap_options {
 	    max_throttle; /* percent, at most 99; 0: never throttle (snapshot/throttle.h) */
 	unsigned int hash_threads; /* page-hashing workers (snapshot/hashq.h); 0: inline */
 	unsigned int merge_gap; /* dirty runs this many clean pages apart: one write (precopy.h) */
+	/* Pages re-armed at once, just before their copy (vm->ops->clear); 0: the default. */
+	uint64_t clear_chunk;
 	void (*progress)(const struct snap_progress *p, void *arg);
 	void *progress_arg;
 };

@@ -47,19 +47,22 @@ static void snapshot_usage(FILE *f, const struct parse_opt *opts)
  * these disks 8 wrote a 1 GiB guest rewriting 512 MiB at random in 0.65-0.8x
  * the time of 0 and never needed the throttle, where 0 often went to 99%
  * (Documentation/benchmarks.md, "Merging dirty runs"). KVMSNAP_MERGE_GAP
- * overrides it, for such measurements.
+ * overrides it, and KVMSNAP_CLEAR_CHUNK the pages re-armed at once
+ * (snap_options.clear_chunk), for such measurements.
  */
 #define MERGE_GAP_DEFAULT 8
 #define MERGE_GAP_MAX	  4096
+#define CLEAR_CHUNK_MAX	  (1ULL << 32)
 
-static unsigned int snapshot__merge_gap(void)
+/* A tuning knob from the environment, or def when unset or not a number in [min, max]. */
+static uint64_t snapshot__env_uint(const char *name, uint64_t min, uint64_t max, uint64_t def)
 {
-	const char *env = getenv("KVMSNAP_MERGE_GAP");
+	const char *env = getenv(name);
 	uint64_t v;
 
-	if (env && *env && !parse_uint(env, 0, MERGE_GAP_MAX, &v))
-		return (unsigned int)v;
-	return MERGE_GAP_DEFAULT;
+	if (env && *env && !parse_uint(env, min, max, &v))
+		return v;
+	return def;
 }
 
 /* The values of --order, in the order of enum snap_order. */
@@ -134,7 +137,9 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	o->snap.max_throttle = SNAP_THROTTLE_MAX;
 	/* Now: sysconf() reads /sys, which the lock-down closes. */
 	o->snap.hash_threads = snap_hashq_default_threads();
-	o->snap.merge_gap = snapshot__merge_gap();
+	o->snap.merge_gap =
+	    (unsigned int)snapshot__env_uint("KVMSNAP_MERGE_GAP", 0, MERGE_GAP_MAX, MERGE_GAP_DEFAULT);
+	o->snap.clear_chunk = snapshot__env_uint("KVMSNAP_CLEAR_CHUNK", 64, CLEAR_CHUNK_MAX, 0);
 	o->target.direct = true;
 	ret = builtin__parse_options(argc, argv, "snapshot", opts, snapshot_usage);
 	if (ret)

@@ -169,6 +169,37 @@ TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 	}
 }
 
+/*
+ * Pass 1 re-arms each chunk just before its copy: every chunk of every
+ * writable region once, and what the guest wrote ahead of the copy is not
+ * handed over twice. Whatever the chunk, the image is the memory at the
+ * pause.
+ */
+TEST_F(writer, pass_one_rearms_each_chunk_before_its_copy)
+{
+	struct snap_vm_ops ops = fake_vm_ops;
+	struct snap_options o = {.threshold = 1, .max_passes = 4, .clear_chunk = 100};
+	uint64_t chunks = 0, before;
+	struct snap_report rep;
+	struct error err = {0};
+	unsigned int r;
+
+	ops.clear = fake_op_clear;
+	self->f.vm.ops = &ops;
+	self->f.manual = true;
+	/* 100 is rounded down to whole bitmap words: 64 pages. */
+	for (r = 0; r < FAKE_NR_REGIONS; r++)
+		chunks += (fake_pages_of(r) + 63) / 64;
+	before = self->f.fetches;
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	TH_LOG("%u passes, %u re-arms, %llu fetches, pass 2: %llu dirty pages", rep.nr_passes,
+	       self->f.clears, (unsigned long long)(self->f.fetches - before),
+	       (unsigned long long)rep.passes[1].dirty_pages);
+	EXPECT_GE(self->f.clears, chunks);
+	EXPECT_GE(self->f.fetches - before, chunks);
+	EXPECT_EQ(image_matches(&self->f, self->path), 0);
+}
+
 TEST_F(writer, second_snapshot_overwrites_in_place)
 {
 	struct snap_options o = {.max_downtime_ms = 5};
