@@ -202,20 +202,26 @@ static uint64_t count_dirty(const struct snap_vm *vm)
 }
 
 /*
- * Below the threshold, one more pass while the dirty set still shrinks by a
- * quarter or more each pass and is above SETTLE_FLOOR: the downtime is a memcpy of
- * the final batch, and a pass over a small set costs the guest little. On a
- * 1 GiB guest dirtying 50 pages/ms this took the final batch from about
- * 20 MiB to a few, at a few ms more in all (Documentation/benchmarks.md).
- * Not with a threshold the caller gave: that one is meant.
+ * Below the threshold, one more pass while the dirty set is above
+ * SETTLE_FLOOR and either still shrinks by a quarter or more each pass, or
+ * the throttle can still rise (throttle_to_settle() sets it for the next
+ * pass to leave about SETTLE_FLOOR): the downtime is a memcpy of the final
+ * batch, and a pass over a small set costs the guest little. On a 1 GiB
+ * guest dirtying 50 pages/ms this took the final batch from about 20-30 MiB
+ * (4-7 ms of downtime) to under 1 MiB, at a few tens of ms more in all
+ * (Documentation/benchmarks.md). Not with a threshold the caller gave:
+ * that one is meant.
  */
 #define SETTLE_FLOOR (1ULL << 20)
 
 static bool worth_settling(const struct engine *e, uint64_t dirty, uint64_t before,
 			   unsigned int max_passes, uint64_t max_us)
 {
-	return !e->o->limits->threshold && dirty > SETTLE_FLOOR && dirty < before / 4 * 3 &&
-	       e->rep->nr_passes < max_passes && snap_mono_us() - e->t0 < max_us;
+	bool can_throttle = e->vm->ops->throttle && e->thr.pct < e->thr.max;
+
+	return !e->o->limits->threshold && dirty > SETTLE_FLOOR &&
+	       (dirty < before / 4 * 3 || can_throttle) && e->rep->nr_passes < max_passes &&
+	       snap_mono_us() - e->t0 < max_us;
 }
 
 /*
@@ -341,17 +347,49 @@ static int sample_dirty_rate(struct engine *e, double *rate)
 		goto out;
 	us = snap_mono_us() - e->fetched_us;
 	e->fetched_us = snap_mono_us();
-	pages = count_dirty(vm);
-	*rate = us ? (double)pages * SNAP_PAGE_SIZE * 1e6 / (double)us : 0;
-	for (r = 0; r < vm->cfg.nr_regions; r++) {
+	/*
+	 * Only the pages that were clean at the last fetch: with manual
+	 * protect, a fetch reports again every page not re-armed since, which
+	 * would pass for thousands of pages dirtied in the window.
+	 */
+	for (r = 0, pages = 0; r < vm->cfg.nr_regions; r++) {
 		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
-		for (i = 0; i < words; i++)
+		for (i = 0; i < words; i++) {
+			pages +=
+			    (uint64_t)__builtin_popcountll(vm->regions[r].dirty[i] & ~saved[r][i]);
 			vm->regions[r].dirty[i] |= saved[r][i];
+		}
 	}
+	*rate = us ? (double)pages * SNAP_PAGE_SIZE * 1e6 / (double)us : 0;
 out:
 	for (r = 0; r < SNAP_MAX_REGIONS; r++)
 		free(saved[r]);
 	return ret;
+}
+
+/*
+ * Settling, the dirty set below the threshold: hold the vCPUs so that the
+ * next pass leaves at most SETTLE_FLOOR for the pause. Without it, a guest
+ * that dirties nearly as fast as scattered slots are written keeps the set
+ * where it is, and the pause copies all of it.
+ */
+static int throttle_to_settle(struct engine *e, uint64_t dirty)
+{
+	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
+	double dirty_rate = 0, clean_rate;
+	unsigned int before = e->thr.pct;
+	int ret;
+
+	if (!e->vm->ops->throttle || e->thr.pct >= e->thr.max)
+		return 0;
+	ret = sample_dirty_rate(e, &dirty_rate);
+	if (ret)
+		return ret;
+	clean_rate = p->duration_us
+			 ? (double)p->dirty_pages * SNAP_PAGE_SIZE * 1e6 / (double)p->duration_us
+			 : 0;
+	snap_throttle_settle(&e->thr, dirty, SETTLE_FLOOR, dirty_rate, clean_rate);
+	return e->thr.pct == before ? 0 : e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
 
 /*
@@ -408,8 +446,12 @@ static int precopy(struct engine *e)
 
 	max_passes = MIN(max_passes, SNAP_MAX_PASSES - 1);
 	/* Incremental: the bitmaps hold what changed since the last snapshot; else every page. */
-	if (e->sink->ops->start)
+	if (e->sink->ops->start) {
+		uint64_t t = snap_mono_us();
+
 		ret = e->sink->ops->start(e->sink->ctx, e->rep->incremental, e->err);
+		e->rep->sink_start_us = snap_mono_us() - t;
+	}
 	if (!ret)
 		ret = e->rep->incremental ? copy_dirty(e, new_pass(e), false)
 					  : first_pass(e, new_pass(e));
@@ -447,7 +489,8 @@ static int precopy(struct engine *e)
 			 * would let the guest dirty more for the final batch.
 			 */
 			prefault_stage(e);
-			ret = throttle_after_pass(e, dirty);
+			ret = dirty <= e->rep->threshold ? throttle_to_settle(e, dirty)
+							 : throttle_after_pass(e, dirty);
 			if (!ret)
 				ret = copy_dirty(e, new_pass(e), true);
 			continue;
@@ -620,7 +663,10 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	snap_throttle_init(&e.thr, o->limits->max_throttle);
 	ret = alloc_stage(&e);
 	if (!ret && logged) {
+		uint64_t t = snap_mono_us();
+
 		ret = vm->ops->log_start(vm->ctx, &rep->incremental, err);
+		rep->log_start_us = snap_mono_us() - t;
 		if (!ret)
 			ret = precopy(&e);
 	}

@@ -3,6 +3,17 @@
 
 #include "lib/align.h"
 
+/* The percent that lets the vCPUs run the share run of the time, rounded up; 0 if run >= 1. */
+static unsigned int pct_for_run(double run)
+{
+	unsigned int need;
+
+	if (run >= 1)
+		return 0;
+	need = (unsigned int)(100 * (1 - run));
+	return need < 100 * (1 - run) ? need + 1 : need;
+}
+
 void snap_throttle_init(struct snap_throttle *t, unsigned int max)
 {
 	t->pct = 0;
@@ -25,9 +36,7 @@ unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, ui
 	full_speed = dirty_rate / (1 - before / 100.0);
 	/* The share of time the vCPUs may run so that they dirty write_rate / 2. */
 	run = write_rate / 2 / full_speed;
-	need = run >= 1 ? 0 : (unsigned int)(100 * (1 - run));
-	if (run < 1 && need < 100 * (1 - run))
-		need++; /* rounded up */
+	need = pct_for_run(run);
 	t->pct = MIN(MAX(t->pct, need), t->max);
 	return t->pct;
 }
@@ -42,5 +51,18 @@ unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_
 {
 	if (snap_throttle_rising(t, dirty, written))
 		t->pct = t->pct ? MIN(t->pct + t->step, t->max) : MIN(t->initial, t->max);
+	return t->pct;
+}
+
+unsigned int snap_throttle_settle(struct snap_throttle *t, uint64_t dirty, uint64_t target,
+				  double dirty_rate, double write_rate)
+{
+	double full_speed, seconds;
+
+	if (!t->max || dirty <= target || dirty_rate <= 0 || write_rate <= 0)
+		return t->pct;
+	full_speed = dirty_rate / (1 - t->pct / 100.0);
+	seconds = (double)dirty / write_rate;
+	t->pct = MIN(MAX(t->pct, pct_for_run((double)target / (full_speed * seconds))), t->max);
 	return t->pct;
 }

@@ -53,4 +53,15 @@ unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_
 unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, uint64_t written,
 				     double dirty_rate, double write_rate);
 
+/*
+ * Settling: the dirty set (dirty bytes) is below the threshold already,
+ * and one more pass, which will take about dirty / write_rate seconds,
+ * should leave at most target bytes for the pause. The throttle at which
+ * the guest, dirtying dirty_rate bytes/s under t->pct now, dirties no more
+ * than that meanwhile, if higher than the one in force (also in t->pct).
+ * A rate of 0 means unknown: no change.
+ */
+unsigned int snap_throttle_settle(struct snap_throttle *t, uint64_t dirty, uint64_t target,
+				  double dirty_rate, double write_rate);
+
 #endif

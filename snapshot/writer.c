@@ -527,9 +527,14 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	po.state_cap = img->layout.state_size;
 	po.state_used = &state_used;
 	/* 3 */
+	rep->begin_us = snap_mono_us() - w.t0;
 	ret = snap_precopy_run(vm, &sink, &po, rep, err);
-	if (!ret)
+	if (!ret) {
+		uint64_t t = snap_mono_us();
+
 		ret = complete_image(&w, state, state_used, err);
+		rep->complete_us = snap_mono_us() - t;
+	}
 out:
 	rep->total_us = snap_mono_us() - w.t0;
 	free(state);

@@ -116,6 +116,13 @@ struct snap_report {
 	const char *io_engine;	   /* io_uring or pwrite */
 	unsigned int hash_threads; /* page-hashing workers that ran */
 	uint64_t zero_pages_kept;  /* holes whose slot already held zeros: not written */
+	/*
+	 * Where total_us went besides the passes and the pause: before the
+	 * engine (the `writing` header, durable), turning logging on, the sink's
+	 * start (page headers, earlier hashes), and after the resume (state,
+	 * digest tables, footer, both syncs and the `complete` header).
+	 */
+	uint64_t begin_us, log_start_us, sink_start_us, complete_us;
 	uint64_t digests[SNAP_MAX_REGIONS];
 	/* The guest's own progress counter (pages it wrote) per second while the snapshot ran; 0: unknown. */
 	uint64_t guest_pages_per_sec;

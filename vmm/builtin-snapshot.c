@@ -137,8 +137,8 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	o->snap.max_throttle = SNAP_THROTTLE_MAX;
 	/* Now: sysconf() reads /sys, which the lock-down closes. */
 	o->snap.hash_threads = snap_hashq_default_threads();
-	o->snap.merge_gap =
-	    (unsigned int)snapshot__env_uint("KVMSNAP_MERGE_GAP", 0, MERGE_GAP_MAX, MERGE_GAP_DEFAULT);
+	o->snap.merge_gap = (unsigned int)snapshot__env_uint("KVMSNAP_MERGE_GAP", 0, MERGE_GAP_MAX,
+							     MERGE_GAP_DEFAULT);
 	o->snap.clear_chunk = snapshot__env_uint("KVMSNAP_CLEAR_CHUNK", 64, CLEAR_CHUNK_MAX, 0);
 	o->target.direct = true;
 	ret = builtin__parse_options(argc, argv, "snapshot", opts, snapshot_usage);

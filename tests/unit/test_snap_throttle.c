@@ -88,6 +88,39 @@ TEST(throttle_jumps_to_what_the_rates_need)
 	EXPECT_EQ(snap_throttle_next_rate(&t, 100, 100, 5e9, 0), 30);
 }
 
+/*
+ * Settling: the next pass over `dirty` takes dirty / write_rate s, and the
+ * guest may dirty `target` bytes meanwhile.
+ */
+TEST(throttle_to_settle_leaves_the_target)
+{
+	struct snap_throttle t;
+
+	/* 100 MB at 1 GB/s: 0.1 s; 1 GB/s of dirtying would be 100 MB: run 1%. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_settle(&t, 100e6, 1e6, 1e9, 1e9), 99);
+	/* 10 MB in 10 ms at 100 MB/s of dirtying is 1 MB: no throttle needed. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_settle(&t, 10e6, 1e6, 100e6, 1e9), 0);
+	/* 4 MB would be dirtied, 1 MB may: run 25%, hold 75%. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_settle(&t, 10e6, 1e6, 400e6, 1e9), 75);
+	/* Measured under 50%: at full speed twice as fast, so hold 88% (87.5 up). */
+	snap_throttle_init(&t, 99);
+	t.pct = 50;
+	EXPECT_EQ(snap_throttle_settle(&t, 10e6, 1e6, 400e6, 1e9), 88);
+	/* Never down, capped, off, and unknown rates or a set at the target change nothing. */
+	EXPECT_EQ(snap_throttle_settle(&t, 10e6, 1e6, 1e6, 1e9), 88);
+	snap_throttle_init(&t, 60);
+	EXPECT_EQ(snap_throttle_settle(&t, 100e6, 1e6, 1e9, 1e9), 60);
+	snap_throttle_init(&t, 0);
+	EXPECT_EQ(snap_throttle_settle(&t, 100e6, 1e6, 1e9, 1e9), 0);
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_settle(&t, 100e6, 1e6, 0, 1e9), 0);
+	EXPECT_EQ(snap_throttle_settle(&t, 100e6, 1e6, 1e9, 0), 0);
+	EXPECT_EQ(snap_throttle_settle(&t, 1e6, 1e6, 1e9, 1e9), 0);
+}
+
 /* ---- the engine on a fake VM ---- */
 
 #define PAGES	  4096 /* one 16 MiB region, all of it the working set */

@@ -280,6 +280,19 @@ static int op_clear(void *ctx, unsigned int r, uint64_t first, uint64_t n, struc
 	return call_args(ctx, "snapshot-clear", a, NULL, err);
 }
 
+/* Where the time went outside the passes and the pause (snap_report). */
+static struct json_object *phases_json(const struct snap_report *rep)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "begin", json_object_new_double(rep->begin_us / 1000.0));
+	json_object_object_add(o, "log_start", json_object_new_double(rep->log_start_us / 1000.0));
+	json_object_object_add(o, "sink_start",
+			       json_object_new_double(rep->sink_start_us / 1000.0));
+	json_object_object_add(o, "complete", json_object_new_double(rep->complete_us / 1000.0));
+	return o;
+}
+
 /* The built-in guests' progress counter (`stats` pages), or 0: how the guest fared meanwhile. */
 static uint64_t guest_pages(struct manager *m)
 {
@@ -447,6 +460,7 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 			       json_object_new_string(rep->io_engine ? rep->io_engine : ""));
 	json_object_object_add(j, "hash_threads", json_object_new_int(rep->hash_threads));
 	json_object_object_add(j, "zero_pages_kept", json_object_new_uint64(rep->zero_pages_kept));
+	json_object_object_add(j, "phases_ms", phases_json(rep));
 	for (i = 0; i < rep->nr_passes; i++) {
 		const struct snap_pass *p = &rep->passes[i];
 		struct json_object *po = json_object_new_object();
