@@ -20,7 +20,9 @@ struct snap_vm_region {
 
 struct snap_vm_ops {
 	/*
-	 * Start dirty logging: every page clean from now on. Or, for an
+	 * Start dirty logging: every page clean from now on, or, with a clear
+	 * op, possibly every page dirty until clear() re-arms it (pass 1 copies
+	 * every page and re-arms each chunk first, so either is exact). Or, for an
 	 * incremental snapshot, set *prefilled and leave in the dirty bitmaps
 	 * every page changed since the image slot's last snapshot (the VM
 	 * tracked them): pass 1 then copies only those.

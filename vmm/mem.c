@@ -232,8 +232,26 @@ static int prepare_fetch(struct mem_registry *reg, struct error *err)
 			       : 0;
 }
 
-int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err)
+static int clear_slot(struct mem_registry *reg, const struct mem_range *rg, uint64_t first,
+		      uint64_t n, uint64_t *bits, struct error *err);
+
+/* A range whose logging INITIALLY_SET just turned on: protect every page now. */
+static int protect_range(struct mem_registry *reg, const struct mem_region *r,
+			 const struct mem_range *rg, struct error *err)
 {
+	uint64_t pages = rg->size / PAGE_SIZE;
+	int ret;
+
+	memset(reg->dirty_scratch, 0xff, mem__bitmap_bytes(rg));
+	ret = clear_slot(reg, rg, 0, pages, reg->dirty_scratch, NULL);
+	return ret ? err_set(err, ret, "cannot protect %s (slot %u) for dirty logging: %s", r->name,
+			     rg->slot, strerror(-ret))
+		   : 0;
+}
+
+static int set_log_dirty(struct mem_registry *reg, bool on, bool all_dirty, struct error *err)
+{
+	bool was_on = reg->log_dirty;
 	struct mem_region *r;
 	struct mem_range *rg;
 	int ret;
@@ -256,12 +274,25 @@ int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err)
 			continue;
 		mem__for_each_range (r, rg) {
 			ret = set_slot(reg, r, rg, on, err);
+			if (!ret && on && !was_on && reg->initially_set && !all_dirty)
+				ret = protect_range(reg, r, rg, err);
 			if (ret)
 				return ret;
 		}
 	}
 	reg->log_dirty = on;
 	return 0;
+}
+
+int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err)
+{
+	return set_log_dirty(reg, on, false, err);
+}
+
+int mem__start_log_all_dirty(struct mem_registry *reg, bool *all_dirty, struct error *err)
+{
+	*all_dirty = reg->initially_set && !reg->log_dirty;
+	return set_log_dirty(reg, true, true, err);
 }
 
 uint64_t mem__bitmap_bytes(const struct mem_range *range)
@@ -460,8 +491,20 @@ bool mem__enable_manual_protect(struct mem_registry *reg, int vm_fd)
 	reg->manual_protect = false;
 	if (mode && !strcmp(mode, "get"))
 		return false;
-	/* Not KVM_DIRTY_LOG_INITIALLY_SET: a first fetch of every page would make pass 2 a full one. */
-	if (have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) &&
+	/*
+	 * INITIALLY_SET: turning logging on then costs nothing, and a snapshot
+	 * re-arms each part of memory just before pass 1 copies it; everyone
+	 * else gets every page protected at once, as without it.
+	 */
+	reg->initially_set = false;
+	if (have > 0 && (have & KVM_DIRTY_LOG_INITIALLY_SET) &&
+	    !(mode && !strcmp(mode, "protect"))) {
+		cap.args[0] |= KVM_DIRTY_LOG_INITIALLY_SET;
+		if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0)
+			reg->manual_protect = reg->initially_set = true;
+		cap.args[0] &= ~(uint64_t)KVM_DIRTY_LOG_INITIALLY_SET;
+	}
+	if (!reg->manual_protect && have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) &&
 	    ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0)
 		reg->manual_protect = true;
 	return reg->manual_protect;

@@ -63,6 +63,12 @@ struct mem_registry {
 	bool manual_protect;
 	uint64_t *uncleared[MEM_MAX_REGIONS];
 	/*
+	 * KVM_DIRTY_LOG_INITIALLY_SET is on too: turning logging on marks every
+	 * page dirty and protects none, and mem__set_log_dirty() protects them
+	 * itself, unless the caller asked for all_dirty.
+	 */
+	bool initially_set;
+	/*
 	 * A region may have no memfd (fd -1: restore --lazy maps the image
 	 * there). Whoever made it so sets materialize, which gives every such
 	 * region a memfd again; see mem__ensure_memfds().
@@ -127,6 +133,15 @@ int mem__register_slots(struct mem_registry *reg, int vm_fd, struct error *err);
  */
 int mem__set_log_dirty(struct mem_registry *reg, bool on, struct error *err);
 
+/*
+ * Turn logging on with every page dirty and none write-protected, where
+ * KVM offers that (initially_set): for a caller that copies every page
+ * anyway and re-arms each part just before its copy (mem__fetch_dirty_lazy,
+ * then mem__clear_dirty), so that the guest takes no write fault on a page
+ * until then. Elsewhere as mem__set_log_dirty(reg, true). *all_dirty: which.
+ */
+int mem__start_log_all_dirty(struct mem_registry *reg, bool *all_dirty, struct error *err);
+
 /* Bytes of a KVM dirty bitmap of one range: bit i is page i of the range. */
 uint64_t mem__bitmap_bytes(const struct mem_range *range);
 
@@ -173,9 +188,11 @@ int mem__clear_dirty(struct mem_registry *reg, const struct mem_region *r, uint6
 		     uint64_t n, struct error *err);
 
 /*
- * Turn on manual dirty-log protection if KVM offers it, before dirty
- * logging is first turned on; KVMSNAP_DIRTY_LOG=get in the environment
- * keeps KVM_GET_DIRTY_LOG alone (to compare). Whether it is on.
+ * Turn on manual dirty-log protection if KVM offers it, with
+ * KVM_DIRTY_LOG_INITIALLY_SET where offered, before dirty logging is first
+ * turned on. KVMSNAP_DIRTY_LOG in the environment, to compare: `get` keeps
+ * KVM_GET_DIRTY_LOG alone, `protect` leaves INITIALLY_SET off. Whether
+ * manual protection is on.
  */
 bool mem__enable_manual_protect(struct mem_registry *reg, int vm_fd);
 

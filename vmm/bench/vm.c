@@ -235,6 +235,9 @@ static int parse_report(const char *out, struct bench_run *r, struct error *err)
 	if (json_object_object_get_ex(j, "zero_pages", &ok)) {
 		r->zero_pages = json_u64(j, "zero_pages");
 		r->pages = json_u64(j, "pages");
+	} else if (json_object_object_get_ex(j, "zero_pages_kept", &ok)) {
+		/* fixed: slots left unwritten, as they held zeros already */
+		r->zero_pages = json_u64(j, "zero_pages_kept");
 	}
 	json_object_put(j);
 	return 0;

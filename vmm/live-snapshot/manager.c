@@ -133,13 +133,20 @@ static int op_log_start(void *ctx, bool *prefilled, struct error *err)
 	struct json_object *a, *r = NULL, *v;
 	int ret;
 
+	/*
+	 * all_dirty: pass 1 re-arms each chunk just before its copy (op_clear),
+	 * so the VM may leave every page unprotected until then.
+	 */
 	/* No image slot to track for: logging on, every page in pass 1. */
 	if (m->append) {
 		*prefilled = false;
 		snprintf(m->rep->full_reason, sizeof(m->rep->full_reason), "append stream");
-		return call_args(m, "snapshot-log", json_object_new_object(), NULL, err);
+		a = json_object_new_object();
+		json_object_object_add(a, "all_dirty", json_object_new_boolean(1));
+		return call_args(m, "snapshot-log", a, NULL, err);
 	}
 	a = slot_args(m->img);
+	json_object_object_add(a, "all_dirty", json_object_new_boolean(1));
 	add_hex64(a, "attempt", m->img->hdr.write_id);
 	if (m->o->incremental && m->base)
 		add_hex64(a, "base", m->base);

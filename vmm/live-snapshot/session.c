@@ -427,13 +427,26 @@ static void share_bitmaps(struct kvm *kvm, struct snapshot_session *s,
  * slot's tracker accepts base (incremental: its pages are in the shared
  * bitmaps), or the shared bitmaps are zero and a new tracker starts.
  */
+/* An optional boolean argument; *v keeps its value if absent. */
+static int bool_arg(struct request *rq, const char *key, bool *v)
+{
+	struct json_object *j;
+
+	if (!json_object_object_get_ex(rq->args, key, &j))
+		return 0;
+	if (!json_object_is_type(j, json_type_boolean))
+		return err_set(&rq->err, -EINVAL, "\"%s\" must be true or false", key);
+	*v = json_object_get_boolean(j);
+	return 0;
+}
+
 static int snapshot_log(struct request *rq)
 {
 	struct snapshot_session *s = memfd_session(rq);
 	struct dirty_tracker *t = NULL;
 	struct dirty_tag tag = {0};
 	char why[DIRTY_TRACK_WHY_MAX];
-	bool tracked, has_base = false, incremental = false;
+	bool tracked, has_base = false, incremental = false, want_all = false, all_dirty = false;
 	uint64_t discard, base = 0;
 	int ret;
 
@@ -443,12 +456,20 @@ static int snapshot_log(struct request *rq)
 		return err_set(&rq->err, -EALREADY,
 			       "dirty logging is already on for this snapshot");
 	ret = tag_args(rq, "attempt", true, &tag, &tracked, &base, &has_base);
+	if (!ret)
+		ret = bool_arg(rq, "all_dirty", &want_all);
 	if (ret)
 		return ret;
 	s->log_was_on = rq->kvm->mem.log_dirty;
-	ret = s->log_was_on ? 0 : mem__set_log_dirty(&rq->kvm->mem, true, NULL);
+	if (s->log_was_on)
+		ret = 0;
+	else if (want_all)
+		ret = mem__start_log_all_dirty(&rq->kvm->mem, &all_dirty, NULL);
+	else
+		ret = mem__set_log_dirty(&rq->kvm->mem, true, NULL);
 	if (ret)
 		return err_set(&rq->err, ret, "cannot turn dirty logging on: %s", strerror(-ret));
+	request__add_bool(rq->reply, "all_dirty", all_dirty);
 	s->logging = true;
 	/* Logging was on already: the trackers get what it gathered, and every page starts clean. */
 	if (s->log_was_on && fetch_dirty(rq->kvm, s, false, &discard))
@@ -534,17 +555,15 @@ static int snapshot_state(struct request *rq)
 
 static int snapshot_end(struct request *rq)
 {
-	struct json_object *v;
 	bool abort_ = false;
 	uint64_t resumed;
+	int ret;
 
 	if (!owned_session(rq))
 		return rq->err.code;
-	if (json_object_object_get_ex(rq->args, "abort", &v)) {
-		if (!json_object_is_type(v, json_type_boolean))
-			return err_set(&rq->err, -EINVAL, "\"abort\" must be true or false");
-		abort_ = json_object_get_boolean(v);
-	}
+	ret = bool_arg(rq, "abort", &abort_);
+	if (ret)
+		return ret;
 	resumed = session_end(rq->st, !abort_);
 	/* CLOCK_MONOTONIC is one clock for every process: the manager's downtime ends here. */
 	if (resumed)
@@ -693,7 +712,7 @@ static int snapshot_stream(struct request *rq)
 
 static const char *const no_args[] = {NULL};
 static const char *const begin_args[] = {"stream", NULL};
-static const char *const log_args[] = {"uuid", "slot", "base", "attempt", NULL};
+static const char *const log_args[] = {"uuid", "slot", "base", "attempt", "all_dirty", NULL};
 static const char *const commit_args[] = {"uuid", "slot", "write_id", NULL};
 static const char *const end_args[] = {"abort", NULL};
 static const char *const stream_args[] = {"threshold",	"max_downtime_ms", "max_time_ms",
