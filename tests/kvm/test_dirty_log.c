@@ -600,4 +600,52 @@ TEST_F_TIMEOUT(dirty_log, lazy_rearm_never_drops_a_later_write, TEST_SECS)
 	EXPECT_TRUE(fetched(_r, vm, r, j, false));
 }
 
+/*
+ * KVM_DIRTY_LOG_INITIALLY_SET: logging started all dirty reports every
+ * page, written or not, until it is re-armed; after that, only writes.
+ * Started the ordinary way, every page is clean at once.
+ */
+TEST_F_TIMEOUT(dirty_log, all_dirty_start_reports_every_page_until_rearmed, TEST_SECS)
+{
+	struct dirty_vm *vm = &self->vm;
+	struct mem_registry *reg = &vm->vs.kvm.mem;
+	struct error err = {0};
+	struct mem_region *r;
+	uint64_t gpa, j, far;
+	bool all = false;
+
+	ASSERT_EQ(start_vm(vm, 1), 0);
+	if (!reg->initially_set)
+		SKIP(return, "no KVM_DIRTY_LOG_INITIALLY_SET here (or KVMSNAP_DIRTY_LOG is set)");
+	r = mem__find_region(reg, "pc.ram");
+	ASSERT_NOT_NULL(r);
+	vm->bitmap[0] = calloc(1, mem__region_bitmap_bytes(r));
+	ASSERT_NOT_NULL(vm->bitmap[0]);
+	ASSERT_TRUE(open_mailbox(vm));
+	ASSERT_TRUE(wait_for(&vm->vs.kvm, &vm->mb->ready, PAGEWRITER_READY));
+	gpa = vm->mailbox + 2 * PAGE_SIZE;
+	j = gpa / PAGE_SIZE;
+	far = r->size / PAGE_SIZE - 1; /* never written by the guest */
+
+	ASSERT_EQ(mem__set_log_dirty(reg, false, &err), 0);
+	ASSERT_EQ(mem__start_log_all_dirty(reg, &all, &err), 0);
+	EXPECT_TRUE(all);
+	EXPECT_TRUE(fetched(_r, vm, r, far, true));
+	EXPECT_TRUE(fetched(_r, vm, r, j, true));
+	EXPECT_EQ(mem__clear_dirty(reg, r, 0, r->size / PAGE_SIZE, &err), 0);
+	EXPECT_FALSE(fetched(_r, vm, r, far, true));
+	EXPECT_FALSE(fetched(_r, vm, r, j, true));
+	ASSERT_TRUE(guest_writes(vm, gpa, 5));
+	EXPECT_TRUE(fetched(_r, vm, r, j, true));
+	EXPECT_FALSE(fetched(_r, vm, r, far, true));
+
+	/* The ordinary start: clean at once, and a write is seen. */
+	ASSERT_EQ(mem__set_log_dirty(reg, false, &err), 0);
+	ASSERT_EQ(mem__set_log_dirty(reg, true, &err), 0);
+	EXPECT_FALSE(fetched(_r, vm, r, far, false));
+	EXPECT_FALSE(fetched(_r, vm, r, j, false));
+	ASSERT_TRUE(guest_writes(vm, gpa, 6));
+	EXPECT_TRUE(fetched(_r, vm, r, j, false));
+}
+
 TEST_HARNESS_MAIN
