@@ -102,7 +102,14 @@ $(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(FAKE_VM) $(SN
 	@$(if $(Q),echo "  LINK    $@ (snapshot library alone)")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(FAKE_VM) $(SNAP_LIB) $(BASE_LIB) $(SNAP_LDLIBS)
 
-tests: $(BIN) $(GUEST_MB_ELF) $(TEST_BINS) $(TEST_KERNELS)
+# Benchmark programs that need the VMM's insides (tools/bench/*.c).
+TOOL_BINS := $(patsubst %.c,$(O)/%,$(wildcard tools/bench/*.c))
+$(TOOL_BINS): $(O)/tools/bench/%: $(O)/tools/bench/%.o $(LIBS) $(GUEST_BLOB_OBJ)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
+tools: $(TOOL_BINS)
+
+tests: $(BIN) $(GUEST_MB_ELF) $(TEST_BINS) $(TEST_KERNELS) $(TOOL_BINS)
 
 deps:
 	$(Q)tools/install-deps
@@ -121,7 +128,7 @@ format:
 clean:
 	rm -rf $(O) $(FUZZ_O)
 
-.PHONY: all tests deps check demo format clean
+.PHONY: all tests tools deps check demo format clean
 .SECONDARY:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

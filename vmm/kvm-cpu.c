@@ -20,7 +20,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#include <time.h>
 
+#include "dirty-ring.h"
 #include "layout.h"
 #include "loader/loader.h"
 #include "util/util.h"
@@ -287,6 +289,13 @@ static bool kvm_cpu__handle_exit(struct kvm_cpu *cpu)
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_HLT:
 		return true;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		if (!cpu->kvm->ring)
+			break;
+		/* The harvester makes room (dirty-ring.h); KVM_RUN says again until it has. */
+		__atomic_add_fetch(&cpu->kvm->ring->full_waits, 1, __ATOMIC_RELAXED);
+		nanosleep(&(struct timespec){.tv_nsec = 50000}, NULL);
+		return true;
 	case KVM_EXIT_SHUTDOWN:
 		kvm_cpu__report_crash(
 		    cpu, "triple fault (shutdown): an exception had no working handler");
@@ -307,10 +316,11 @@ static bool kvm_cpu__handle_exit(struct kvm_cpu *cpu)
 		kvm_cpu__report_crash(cpu, what);
 		return false;
 	default:
-		snprintf(what, sizeof(what), "unhandled KVM exit reason %u", run->exit_reason);
-		kvm_cpu__report_crash(cpu, what);
-		return false;
+		break;
 	}
+	snprintf(what, sizeof(what), "unhandled KVM exit reason %u", run->exit_reason);
+	kvm_cpu__report_crash(cpu, what);
+	return false;
 }
 
 /*

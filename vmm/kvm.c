@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "dirty-ring.h"
 #include "layout.h"
 #include "util/util.h"
 
@@ -254,6 +255,7 @@ void kvm__exit(struct kvm *kvm)
 {
 	unsigned int i;
 
+	dirty_ring__exit(kvm); /* its maps are the vCPUs' */
 	for (i = 0; kvm->cpus && i < kvm->nr_cpus; i++) {
 		struct kvm_cpu *cpu = kvm->cpus[i];
 

@@ -23,6 +23,7 @@
 struct kvm;
 struct kvm_cpu;
 struct console;
+struct dirty_ring;
 struct uart;
 
 /* What a loader leaves for the vCPUs: how to enter the guest. */
@@ -115,7 +116,8 @@ struct kvm {
 	char exit_reason[128];
 
 	uint64_t start_ns;
-	char guest_desc[320]; /* for status: "dirtier:ws=256M" or the kernel path */
+	struct dirty_ring *ring; /* NULL unless an evaluation turned it on (dirty-ring.h) */
+	char guest_desc[320];	 /* for status: "dirtier:ws=256M" or the kernel path */
 };
 
 #define kvm__for_each_cpu(kvm, cpu, i) \

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../harness.h"
+#include "vmm/dirty-ring.h"
 #include "vmm/guests.h"
 #include "vmm/layout.h"
 #include "vmm/mem.h"
@@ -164,7 +165,7 @@ static uint64_t find_pgtable_end(struct mem_registry *reg)
  * those of `kvmsnap run --guest pagewriter --serial none`, without a
  * control socket and without dropping capabilities.
  */
-static int start_vm(struct dirty_vm *vm, unsigned int nr_cpus)
+static int start_vm_ring(struct dirty_vm *vm, unsigned int nr_cpus, uint32_t ring_entries)
 {
 	struct vm_setup_opts o = {
 	    .pc = {.ram_size = RAM_SIZE, .vram_size = VRAM_DEFAULT, .nr_cpus = nr_cpus},
@@ -180,8 +181,12 @@ static int start_vm(struct dirty_vm *vm, unsigned int nr_cpus)
 	ret = vm_setup__open(&vm->vs, &o, &err);
 	if (!ret)
 		ret = vm_setup__create(&vm->vs, &o, &err);
+	if (!ret && ring_entries)
+		ret = dirty_ring__enable(kvm, ring_entries, &err);
 	if (!ret)
 		ret = vm_setup__add_cpus(&vm->vs, &o, &err);
+	if (!ret && ring_entries)
+		ret = dirty_ring__map(kvm, &err);
 	if (!ret)
 		ret = guests__parse("pagewriter", &spec, &err);
 	if (!ret)
@@ -193,7 +198,7 @@ static int start_vm(struct dirty_vm *vm, unsigned int nr_cpus)
 	/* Every page starts clean: the guest's start-up is round 0. */
 	if (!ret)
 		ret = mem__set_log_dirty(&kvm->mem, true, &err);
-	if (!ret)
+	if (!ret && !ring_entries)
 		ret = mem__track_restored(&kvm->mem, (const uint8_t[16]){1}, 0, 0x1, &err);
 	if (ret) {
 		fprintf(stderr, "# cannot build the VM: %s\n", err.msg);
@@ -201,6 +206,11 @@ static int start_vm(struct dirty_vm *vm, unsigned int nr_cpus)
 	}
 	vm->started = true; /* even on failure: stopping is safe on any vCPU */
 	return vm_setup__start(&vm->vs, false);
+}
+
+static int start_vm(struct dirty_vm *vm, unsigned int nr_cpus)
+{
+	return start_vm_ring(vm, nr_cpus, 0);
 }
 
 /* The one dirty-log fetch: OR what r's pages got since the last one into bm. */
@@ -646,6 +656,88 @@ TEST_F_TIMEOUT(dirty_log, all_dirty_start_reports_every_page_until_rearmed, TEST
 	EXPECT_FALSE(fetched(_r, vm, r, j, false));
 	ASSERT_TRUE(guest_writes(vm, gpa, 6));
 	EXPECT_TRUE(fetched(_r, vm, r, j, false));
+}
+
+#define RING_ENTRIES 512 /* the least KVM takes is a page of them and its reserve */
+
+/*
+ * The dirty ring (dirty-ring.h): a page the guest writes is harvested, once;
+ * after the reset, a page it does not write again is not; one it writes
+ * again is. A ring that fills makes the vCPU wait, not fail.
+ */
+TEST_F_TIMEOUT(dirty_log, ring_harvests_the_pages_the_guest_wrote, TEST_SECS)
+{
+	struct dirty_vm *vm = &self->vm;
+	struct mem_registry *reg;
+	struct error err = {0};
+	uint64_t *bms[MEM_MAX_REGIONS] = {0}, gpa, j, n, deadline;
+	int ret;
+	struct mem_region *r;
+	unsigned int i;
+
+	/* The ring replaces the bitmap: no manual protect beside it. */
+	setenv("KVMSNAP_DIRTY_LOG", "get", 1);
+	ret = start_vm_ring(vm, 1, RING_ENTRIES);
+	unsetenv("KVMSNAP_DIRTY_LOG");
+	if (ret == -EOPNOTSUPP)
+		SKIP(return, "KVM offers no dirty ring of %u entries here", RING_ENTRIES);
+	ASSERT_EQ(ret, 0);
+	reg = &vm->vs.kvm.mem;
+	mem__for_each_region (reg, r) {
+		bms[r - reg->regions] = calloc(1, mem__region_bitmap_bytes(r));
+		ASSERT_NOT_NULL(bms[r - reg->regions]);
+	}
+	r = mem__find_region(reg, "pc.ram");
+	ASSERT_NOT_NULL(r);
+	ASSERT_TRUE(open_mailbox(vm));
+	/* Start-up may fill the ring: harvest while it runs, or the vCPU waits for ever. */
+	deadline = now_ms() + WAIT_MS;
+	while (__atomic_load_n(&vm->mb->ready, __ATOMIC_ACQUIRE) != PAGEWRITER_READY) {
+		ASSERT_EQ(dirty_ring__harvest(&vm->vs.kvm, bms, &n, &err), 0);
+		ASSERT_FALSE(kvm__has_exited(&vm->vs.kvm));
+		ASSERT_LT(now_ms(), deadline);
+		usleep(1000);
+	}
+	ASSERT_EQ(dirty_ring__harvest(&vm->vs.kvm, bms, &n, &err), 0);
+	gpa = vm->mailbox + 2 * PAGE_SIZE;
+	j = gpa / PAGE_SIZE;
+
+	ASSERT_TRUE(guest_writes(vm, gpa, 1));
+	memset(bms[r - reg->regions], 0, mem__region_bitmap_bytes(r));
+	ASSERT_EQ(dirty_ring__harvest(&vm->vs.kvm, bms, &n, &err), 0);
+	EXPECT_TRUE(test_bit(bms[r - reg->regions], j));
+	EXPECT_GE(n, 1);
+	/* Reset: not again, unless written again. */
+	memset(bms[r - reg->regions], 0, mem__region_bitmap_bytes(r));
+	ASSERT_EQ(dirty_ring__harvest(&vm->vs.kvm, bms, &n, &err), 0);
+	EXPECT_FALSE(test_bit(bms[r - reg->regions], j));
+	ASSERT_TRUE(guest_writes(vm, gpa, 2));
+	ASSERT_EQ(dirty_ring__harvest(&vm->vs.kvm, bms, &n, &err), 0);
+	EXPECT_TRUE(test_bit(bms[r - reg->regions], j));
+
+	/* More pages in one round than the ring holds: the vCPU waits for each harvest. */
+	memset(bms[r - reg->regions], 0, mem__region_bitmap_bytes(r));
+	for (i = 0; i < PAGEWRITER_MAX_GPAS; i++)
+		vm->mb->gpa[i] = vm->mailbox + (16 + i) * PAGE_SIZE;
+	vm->mb->nr = PAGEWRITER_MAX_GPAS;
+	__atomic_store_n(&vm->mb->go, 3, __ATOMIC_RELEASE);
+	deadline = now_ms() + WAIT_MS;
+	/* No harvest until the vCPU says the ring is full (or, wrongly, finishes). */
+	while (!__atomic_load_n(&vm->vs.kvm.ring->full_waits, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&vm->mb->done, __ATOMIC_ACQUIRE) != 3 && now_ms() < deadline)
+		usleep(1000);
+	while (__atomic_load_n(&vm->mb->done, __ATOMIC_ACQUIRE) != 3) {
+		ASSERT_EQ(dirty_ring__harvest(&vm->vs.kvm, bms, &n, &err), 0);
+		ASSERT_LT(now_ms(), deadline);
+		usleep(1000);
+	}
+	ASSERT_EQ(dirty_ring__harvest(&vm->vs.kvm, bms, &n, &err), 0);
+	for (i = 0; i < PAGEWRITER_MAX_GPAS; i++)
+		EXPECT_TRUE(test_bit(bms[r - reg->regions], (vm->mailbox / PAGE_SIZE) + 16 + i));
+	TH_LOG("%llu ring-full waits", (unsigned long long)vm->vs.kvm.ring->full_waits);
+	EXPECT_GT(vm->vs.kvm.ring->full_waits, 0);
+	for (i = 0; i < MEM_MAX_REGIONS; i++)
+		free(bms[i]);
 }
 
 TEST_HARNESS_MAIN
