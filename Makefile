@@ -61,6 +61,8 @@ $(O)/%.o: %.c
 
 # Without -Ivmm: a vmm/ header included by mistake fails the build.
 $(O)/lib/%.o $(O)/snapshot/%.o: CFLAGS = $(BASE_CFLAGS)
+# XXH3's AVX2 loop, called only where the CPU has AVX2 (snapshot/pagehash.h).
+$(O)/snapshot/pagehash-avx2.o: CFLAGS = $(BASE_CFLAGS) -mavx2
 
 $(BASE_LIB): $(BASE_SRCS:%.c=$(O)/%.o)
 $(SNAP_LIB): $(SNAP_SRCS:%.c=$(O)/%.o)

@@ -12,13 +12,23 @@
 #include <xxhash.h>
 
 #include "lib/le.h"
+#include "snapshot/pagehash.h"
 #include "snapshot/snapshot.h"
 
 #define BLOCK_BYTES (SNAP_HASH_BLOCK_PAGES * 8)
 
+static uint64_t (*page_hash)(const void *page);
+
+/* Once, before main(): which build of XXH3 this CPU runs (pagehash.h). */
+__attribute__((constructor)) static void page_hash_pick(void)
+{
+	__builtin_cpu_init();
+	page_hash = __builtin_cpu_supports("avx2") ? snap_page_hash_avx2 : snap_page_hash_sse2;
+}
+
 uint64_t snap_page_hash(const void *page)
 {
-	return XXH3_64bits(page, SNAP_PAGE_SIZE);
+	return page_hash(page);
 }
 
 uint64_t snap_digest_u64s(const uint64_t *v, uint64_t n)

@@ -6,10 +6,14 @@
  * that are not multiples of a job. Nothing here times anything.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "../harness.h"
 
+#include <xxhash.h>
+
 #include "snapshot/hashq.h"
+#include "snapshot/pagehash.h"
 #include "snapshot/snapshot.h"
 
 #define PAGES 3000 /* runs of 1..77 pages: about 77 submissions, jobs of odd sizes */
@@ -110,6 +114,33 @@ TEST(thread_count_is_capped)
 	setenv("KVMSNAP_HASH_THREADS", "0", 1);
 	EXPECT_EQ(snap_hashq_default_threads(), 0);
 	unsetenv("KVMSNAP_HASH_THREADS");
+}
+
+/*
+ * Both builds of the page hash (snapshot/pagehash.h), and the one this CPU
+ * runs, equal libxxhash's XXH3_64bits(): the image format is XXH3, not
+ * whichever loop computed it.
+ */
+TEST(page_hash_builds_equal_libxxhash)
+{
+	uint8_t *p = random_pages(64, 99);
+	unsigned int i;
+	bool avx2;
+
+	ASSERT_NOT_NULL(p);
+	__builtin_cpu_init();
+	avx2 = __builtin_cpu_supports("avx2");
+	TH_LOG("AVX2 build %s", avx2 ? "checked too" : "not checked: no AVX2 here");
+	memset(p, 0, SNAP_PAGE_SIZE); /* the zero page among them */
+	for (i = 0; i < 64; i++) {
+		uint64_t want = XXH3_64bits(p + i * SNAP_PAGE_SIZE, SNAP_PAGE_SIZE);
+
+		EXPECT_EQ(snap_page_hash(p + i * SNAP_PAGE_SIZE), want);
+		EXPECT_EQ(snap_page_hash_sse2(p + i * SNAP_PAGE_SIZE), want);
+		if (avx2)
+			EXPECT_EQ(snap_page_hash_avx2(p + i * SNAP_PAGE_SIZE), want);
+	}
+	free(p);
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: GPL-2.0
+/* XXH3 of a page with xxhash.h inlined, for the baseline x86-64 (pagehash.h). */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "snapshot/pagehash.h"
+#include "snapshot/snapshot.h"
+
+uint64_t snap_page_hash_sse2(const void *page)
+{
+	return XXH3_64bits(page, SNAP_PAGE_SIZE);
+}
