@@ -194,8 +194,11 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	h = &img->hdr;
 	h->version = SNAP_FORMAT_VERSION;
 	h->state = SNAP_STATE_EMPTY;
-	/* A file this call made and preallocated reads as zeros; a device, whatever it held. */
-	h->flags = t.blockdev ? 0 : SNAP_HDR_DATA_ZERO;
+	/*
+	 * A file this call made (or truncated) and preallocated reads as zeros;
+	 * anything else, a device say, whatever it held.
+	 */
+	h->flags = t.created ? SNAP_HDR_DATA_ZERO : 0;
 	h->created_ns = realtime_ns();
 	strcpy(h->metadata, metadata);
 	h->metadata_len = (uint32_t)strlen(metadata);

@@ -11,7 +11,11 @@
 struct snap_target {
 	int fd;
 	bool blockdev;
-	bool created;  /* a regular file this call created or truncated: remove it on failure */
+	/*
+	 * A regular file this call created or truncated, then preallocated: it
+	 * reads as zeros (the image's data-zero flag), and is removed on failure.
+	 */
+	bool created;
 	uint64_t size; /* file size or device size */
 };
 
