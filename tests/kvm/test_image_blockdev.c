@@ -89,6 +89,8 @@ TEST_F(blk, create_on_a_loop_device)
 	EXPECT_EQ(img.target_size, 4 << 20);
 	EXPECT_EQ(img.hdr.image_size, self->layout.image_size);
 	EXPECT_EQ(img.hdr.state, SNAP_STATE_EMPTY);
+	/* A device holds whatever it held: its slots are not taken for zeros. */
+	EXPECT_EQ(img.hdr.flags, 0);
 	EXPECT_EQ(snap_image_verify(&img, true, &res, &err), 0);
 	EXPECT_EQ(res.pages_checked, 624);
 	snap_image_close(&img);
