@@ -19,7 +19,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 # lib/ and snapshot/ see only the tree root: snapshot/ cannot include vmm/.
 BASE_CFLAGS := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARNINGS) -I. -MMD -MP
 CFLAGS	:= $(BASE_CFLAGS) -Ivmm
-SNAP_LDLIBS := -lpthread -lxxhash -lblkid -luring
+SNAP_LDLIBS := -lpthread -lxxhash -lblkid -luring -lnbd
 LDLIBS	:= $(SNAP_LDLIBS) -lcap -ljson-c -lseccomp
 
 ifneq ($(SANITIZE),)

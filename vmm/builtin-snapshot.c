@@ -161,6 +161,11 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 		    "--slots, --every, --via-stream and --order");
 		return -1;
 	}
+	if (o->append && snap_image_path_is_nbd(o->image)) {
+		pr_err("snapshot: --append writes a growing file, and an NBD export has a fixed "
+		       "size: give a file");
+		return -1;
+	}
 	if (o->stream && (o->incremental || o->every_ms)) {
 		pr_err("snapshot: --incremental and --every do not work with --via-stream yet");
 		return -1;
