@@ -30,6 +30,7 @@ struct snap_nbd {
 	char uri[PATH_MAX];
 	bool can_fua;
 	bool dead;     /* lost or timed out: no more calls into libnbd but close */
+	bool lost;     /* a request failed with ENOTCONN: the server went away */
 	char why[256]; /* why it is dead */
 	unsigned int timeout_ms;
 	unsigned int inflight;
@@ -91,6 +92,12 @@ static int kill_conn(struct snap_nbd *n, int e, struct error *err)
 	return dead_err(n, err);
 }
 
+static int lost(struct snap_nbd *n, const char *why, struct error *err)
+{
+	snprintf(n->why, sizeof(n->why), "the NBD connection was lost: %s", why);
+	return kill_conn(n, ENOTCONN, err);
+}
+
 /*
  * Make progress on the connection once. The deadline runs from *t0, which
  * moves on whenever a request finishes: a slow server that keeps answering
@@ -110,11 +117,8 @@ static int poll_once(struct snap_nbd *n, uint64_t *t0, struct error *err)
 		return kill_conn(n, ETIMEDOUT, err);
 	}
 	r = nbd_poll(n->h, (int)(n->timeout_ms - spent));
-	if (r < 0 || nbd_aio_is_dead(n->h)) {
-		snprintf(n->why, sizeof(n->why), "the NBD connection was lost: %s",
-			 r < 0 ? nbd_why(msg, sizeof(msg)) : "the server closed it");
-		return kill_conn(n, ENOTCONN, err);
-	}
+	if (r < 0 || n->lost || nbd_aio_is_dead(n->h) || nbd_aio_is_closed(n->h))
+		return lost(n, r < 0 ? nbd_why(msg, sizeof(msg)) : "the server closed it", err);
 	if (n->inflight < before)
 		*t0 = mono_ms();
 	return 0;
@@ -143,6 +147,7 @@ static int req_done(void *user_data, int *error)
 		return 1;
 	req->busy = false;
 	req->error = *error;
+	n->lost = n->lost || *error == ENOTCONN || *error == ESHUTDOWN;
 	/* The synchronous request reports its own error. */
 	if (*error && !n->first_error && req != &n->sync) {
 		n->first_error = *error;
@@ -299,6 +304,8 @@ static int sync_req(struct snap_nbd *n, bool write, void *buf, size_t len, uint6
 		return submit_err(n, write ? "write" : "read", err);
 	}
 	ret = wait_req(n, req, err);
+	if (!ret && n->lost)
+		ret = lost(n, "the server closed it", err);
 	if (!ret && req->error)
 		ret = req_err(n, req->error, write ? "write" : "read", len, off, err);
 	return ret;
@@ -362,6 +369,8 @@ int snap_nbd_flush(struct snap_nbd *n, struct error *err)
 		return submit_err(n, "flush", err);
 	}
 	ret = wait_req(n, req, err);
+	if (!ret && n->lost)
+		ret = lost(n, "the server closed it", err);
 	if (!ret && req->error)
 		ret = err_set(err, -req->error, "image %s: the NBD server failed to flush: %s",
 			      n->uri, strerror(req->error));
@@ -413,6 +422,8 @@ static int queued_error(struct snap_nbd *n, struct error *err)
 {
 	int e = n->first_error;
 
+	if (n->lost && !n->dead)
+		return lost(n, "the server closed it", err);
 	if (!e)
 		return 0;
 	n->first_error = 0;

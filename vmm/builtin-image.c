@@ -403,9 +403,9 @@ static int do_create(struct image_opts *o)
 		jadd(j, "state", json_object_new_string(snap_state_name(img.hdr.state)));
 		print_json(j);
 	} else {
-		printf("image %s: created on a %s, %" PRIu64
+		printf("image %s: created on %s %s, %" PRIu64
 		       " bytes (%s), uuid %s, order %s, %u slot%s\n",
-		       o->path, snap_image_kind(&img), img.hdr.image_size,
+		       o->path, img.nbd ? "an" : "a", snap_image_kind(&img), img.hdr.image_size,
 		       human(img.hdr.image_size, h, sizeof(h)), u, snap_order_name(img.hdr.order),
 		       img.nr_slots, img.nr_slots == 1 ? "" : "s");
 	}
