@@ -525,8 +525,9 @@ int snap_image_prepare(const char *path, const struct snap_config *cfg,
 {
 	int ret;
 
-	/* A device always exists: it becomes an image unless it already is one. */
-	if ((access(path, F_OK) && errno == ENOENT) || snap_target_is_blank_blockdev(path))
+	/* A device or export always exists: it becomes an image unless it already is one. */
+	if ((!snap_image_path_is_nbd(path) && access(path, F_OK) && errno == ENOENT) ||
+	    snap_target_is_blank_blockdev(path))
 		return snap_image_create(path, cfg, opts, img, err);
 	ret = snap_image_open(path, SNAP_OPEN_RDWR, opts, img, err);
 	if (ret)

@@ -162,3 +162,80 @@ void nbdkit_cleanup(struct nbdkit *k)
 		fprintf(stderr, "# cannot remove %s\n", k->dir);
 	k->dir[0] = '\0';
 }
+
+int nbdkit_start_scripted(struct nbdkit *k, unsigned long long size, bool can_flush)
+{
+	char disk[160], sz[64], pread[256], pwrite[640], flush[512];
+	const char *d = k->dir;
+	int fd;
+
+	fd = open(nbdkit_file(k, "disk", disk, sizeof(disk)), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, (off_t)size)) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	snprintf(sz, sizeof(sz), "get_size=echo %llu", size);
+	snprintf(pread, sizeof(pread),
+		 "pread=dd if=%s skip=$4 count=$3 iflag=skip_bytes,count_bytes status=none", disk);
+	/* An error is "ERRNO message" on stderr and exit 1 (nbdkit-sh-plugin). */
+	snprintf(pwrite, sizeof(pwrite),
+		 "pwrite=if [ -e %s/stall ]; then sleep 8; fi; "
+		 "if [ -e %s/fail-from ]; then read from to what <%s/fail-from; "
+		 "if [ $4 -ge $from ] && [ $4 -lt $to ]; then [ $what = KILL ] && kill -9 $PPID; "
+		 "echo \"$what injected at $4\" >&2; exit 1; fi; fi; "
+		 "dd of=%s seek=$4 oflag=seek_bytes conv=notrunc status=none",
+		 d, d, d, disk);
+	snprintf(
+	    flush, sizeof(flush),
+	    "flush=n=$(cat %s/flushes 2>/dev/null || echo 0); n=$((n+1)); echo $n >%s/flushes; "
+	    "if [ -e %s/kill-at ] && [ $n -ge $(cat %s/kill-at) ]; then kill -9 $PPID; fi",
+	    d, d, d, d);
+	return NBDKIT_START(k, "eval", sz, pread, pwrite, "can_write=exit 0",
+			    can_flush ? "can_flush=exit 0" : "can_flush=exit 3",
+			    "can_fua=echo emulate", flush);
+}
+
+static int put(const struct nbdkit *k, const char *name, const char *text)
+{
+	char path[160];
+	FILE *f = fopen(nbdkit_file(k, name, path, sizeof(path)), "w");
+	int ret;
+
+	if (!f)
+		return -1;
+	ret = fputs(text, f) < 0 ? -1 : 0;
+	return fclose(f) ? -1 : ret;
+}
+
+int nbdkit_fail_writes(const struct nbdkit *k, unsigned long long from, unsigned long long to,
+		       const char *what)
+{
+	char text[96];
+
+	snprintf(text, sizeof(text), "%llu %llu %s\n", from, to, what);
+	return put(k, "fail-from", text);
+}
+
+unsigned int nbdkit_flushes(const struct nbdkit *k)
+{
+	char path[160];
+	unsigned int n = 0;
+	FILE *f = fopen(nbdkit_file(k, "flushes", path, sizeof(path)), "r");
+
+	if (f && fscanf(f, "%u", &n) != 1)
+		n = 0;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+int nbdkit_kill_at_flush(const struct nbdkit *k, unsigned int n)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%u\n", n);
+	return put(k, "kill-at", text);
+}

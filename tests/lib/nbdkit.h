@@ -42,6 +42,25 @@ void nbdkit_kill(struct nbdkit *k);
 /* Kill the server if it runs and remove its folder. */
 void nbdkit_cleanup(struct nbdkit *k);
 
+/*
+ * A server of shell scripts over k->dir/disk, a sparse file of size bytes
+ * (the eval plugin), whose faults come at exact moments:
+ *  - writes sleep 8 s while k->dir/stall exists;
+ *  - nbdkit_fail_writes(): writes that start in [from, to) fail with an
+ *    errno, or kill the server;
+ *  - it counts flushes, and kills itself (SIGKILL to nbdkit, the script's
+ *    parent) at flush number nbdkit_kill_at_flush().
+ * can_flush false: a server that offers no flush. FUA is emulated by nbdkit
+ * with a flush after the write.
+ */
+int nbdkit_start_scripted(struct nbdkit *k, unsigned long long size, bool can_flush);
+/* what: "EIO", "ENOSPC" (the write fails so) or "KILL" (the server dies). 0 or -1. */
+int nbdkit_fail_writes(const struct nbdkit *k, unsigned long long from, unsigned long long to,
+		       const char *what);
+/* Flushes the scripted server has had. */
+unsigned int nbdkit_flushes(const struct nbdkit *k);
+int nbdkit_kill_at_flush(const struct nbdkit *k, unsigned int n);
+
 /* k->dir/name, in buf. */
 const char *nbdkit_file(const struct nbdkit *k, const char *name, char *buf, size_t len);
 

@@ -235,61 +235,12 @@ TEST_F(nbd, server_killed_mid_pass_leaves_writing)
 	expect_writing(self, _r);
 }
 
-/*
- * A server of shell scripts over a file (the eval plugin): writes stall
- * (sleep) while the file `stall` exists, and it counts flushes and kills
- * itself (SIGKILL to nbdkit, its parent) at flush number `kill-at`. Each
- * fault comes at an exact moment.
- */
-static int start_eval(struct _fixture_nbd *self, const char *can_flush)
-{
-	char size[64], pread[256], pwrite[320], flush[512], cf[64];
-	const char *d = self->k.dir;
-
-	snprintf(size, sizeof(size), "get_size=echo %d", 64 << 20);
-	snprintf(pread, sizeof(pread),
-		 "pread=dd if=%s/disk skip=$4 count=$3 iflag=skip_bytes,count_bytes status=none",
-		 d);
-	snprintf(pwrite, sizeof(pwrite),
-		 "pwrite=if [ -e %s/stall ]; then sleep 8; fi; "
-		 "dd of=%s/disk seek=$4 oflag=seek_bytes conv=notrunc status=none",
-		 d, d);
-	snprintf(
-	    flush, sizeof(flush),
-	    "flush=n=$(cat %s/flushes 2>/dev/null || echo 0); n=$((n+1)); echo $n >%s/flushes; "
-	    "if [ -e %s/kill-at ] && [ $n -ge $(cat %s/kill-at) ]; then kill -9 $PPID; fi",
-	    d, d, d, d);
-	snprintf(cf, sizeof(cf), "can_flush=%s", can_flush);
-	if (make_disk(self, 64 << 20))
-		return -1;
-	return NBDKIT_START(&self->k, "eval", size, pread, pwrite, "can_write=exit 0", cf, flush);
-}
-
-/* The flush count so far. */
-static unsigned int flushes(struct _fixture_nbd *self)
-{
-	char path[160];
-	unsigned int n = 0;
-	FILE *f = fopen(nbdkit_file(&self->k, "flushes", path, sizeof(path)), "r");
-
-	if (f && fscanf(f, "%u", &n) != 1)
-		n = 0;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 /* At the pause: the server dies at the next flush, the one after the last data. */
 static void kill_at_next_flush(struct fake_vm *f)
 {
 	struct _fixture_nbd *self = f->hook_arg;
-	char path[160];
-	FILE *k = fopen(nbdkit_file(&self->k, "kill-at", path, sizeof(path)), "w");
 
-	if (k) {
-		fprintf(k, "%u\n", flushes(self) + 1);
-		fclose(k);
-	}
+	nbdkit_kill_at_flush(&self->k, nbdkit_flushes(&self->k) + 1);
 }
 
 TEST_F(nbd, server_killed_before_the_complete_header_leaves_writing)
@@ -300,14 +251,14 @@ TEST_F(nbd, server_killed_before_the_complete_header_leaves_writing)
 	struct error err = {0};
 	unsigned int before;
 
-	ASSERT_EQ(start_eval(self, "exit 0"), 0);
+	ASSERT_EQ(nbdkit_start_scripted(&self->k, 64 << 20, true), 0);
 	prepare(self, _r);
 	self->f.on_pause = kill_at_next_flush;
-	before = flushes(self);
+	before = nbdkit_flushes(&self->k);
 	EXPECT_LT(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
 	TH_LOG("error: %s", err.msg);
 	/* The header went `writing` with a flush; the next flush, after the data, was the last. */
-	EXPECT_GE(flushes(self), before + 2);
+	EXPECT_GE(nbdkit_flushes(&self->k), before + 2);
 	EXPECT_NOT_NULL(strstr(err.msg, "connection was lost"));
 	expect_vm_released(self, _r);
 	nbdkit_kill(&self->k); /* reaped */
@@ -325,7 +276,7 @@ TEST_F_TIMEOUT(nbd, stalled_server_times_out_and_leaves_writing, 60)
 	char disk[160];
 
 	setenv("KVMSNAP_NBD_TIMEOUT_MS", "2000", 1);
-	ASSERT_EQ(start_eval(self, "exit 0"), 0);
+	ASSERT_EQ(nbdkit_start_scripted(&self->k, 64 << 20, true), 0);
 	prepare(self, _r);
 	self->trigger_fetch = 2;
 	strcpy(self->trigger, "stall");
@@ -392,7 +343,7 @@ TEST_F(nbd, server_without_flush_is_refused)
 {
 	struct error err = {0};
 
-	ASSERT_EQ(start_eval(self, "exit 3"), 0); /* exit 3: false */
+	ASSERT_EQ(nbdkit_start_scripted(&self->k, 64 << 20, false), 0);
 	EXPECT_EQ(create(self, false, &err), -EOPNOTSUPP);
 	TH_LOG("%s", err.msg);
 	EXPECT_NOT_NULL(strstr(err.msg, "does not support flush"));
