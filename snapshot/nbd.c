@@ -254,8 +254,9 @@ void snap_nbd_close(struct snap_nbd *n)
 		struct error ignored;
 
 		snap_nbd_drain(n, &ignored);
+		/* Queued, not waited for (nbd_shutdown() could block): close ends it anyway. */
 		if (!n->dead)
-			nbd_shutdown(n->h, 0);
+			nbd_aio_disconnect(n->h, 0);
 	}
 	if (n->h)
 		nbd_close(n->h);

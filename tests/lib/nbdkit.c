@@ -165,7 +165,7 @@ void nbdkit_cleanup(struct nbdkit *k)
 
 int nbdkit_start_scripted(struct nbdkit *k, unsigned long long size, bool can_flush)
 {
-	char disk[160], sz[64], pread[256], pwrite[640], flush[512];
+	char disk[160], sz[64], pread[256], pwrite[768], flush[512];
 	const char *d = k->dir;
 	int fd;
 
@@ -180,12 +180,16 @@ int nbdkit_start_scripted(struct nbdkit *k, unsigned long long size, bool can_fl
 	snprintf(sz, sizeof(sz), "get_size=echo %llu", size);
 	snprintf(pread, sizeof(pread),
 		 "pread=dd if=%s skip=$4 count=$3 iflag=skip_bytes,count_bytes status=none", disk);
-	/* An error is "ERRNO message" on stderr and exit 1 (nbdkit-sh-plugin). */
+	/*
+	 * An error is "ERRNO message" on stderr and exit 1 (nbdkit-sh-plugin),
+	 * after reading the data: a script that leaves it unread makes nbdkit's
+	 * write into the pipe fail, and the error becomes EIO.
+	 */
 	snprintf(pwrite, sizeof(pwrite),
 		 "pwrite=if [ -e %s/stall ]; then sleep 8; fi; "
 		 "if [ -e %s/fail-from ]; then read from to what <%s/fail-from; "
 		 "if [ $4 -ge $from ] && [ $4 -lt $to ]; then [ $what = KILL ] && kill -9 $PPID; "
-		 "echo \"$what injected at $4\" >&2; exit 1; fi; fi; "
+		 "cat >/dev/null; echo \"$what injected at $4\" >&2; exit 1; fi; fi; "
 		 "dd of=%s seek=$4 oflag=seek_bytes conv=notrunc status=none",
 		 d, d, d, disk);
 	snprintf(
