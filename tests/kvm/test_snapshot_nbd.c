@@ -5,10 +5,11 @@
  * binary as a user would:
  *  - a good snapshot, `image verify --deep`, `info`, `size --from-image`,
  *    and an eager restore with the snapshot's digests; lazy restore and
- *    --append refuse NBD with one line;
+ *    --append refuse NBD with one line; two slots and an incremental one;
  *  - faults at exact moments, from a server of shell scripts (tests/lib/
  *    nbdkit.h): EIO and ENOSPC for writes into the second half of pc.ram
- *    (mid pass 1), the server killed there, the server killed at the flush
+ *    (mid pass 1), a stall there past the request deadline, the server
+ *    killed there, the server killed at the flush
  *    after the last data (before the `complete` header); and a slow server
  *    (delay filter). After a fault the guest runs on as if nothing had been
  *    tried, `kvmsnap snapshot` exits 1 with one line naming the cause, and
@@ -154,6 +155,36 @@ TEST_F_TIMEOUT(nbdvm, snapshot_and_eager_restore_through_nbd, 120)
 	json_object_put(snap);
 }
 
+/* Checkpoint series over NBD: two slots alternate, the third snapshot is incremental. */
+TEST_F_TIMEOUT(nbdvm, two_slots_and_incremental_through_nbd, 120)
+{
+	struct json_object *snap;
+	int status, i;
+
+	ASSERT_EQ(NBDKIT_START(&self->k, "memory", "512M"), 0);
+	ASSERT_EQ(CLI("image", "create", self->k.uri, "--mem", MEM, "--slots", "2"), 0);
+	start_vm(self, _r);
+	for (i = 0; i < 3; i++) {
+		snap = CLI_JSON(&status, self->err, "snapshot", self->k.uri, "--control",
+				self->vm.sock, "--incremental", "--json");
+		ASSERT_EQ(status, 0);
+		ASSERT_NOT_NULL(snap);
+		TH_LOG("snapshot %d: slot %" PRIu64 ", generation %" PRIu64 ", %s, %" PRIu64
+		       " bytes",
+		       i + 1, u64_of(snap, "slot"), u64_of(snap, "generation"),
+		       str_of(snap, "mode"), u64_of(snap, "bytes_written"));
+		EXPECT_EQ(u64_of(snap, "slot"), (uint64_t)(i % 2));
+		EXPECT_EQ(u64_of(snap, "generation"), (uint64_t)(i + 1));
+		/* Slot 0 again: only what changed since its first snapshot. */
+		EXPECT_STREQ(str_of(snap, "mode"), i == 2 ? "incremental" : "full");
+		json_object_put(snap);
+	}
+	EXPECT_EQ(CLI("image", "verify", "--deep", self->k.uri), 0);
+	EXPECT_NOT_NULL(strstr(self->out, "digests match"));
+	EXPECT_EQ(CLI("image", "verify", "--deep", "--slot", "1", self->k.uri), 0);
+	expect_guest_runs(_r, self->vm.sock);
+}
+
 /* A fault for writes into the second half of pc.ram's data: mid pass 1. */
 static void fault_mid_pass(struct _fixture_nbdvm *self, struct th_result *_r, const char *what,
 			   const char *msg)
@@ -186,6 +217,14 @@ TEST_F_TIMEOUT(nbdvm, enospc_mid_pass, 120)
 TEST_F_TIMEOUT(nbdvm, server_killed_mid_pass, 120)
 {
 	fault_mid_pass(self, _r, "KILL", "connection was lost");
+}
+
+/* Writes into the second half of pc.ram stall: the request deadline (2 s here) ends it. */
+TEST_F_TIMEOUT(nbdvm, stalled_server_times_out, 120)
+{
+	setenv("KVMSNAP_NBD_TIMEOUT_MS", "2000", 1);
+	fault_mid_pass(self, _r, "STALL", "did not answer within 2000 ms");
+	unsetenv("KVMSNAP_NBD_TIMEOUT_MS");
 }
 
 /*

@@ -189,7 +189,8 @@ int nbdkit_start_scripted(struct nbdkit *k, unsigned long long size, bool can_fl
 		 "pwrite=if [ -e %s/stall ]; then sleep 8; fi; "
 		 "if [ -e %s/fail-from ]; then read from to what <%s/fail-from; "
 		 "if [ $4 -ge $from ] && [ $4 -lt $to ]; then [ $what = KILL ] && kill -9 $PPID; "
-		 "cat >/dev/null; echo \"$what injected at $4\" >&2; exit 1; fi; fi; "
+		 "if [ $what = STALL ]; then sleep 8; else "
+		 "cat >/dev/null; echo \"$what injected at $4\" >&2; exit 1; fi; fi; fi; "
 		 "dd of=%s seek=$4 oflag=seek_bytes conv=notrunc status=none",
 		 d, d, d, disk);
 	snprintf(

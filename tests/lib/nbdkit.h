@@ -47,14 +47,17 @@ void nbdkit_cleanup(struct nbdkit *k);
  * (the eval plugin), whose faults come at exact moments:
  *  - writes sleep 8 s while k->dir/stall exists;
  *  - nbdkit_fail_writes(): writes that start in [from, to) fail with an
- *    errno, or kill the server;
+ *    errno, stall, or kill the server;
  *  - it counts flushes, and kills itself (SIGKILL to nbdkit, the script's
  *    parent) at flush number nbdkit_kill_at_flush().
  * can_flush false: a server that offers no flush. FUA is emulated by nbdkit
  * with a flush after the write.
  */
 int nbdkit_start_scripted(struct nbdkit *k, unsigned long long size, bool can_flush);
-/* what: "EIO", "ENOSPC" (the write fails so) or "KILL" (the server dies). 0 or -1. */
+/*
+ * what: "EIO", "ENOSPC" (the write fails so), "KILL" (the server dies) or
+ * "STALL" (the write sleeps 8 s first). 0 or -1.
+ */
 int nbdkit_fail_writes(const struct nbdkit *k, unsigned long long from, unsigned long long to,
 		       const char *what);
 /* Flushes the scripted server has had. */
