@@ -199,7 +199,7 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	h->state = SNAP_STATE_EMPTY;
 	/*
 	 * A file this call made (or truncated) and preallocated reads as zeros;
-	 * anything else, a device say, whatever it held.
+	 * anything else, a device or an NBD export say, whatever it held.
 	 */
 	h->flags = t.created ? SNAP_HDR_DATA_ZERO : 0;
 	h->created_ns = realtime_ns();

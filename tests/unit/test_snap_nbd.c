@@ -28,6 +28,7 @@ FIXTURE(nbd)
 	struct nbdkit k;
 	unsigned int trigger_fetch; /* on_fetch: the fetch that acts */
 	char trigger[32];	    /* on_fetch: the file it creates, or "" to kill the server */
+	bool started;		    /* the fake VM's mutator runs */
 };
 
 FIXTURE_SETUP(nbd)
@@ -37,13 +38,15 @@ FIXTURE_SETUP(nbd)
 	self->img.fd = -1;
 	TEST_REQUIRE(nbdkit_available(&why), "%s", why);
 	ASSERT_EQ(nbdkit_init(&self->k), 0);
-	ASSERT_EQ(fake_vm_init(&self->f, false), 0);
+	/* Holes: pc.ram's every other MiB never touched, written as zeros. */
+	ASSERT_EQ(fake_vm_init(&self->f, true), 0);
 	self->f.hook_arg = self;
 }
 
 FIXTURE_TEARDOWN(nbd)
 {
-	fake_vm_stop(&self->f);
+	if (self->started)
+		fake_vm_stop(&self->f);
 	snap_image_close(&self->img);
 	nbdkit_cleanup(&self->k);
 	unsetenv("KVMSNAP_NBD_TIMEOUT_MS");
@@ -73,6 +76,7 @@ static void prepare(struct _fixture_nbd *self, struct th_result *_r)
 	EXPECT_NE(self->img.nbd, NULL);
 	self->f.img = &self->img;
 	ASSERT_EQ(fake_vm_start(&self->f), 0);
+	self->started = true;
 }
 
 /* Fault injection at the chosen fetch: create the trigger file, or kill the server. */
@@ -149,6 +153,30 @@ TEST_F(nbd, snapshot_into_a_memory_export_is_the_memory_at_the_pause)
 	       (unsigned long long)rep.downtime_us, rep.io_engine);
 	EXPECT_STREQ(rep.io_engine, "libnbd");
 	EXPECT_TRUE(self->f.finished);
+	expect_memory_at_pause(self, _r);
+}
+
+/*
+ * An export full of old data (nbdkit's pattern plugin, made writable by the
+ * cow filter), formatted with force, and a guest that never touched half of
+ * pc.ram: those pages must still be written as zeros. Unlike a new file, an
+ * export is never taken to read as zeros.
+ */
+TEST_F(nbd, untouched_pages_overwrite_old_data_on_an_export)
+{
+	struct snap_target_opts topts = {.force = true};
+	struct snap_options o = {.max_downtime_ms = 5};
+	struct snap_report rep;
+	struct error err = {0};
+
+	ASSERT_EQ(NBDKIT_START(&self->k, "--filter=cow", "pattern", "64M"), 0);
+	ASSERT_EQ(snap_image_create(self->k.uri, &self->f.vm.cfg, &topts, &self->img, &err), 0);
+	EXPECT_EQ(self->img.hdr.flags & SNAP_HDR_DATA_ZERO, 0);
+	self->f.img = &self->img;
+	self->f.quiet = true; /* the holes stay holes */
+	ASSERT_EQ(fake_vm_start(&self->f), 0);
+	self->started = true;
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
 	expect_memory_at_pause(self, _r);
 }
 
