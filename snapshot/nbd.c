@@ -32,6 +32,7 @@ struct snap_nbd {
 	bool dead;     /* lost or timed out: no more calls into libnbd but close */
 	bool lost;     /* a request failed with ENOTCONN: the server went away */
 	char why[256]; /* why it is dead */
+	int dead_errno;
 	unsigned int timeout_ms;
 	unsigned int inflight;
 	struct nbd_req req[SNAP_NBD_DEPTH];
@@ -63,7 +64,7 @@ static const char *nbd_why(char *buf, size_t len)
 
 static int dead_err(struct snap_nbd *n, struct error *err)
 {
-	return err_set(err, -EIO, "image %s: %s", n->uri, n->why);
+	return err_set(err, -n->dead_errno, "image %s: %s", n->uri, n->why);
 }
 
 static uint64_t mono_ms(void)
@@ -83,6 +84,7 @@ static int kill_conn(struct snap_nbd *n, int e, struct error *err)
 	unsigned int i;
 
 	n->dead = true;
+	n->dead_errno = e;
 	for (i = 0; i < SNAP_NBD_DEPTH; i++)
 		n->req[i].busy = false;
 	n->sync.busy = false;
