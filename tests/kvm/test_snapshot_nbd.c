@@ -3,7 +3,7 @@
  * Live snapshots of a real VM into NBD exports served by nbdkit (started on
  * a Unix socket by each test, always killed in the teardown), driving the
  * binary as a user would:
- *  - a good snapshot, `image verify --deep`, `info`, `size --from-image`,
+ *  - a good snapshot, `image verify --deep`, `info`, `size --from-image`, `screen`,
  *    and an eager restore with the snapshot's digests; lazy restore and
  *    --append refuse NBD with one line; two slots and an incremental one;
  *  - faults at exact moments, from a server of shell scripts (tests/lib/
@@ -131,6 +131,8 @@ TEST_F_TIMEOUT(nbdvm, snapshot_and_eager_restore_through_nbd, 120)
 	EXPECT_EQ(CLI("image", "info", self->k.uri), 0);
 	EXPECT_NOT_NULL(strstr(self->out, "NBD export"));
 	EXPECT_EQ(CLI("image", "size", "--from-image", self->k.uri), 0);
+	EXPECT_EQ(CLI("image", "screen", self->k.uri), 0);
+	EXPECT_NOT_NULL(strstr(self->out, "dirtier"));
 	expect_guest_runs(_r, self->vm.sock);
 	EXPECT_EQ(vm_stop(&self->vm), 0);
 
