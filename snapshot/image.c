@@ -527,7 +527,7 @@ int snap_image_prepare(const char *path, const struct snap_config *cfg,
 
 	/* A device or export always exists: it becomes an image unless it already is one. */
 	if ((!snap_image_path_is_nbd(path) && access(path, F_OK) && errno == ENOENT) ||
-	    snap_target_is_blank_blockdev(path))
+	    snap_target_is_blank(path))
 		return snap_image_create(path, cfg, opts, img, err);
 	ret = snap_image_open(path, SNAP_OPEN_RDWR, opts, img, err);
 	if (ret)

@@ -436,7 +436,7 @@ static bool is_blank_export(const char *path)
 	return blank;
 }
 
-bool snap_target_is_blank_blockdev(const char *path)
+bool snap_target_is_blank(const char *path)
 {
 	struct stat st;
 	bool ours;

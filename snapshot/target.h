@@ -52,6 +52,6 @@ int snap_target_sync(struct snap_target *t, const char *path, struct error *err)
 void snap_target_close(struct snap_target *t, const char *path, bool keep);
 
 /* Is path a block device or NBD export that does not (yet) hold a kvmsnap image? For prepare. */
-bool snap_target_is_blank_blockdev(const char *path);
+bool snap_target_is_blank(const char *path);
 
 #endif
