@@ -19,7 +19,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 # lib/ and snapshot/ see only the tree root: snapshot/ cannot include vmm/.
 BASE_CFLAGS := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARNINGS) -I. -MMD -MP
 CFLAGS	:= $(BASE_CFLAGS) -Ivmm
-SNAP_LDLIBS := -lpthread -lxxhash -lblkid -luring
+SNAP_LDLIBS := -lpthread -lxxhash -lblkid -luring -lnbd
 LDLIBS	:= $(SNAP_LDLIBS) -lcap -ljson-c -lseccomp
 
 ifneq ($(SANITIZE),)
@@ -84,7 +84,7 @@ TEST_BINS := $(TEST_SRCS:%.c=$(O)/%)
 SNAP_TESTS := $(O)/tests/unit/test_snap_format $(O)/tests/unit/test_snap_writer \
 	      $(O)/tests/unit/test_snap_target $(O)/tests/unit/test_snap_stream \
 	      $(O)/tests/unit/test_snap_slots $(O)/tests/unit/test_snap_throttle \
-	      $(O)/tests/unit/test_snap_append
+	      $(O)/tests/unit/test_snap_append $(O)/tests/unit/test_snap_nbd
 HARNESS	  := $(O)/tests/harness.o
 TEST_LIB_SRCS := $(sort $(wildcard tests/lib/*.c))
 TEST_LIB  := $(O)/tests/lib/libtest.a
@@ -97,8 +97,8 @@ $(O)/tests/%: $(O)/tests/%.o $(HARNESS) $(TEST_LIB) $(LIBS) $(GUEST_BLOB_OBJ)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(TEST_LIB) $(GUEST_BLOB_OBJ) $(LIBS) $(LDLIBS)
 
-# The fake VM (tests/lib/fakevm.c) is for them too: built without -Ivmm.
-FAKE_VM	  := $(O)/tests/lib/fakevm.o
+# The fake VM and the nbdkit runner (tests/lib/) are for them too: built without -Ivmm.
+FAKE_VM	  := $(O)/tests/lib/fakevm.o $(O)/tests/lib/nbdkit.o
 $(SNAP_TESTS:%=%.o) $(FAKE_VM): CFLAGS = $(BASE_CFLAGS)
 $(SNAP_TESTS): $(O)/tests/unit/%: $(O)/tests/unit/%.o $(HARNESS) $(FAKE_VM) $(SNAP_LIB) $(BASE_LIB)
 	@$(if $(Q),echo "  LINK    $@ (snapshot library alone)")

@@ -15,6 +15,7 @@
 
 #include "lib/le.h"
 #include "snapshot/image.h"
+#include "snapshot/nbd.h"
 #include "snapshot/target.h"
 
 #define ZERO_CHUNK (1024 * 1024)
@@ -31,7 +32,8 @@ static uint64_t realtime_ns(void)
 
 static struct snap_target target_of(const struct snap_image *img)
 {
-	struct snap_target t = {.fd = img->fd, .blockdev = img->blockdev, .size = img->target_size};
+	struct snap_target t = {
+	    .fd = img->fd, .nbd = img->nbd, .blockdev = img->blockdev, .size = img->target_size};
 
 	return t;
 }
@@ -186,6 +188,7 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	ret = snap_target_create(path, img->layout.image_size, opts->force, !opts->no_lock_wait, &t,
 				 err);
 	img->fd = t.fd;
+	img->nbd = t.nbd;
 	img->blockdev = t.blockdev;
 	img->target_size = t.size;
 	if (ret)
@@ -196,7 +199,7 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	h->state = SNAP_STATE_EMPTY;
 	/*
 	 * A file this call made (or truncated) and preallocated reads as zeros;
-	 * anything else, a device say, whatever it held.
+	 * anything else, a device or an NBD export say, whatever it held.
 	 */
 	h->flags = t.created ? SNAP_HDR_DATA_ZERO : 0;
 	h->created_ns = realtime_ns();
@@ -222,6 +225,7 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 fail:
 	snap_target_close(&t, path, false);
 	img->fd = -1;
+	img->nbd = NULL;
 	return ret;
 }
 
@@ -499,6 +503,7 @@ int snap_image_open(const char *path, int mode, const struct snap_target_opts *o
 	ret =
 	    snap_target_open(path, mode == SNAP_OPEN_RDWR, !(opts && opts->no_lock_wait), &t, err);
 	img->fd = t.fd;
+	img->nbd = t.nbd;
 	img->blockdev = t.blockdev;
 	img->target_size = t.size;
 	if (!ret)
@@ -506,6 +511,7 @@ int snap_image_open(const char *path, int mode, const struct snap_target_opts *o
 	if (ret) {
 		snap_target_close(&t, path, true);
 		img->fd = -1;
+		img->nbd = NULL;
 		return ret;
 	}
 	if (opts && opts->direct)
@@ -519,8 +525,9 @@ int snap_image_prepare(const char *path, const struct snap_config *cfg,
 {
 	int ret;
 
-	/* A device always exists: it becomes an image unless it already is one. */
-	if ((access(path, F_OK) && errno == ENOENT) || snap_target_is_blank_blockdev(path))
+	/* A device or export always exists: it becomes an image unless it already is one. */
+	if ((!snap_image_path_is_nbd(path) && access(path, F_OK) && errno == ENOENT) ||
+	    snap_target_is_blank(path))
 		return snap_image_create(path, cfg, opts, img, err);
 	ret = snap_image_open(path, SNAP_OPEN_RDWR, opts, img, err);
 	if (ret)
@@ -575,14 +582,20 @@ int snap_image_write_header(struct snap_image *img, bool sync, struct error *err
 	if (!buf)
 		return err_set(err, -ENOMEM, "out of memory");
 	snap_header_encode(&img->hdr, buf);
-	ret = snap_image_pwrite(img, buf, SNAP_HEADER_SIZE, img->layout.header_off, err);
+	/* NBD: FUA makes this one write durable, after the flush that ordered what came before. */
+	if (img->nbd && sync)
+		ret = snap_nbd_drain(img->nbd, err)
+			  ?: snap_nbd_pwrite(img->nbd, buf, SNAP_HEADER_SIZE,
+					     img->layout.header_off, true, err);
+	else
+		ret = snap_image_pwrite(img, buf, SNAP_HEADER_SIZE, img->layout.header_off, err);
 	/* Written, if not yet durable: from now on it is what the slot says. */
 	img->slots[img->slot].ok = !ret;
 	img->slots[img->slot].hdr = img->hdr;
 	if (ret)
 		snprintf(img->slots[img->slot].why, sizeof(img->slots[img->slot].why),
 			 "its header could not be written");
-	if (!ret && sync)
+	if (!ret && sync && !img->nbd)
 		ret = snap_image_sync(img, err);
 	free(buf);
 	return ret;
@@ -599,7 +612,18 @@ void snap_image_close(struct snap_image *img)
 {
 	struct snap_target t = target_of(img);
 
-	if (img->fd >= 0)
+	if (snap_image_is_open(img))
 		snap_target_close(&t, img->path, true);
 	img->fd = -1;
+	img->nbd = NULL;
+}
+
+bool snap_image_is_open(const struct snap_image *img)
+{
+	return img->fd >= 0 || img->nbd;
+}
+
+const char *snap_image_kind(const struct snap_image *img)
+{
+	return img->nbd ? "NBD export" : img->blockdev ? "block device" : "file";
 }

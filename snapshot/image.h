@@ -21,12 +21,15 @@ struct snap_slot_info {
  * An open image. hdr and layout are those of the selected slot (`slot`);
  * slots[] keeps every slot's header as read or last written.
  */
+struct snap_nbd;
+
 struct snap_image {
-	int fd;
+	int fd;		      /* a file or block device; -1 when closed or for NBD */
+	struct snap_nbd *nbd; /* an NBD export (path is its URI); NULL otherwise */
 	char path[PATH_MAX];
 	bool blockdev;
 	bool direct;	      /* fd has O_DIRECT: buffers and offsets 4096-aligned */
-	uint64_t target_size; /* file size or device size */
+	uint64_t target_size; /* file, device or export size */
 	struct snap_header hdr;
 	struct snap_config cfg;
 	struct snap_layout layout;
@@ -131,6 +134,12 @@ int snap_image_write_header(struct snap_image *img, bool sync, struct error *err
 /* fdatasync (file) or fsync (block device: flushes the device cache). */
 int snap_image_sync(struct snap_image *img, struct error *err);
 void snap_image_close(struct snap_image *img);
+/* Is img open (a descriptor or an NBD connection)? */
+bool snap_image_is_open(const struct snap_image *img);
+/* Does path name an NBD export (nbd://, nbd+unix://, nbds://...) rather than a file? */
+bool snap_image_path_is_nbd(const char *path);
+/* "file", "block device" or "NBD export": what an open image is on. */
+const char *snap_image_kind(const struct snap_image *img);
 
 /*
  * Read/write at absolute offsets, through aligned bounce buffers if direct

@@ -12,6 +12,7 @@
 #include "lib/align.h"
 #include "lib/le.h"
 #include "snapshot/image.h"
+#include "snapshot/nbd.h"
 
 #define BOUNCE_MAX (1024 * 1024)
 
@@ -33,6 +34,8 @@ static int raw_pread(struct snap_image *img, uint8_t *buf, size_t len, uint64_t 
 {
 	size_t done = 0;
 
+	if (img->nbd)
+		return snap_nbd_pread(img->nbd, buf, len, off, err);
 	while (done < len) {
 		ssize_t n = pread(img->fd, buf + done, len - done, (off_t)(off + done));
 
@@ -53,6 +56,8 @@ static int raw_pwrite(struct snap_image *img, const uint8_t *buf, size_t len, ui
 {
 	size_t done = 0;
 
+	if (img->nbd)
+		return snap_nbd_pwrite(img->nbd, buf, len, off, false, err);
 	while (done < len) {
 		ssize_t n = pwrite(img->fd, buf + done, len - done, (off_t)(off + done));
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "lib/align.h"
+#include "snapshot/nbd.h"
 
 void snap_ioq_init(struct snap_ioq *q, struct snap_image *img)
 {
@@ -12,6 +13,9 @@ void snap_ioq_init(struct snap_ioq *q, struct snap_image *img)
 
 	memset(q, 0, sizeof(*q));
 	q->img = img;
+	/* An NBD export keeps its own writes in flight (libnbd's asynchronous calls). */
+	if (img->nbd)
+		return;
 	/* Unavailable (old kernel, seccomp, a sysctl): synchronous writes still work. */
 	q->uring = io_uring_queue_init(SNAP_IOQ_DEPTH, &q->ring, 0) == 0;
 	for (i = 0; i < SNAP_IOQ_DEPTH; i++)
@@ -20,6 +24,8 @@ void snap_ioq_init(struct snap_ioq *q, struct snap_image *img)
 
 const char *snap_ioq_engine(const struct snap_ioq *q)
 {
+	if (q->img && q->img->nbd)
+		return "libnbd";
 	return q->uring ? "io_uring" : "pwrite";
 }
 
@@ -104,6 +110,8 @@ int snap_ioq_write(struct snap_ioq *q, const void *buf, size_t len, uint64_t off
 	struct snap_ioq_slot *s;
 	int ret;
 
+	if (q->img->nbd)
+		return snap_nbd_aio_pwrite(q->img->nbd, buf, len, off, err);
 	/* Unaligned requests need the image's bounce buffer: write them now. */
 	if (!q->uring || (uintptr_t)buf % SNAP_PAGE_SIZE || len % SNAP_PAGE_SIZE ||
 	    off % SNAP_PAGE_SIZE)
@@ -129,6 +137,8 @@ int snap_ioq_writev(struct snap_ioq *q, const struct iovec *iov, unsigned int nr
 	bool aligned = off % SNAP_PAGE_SIZE == 0;
 	int ret;
 
+	if (q->img->nbd)
+		return snap_nbd_aio_pwritev(q->img->nbd, iov, nr_iov, off, err);
 	for (i = 0; i < nr_iov; i++) {
 		len += iov[i].iov_len;
 		aligned = aligned && (uintptr_t)iov[i].iov_base % SNAP_PAGE_SIZE == 0 &&
@@ -153,6 +163,8 @@ int snap_ioq_drain(struct snap_ioq *q, struct error *err)
 	struct error later;
 	int ret, first = 0;
 
+	if (q->img->nbd)
+		return snap_nbd_drain(q->img->nbd, err);
 	/* Reap everything even after an error: buffers are in flight until then. */
 	while (q->inflight) {
 		ret = reap_one(q, first ? &later : err);
@@ -166,6 +178,8 @@ void snap_ioq_exit(struct snap_ioq *q)
 {
 	struct error ignored;
 
+	if (q->img && q->img->nbd)
+		snap_nbd_drain(q->img->nbd, &ignored);
 	if (!q->uring)
 		return;
 	snap_ioq_drain(q, &ignored);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * A queue of image writes kept in flight together (io_uring), so scattered
+ * A queue of image writes kept in flight together (io_uring, or libnbd's
+ * asynchronous writes for an NBD export: snapshot/nbd.h), so scattered
  * dirty pages reach the device at its queue depth rather than one at a time.
  * Falls back to synchronous writes where io_uring is unavailable.
  *

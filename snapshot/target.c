@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "snapshot/image.h"
+#include "snapshot/nbd.h"
 #include "snapshot/target.h"
 
 static int sys_err(struct error *err, int e, const char *path, const char *what)
@@ -92,20 +93,83 @@ static int device_size(int fd, const char *path, uint64_t *size, struct error *e
 }
 
 /*
- * A kvmsnap image is on fd: its whole header block decodes, checksum and
- * all. Eight magic bytes are not enough: anyone can write those over a
- * file system, which would then be overwritten without --force.
+ * A kvmsnap image is on the target: its whole header block decodes,
+ * checksum and all. Eight magic bytes are not enough: anyone can write
+ * those over a file system, which would then be overwritten without --force.
  */
-static bool holds_image(int fd)
+static bool header_decodes(const uint8_t *buf)
 {
 	struct snap_header *h = malloc(sizeof(*h));
-	uint8_t *buf = malloc(SNAP_HEADER_SIZE);
-	bool ours = h && buf && pread(fd, buf, SNAP_HEADER_SIZE, 0) == (ssize_t)SNAP_HEADER_SIZE &&
-		    !snap_header_decode(buf, h, NULL);
+	bool ours = h && !snap_header_decode(buf, h, NULL);
 
-	free(buf);
 	free(h);
 	return ours;
+}
+
+static bool holds_image(int fd)
+{
+	uint8_t *buf = malloc(SNAP_HEADER_SIZE);
+	bool ours = buf && pread(fd, buf, SNAP_HEADER_SIZE, 0) == (ssize_t)SNAP_HEADER_SIZE &&
+		    header_decodes(buf);
+
+	free(buf);
+	return ours;
+}
+
+/* ---- NBD exports ---- */
+
+#define NBD_PROBE_BYTES (64 * 1024) /* all zero: a blank export, nobody's data */
+
+/* 1: a kvmsnap image, 0: blank (the first bytes are zero), 2: someone else's data. */
+static int nbd_contents(struct snap_nbd *n, uint64_t size, struct error *err)
+{
+	size_t len = (size_t)(size < NBD_PROBE_BYTES ? size : NBD_PROBE_BYTES), i;
+	uint8_t *buf = calloc(1, NBD_PROBE_BYTES);
+	int ret;
+
+	if (!buf)
+		return err_set(err, -ENOMEM, "out of memory");
+	ret = snap_nbd_pread(n, buf, len, 0, err);
+	if (!ret && len >= SNAP_HEADER_SIZE && header_decodes(buf))
+		ret = 1;
+	for (i = 0; !ret && i < len; i++)
+		if (buf[i])
+			ret = 2;
+	free(buf);
+	return ret;
+}
+
+/*
+ * Nothing can hold an export for us (NBD has no locks, and many clients
+ * may connect), so what protects someone else's data is that an export
+ * becomes an image only when it is blank or already one, unless force.
+ */
+static int create_nbd(const char *path, uint64_t size, bool force, struct snap_target *t,
+		      struct error *err)
+{
+	char a[SNAP_SIZE_PAIR_LEN], b[SNAP_SIZE_PAIR_LEN];
+	int ret;
+
+	t->fd = -1;
+	ret = snap_nbd_open(path, true, &t->nbd, &t->size, err);
+	if (ret)
+		return ret;
+	if (t->size < size) {
+		snap_size_pair_str(t->size, a, size, b);
+		return err_set(err, -ENOSPC, "%s: the %s NBD export is smaller than the %s image",
+			       path, a, b);
+	}
+	if (force)
+		return 0;
+	ret = nbd_contents(t->nbd, t->size, err);
+	if (ret < 0)
+		return ret;
+	if (ret == 2)
+		return err_set(err, -EEXIST,
+			       "%s: the NBD export holds data that is not a kvmsnap image; use "
+			       "--force to overwrite it",
+			       path);
+	return 0;
 }
 
 /*
@@ -267,6 +331,8 @@ int snap_target_create(const char *path, uint64_t size, bool force, bool wait,
 	int ret;
 
 	memset(t, 0, sizeof(*t));
+	if (snap_nbd_is_uri(path))
+		return create_nbd(path, size, force, t, err);
 	/* Guest memory: for the owner only. O_EXCL never follows a link. */
 	t->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (t->fd >= 0) {
@@ -297,6 +363,8 @@ int snap_target_open(const char *path, bool rdwr, bool wait, struct snap_target 
 
 	memset(t, 0, sizeof(*t));
 	t->fd = -1;
+	if (snap_nbd_is_uri(path))
+		return snap_nbd_open(path, rdwr, &t->nbd, &t->size, err);
 	if (stat(path, &st))
 		return sys_err(err, errno, path, "cannot open");
 	t->blockdev = S_ISBLK(st.st_mode);
@@ -326,7 +394,7 @@ int snap_target_open(const char *path, bool rdwr, bool wait, struct snap_target 
 
 bool snap_target_set_direct(struct snap_target *t)
 {
-	int fl = fcntl(t->fd, F_GETFL);
+	int fl = t->nbd ? -1 : fcntl(t->fd, F_GETFL);
 
 	/* EINVAL where the file system has no direct I/O (tmpfs on older kernels). */
 	return fl >= 0 && fcntl(t->fd, F_SETFL, fl | O_DIRECT) == 0;
@@ -334,6 +402,8 @@ bool snap_target_set_direct(struct snap_target *t)
 
 int snap_target_sync(struct snap_target *t, const char *path, struct error *err)
 {
+	if (t->nbd)
+		return snap_nbd_flush(t->nbd, err);
 	/* On a block device fsync also flushes the device's volatile write cache. */
 	if ((t->blockdev ? fsync(t->fd) : fdatasync(t->fd)) == 0)
 		return 0;
@@ -342,6 +412,8 @@ int snap_target_sync(struct snap_target *t, const char *path, struct error *err)
 
 void snap_target_close(struct snap_target *t, const char *path, bool keep)
 {
+	snap_nbd_close(t->nbd);
+	t->nbd = NULL;
 	if (t->fd >= 0)
 		close(t->fd);
 	t->fd = -1;
@@ -349,12 +421,29 @@ void snap_target_close(struct snap_target *t, const char *path, bool keep)
 		unlink(path);
 }
 
-bool snap_target_is_blank_blockdev(const char *path)
+/* An export that cannot be reached is not blank: opening it then says why. */
+static bool is_blank_export(const char *path)
+{
+	struct snap_nbd *n;
+	struct error e;
+	uint64_t size;
+	bool blank;
+
+	if (snap_nbd_open(path, false, &n, &size, &e))
+		return false;
+	blank = nbd_contents(n, size, &e) != 1;
+	snap_nbd_close(n);
+	return blank;
+}
+
+bool snap_target_is_blank(const char *path)
 {
 	struct stat st;
 	bool ours;
 	int fd;
 
+	if (snap_nbd_is_uri(path))
+		return is_blank_export(path);
 	if (stat(path, &st) || !S_ISBLK(st.st_mode))
 		return false;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -363,4 +452,9 @@ bool snap_target_is_blank_blockdev(const char *path)
 	ours = holds_image(fd);
 	close(fd);
 	return !ours;
+}
+
+bool snap_image_path_is_nbd(const char *path)
+{
+	return snap_nbd_is_uri(path);
 }

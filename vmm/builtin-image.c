@@ -395,7 +395,7 @@ static int do_create(struct image_opts *o)
 		struct json_object *j = json_object_new_object();
 
 		jadd(j, "image", json_object_new_string(o->path));
-		jadd(j, "target", json_object_new_string(img.blockdev ? "block device" : "file"));
+		jadd(j, "target", json_object_new_string(snap_image_kind(&img)));
 		jadd(j, "image_size", ju64(img.hdr.image_size));
 		jadd(j, "uuid", json_object_new_string(u));
 		jadd(j, "order", json_object_new_string(snap_order_name(img.hdr.order)));
@@ -403,9 +403,9 @@ static int do_create(struct image_opts *o)
 		jadd(j, "state", json_object_new_string(snap_state_name(img.hdr.state)));
 		print_json(j);
 	} else {
-		printf("image %s: created on a %s, %" PRIu64
+		printf("image %s: created on %s %s, %" PRIu64
 		       " bytes (%s), uuid %s, order %s, %u slot%s\n",
-		       o->path, img.blockdev ? "block device" : "file", img.hdr.image_size,
+		       o->path, img.nbd ? "an" : "a", snap_image_kind(&img), img.hdr.image_size,
 		       human(img.hdr.image_size, h, sizeof(h)), u, snap_order_name(img.hdr.order),
 		       img.nr_slots, img.nr_slots == 1 ? "" : "s");
 	}
@@ -464,8 +464,8 @@ static void info_text(const struct snap_image *img, const struct snap_footer *f)
 	char a[48], b[48];
 	unsigned int i;
 
-	printf("image:              %s (%s, %" PRIu64 " bytes)\n", img->path,
-	       img->blockdev ? "block device" : "file", img->target_size);
+	printf("image:              %s (%s, %" PRIu64 " bytes)\n", img->path, snap_image_kind(img),
+	       img->target_size);
 	printf("uuid:               %s\n", uuid_str(h->uuid, a, sizeof(a)));
 	printf("format version:     %u\n", h->version);
 	printf("created:            %s\n", iso_time(h->created_ns, a, sizeof(a)));
@@ -590,7 +590,7 @@ static void info_json(const struct snap_image *img, const struct snap_footer *f)
 	char a[48];
 
 	jadd(o, "image", json_object_new_string(img->path));
-	jadd(o, "target", json_object_new_string(img->blockdev ? "block device" : "file"));
+	jadd(o, "target", json_object_new_string(snap_image_kind(img)));
 	jadd(o, "target_size", ju64(img->target_size));
 	jadd(o, "uuid", json_object_new_string(uuid_str(h->uuid, a, sizeof(a))));
 	jadd(o, "version", ju64(h->version));
@@ -801,9 +801,11 @@ static const struct subcmd subcmds[] = {
      "                            [--order registry|size] [--slots N] [--force] [--json]",
      "Create an empty snapshot image for a VM. IMAGE is a new file, preallocated\n"
      "in full and written with zeros once (so that no snapshot pays for first\n"
-     "writes to unwritten blocks), or a raw block device that is large enough\n"
-     "and not in use.\n",
-     create_options, true, "create an empty image on a file or block device"},
+     "writes to unwritten blocks), a raw block device that is large enough\n"
+     "and not in use, or an NBD export (nbd://HOST[:PORT]/EXPORT,\n"
+     "nbd+unix:///EXPORT?socket=PATH) that is large enough, writable, flushes,\n"
+     "and is blank or already an image, formatted in place.\n",
+     create_options, true, "create an empty image on a file, block device or NBD export"},
     {"info", "image info", do_info, "info IMAGE [--slot N] [--json]",
      "Show an image's slots, then one slot's header, platform metadata, sections\n"
      "and, for a complete snapshot, its footer (digests, passes, downtime).\n",

@@ -34,11 +34,12 @@ static void restore_usage(FILE *f, const struct parse_opt *opts)
 		   "[--keep-caps]\n"
 		   "                       [--no-direct] [--json] [-v]\n"
 		   "\n"
-		   "Resume the VM saved in IMAGE, a complete snapshot image (file or block\n"
-		   "device), exactly where its snapshot paused it. The VM is rebuilt from the\n"
-		   "image's own configuration (RAM, VRAM, vCPUs) and then runs as with\n"
-		   "`kvmsnap run`. The image is checked first: an image that is empty, was\n"
-		   "interrupted, is truncated, corrupted or of another format version is refused.\n"
+		   "Resume the VM saved in IMAGE, a complete snapshot image (file, block\n"
+		   "device or NBD URI; --lazy: not NBD), exactly where its snapshot paused\n"
+		   "it. The VM is rebuilt from the image's own configuration (RAM, VRAM,\n"
+		   "vCPUs) and then runs as with `kvmsnap run`. The image is checked first:\n"
+		   "an image that is empty, was interrupted, is truncated, corrupted or of\n"
+		   "another format version is refused.\n"
 		   "\n");
 	parse_options__usage(f, opts);
 	fprintf(f, "\nWith -v the debug messages include the time of each phase.\n");

@@ -13,27 +13,28 @@
 
 static void snapshot_usage(FILE *f, const struct parse_opt *opts)
 {
-	fprintf(f, "usage: kvmsnap snapshot IMAGE --control PATH [--incremental] [--slot N]\n"
-		   "                        [--every SECONDS]\n"
-		   "                        [--max-downtime MS | --threshold SIZE]\n"
-		   "                        [--max-passes N] [--max-time SECONDS] [--order "
-		   "registry|size]\n"
-		   "                        [--slots N] [--force] [--no-direct] [--via-stream] "
-		   "[--json]\n"
-		   "                        [--no-progress] [--user USER[:GROUP]] [--keep-caps]\n"
-		   "       kvmsnap snapshot FILE --control PATH --append [--force] [limits...]\n"
-		   "\n"
-		   "Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
-		   "preallocated file or a raw block device. A missing file is created at the "
-		   "exact\n"
-		   "size `kvmsnap image size` gives. The guest keeps running; it pauses only for\n"
-		   "the last small batch of dirty pages.\n"
-		   "\n"
-		   "With --append, FILE gets an append stream instead: the benchmark baseline of\n"
-		   "classic save streams (QEMU's migrate-to-file), where every pass appends its\n"
-		   "dirty pages, so the file grows past the guest's RAM. Same engine, limits and\n"
-		   "throttle as an image; kvmsnap cannot restore it.\n"
-		   "\n");
+	fprintf(f,
+		"usage: kvmsnap snapshot IMAGE --control PATH [--incremental] [--slot N]\n"
+		"                        [--every SECONDS]\n"
+		"                        [--max-downtime MS | --threshold SIZE]\n"
+		"                        [--max-passes N] [--max-time SECONDS] [--order "
+		"registry|size]\n"
+		"                        [--slots N] [--force] [--no-direct] [--via-stream] "
+		"[--json]\n"
+		"                        [--no-progress] [--user USER[:GROUP]] [--keep-caps]\n"
+		"       kvmsnap snapshot FILE --control PATH --append [--force] [limits...]\n"
+		"\n"
+		"Take a live snapshot of the VM behind the control socket PATH into IMAGE, a\n"
+		"preallocated file, a raw block device or an NBD export (nbd://HOST[:PORT]/NAME,\n"
+		"nbd+unix:///NAME?socket=PATH). A missing file is created at the exact\n"
+		"size `kvmsnap image size` gives. The guest keeps running; it pauses only for\n"
+		"the last small batch of dirty pages.\n"
+		"\n"
+		"With --append, FILE gets an append stream instead: the benchmark baseline of\n"
+		"classic save streams (QEMU's migrate-to-file), where every pass appends its\n"
+		"dirty pages, so the file grows past the guest's RAM. Same engine, limits and\n"
+		"throttle as an image; kvmsnap cannot restore it.\n"
+		"\n");
 	parse_options__usage(f, opts);
 	fprintf(f,
 		"\nIf the dirty rate outruns the writer, the pass or time limit ends precopy and\n"
@@ -159,6 +160,11 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 		pr_err(
 		    "snapshot: --append writes a stream, not an image: drop --incremental, --slot, "
 		    "--slots, --every, --via-stream and --order");
+		return -1;
+	}
+	if (o->append && snap_image_path_is_nbd(o->image)) {
+		pr_err("snapshot: --append writes a growing file, and an NBD export has a fixed "
+		       "size: give a file");
 		return -1;
 	}
 	if (o->stream && (o->incremental || o->every_ms)) {

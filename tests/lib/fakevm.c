@@ -124,6 +124,8 @@ static int op_fetch(void *ctx, struct error *err)
 	unsigned int r;
 
 	f->fetches++;
+	if (f->on_fetch)
+		f->on_fetch(f, f->fetches);
 	if (f->fail_fetch_at && (int)f->fetches == f->fail_fetch_at)
 		return err_set(err, -EIO, "injected dirty-log failure");
 	if (f->img && f->break_fd_at && (int)f->fetches == f->break_fd_at) {
@@ -186,6 +188,8 @@ static int op_pause(void *ctx, uint64_t *us, struct error *err)
 	while (!f->acked)
 		usleep(50);
 	f->paused = 1;
+	if (f->on_pause)
+		f->on_pause(f);
 	for (r = 0; r < FAKE_NR_REGIONS; r++) {
 		memcpy(f->expect[r], f->mem[r], fake_regions[r].size);
 		/* From here, the slot's tracker counts from this snapshot. */

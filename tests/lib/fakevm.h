@@ -38,8 +38,12 @@ struct fake_vm {
 	atomic_bool stop, paused, quit;
 	atomic_uint acked;
 	unsigned int fetches;
-	int fail_fetch_at;	/* fail the Nth fetch (0: never) */
-	int break_fd_at;	/* on the Nth fetch, make the image read-only */
+	int fail_fetch_at; /* fail the Nth fetch (0: never) */
+	int break_fd_at;   /* on the Nth fetch, make the image read-only */
+	/* Called on every fetch (with its number, from 1) and at the pause: fault injection. */
+	void (*on_fetch)(struct fake_vm *f, unsigned int n);
+	void (*on_pause)(struct fake_vm *f);
+	void *hook_arg;
 	bool always_dirty;	/* every fetch finds a page written: a guest that never rests */
 	struct snap_image *img; /* the image written, or NULL: slot 0, no break_fd_at */
 	bool logging, finished;

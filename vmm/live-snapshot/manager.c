@@ -571,7 +571,7 @@ static int series_open(const struct manager_opts *o, struct series *s, struct er
 
 static void series_close(struct series *s)
 {
-	if (s->img.fd >= 0)
+	if (snap_image_is_open(&s->img))
 		snap_image_close(&s->img);
 	snap_append_close(&s->append);
 	ctl_conn__close(&s->conn);
@@ -606,7 +606,7 @@ static int series_take(const struct manager_opts *o, struct series *s, struct sn
 	ret = map_vm(&m, r, err);
 	if (!ret && m.append)
 		ret = snap_append_open(m.append, o->image, o->target.direct, o->target.force, err);
-	else if (!ret && s->img.fd < 0)
+	else if (!ret && !snap_image_is_open(&s->img))
 		ret = snap_image_prepare(o->image, &m.vm.cfg, &o->target, &s->img, err);
 	else if (!ret)
 		ret = snap_config_compare(&s->img.cfg, &m.vm.cfg, err);

@@ -248,7 +248,7 @@ int manager__receive_stream(struct ctl_conn *conn, const struct manager_opts *o,
 	json_object_put(args);
 	json_object_put(r);
 	close(rc.fd);
-	if (img.fd >= 0)
+	if (snap_image_is_open(&img))
 		snap_image_close(&img);
 	return ret;
 }

@@ -7,10 +7,12 @@
 #ifndef KVMSNAP_RESTORE_INTERNAL_H
 #define KVMSNAP_RESTORE_INTERNAL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "mem.h"
+#include "snapshot/image.h"
 #include "util/util.h"
 
 #define LOAD_CHUNK (8 * MiB) /* one read: large enough to reach the device's limit */
@@ -46,6 +48,12 @@ struct load_piece {
 
 struct loader {
 	int fd;
+	/*
+	 * An NBD export (fd -1): pieces are read through the image, one thread
+	 * at a time; the connection is one stream, and hashing still overlaps.
+	 */
+	struct snap_image *img;
+	pthread_mutex_t img_lock;
 	struct load_piece *pieces;
 	size_t nr_pieces;
 	size_t next; /* atomic: the next piece to take */

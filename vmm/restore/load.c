@@ -52,6 +52,15 @@ static int read_piece(struct loader *ld, const struct load_piece *p)
 	size_t done = 0;
 	ssize_t n;
 
+	if (fd < 0 && ld->img) {
+		struct error err;
+		int ret;
+
+		pthread_mutex_lock(&ld->img_lock);
+		ret = snap_image_pread(ld->img, p->dst, p->len, p->off, &err);
+		pthread_mutex_unlock(&ld->img_lock);
+		return ret;
+	}
 	while (done < p->len) {
 		n = pread(fd, p->dst + done, p->len - done, (off_t)(p->off + done));
 		if (n < 0 && errno == EINTR)
@@ -226,7 +235,8 @@ static int check_digests(const struct restore_image *ri, uint64_t *const *hashes
 int restore__load_eager(struct restore_image *ri, struct mem_registry *mem,
 			struct restore_load_stats *st, struct error *err)
 {
-	struct loader ld = {.fd = ri->img.fd};
+	struct loader ld = {
+	    .fd = ri->img.fd, .img = &ri->img, .img_lock = PTHREAD_MUTEX_INITIALIZER};
 	uint64_t *hashes[MEM_MAX_REGIONS] = {0};
 	uint64_t t0 = now_ns();
 	size_t n = 0;
@@ -252,7 +262,7 @@ int restore__load_eager(struct restore_image *ri, struct mem_registry *mem,
 			      mem->nr_regions);
 		goto out;
 	}
-	st->direct = fcntl(ld.fd, F_GETFL) & O_DIRECT;
+	st->direct = ld.fd >= 0 && (fcntl(ld.fd, F_GETFL) & O_DIRECT);
 	ret = restore__run_loaders(&ld, ri->img.path, &st->threads, err);
 	st->read_ns = now_ns() - t0;
 	st->direct = st->direct && (fcntl(ld.fd, F_GETFL) & O_DIRECT);

@@ -148,7 +148,7 @@ static int check_header_window(const struct snap_image *img, const struct snap_s
  * a time: the image is in the page cache often enough that mapping beats
  * reading, and the window bounds what a huge (sparse, hostile) image costs.
  */
-static int check_page_headers(const struct snap_image *img, struct error *err)
+static int check_page_headers(struct snap_image *img, struct error *err)
 {
 	const struct snap_layout *l = &img->layout;
 	unsigned int k;
@@ -162,6 +162,15 @@ static int check_page_headers(const struct snap_image *img, struct error *err)
 			void *p;
 
 			n = MIN(HEADER_WINDOW, len - pos);
+			if (img->nbd) { /* nothing to map: read the window */
+				p = malloc(n);
+				if (!p)
+					return err_set(err, -ENOMEM, "out of memory");
+				ret = snap_image_pread(img, p, n, s->offset + pos, err)
+					  ?: check_header_window(img, s, p, pos, n, err);
+				free(p);
+				continue;
+			}
 			p = mmap(NULL, n, PROT_READ, MAP_SHARED | MAP_POPULATE, img->fd,
 				 (off_t)(s->offset + pos));
 			if (p == MAP_FAILED)
@@ -222,6 +231,11 @@ int restore__open(struct restore_image *ri, const char *path, const struct resto
 	memset(ri, 0, sizeof(*ri));
 	ri->img.fd = -1;
 	ri->map_fd = -1;
+	if (lazy && snap_image_path_is_nbd(path))
+		return err_set(err, -EOPNOTSUPP,
+			       "image %s: a lazy restore maps the image into guest memory, and an "
+			       "NBD export cannot be mapped; restore it without --lazy",
+			       path);
 	if (lazy) {
 		ret = hold_device(ri, path, err);
 		if (ret)

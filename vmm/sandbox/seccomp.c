@@ -86,8 +86,10 @@ static const struct allow allowlist[] = {
     ALLOW(memfd_create, VM), ALLOW(ftruncate, VM),
     ALLOW_IF(openat, VM, ARG_MASKED_EQ, 2, OPEN_WRITE_FLAGS, O_RDONLY),
     /* the control socket */
-    ALLOW(poll, VM | MGR), ALLOW(accept4, VM), ALLOW(recvfrom, VM), ALLOW(recvmsg, VM | MGR),
-    ALLOW(sendmsg, VM), ALLOW(sendto, VM | MGR), ALLOW(getsockopt, VM),
+    ALLOW(poll, VM | MGR), ALLOW(accept4, VM), ALLOW(recvmsg, VM | MGR), ALLOW(sendmsg, VM),
+    ALLOW(sendto, VM | MGR), ALLOW(getsockopt, VM),
+    /* an NBD image: libnbd's send() and recv() on the socket it connected before */
+    ALLOW(recvfrom, VM | MGR),
     /* threads, signals, time, ids */
     /* the manager's page-hashing workers (snapshot/hashq.h) are threads too */
     ALLOW_IF(clone, VM | MGR, ARG_MASKED_EQ, 0, THREAD_FLAGS, THREAD_FLAGS), ALLOW(futex, VM | MGR),
