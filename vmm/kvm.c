@@ -251,6 +251,17 @@ bool kvm__has_exited(struct kvm *kvm)
 	return ret;
 }
 
+uint64_t kvm__progress_pages(struct kvm *kvm)
+{
+	struct kvm_cpu *cpu;
+	uint64_t total = 0;
+	unsigned int i;
+
+	kvm__for_each_cpu (kvm, cpu, i)
+		total += __atomic_load_n(&cpu->progress.pages, __ATOMIC_RELAXED);
+	return total;
+}
+
 void kvm__exit(struct kvm *kvm)
 {
 	unsigned int i;

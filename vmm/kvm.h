@@ -123,6 +123,9 @@ struct kvm {
 #define kvm__for_each_cpu(kvm, cpu, i) \
 	for ((i) = 0; (i) < (kvm)->nr_cpus && ((cpu) = (kvm)->cpus[(i)]); (i)++)
 
+/* The guests' progress counters (MSGPORT_PROGRESS) summed over the vCPUs. */
+uint64_t kvm__progress_pages(struct kvm *kvm);
+
 /* Zero kvm and mark every descriptor closed, so kvm__exit() is always safe. */
 void kvm__init(struct kvm *kvm);
 

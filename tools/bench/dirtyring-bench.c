@@ -56,17 +56,6 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-static uint64_t guest_pages(struct kvm *kvm)
-{
-	struct kvm_cpu *cpu;
-	uint64_t total = 0;
-	unsigned int i;
-
-	kvm__for_each_cpu (kvm, cpu, i)
-		total += __atomic_load_n(&cpu->progress.pages, __ATOMIC_RELAXED);
-	return total;
-}
-
 static uint64_t popcount_words(const uint64_t *bm, uint64_t words)
 {
 	uint64_t n = 0, w;
@@ -167,12 +156,12 @@ static int run_mode(const struct opts *o, enum mode m, struct result *res, struc
 	}
 	/* Warm up: the guest has touched its working set once. */
 	t0 = mono_us();
-	while (!ret && guest_pages(&vs.kvm) < o->ws / PAGE_SIZE && mono_us() - t0 < 60000000) {
+	while (!ret && kvm__progress_pages(&vs.kvm) < o->ws / PAGE_SIZE && mono_us() - t0 < 60000000) {
 		usleep(10000);
 		if (m != MODE_OFF)
 			ret = collect(&vs.kvm, m, bitmaps, &n, err);
 	}
-	g0 = guest_pages(&vs.kvm);
+	g0 = kvm__progress_pages(&vs.kvm);
 	t0 = mono_us();
 	while (!ret && mono_us() - t0 < (uint64_t)o->seconds * 1000000) {
 		usleep(o->interval_ms * 1000);
@@ -185,7 +174,7 @@ static int run_mode(const struct opts *o, enum mode m, struct result *res, struc
 		intervals++;
 	}
 	t = mono_us() - t0;
-	res->guest_pps = (double)(guest_pages(&vs.kvm) - g0) * 1e6 / (double)t;
+	res->guest_pps = (double)(kvm__progress_pages(&vs.kvm) - g0) * 1e6 / (double)t;
 	res->collected_pps = (double)collected * 1e6 / (double)t;
 	res->collect_us = intervals ? (double)spent / intervals : 0;
 	res->full_waits =

@@ -164,21 +164,10 @@ static int cmd_digest(struct request *rq)
 
 /* ---- dirty-log ---- */
 
-static uint64_t progress_pages(struct kvm *kvm)
-{
-	struct kvm_cpu *cpu;
-	uint64_t total = 0;
-	unsigned int i;
-
-	kvm__for_each_cpu (kvm, cpu, i)
-		total += __atomic_load_n(&cpu->progress.pages, __ATOMIC_RELAXED);
-	return total;
-}
-
 static void stats_restart(struct request *rq)
 {
 	rq->st->stats_ns = now_ns();
-	rq->st->stats_pages = progress_pages(rq->kvm);
+	rq->st->stats_pages = kvm__progress_pages(rq->kvm);
 }
 
 static int cmd_dirty_log(struct request *rq)
