@@ -66,6 +66,20 @@ static void uart__rx_push(struct uart *u, uint8_t c)
 	}
 }
 
+size_t uart__receive(struct uart *u, const uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&u->lock);
+	/* A guest in loopback mode hears only itself. */
+	if (!(u->r.mcr & MCR_LOOP))
+		for (; n < len && u->r.rx_count < UART_FIFO_SIZE; n++)
+			uart__rx_push(u, buf[n]);
+	uart__update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return n;
+}
+
 static void uart__transmit(struct uart *u, uint8_t c)
 {
 	if (u->r.mcr & MCR_LOOP)
