@@ -19,13 +19,14 @@
 #define KERNEL_MIN_GPA	    0x00100000ULL /* lowest address a kernel segment may load at */
 
 /* The legacy hole and what lives in it. */
-#define LOW_RAM_END    0x000a0000ULL /* 640 KiB */
-#define VGA_WINDOW_GPA 0x000a0000ULL
-#define VGA_TEXT_GPA   0x000b8000ULL /* 80x25 text cells alias the start of vga.vram */
-#define VGA_TEXT_SIZE  0x00008000ULL
-#define ACPI_GPA       0x000e0000ULL /* acpi.tables: RSDP at its start, in the scanned area */
-#define ACPI_SIZE      0x00020000ULL /* 128 KiB */
-#define HIGH_RAM_START 0x00100000ULL /* 1 MiB */
+#define LOW_RAM_END	 0x000a0000ULL /* 640 KiB */
+#define VGA_WINDOW_GPA	 0x000a0000ULL
+#define VGA_TEXT_GPA	 0x000b8000ULL /* 80x25 text cells alias the start of vga.vram */
+#define VGA_TEXT_SIZE	 0x00008000ULL
+#define ACPI_GPA	 0x000e0000ULL /* acpi.tables: RSDP at its start, in the scanned area */
+#define ACPI_SIZE	 0x00020000ULL /* 128 KiB */
+#define RESET_VECTOR_GPA 0x000ffff0ULL /* F000:FFF0, in acpi.tables: pc.c */
+#define HIGH_RAM_START	 0x00100000ULL /* 1 MiB */
 
 /* Below 4 GiB, RAM stops at 3 GiB; the rest goes above 4 GiB. */
 #define LOW_RAM_LIMIT  0xc0000000ULL

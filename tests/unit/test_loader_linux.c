@@ -281,6 +281,16 @@ TEST(e820_with_ram_above_4g)
 	mem__exit(&reg);
 }
 
+/* The real-mode reset vector writes the ACPI reset register (a kernel's "BIOS" reboot). */
+TEST_F(lx, reset_vector_writes_the_reset_register)
+{
+	static const uint8_t stub[] = {0xba, 0x02, 0x06, 0xb0, 0x01, 0xee, 0xf4, 0xeb, 0xfd};
+
+	ASSERT_EQ(memcmp(g(self, RESET_VECTOR_GPA, sizeof(stub)), stub, sizeof(stub)), 0);
+	EXPECT_EQ(PORT_ACPI_RESET, 0x602);
+	EXPECT_EQ(ACPI_RESET_VALUE, 1);
+}
+
 TEST_F(lx, default_cmdline_and_no_initrd)
 {
 	const uint8_t *zp;
