@@ -448,6 +448,13 @@ TEST_F_TIMEOUT(lx, live_snapshot_then_restore_eager_and_lazy, 3 * TEST_TIMEOUT_S
 		TH_LOG("snapshot: status %d\n%s%s", status, out, err);
 	ASSERT_EQ(status, 0);
 	at = expect_answer(_r, g, "after-snapshot", at);
+	if (at < 0) {
+		/* Whether the VM still runs, and unthrottled. */
+		RUN_CLI(out, err, "ctl", self->sock, "status", "--json");
+		TH_LOG("ctl status: %.300s", out);
+		RUN_CLI(out, err, "ctl", self->sock, "stats", "--json");
+		TH_LOG("ctl stats: %.1500s", out);
+	}
 	ASSERT_GE(at, 0);
 	status = RUN_CLI(out, err, "ctl", self->sock, "quit");
 	EXPECT_EQ(status, 0);
