@@ -39,7 +39,7 @@
 #define BAD_DMESG                                                                                 \
 	"soft lockup|hard LOCKUP|detected stall|clocksource watchdog|Marking clocksource|"        \
 	"timekeeping watchdog|hung_task|blocked for more than|Clocksource .* unstable|time went " \
-	"backwards"
+	"backwards|wd_nsec|cs_nsec|skewed"
 
 /*
  * /init. The counter's subshell rewrites 4 MiB of tmpfs between ticks; the

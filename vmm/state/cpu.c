@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 
 #include "kvm.h"
+#include "util/util.h"
 
 /* KVM refuses KVM_GET_MSRS / KVM_SET_MSRS batches of 256 or more. */
 #define MSR_BATCH 128
@@ -122,7 +123,7 @@ static int save_xcrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct er
 	ret = CPU_IOCTL(cpu, KVM_GET_XCRS, &x, err);
 	if (!ret && x.nr_xcrs > KVM_MAX_XCRS)
 		ret = err_set(err, -EIO, "vCPU %u: KVM_GET_XCRS returned %u XCRs", cpu->id,
-			       x.nr_xcrs);
+			      x.nr_xcrs);
 	p = ret ? NULL : add(w, VM_STATE_XCRS, cpu, cpu_state__xcrs_size(&x));
 	if (p)
 		cpu_state__encode_xcrs(&x, p);
@@ -141,7 +142,7 @@ static int msr_index_list(struct kvm *kvm, struct kvm_msr_list **out, struct err
 	}
 	if (probe.nmsrs > VM_STATE_MSRS_MAX)
 		return err_set(err, -E2BIG, "KVM lists %u MSRs, kvmsnap saves at most %u",
-				probe.nmsrs, VM_STATE_MSRS_MAX);
+			       probe.nmsrs, VM_STATE_MSRS_MAX);
 	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
 	if (!list)
 		return err_set(err, -ENOMEM, "out of memory for the MSR list");
@@ -215,7 +216,8 @@ static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct er
 	return ret;
 }
 
-int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
+int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc_ns,
+		    struct error *err)
 {
 	struct kvm_regs regs;
 	struct kvm_lapic_state lapic;
@@ -236,6 +238,8 @@ int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct err
 		ret = save_fpu(cpu, w, err);
 	if (!ret)
 		ret = save_xcrs(cpu, w, err);
+	if (!ret && tsc_ns)
+		*tsc_ns = now_ns(); /* IA32_TSC is among the first MSRs of the list */
 	if (!ret)
 		ret = save_msrs(cpu, w, err);
 	if (!ret)
@@ -274,8 +278,7 @@ static uint32_t type_bit(uint32_t type)
 	return 1u << (type & 0x1f);
 }
 
-int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
-		      struct error *err)
+int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec, struct error *err)
 {
 	const uint8_t *p = rec->payload;
 	uint32_t len = rec->len;
@@ -283,7 +286,7 @@ int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
 
 	if (cs->seen & type_bit(rec->type))
 		return err_set(err, -EINVAL, "vCPU %u has two %s records", rec->instance,
-				vm_state__type_name(rec->type));
+			       vm_state__type_name(rec->type));
 	switch (rec->type) {
 	case VM_STATE_REGS:
 		ret = cpu_state__decode_regs(p, len, &cs->regs, err);
@@ -344,11 +347,11 @@ int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct error *
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!(cs->seen & type_bit(required[i])))
 			return err_set(err, -EINVAL, "vCPU %u has no %s record", id,
-					vm_state__type_name(required[i]));
+				       vm_state__type_name(required[i]));
 	if (xsave == fpu)
 		return err_set(err, -EINVAL,
-				"vCPU %u needs exactly one of XSAVE and FPU, it has %s", id,
-				xsave ? "both" : "neither");
+			       "vCPU %u needs exactly one of XSAVE and FPU, it has %s", id,
+			       xsave ? "both" : "neither");
 	return 0;
 }
 
@@ -392,8 +395,8 @@ static int load_fpu(struct kvm_cpu *cpu, const struct cpu_state *cs, struct erro
 	}
 	if (!size)
 		return err_set(err, -EOPNOTSUPP,
-				"vCPU %u: the state has an XSAVE area but KVM here has no XSAVE",
-				cpu->id);
+			       "vCPU %u: the state has an XSAVE area but KVM here has no XSAVE",
+			       cpu->id);
 	/* KVM reads its own size: pad a shorter area, refuse to cut a longer one. */
 	for (i = size; i < cs->xsave_len; i++)
 		if (cs->xsave[i])
@@ -425,18 +428,19 @@ static int load_msrs(struct kvm_cpu *cpu, const struct kvm_msr_entry *e, uint32_
 		r = ioctl(cpu->fd, KVM_SET_MSRS, b);
 		if (r < 0)
 			ret = err_set(err, -errno, "vCPU %u: KVM_SET_MSRS: %s", cpu->id,
-				       strerror(errno));
+				      strerror(errno));
 		else if ((uint32_t)r < b->nmsrs)
-			ret = err_set(err, -EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx",
-				       cpu->id, b->entries[r].index,
-				       (unsigned long long)b->entries[r].data);
+			ret =
+			    err_set(err, -EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx", cpu->id,
+				    b->entries[r].index, (unsigned long long)b->entries[r].data);
 		i += b->nmsrs;
 	}
 	free(b);
 	return ret;
 }
 
-int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err)
+int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, uint64_t *tsc_ns,
+		       struct error *err)
 {
 	struct kvm_msr_entry *msrs = NULL, deadline = {0};
 	struct kvm_regs regs = cs->regs;
@@ -471,11 +475,13 @@ int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct e
 		if (!vm_cap(cpu->kvm, KVM_CAP_XCRS))
 			ret =
 			    err_set(err, -EOPNOTSUPP,
-				     "vCPU %u: the state has XCRs but KVM here has no KVM_CAP_XCRS",
-				     cpu->id);
+				    "vCPU %u: the state has XCRs but KVM here has no KVM_CAP_XCRS",
+				    cpu->id);
 		else
 			ret = CPU_IOCTL(cpu, KVM_SET_XCRS, &xcrs, err);
 	}
+	if (!ret && tsc_ns)
+		*tsc_ns = now_ns(); /* IA32_TSC is among the first MSRs of the list */
 	if (!ret)
 		ret = load_msrs(cpu, msrs, n, err);
 	if (!ret)
@@ -503,8 +509,8 @@ int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct error *err)
 {
 	if (ioctl(cpu->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
 		return err_set(err, -errno,
-				"vCPU %u: the state's TSC runs at %u kHz, this host's at %u kHz, "
-				"and KVM_SET_TSC_KHZ failed: %s",
-				cpu->id, khz, cpu->kvm->tsc_khz, strerror(errno));
+			       "vCPU %u: the state's TSC runs at %u kHz, this host's at %u kHz, "
+			       "and KVM_SET_TSC_KHZ failed: %s",
+			       cpu->id, khz, cpu->kvm->tsc_khz, strerror(errno));
 	return 0;
 }

@@ -9,7 +9,8 @@
  *   3. each vCPU: SREGS, REGS, XSAVE/FPU, XCRS, MSRS but TSC_DEADLINE,
  *      LAPIC, TSC_DEADLINE, EVENTS, MP_STATE, DEBUGREGS, PROGRESS
  *   4. devices (the UART may re-assert its line: the irqchip must be loaded)
- *   5. the clock, last, as QEMU sets kvmclock when the VM starts
+ *   5. the clock, last, as QEMU sets kvmclock when the VM starts, advanced
+ *      by the time since vCPU 0's TSC was written
  */
 #include "state/state.h"
 
@@ -20,6 +21,7 @@
 
 #include "devices/uart.h"
 #include "kvm.h"
+#include "util/util.h"
 
 /* The VM-wide and device records, decoded. */
 struct vm_records {
@@ -36,9 +38,18 @@ static uint32_t type_bit(uint32_t type)
 	return 1u << (type & 0x1f);
 }
 
-static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct error *err)
+/*
+ * kvmclock as it was when vCPU 0's TSC was read (tsc_ns): the vCPU, irqchip
+ * and UART records saved in between take milliseconds on a slow host, and a
+ * clock read that much later than the TSC would, once restored, run that
+ * much ahead of it; a Linux guest's clocksource watchdog then marks its TSC
+ * unstable (1.8 ms seen in the nested VM).
+ */
+static int save_clock(struct kvm *kvm, struct snap_state_writer *w, uint64_t tsc_ns,
+		      struct error *err)
 {
 	struct vm_clock c;
+	uint64_t now;
 	uint8_t *p;
 	int e;
 
@@ -47,6 +58,9 @@ static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct error
 		e = errno;
 		return err_set(err, -e, "KVM_GET_CLOCK: %s", strerror(e));
 	}
+	now = now_ns();
+	if (tsc_ns && now > tsc_ns && c.data.clock > now - tsc_ns)
+		c.data.clock -= now - tsc_ns;
 	c.tsc_khz = kvm->tsc_khz;
 	p = snap_state_add(w, VM_STATE_CLOCK, 0, VM_STATE_CLOCK_SIZE);
 	if (p)
@@ -59,13 +73,14 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 {
 	struct snap_state_writer w;
 	struct kvm_cpu *cpu;
+	uint64_t tsc_ns = 0;
 	unsigned int i;
 	uint8_t *p;
 	int ret = 0;
 
 	snap_state_init(&w, buf, cap);
 	kvm__for_each_cpu (kvm, cpu, i) {
-		ret = cpu_state__save(cpu, &w, err);
+		ret = cpu_state__save(cpu, &w, i ? NULL : &tsc_ns, err);
 		if (ret)
 			break;
 	}
@@ -77,7 +92,7 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 			uart__save(devs->com1, p);
 	}
 	if (!ret)
-		ret = save_clock(kvm, &w, err);
+		ret = save_clock(kvm, &w, tsc_ns, err);
 	if (!ret)
 		ret = snap_state_finish(&w, used, err);
 	return ret;
@@ -91,7 +106,7 @@ static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices
 
 	if (rec->instance != 0)
 		return err_set(err, -EINVAL, "%s record with instance %u, only 0 exists", name,
-				rec->instance);
+			       rec->instance);
 	if (rec->type == VM_STATE_UART) {
 		if (vm->seen_uart)
 			return err_set(err, -EINVAL, "two UART records");
@@ -140,16 +155,15 @@ static int check_vm_records(const struct vm_records *vm, const struct vm_state_d
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!(vm->seen & type_bit(required[i])))
 			return err_set(err, -EINVAL, "no %s record",
-					vm_state__type_name(required[i]));
+				       vm_state__type_name(required[i]));
 	if (devs->com1 && !vm->seen_uart)
 		return err_set(err, -EINVAL, "no UART record, but this VM has a UART");
 	return 0;
 }
 
 /* Read every record, decode and check it, and that nothing is missing. */
-static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs,
-		      const uint8_t *buf, size_t len, struct cpu_state *cpus, struct vm_records *vm,
-		      struct error *err)
+static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs, const uint8_t *buf,
+		      size_t len, struct cpu_state *cpus, struct vm_records *vm, struct error *err)
 {
 	struct snap_state_reader r;
 	struct snap_state_record rec;
@@ -175,12 +189,23 @@ static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs,
 	return ret;
 }
 
-static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct error *err)
+/*
+ * The clock goes on from the pause, not from now (no KVM_CLOCK_REALTIME),
+ * but from where the TSC went on: the vCPUs' TSCs were written at tsc_ns
+ * (host time) and have run since, so kvmclock gets the saved value plus the
+ * same time. Else the time the vCPU restore took between the two (a lazy
+ * restore faults the kvmclock and steal-time pages in from the image)
+ * would be a skew between the guest's TSC and kvmclock, and a Linux
+ * guest's clocksource watchdog marks its TSC unstable for it.
+ */
+static int load_clock(struct kvm *kvm, const struct vm_clock *c, uint64_t tsc_ns, struct error *err)
 {
-	/* No KVM_CLOCK_REALTIME: the guest's clock goes on from the pause, not from now. */
 	struct kvm_clock_data d = {.clock = c->data.clock};
+	uint64_t now = now_ns();
 	int e;
 
+	if (tsc_ns && now > tsc_ns)
+		d.clock += now - tsc_ns;
 	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &d) < 0) {
 		e = errno;
 		return err_set(err, -e, "KVM_SET_CLOCK: %s", strerror(e));
@@ -189,9 +214,9 @@ static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct error *e
 }
 
 static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
-		    const struct cpu_state *cpus, const struct vm_records *vm,
-		    struct error *err)
+		    const struct cpu_state *cpus, const struct vm_records *vm, struct error *err)
 {
+	uint64_t tsc_ns = 0;
 	unsigned int i;
 	int ret;
 
@@ -200,11 +225,11 @@ static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
 		for (i = 0; !ret && i < kvm->nr_cpus; i++)
 			ret = cpu_state__set_tsc_khz(kvm->cpus[i], vm->clock.tsc_khz, err);
 	for (i = 0; !ret && i < kvm->nr_cpus; i++)
-		ret = cpu_state__restore(kvm->cpus[i], &cpus[i], err);
+		ret = cpu_state__restore(kvm->cpus[i], &cpus[i], i ? NULL : &tsc_ns, err);
 	if (!ret && vm->seen_uart)
 		ret = uart__restore(devs->com1, vm->uart, vm->uart_len, err);
 	if (!ret)
-		ret = load_clock(kvm, &vm->clock, err);
+		ret = load_clock(kvm, &vm->clock, tsc_ns, err);
 	return ret;
 }
 
