@@ -464,6 +464,96 @@ TEST_F_TIMEOUT(lx, live_snapshot_then_restore_eager_and_lazy, 3 * TEST_TIMEOUT_S
 	restore_and_check(self, _r, true, before, at_quit);
 }
 
+/*
+ * Save the guest behind self->sock live into image while it counts, see
+ * it answer, and quit it. *before gets the last tick seen before the
+ * snapshot, *at_quit the last one printed.
+ */
+static void snapshot_and_quit(struct _fixture_lx *self, struct th_result *_r, const char *sock,
+			      const char *image, long from, long *before, long *at_quit)
+{
+	struct guest *g = &self->g;
+	char out[OUT_MAX], err[OUT_MAX];
+	int status;
+	long at;
+
+	read_file(g->serial, g->buf, sizeof(g->buf));
+	*before = last_tick(g->buf, from);
+	status = RUN_CLI(out, err, "snapshot", image, "--control", sock);
+	if (status)
+		TH_LOG("snapshot: status %d\n%s%s", status, out, err);
+	ASSERT_EQ(status, 0);
+	at = expect_answer(_r, g, "after-snapshot", from);
+	ASSERT_GE(at, 0);
+	EXPECT_EQ(RUN_CLI(out, err, "ctl", sock, "quit"), 0);
+	EXPECT_EQ(wait_or_kill(g->pid, END_TIMEOUT_MS), 0);
+	g->pid = -1;
+	read_file(g->serial, g->buf, sizeof(g->buf));
+	*at_quit = last_tick(g->buf, 0);
+}
+
+/* The first whole tick of a restored guest; the offset past it. */
+static long restored_first_tick(struct th_result *_r, struct guest *g, long *first)
+{
+	long at = guest_wait(g, "tick ", 0, REPLY_TIMEOUT_MS);
+
+	if (at < 0)
+		guest_show(g);
+	ASSERT_GE(at, 0);
+	ASSERT_GE(guest_wait(g, "\n", at, REPLY_TIMEOUT_MS), 0);
+	ASSERT_GE(guest_wait(g, "tick ", at, REPLY_TIMEOUT_MS), 0);
+	*first = first_tick(g->buf, at);
+	return at;
+}
+
+/* Two cycles: boot, save, restore with a control socket, save that, restore again. */
+TEST_F_TIMEOUT(lx, two_snapshot_restore_cycles, 3 * TEST_TIMEOUT_S)
+{
+	char image2[160], sock2[160], want[32];
+	/* Its own socket: the first VM's keeper removes the first one when it can. */
+	const char *second[] = {"restore",   self->image, "--serial", "stdio",
+				"--control", sock2,	  NULL};
+	struct guest *g = &self->g;
+	long at, before, at_quit, first;
+
+	snprintf(image2, sizeof(image2), "%s/vm2.img", self->dir);
+	snprintf(sock2, sizeof(sock2), "%s/ctl2", self->dir);
+	ASSERT_EQ(boot(self, "boot", true), 0);
+	at = guest_wait(g, MARKER, 0, BOOT_TIMEOUT_MS);
+	if (at < 0)
+		guest_show(g);
+	ASSERT_GE(at, 0);
+	ASSERT_GE(guest_wait(g, "tick 5", at, REPLY_TIMEOUT_MS), 0);
+	snapshot_and_quit(self, _r, self->sock, self->image, at, &before, &at_quit);
+
+	/* Cycle 2: the restored VM counts on, and is saved live in turn. */
+	ASSERT_EQ(guest_start(self, "cycle2", second), 0);
+	at = restored_first_tick(_r, g, &first);
+	TH_LOG("cycle 2: first whole tick %ld; before the snapshot %ld, at quit %ld", first, before,
+	       at_quit);
+	EXPECT_GT(first, before);
+	EXPECT_LE(first, at_quit + 2);
+	snprintf(want, sizeof(want), "tick %ld", first + 3);
+	ASSERT_GE(guest_wait(g, want, at, REPLY_TIMEOUT_MS), 0);
+	snapshot_and_quit(self, _r, sock2, image2, at, &before, &at_quit);
+
+	/* Cycle 3: from the second image. */
+	{
+		const char *third[] = {"restore", image2, "--serial", "stdio", NULL};
+
+		ASSERT_EQ(guest_start(self, "cycle3", third), 0);
+	}
+	at = restored_first_tick(_r, g, &first);
+	TH_LOG("cycle 3: first whole tick %ld; before the snapshot %ld, at quit %ld", first, before,
+	       at_quit);
+	EXPECT_GT(first, before);
+	EXPECT_LE(first, at_quit + 2);
+	at = expect_answer(_r, g, "after-two-cycles", 0);
+	ASSERT_GE(at, 0);
+	expect_clean_dmesg(_r, g, at);
+	EXPECT_EQ(guest_end(g, "poweroff"), 0);
+}
+
 /* ---- bad kernels: refused before anything runs, on any host with /dev/kvm ---- */
 
 #define BZ_SETUP_BYTES (5 * 512)
