@@ -12,7 +12,6 @@
 #include <sys/ioctl.h>
 
 #include "kvm.h"
-#include "util/util.h"
 
 /* KVM refuses KVM_GET_MSRS / KVM_SET_MSRS batches of 256 or more. */
 #define MSR_BATCH 128
@@ -191,7 +190,8 @@ static int read_msrs(struct kvm_cpu *cpu, const struct kvm_msr_list *list,
 	return 0;
 }
 
-static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
+static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc,
+		     struct error *err)
 {
 	struct kvm_msr_list *list = NULL;
 	struct kvm_msr_entry *e;
@@ -208,6 +208,9 @@ static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct er
 		return err_set(err, -ENOMEM, "out of memory for MSRs");
 	}
 	ret = read_msrs(cpu, list, e, &n, err);
+	for (uint32_t i = 0; !ret && tsc && i < n; i++)
+		if (e[i].index == MSR_IA32_TSC_NR)
+			*tsc = e[i].data;
 	p = ret ? NULL : add(w, VM_STATE_MSRS, cpu, cpu_state__msrs_size(n));
 	if (p)
 		cpu_state__encode_msrs(e, n, p);
@@ -216,7 +219,7 @@ static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct er
 	return ret;
 }
 
-int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc_ns,
+int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc,
 		    struct error *err)
 {
 	struct kvm_regs regs;
@@ -238,10 +241,8 @@ int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *
 		ret = save_fpu(cpu, w, err);
 	if (!ret)
 		ret = save_xcrs(cpu, w, err);
-	if (!ret && tsc_ns)
-		*tsc_ns = now_ns(); /* IA32_TSC is among the first MSRs of the list */
 	if (!ret)
-		ret = save_msrs(cpu, w, err);
+		ret = save_msrs(cpu, w, tsc, err);
 	if (!ret)
 		ret = CPU_IOCTL(cpu, KVM_GET_LAPIC, &lapic, err);
 	p = ret ? NULL : add(w, VM_STATE_LAPIC, cpu, VM_STATE_LAPIC_SIZE);
@@ -439,8 +440,33 @@ static int load_msrs(struct kvm_cpu *cpu, const struct kvm_msr_entry *e, uint32_
 	return ret;
 }
 
-int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, uint64_t *tsc_ns,
-		       struct error *err)
+int cpu_state__read_tsc(struct kvm_cpu *cpu, uint64_t *tsc, struct error *err)
+{
+	union {
+		struct kvm_msrs m;
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} b;
+
+	memset(&b, 0, sizeof(b));
+	b.m.nmsrs = 1;
+	b.m.entries[0].index = MSR_IA32_TSC_NR;
+	if (ioctl(cpu->fd, KVM_GET_MSRS, &b.m) != 1)
+		return err_set(err, -EIO, "vCPU %u: KVM_GET_MSRS IA32_TSC failed", cpu->id);
+	*tsc = b.m.entries[0].data;
+	return 0;
+}
+
+uint64_t cpu_state__saved_tsc(const struct cpu_state *cs)
+{
+	uint32_t i;
+
+	for (i = 0; i < cs->nmsrs; i++)
+		if (cs->msrs[i].index == MSR_IA32_TSC_NR)
+			return cs->msrs[i].data;
+	return 0;
+}
+
+int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err)
 {
 	struct kvm_msr_entry *msrs = NULL, deadline = {0};
 	struct kvm_regs regs = cs->regs;
@@ -480,8 +506,6 @@ int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, uint64_t
 		else
 			ret = CPU_IOCTL(cpu, KVM_SET_XCRS, &xcrs, err);
 	}
-	if (!ret && tsc_ns)
-		*tsc_ns = now_ns(); /* IA32_TSC is among the first MSRs of the list */
 	if (!ret)
 		ret = load_msrs(cpu, msrs, n, err);
 	if (!ret)

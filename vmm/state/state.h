@@ -173,21 +173,21 @@ struct cpu_state {
 
 /*
  * Append this vCPU's records; 0 or -errno from KVM (w->overflow is checked
- * at the end). tsc_ns, if not NULL, gets the host time (now_ns()) at which
- * IA32_TSC was read.
+ * at the end). tsc, if not NULL, gets the IA32_TSC value saved (left alone
+ * if KVM lists no TSC).
  */
-int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc_ns,
+int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc,
 		    struct error *err);
+/* The vCPU's IA32_TSC now, in one KVM_GET_MSRS. */
+int cpu_state__read_tsc(struct kvm_cpu *cpu, uint64_t *tsc, struct error *err);
 /* Decode one 0x01xx record into cs (zeroed before the first one). */
 int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec, struct error *err);
 /* Every record a vCPU needs is there. */
 int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct error *err);
-/*
- * Load cs into the vCPU in the documented order. tsc_ns, if not NULL, gets
- * the host time (now_ns()) at which IA32_TSC was written.
- */
-int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, uint64_t *tsc_ns,
-		       struct error *err);
+/* Load cs into the vCPU in the documented order. */
+int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err);
+/* The IA32_TSC value in cs, 0 if it has none. */
+uint64_t cpu_state__saved_tsc(const struct cpu_state *cs);
 int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct error *err);
 void cpu_state__free(struct cpu_state *cs);
 

@@ -10,7 +10,7 @@
  *      LAPIC, TSC_DEADLINE, EVENTS, MP_STATE, DEBUGREGS, PROGRESS
  *   4. devices (the UART may re-assert its line: the irqchip must be loaded)
  *   5. the clock, last, as QEMU sets kvmclock when the VM starts, advanced
- *      by the time since vCPU 0's TSC was written
+ *      by what vCPU 0's TSC ran since it was written
  */
 #include "state/state.h"
 
@@ -21,7 +21,6 @@
 
 #include "devices/uart.h"
 #include "kvm.h"
-#include "util/util.h"
 
 /* The VM-wide and device records, decoded. */
 struct vm_records {
@@ -38,29 +37,44 @@ static uint32_t type_bit(uint32_t type)
 	return 1u << (type & 0x1f);
 }
 
+/* Nanoseconds in delta TSC cycles at khz; 0 past a minute (not a gap, a bad value). */
+static uint64_t tsc_delta_ns(uint64_t from, uint64_t to, uint32_t khz)
+{
+	uint64_t d = to - from;
+
+	if (!khz || to <= from || d / khz > 60000)
+		return 0;
+	return d * 1000000 / khz;
+}
+
 /*
- * kvmclock as it was when vCPU 0's TSC was read (tsc_ns): the vCPU, irqchip
- * and UART records saved in between take milliseconds on a slow host, and a
+ * kvmclock as it was when vCPU 0's TSC was saved (tsc): the vCPU, irqchip
+ * and UART records read in between take milliseconds on a slow host, and a
  * clock read that much later than the TSC would, once restored, run that
- * much ahead of it; a Linux guest's clocksource watchdog then marks its TSC
- * unstable (1.8 ms seen in the nested VM).
+ * much ahead of it: a Linux guest's clocksource watchdog then marks its TSC
+ * unstable (1.8 ms seen in the nested VM). The guest's own TSC, read just
+ * before the clock, measures the gap.
  */
-static int save_clock(struct kvm *kvm, struct snap_state_writer *w, uint64_t tsc_ns,
-		      struct error *err)
+static int save_clock(struct kvm *kvm, struct snap_state_writer *w, uint64_t tsc, struct error *err)
 {
 	struct vm_clock c;
-	uint64_t now;
+	uint64_t now_tsc = 0, gap;
 	uint8_t *p;
-	int e;
+	int e, ret;
 
 	memset(&c, 0, sizeof(c));
+	if (tsc && kvm->nr_cpus) {
+		ret = cpu_state__read_tsc(kvm->cpus[0], &now_tsc, err);
+		if (ret)
+			return ret;
+	}
 	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c.data) < 0) {
 		e = errno;
 		return err_set(err, -e, "KVM_GET_CLOCK: %s", strerror(e));
 	}
-	now = now_ns();
-	if (tsc_ns && now > tsc_ns && c.data.clock > now - tsc_ns)
-		c.data.clock -= now - tsc_ns;
+	gap = tsc ? tsc_delta_ns(tsc, now_tsc, kvm->tsc_khz) : 0;
+	if (gap < c.data.clock)
+		c.data.clock -= gap;
 	c.tsc_khz = kvm->tsc_khz;
 	p = snap_state_add(w, VM_STATE_CLOCK, 0, VM_STATE_CLOCK_SIZE);
 	if (p)
@@ -73,14 +87,14 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 {
 	struct snap_state_writer w;
 	struct kvm_cpu *cpu;
-	uint64_t tsc_ns = 0;
+	uint64_t tsc = 0;
 	unsigned int i;
 	uint8_t *p;
 	int ret = 0;
 
 	snap_state_init(&w, buf, cap);
 	kvm__for_each_cpu (kvm, cpu, i) {
-		ret = cpu_state__save(cpu, &w, i ? NULL : &tsc_ns, err);
+		ret = cpu_state__save(cpu, &w, i ? NULL : &tsc, err);
 		if (ret)
 			break;
 	}
@@ -92,7 +106,7 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 			uart__save(devs->com1, p);
 	}
 	if (!ret)
-		ret = save_clock(kvm, &w, tsc_ns, err);
+		ret = save_clock(kvm, &w, tsc, err);
 	if (!ret)
 		ret = snap_state_finish(&w, used, err);
 	return ret;
@@ -191,21 +205,25 @@ static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs,
 
 /*
  * The clock goes on from the pause, not from now (no KVM_CLOCK_REALTIME),
- * but from where the TSC went on: the vCPUs' TSCs were written at tsc_ns
- * (host time) and have run since, so kvmclock gets the saved value plus the
- * same time. Else the time the vCPU restore took between the two (a lazy
- * restore faults the kvmclock and steal-time pages in from the image)
- * would be a skew between the guest's TSC and kvmclock, and a Linux
- * guest's clocksource watchdog marks its TSC unstable for it.
+ * but from where vCPU 0's TSC went on since it was written: the vCPU
+ * restore takes time (a lazy restore faults the kvmclock and steal-time
+ * pages in from the image), and a clock set that much later would lag the
+ * TSC by it. The TSC, read just before KVM_SET_CLOCK, measures the gap.
  */
-static int load_clock(struct kvm *kvm, const struct vm_clock *c, uint64_t tsc_ns, struct error *err)
+static int load_clock(struct kvm *kvm, const struct vm_clock *c, uint64_t saved_tsc,
+		      struct error *err)
 {
 	struct kvm_clock_data d = {.clock = c->data.clock};
-	uint64_t now = now_ns();
-	int e;
+	uint32_t khz = c->tsc_khz ? c->tsc_khz : kvm->tsc_khz;
+	uint64_t now_tsc;
+	int e, ret;
 
-	if (tsc_ns && now > tsc_ns)
-		d.clock += now - tsc_ns;
+	if (saved_tsc && kvm->nr_cpus) {
+		ret = cpu_state__read_tsc(kvm->cpus[0], &now_tsc, err);
+		if (ret)
+			return ret;
+		d.clock += tsc_delta_ns(saved_tsc, now_tsc, khz);
+	}
 	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &d) < 0) {
 		e = errno;
 		return err_set(err, -e, "KVM_SET_CLOCK: %s", strerror(e));
@@ -216,7 +234,6 @@ static int load_clock(struct kvm *kvm, const struct vm_clock *c, uint64_t tsc_ns
 static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
 		    const struct cpu_state *cpus, const struct vm_records *vm, struct error *err)
 {
-	uint64_t tsc_ns = 0;
 	unsigned int i;
 	int ret;
 
@@ -225,11 +242,12 @@ static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
 		for (i = 0; !ret && i < kvm->nr_cpus; i++)
 			ret = cpu_state__set_tsc_khz(kvm->cpus[i], vm->clock.tsc_khz, err);
 	for (i = 0; !ret && i < kvm->nr_cpus; i++)
-		ret = cpu_state__restore(kvm->cpus[i], &cpus[i], i ? NULL : &tsc_ns, err);
+		ret = cpu_state__restore(kvm->cpus[i], &cpus[i], err);
 	if (!ret && vm->seen_uart)
 		ret = uart__restore(devs->com1, vm->uart, vm->uart_len, err);
 	if (!ret)
-		ret = load_clock(kvm, &vm->clock, tsc_ns, err);
+		ret = load_clock(kvm, &vm->clock, kvm->nr_cpus ? cpu_state__saved_tsc(&cpus[0]) : 0,
+				 err);
 	return ret;
 }
 
