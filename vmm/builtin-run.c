@@ -96,11 +96,14 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 	    PC_OPTIONS(&o->pc, NULL),
 	    OPT_STRING(0, "guest", &o->guest_text, "SPEC", "a built-in test guest (below)"),
 	    OPT_STRING(0, "kernel", &o->kernel.path, "FILE",
-		       "a Multiboot v1 kernel (entered as the spec says) or an\n"
-		       "ELF64 kernel (entered in 64-bit mode)"),
-	    OPT_STRING(0, "append", &o->kernel.append, "STR", "kernel command line"),
+		       "a Linux bzImage (64-bit boot protocol), a Multiboot v1\n"
+		       "kernel (entered as the spec says) or an ELF64 kernel\n"
+		       "(entered in 64-bit mode)"),
+	    OPT_STRING(0, "append", &o->kernel.append, "STR",
+		       "kernel command line (Linux: default console=ttyS0)"),
 	    OPT_CALLBACK(0, "initrd", o, "FILES", parse_initrds,
-			 "Multiboot modules, comma-separated"),
+			 "comma-separated: Linux's initrd (the files back to\n"
+			 "back) or Multiboot modules"),
 	    OPT_STRING(0, "snapshot", &o->snapshot, "IMAGE",
 		       "take a live snapshot into IMAGE once the guest has run for\n"
 		       "--snapshot-after SECONDS (default 1), as `kvmsnap snapshot`\n"

@@ -31,22 +31,23 @@ int cmd_bench(int argc, char **argv);
  * kvm_dev, user (const char *) and keep_caps (bool); VM_OPTIONS_DEFAULTS(o)
  * sets their defaults before parsing.
  */
-#define VM_OPTIONS(o)                                                            \
-	OPT_STRING(0, "control", &(o)->control, "PATH",                          \
-		   "serve the JSON control protocol on this UNIX socket"),       \
-	    OPT_STRING(0, "serial", &(o)->serial, "WHERE",                       \
-		       "guest serial output: stdio (default), a file, or none"), \
-	    OPT_STRING(0, "kvm-device", &(o)->kvm_dev, "PATH",                   \
-		       "the KVM device, default /dev/kvm"),                      \
-	    USER_OPTION(o),                                                      \
-	    OPT_BOOL(0, "keep-caps", &(o)->keep_caps,                            \
-		     "no lock-down: keep the user, every capability and no\n"    \
-		     "seccomp filter. By default, once /dev/kvm, the serial\n"   \
-		     "file and the control socket are open, kvmsnap switches\n"  \
-		     "to --user, drops every capability, sets no_new_privs\n"    \
-		     "and allows only the syscalls it needs. Keep them only\n"   \
-		     "to debug (e.g. to attach perf or gdb as root);\n"          \
-		     "KVMSNAP_KEEP_CAPS=1 in the environment does the same."),   \
+#define VM_OPTIONS(o)                                                              \
+	OPT_STRING(0, "control", &(o)->control, "PATH",                            \
+		   "serve the JSON control protocol on this UNIX socket"),         \
+	    OPT_STRING(0, "serial", &(o)->serial, "WHERE",                         \
+		       "guest serial line: stdio (default; stdin is its input),\n" \
+		       "a file (output only), or none"),                           \
+	    OPT_STRING(0, "kvm-device", &(o)->kvm_dev, "PATH",                     \
+		       "the KVM device, default /dev/kvm"),                        \
+	    USER_OPTION(o),                                                        \
+	    OPT_BOOL(0, "keep-caps", &(o)->keep_caps,                              \
+		     "no lock-down: keep the user, every capability and no\n"      \
+		     "seccomp filter. By default, once /dev/kvm, the serial\n"     \
+		     "file and the control socket are open, kvmsnap switches\n"    \
+		     "to --user, drops every capability, sets no_new_privs\n"      \
+		     "and allows only the syscalls it needs. Keep them only\n"     \
+		     "to debug (e.g. to attach perf or gdb as root);\n"            \
+		     "KVMSNAP_KEEP_CAPS=1 in the environment does the same."),     \
 	    OPT_BOOL('v', "verbose", &log_verbose, "debug messages")
 
 /* --user for a struct with a const char *user: run, restore and snapshot. */

@@ -11,11 +11,15 @@ static const struct {
 	const char *text;
 	unsigned int kinds;
 } exit_statuses[] = {
-    {"0", "success (a VM: ended by `kvmsnap ctl PATH quit`)", VM | REQUEST},
+    {"0",
+     "success (a VM: ended by `kvmsnap ctl PATH quit`, or the guest\n"
+     "            powered off)",
+     VM | REQUEST},
     {"1", "the snapshot, image check or control request failed", REQUEST},
     {"2", "bad input (a usage error, a refused image) or kvmsnap failed", VM | REQUEST},
     {"4", "the guest crashed", VM},
     {"6", "the guest reported a failed self-check", VM},
+    {"8", "the guest asked for a reboot (kvmsnap ends the VM)", VM},
     {"(v<<1)|1",
      "the guest wrote v to the debug-exit port 0xf4 or the message\n"
      "            port's exit register",

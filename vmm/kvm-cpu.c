@@ -38,7 +38,7 @@ static void kvm_cpu__on_kick(int sig)
 		__atomic_store_n(&current_cpu->run->immediate_exit, 1, __ATOMIC_RELAXED);
 }
 
-/* Give each vCPU its own APIC id in CPUID, as the MADT says. */
+/* Give each vCPU its own APIC id in CPUID, as the MADT says, and say it is a guest. */
 static int kvm_cpu__set_cpuid(struct kvm_cpu *cpu, struct error *err)
 {
 	const struct kvm_cpuid2 *src = cpu->kvm->cpuid;
@@ -56,6 +56,12 @@ static int kvm_cpu__set_cpuid(struct kvm_cpu *cpu, struct error *err)
 		switch (e->function) {
 		case 1:
 			e->ebx = (e->ebx & 0x00ffffff) | (cpu->id << 24);
+			/*
+			 * The hypervisor bit: without it Linux never reads KVM's
+			 * leaves at 0x40000000, so it has no kvmclock and no TSC
+			 * frequency, and finds no PIT to calibrate against.
+			 */
+			e->ecx |= 1u << 31;
 			break;
 		case 0xb:
 		case 0x1f:
@@ -171,14 +177,19 @@ static int kvm_cpu__set_entry(struct kvm_cpu *cpu, struct error *err)
 	sregs.gdt.limit = BOOT_GDT_SIZE - 1;
 	flat_segment(&sregs.ds, BOOT_DS, SEG_DATA, false, true);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	if (b->mode == BOOT_LONG64) {
-		flat_segment(&sregs.cs, BOOT_CS64, SEG_CODE, true, false);
+	if (b->mode == BOOT_LINUX64) {
+		flat_segment(&sregs.ds, LINUX_BOOT_DS, SEG_DATA, false, true);
+		sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
+	}
+	if (b->mode == BOOT_LONG64 || b->mode == BOOT_LINUX64) {
+		flat_segment(&sregs.cs, b->mode == BOOT_LINUX64 ? LINUX_BOOT_CS : BOOT_CS64,
+			     SEG_CODE, true, false);
 		sregs.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
 		sregs.cr3 = BOOT_PGTABLE_GPA;
 		sregs.cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT;
 		sregs.efer = EFER_LME | EFER_LMA;
 		regs.rdi = b->rdi;
-		regs.rsi = cpu->id;
+		regs.rsi = b->mode == BOOT_LINUX64 ? b->rsi : cpu->id;
 		regs.rsp = b->rsp;
 	} else {
 		/* Multiboot: protected mode, paging off, flat 4 GiB segments. */
@@ -301,9 +312,11 @@ static bool kvm_cpu__handle_exit(struct kvm_cpu *cpu)
 		    cpu, "triple fault (shutdown): an exception had no working handler");
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
-		kvm__request_exit(cpu->kvm, EXIT_OK,
-				  "vCPU %u: guest system event %u (shutdown or reset)", cpu->id,
-				  run->system_event.type);
+		kvm__request_exit(
+		    cpu->kvm,
+		    run->system_event.type == KVM_SYSTEM_EVENT_RESET ? EXIT_GUEST_RESET : EXIT_OK,
+		    "vCPU %u: guest system event %u (shutdown or reset)", cpu->id,
+		    run->system_event.type);
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "VM entry failed, hardware reason 0x%llx",

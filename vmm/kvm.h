@@ -30,6 +30,7 @@ struct uart;
 enum boot_mode {
 	BOOT_LONG64,	 /* 64-bit mode, host page tables at BOOT_PGTABLE_GPA */
 	BOOT_MULTIBOOT1, /* 32-bit protected mode, paging off, as Multiboot v1 */
+	BOOT_LINUX64,	 /* BOOT_LONG64 with Linux's GDT selectors and RSI = the zero page */
 };
 
 struct boot_state {
@@ -37,6 +38,7 @@ struct boot_state {
 	uint64_t entry;
 	uint64_t rsp;	    /* 0: leave it to the guest */
 	uint64_t rdi;	    /* BOOT_LONG64: first argument */
+	uint64_t rsi;	    /* BOOT_LINUX64: the zero page */
 	uint64_t eax, ebx;  /* BOOT_MULTIBOOT1 */
 	bool all_cpus;	    /* every vCPU enters at entry (RSI = index); else APs wait for SIPI */
 	uint64_t image_end; /* first GPA above everything the loader placed */

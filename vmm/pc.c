@@ -80,6 +80,29 @@ static int setup_bios(struct mem_registry *reg, struct error *err)
 	return ret;
 }
 
+/*
+ * The real-mode reset vector, F000:FFF0 = 0xffff0, the last 16 bytes of the
+ * ACPI region (on a PC, the top of the BIOS shadow). A hardware-reduced
+ * kernel without EFI reboots by jumping there (x86's reboot order after the
+ * ACPI reset register: "EFI", which does nothing, then "BIOS"). The stub
+ * writes the ACPI reset register, so that way ends the VM as a reboot too:
+ *   mov dx, PORT_ACPI_RESET; mov al, ACPI_RESET_VALUE; out dx, al; hlt; jmp $-1
+ */
+static void put_reset_vector(uint8_t *p)
+{
+	const uint8_t stub[] = {0xba,
+				PORT_ACPI_RESET & 0xff,
+				PORT_ACPI_RESET >> 8,
+				0xb0,
+				ACPI_RESET_VALUE,
+				0xee,
+				0xf4,
+				0xeb,
+				0xfd};
+
+	memcpy(p, stub, sizeof(stub));
+}
+
 static int setup_acpi(struct mem_registry *reg, const struct pc_config *cfg, struct error *err)
 {
 	struct acpi_config acfg = {
@@ -97,6 +120,8 @@ static int setup_acpi(struct mem_registry *reg, const struct pc_config *cfg, str
 		ret = mem__add_range(reg, r, ACPI_GPA, ACPI_SIZE, 0, err);
 	if (!ret)
 		ret = acpi__build(r->host, &acfg, err);
+	if (!ret)
+		put_reset_vector((uint8_t *)r->host + RESET_VECTOR_GPA - ACPI_GPA);
 	return ret;
 }
 

@@ -11,6 +11,7 @@
 #include "control/control.h"
 #include "devices/debug-exit.h"
 #include "devices/msgport.h"
+#include "devices/power.h"
 #include "layout.h"
 #include "live-snapshot/session.h"
 #include "util/util.h"
@@ -22,6 +23,7 @@ void vm_setup__init(struct vm_setup *vs)
 	vs->con.fd = -1;
 	vs->listen_fd = -1;
 	vs->keeper.fd = -1;
+	serial_input__init(&vs->input);
 }
 
 static void block_signals(void)
@@ -46,6 +48,11 @@ int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct er
 	if (ret)
 		return ret;
 	vs->kvm.console = &vs->con;
+	if (!strcmp(o->serial, "stdio")) {
+		ret = serial_input__open(&vs->input, err);
+		if (ret)
+			return ret;
+	}
 	if (o->control) {
 		vs->listen_fd = control__listen(o->control, err);
 		if (vs->listen_fd < 0)
@@ -99,6 +106,10 @@ int vm_setup__add_devices(struct vm_setup *vs, struct error *err)
 		ret = debug_exit__init(kvm, PORT_DEBUG_EXIT);
 	if (!ret)
 		ret = msgport__init(kvm, MSGPORT_GPA);
+	if (!ret)
+		ret = rtc__init(&vs->rtc, kvm, PORT_CMOS);
+	if (!ret)
+		ret = power__init(kvm);
 	if (ret)
 		return err_errno(err, ret, "cannot register devices");
 	return 0;
@@ -140,6 +151,9 @@ int vm_setup__start(struct vm_setup *vs, bool paused)
 {
 	if (pthread_create(&vs->sigthr, NULL, signal_thread, &vs->kvm) == 0)
 		vs->sigthr_started = true;
+	/* Without it the guest still runs and prints: warn, do not stop. */
+	if (serial_input__start(&vs->input, &vs->com1))
+		pr_warn("serial input: cannot start its thread; the guest gets no input");
 	return paused ? kvm_cpu__start_all_paused(&vs->kvm) : kvm_cpu__start_all(&vs->kvm);
 }
 
@@ -182,6 +196,8 @@ void vm_setup__teardown(struct vm_setup *vs)
 			unlink(vs->control);
 		vs->listen_fd = -1;
 	}
+	/* Before the VM goes: the reader raises COM1's interrupt through it. */
+	serial_input__stop(&vs->input);
 	kvm__exit(&vs->kvm);
 	console__close(&vs->con);
 	keeper__finish(&vs->keeper);

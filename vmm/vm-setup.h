@@ -11,7 +11,8 @@
  *                            keeper (sandbox/keeper.h)
  *   vm_setup__create()       /dev/kvm, the VM, the PC's memory regions
  *   vm_setup__add_cpus()     KVM memory slots, the vCPUs
- *   vm_setup__add_devices()  UART, debug-exit, message port
+ *   vm_setup__add_devices()  UART, debug-exit, message port, RTC, ACPI
+ *                            power registers
  *   vm_setup__lock_down()    unprivileged user, no capabilities, seccomp
  *                            allowlist (unless keep_caps)
  *   vm_setup__start()        signal thread, vCPU threads (optionally parked)
@@ -32,6 +33,8 @@
 #include <stdbool.h>
 
 #include "devices/console.h"
+#include "devices/rtc.h"
+#include "devices/serial-input.h"
 #include "sandbox/keeper.h"
 #include "devices/uart.h"
 #include "kvm.h"
@@ -51,6 +54,8 @@ struct vm_setup {
 	struct kvm kvm;
 	struct console con;
 	struct uart com1;
+	struct rtc rtc;
+	struct serial_input input; /* stdin to com1, with --serial stdio */
 	int listen_fd;
 	const char *control;
 	pthread_t sigthr;
@@ -63,8 +68,8 @@ void vm_setup__init(struct vm_setup *vs);
 
 /*
  * Block SIGINT/SIGTERM/SIGHUP in every thread to come (the signal thread
- * takes them), ignore SIGPIPE, open the serial sink and listen on the
- * control socket; unless o->keep_caps, start the keeper that removes the
+ * takes them), ignore SIGPIPE, open the serial sink (and with stdio, the
+ * serial input) and listen on the control socket; unless o->keep_caps, start the keeper that removes the
  * socket once this process is gone.
  */
 int vm_setup__open(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
@@ -87,7 +92,7 @@ int vm_setup__add_devices(struct vm_setup *vs, struct error *err);
 int vm_setup__lock_down(struct vm_setup *vs, const struct vm_setup_opts *o, struct error *err);
 
 /*
- * Start the signal thread and the vCPU threads. With paused, the vCPUs park
+ * Start the signal thread, the serial input and the vCPU threads. With paused, the vCPUs park
  * before their first KVM_RUN and the VM is paused (`ctl resume` or
  * kvm__resume() lets them go) when this returns.
  */

@@ -139,6 +139,16 @@ static void check_sdt(struct th_result *_r, const uint8_t *buf, const struct acp
 	ASSERT_EQ(nmadt, 1);
 }
 
+/* A Generic Address Structure naming one byte at an I/O port. */
+static void expect_gas_io8(struct th_result *_r, const uint8_t *g, uint64_t port)
+{
+	EXPECT_EQ(g[0], 1); /* system I/O */
+	EXPECT_EQ(g[1], 8);
+	EXPECT_EQ(g[2], 0);
+	EXPECT_EQ(g[3], 1); /* byte access */
+	EXPECT_EQ(get_le(g + 4, 8), port);
+}
+
 static void check_fadt(struct th_result *_r, const uint8_t *buf, const struct acpi_config *cfg,
 		       struct found *f)
 {
@@ -153,6 +163,13 @@ static void check_fadt(struct th_result *_r, const uint8_t *buf, const struct ac
 	ASSERT_FALSE(boot & 2);		  /* no 8042 */
 	ASSERT_FALSE(boot & 4);		  /* VGA is present */
 	ASSERT_EQ(get_le(t + 36, 4), 0u); /* no FACS: hardware-reduced */
+	ASSERT_FALSE(boot & 0x20);	  /* the CMOS RTC is there */
+	/* Reset register (RESET_REG_SUP), sleep control and status: byte ports. */
+	ASSERT_TRUE(get_le(t + 112, 4) & (1u << 10));
+	expect_gas_io8(_r, t + 116, 0x602);
+	ASSERT_EQ(t[128], 1);
+	expect_gas_io8(_r, t + 244, 0x600);
+	expect_gas_io8(_r, t + 256, 0x601);
 	table_at(_r, buf, cfg, get_le(t + 140, 8), "DSDT", 2, &f->dsdt);
 	if (cfg->gpa + cfg->size <= (1ULL << 32))
 		ASSERT_EQ(dsdt32, get_le(t + 140, 8));
@@ -220,6 +237,9 @@ static void check_dsdt(struct th_result *_r, const uint8_t *buf, const struct ac
 		       const struct found *f)
 {
 	static const uint8_t pnp0501[] = {0x0c, 0x41, 0xd0, 0x05, 0x01};
+	static const uint8_t pnp0b00[] = {0x0c, 0x41, 0xd0, 0x0b, 0x00};
+	static const uint8_t s5[] = {0x08, '\\', '_',  'S',  '5',  '_', 0x12,
+				     0x06, 0x02, 0x0a, 0x05, 0x0a, 0x05};
 	const uint8_t *t = buf + f->dsdt;
 	size_t len = table_len(buf, f->dsdt);
 
@@ -227,6 +247,9 @@ static void check_dsdt(struct th_result *_r, const uint8_t *buf, const struct ac
 	ASSERT_NOT_NULL(memmem(t, len, pnp0501, sizeof(pnp0501)));
 	ASSERT_EQ(count_mem(t, len, "COM1"), 1u);
 	ASSERT_EQ(count_mem(t, len, "ACPI0007"), cfg->nr_cpus);
+	/* The RTC (PNP0B00) and Name (\_S5, Package (2) { 5, 5 }). */
+	ASSERT_NOT_NULL(memmem(t, len, pnp0b00, sizeof(pnp0b00)));
+	ASSERT_NOT_NULL(memmem(t, len, s5, sizeof(s5)));
 }
 
 /* The whole walk a guest does; fills f with every table's offset. */

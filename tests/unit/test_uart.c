@@ -113,6 +113,34 @@ TEST_F(uart, fifo_overflow_is_bounded)
 	EXPECT_EQ(uart__read(&self->u, 5) & 0x01, 0);
 }
 
+/* The serial input: bytes up to the FIFO's size, the receive interrupt, order kept. */
+TEST_F(uart, receives_input_with_interrupt)
+{
+	static const uint8_t in[20] = "0123456789abcdefghij";
+	unsigned int i;
+
+	EXPECT_EQ(uart__read(&self->u, 5) & 0x01, 0);
+	uart__write(&self->u, 1, 0x01); /* IER: receive interrupt */
+	EXPECT_EQ(uart__read(&self->u, 2) & 0x0f, 0x01);
+	EXPECT_EQ(uart__receive(&self->u, in, sizeof(in)), 16);
+	EXPECT_EQ(uart__read(&self->u, 5) & 0x01, 0x01);
+	EXPECT_EQ(uart__read(&self->u, 2) & 0x0f, 0x04);
+	for (i = 0; i < 16; i++)
+		EXPECT_EQ(uart__read(&self->u, 0), in[i]);
+	EXPECT_EQ(uart__read(&self->u, 5) & 0x01, 0);
+	EXPECT_EQ(uart__read(&self->u, 2) & 0x0f, 0x01);
+	/* The rest, offered again, arrives after the first part. */
+	EXPECT_EQ(uart__receive(&self->u, in + 16, 4), 4);
+	EXPECT_EQ(uart__read(&self->u, 0), 'g');
+}
+
+TEST_F(uart, loopback_takes_no_input)
+{
+	uart__write(&self->u, 4, 0x10);
+	EXPECT_EQ(uart__receive(&self->u, (const uint8_t *)"x", 1), 0);
+	EXPECT_EQ(uart__read(&self->u, 5) & 0x01, 0);
+}
+
 TEST(console_open_names_the_file)
 {
 	struct console con;

@@ -2,7 +2,9 @@
 /*
  * The ACPI tables of the acpi.tables region: RSDP, XSDT and RSDT, FADT, MADT
  * and a DSDT. The machine is hardware-reduced ACPI: there are no PM1 or GPE
- * blocks and no SCI, so there is no FACS either. Every table is written
+ * blocks and no SCI, so there is no FACS either. Power-off and reset go
+ * through the FADT's sleep control and reset registers (devices/power.c),
+ * with the S5 sleep type in the DSDT's \_S5 package. Every table is written
  * byte-wise at fixed offsets from the ACPI 6.x specification.
  */
 #include <errno.h>
@@ -49,21 +51,29 @@
 #define FADT_MINOR	    0 /* ACPI 6.0 */
 #define FADT_DSDT	    40
 #define FADT_SCI_INT	    46
+#define FADT_RESET_REG	    116 /* Generic Address Structure, 12 bytes */
+#define FADT_RESET_VALUE    128
 #define FADT_IAPC_BOOT_ARCH 109
 #define FADT_FLAGS	    112
 #define FADT_MINOR_VERSION  131
 #define FADT_X_DSDT	    140
+#define FADT_SLEEP_CONTROL  244 /* GAS */
+#define FADT_SLEEP_STATUS   256 /* GAS */
 #define FADT_LEN	    276
 #define FADT_SCI_IRQ	    9 /* unused: there is no SCI */
 
 #define IAPC_LEGACY_DEVICES (1u << 0) /* the 16550 UART, the PIC and the PIT */
-#define IAPC_NO_CMOS_RTC    (1u << 5) /* nothing emulates ports 0x70-0x71 */
 
 #define FADT_WBINVD	     (1u << 0)
 #define FADT_PROC_C1	     (1u << 2)
 #define FADT_PWR_BUTTON	     (1u << 4) /* set: no fixed-feature power button */
 #define FADT_SLP_BUTTON	     (1u << 5)
+#define FADT_RESET_REG_SUP   (1u << 10)
 #define FADT_HW_REDUCED_ACPI (1u << 20)
+
+/* Generic Address Structure: one byte in system I/O space. */
+#define GAS_SYSTEM_IO 1
+#define GAS_ACCESS_8  1
 
 /* MADT, revision 4 (ACPI 6.0), and its interrupt controller structures. */
 #define MADT_REVISION	   4
@@ -164,6 +174,40 @@ static void acpi_dsdt_com1(struct acpi_buf *b)
 	aml__pkg_end(b, dev);
 }
 
+/* Name (\_S5, Package () { SLP_TYPa, SLP_TYPb }): the value written for S5. */
+static void acpi_dsdt_s5(struct acpi_buf *b)
+{
+	size_t pkg;
+
+	aml__name(b, "\\_S5");
+	pkg = aml__package_begin(b, 2);
+	aml__integer(b, ACPI_SLP_TYP_S5);
+	aml__integer(b, ACPI_SLP_TYP_S5);
+	aml__pkg_end(b, pkg);
+}
+
+/*
+ * The CMOS RTC (devices/rtc.c), without an interrupt: a hardware-reduced
+ * kernel has no legacy IRQ 8 to give it, and probes the RTC as this PNP
+ * device or not at all.
+ */
+static void acpi_dsdt_rtc(struct acpi_buf *b)
+{
+	uint8_t res[16];
+	struct acpi_buf crs = {.base = res, .size = sizeof(res)};
+	size_t dev;
+
+	aml__res_io16(&crs, PORT_CMOS, PORT_CMOS, 1, 2);
+	aml__res_end(&crs);
+
+	dev = aml__device_begin(b, "RTC");
+	aml__name(b, "_HID");
+	aml__eisaid(b, "PNP0B00");
+	aml__name(b, "_CRS");
+	aml__buffer(b, res, crs.pos);
+	aml__pkg_end(b, dev);
+}
+
 static size_t acpi_build_dsdt(struct acpi_buf *b, const struct acpi_config *cfg)
 {
 	size_t off = acpi_table_begin(b, "DSDT", DSDT_REVISION);
@@ -171,9 +215,20 @@ static size_t acpi_build_dsdt(struct acpi_buf *b, const struct acpi_config *cfg)
 
 	acpi_dsdt_cpus(b, cfg->nr_cpus);
 	acpi_dsdt_com1(b);
+	acpi_dsdt_rtc(b);
 	aml__pkg_end(b, scope);
+	acpi_dsdt_s5(b);
 	acpi_table_end(b, off);
 	return off;
+}
+
+static void put_gas_io8(uint8_t *p, uint16_t port)
+{
+	p[0] = GAS_SYSTEM_IO;
+	p[1] = 8; /* bit width */
+	p[2] = 0; /* bit offset */
+	p[3] = GAS_ACCESS_8;
+	put_le64(p + 4, port);
 }
 
 static size_t acpi_build_fadt(struct acpi_buf *b, uint64_t dsdt, bool low)
@@ -189,9 +244,14 @@ static size_t acpi_build_fadt(struct acpi_buf *b, uint64_t dsdt, bool low)
 		put_le32(t + FADT_DSDT, (uint32_t)dsdt);
 	put_le64(t + FADT_X_DSDT, dsdt);
 	put_le16(t + FADT_SCI_INT, FADT_SCI_IRQ);
-	put_le16(t + FADT_IAPC_BOOT_ARCH, IAPC_LEGACY_DEVICES | IAPC_NO_CMOS_RTC);
+	/* The CMOS RTC is there (devices/rtc.c); no 8042 (the bit is not set). */
+	put_le16(t + FADT_IAPC_BOOT_ARCH, IAPC_LEGACY_DEVICES);
 	put_le32(t + FADT_FLAGS, FADT_WBINVD | FADT_PROC_C1 | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
-				     FADT_HW_REDUCED_ACPI);
+				     FADT_RESET_REG_SUP | FADT_HW_REDUCED_ACPI);
+	put_gas_io8(t + FADT_RESET_REG, PORT_ACPI_RESET);
+	t[FADT_RESET_VALUE] = ACPI_RESET_VALUE;
+	put_gas_io8(t + FADT_SLEEP_CONTROL, PORT_ACPI_SLEEP_CONTROL);
+	put_gas_io8(t + FADT_SLEEP_STATUS, PORT_ACPI_SLEEP_STATUS);
 	t[FADT_MINOR_VERSION] = FADT_MINOR;
 	acpi_table_end(b, off);
 	return off;

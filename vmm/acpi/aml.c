@@ -14,6 +14,7 @@
 #define AML_QWORD_PREFIX  0x0e
 #define AML_SCOPE_OP	  0x10
 #define AML_BUFFER_OP	  0x11
+#define AML_PACKAGE_OP	  0x12
 #define AML_DUAL_NAME	  0x2e
 #define AML_MULTI_NAME	  0x2f
 #define AML_EXT_OP	  0x5b
@@ -170,6 +171,16 @@ void aml__buffer(struct acpi_buf *b, const void *data, size_t len)
 	aml__integer(b, len);
 	acpi_buf__put(b, data, len);
 	aml__pkg_end(b, pkg);
+}
+
+size_t aml__package_begin(struct acpi_buf *b, uint8_t nr_elements)
+{
+	size_t pkg;
+
+	acpi_buf__put_u8(b, AML_PACKAGE_OP);
+	pkg = aml__pkg_begin(b);
+	acpi_buf__put_u8(b, nr_elements);
+	return pkg;
 }
 
 void aml__name(struct acpi_buf *b, const char *seg)

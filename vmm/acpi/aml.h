@@ -22,6 +22,9 @@ void aml__eisaid(struct acpi_buf *b, const char *id);
 /* Buffer () { data }. */
 void aml__buffer(struct acpi_buf *b, const void *data, size_t len);
 
+/* Package (n) { ...: n elements follow; close it with aml__pkg_end. */
+size_t aml__package_begin(struct acpi_buf *b, uint8_t nr_elements);
+
 /* Name (seg, ...): the value follows with one of the calls above. */
 void aml__name(struct acpi_buf *b, const char *seg);
 /* Scope (path) { and Device (seg) {: close both with aml__pkg_end. */

@@ -34,7 +34,16 @@ enum {
 #define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 
-static void uart__update_irq(struct uart *u)
+/*
+ * Drive the IRQ line from the registers. The I/O APIC takes COM1's ISA
+ * interrupt edge-triggered, so the guest hears only rising edges. A new
+ * event (a character received, the transmitter emptied with THRI on) that
+ * finds the line already high is pulsed low and high again: a driver that
+ * left its handler with an interrupt still pending (Linux's 8250 stops
+ * after a fixed number of passes, and transmit is instant here) would
+ * otherwise never hear of it, and its output or input would stall.
+ */
+static void uart__drive_irq(struct uart *u, bool event)
 {
 	struct uart_regs *r = &u->r;
 	struct kvm_irq_level irq;
@@ -49,11 +58,23 @@ static void uart__update_irq(struct uart *u)
 
 	irq.irq = u->irq;
 	irq.level = !(iir & IIR_NO_INT);
-	if (irq.level == r->irq_level || !u->kvm || u->kvm->vm_fd < 0)
+	if (!u->kvm || u->kvm->vm_fd < 0)
 		return;
-	r->irq_level = irq.level;
+	if (irq.level == r->irq_level && !(event && irq.level))
+		return;
 	/* A failed injection only loses an interrupt; polling guests still work. */
+	if (irq.level == r->irq_level) {
+		irq.level = 0;
+		(void)!ioctl(u->kvm->vm_fd, KVM_IRQ_LINE, &irq);
+		irq.level = 1;
+	}
+	r->irq_level = irq.level;
 	(void)!ioctl(u->kvm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+static void uart__update_irq(struct uart *u)
+{
+	uart__drive_irq(u, false);
 }
 
 static void uart__rx_push(struct uart *u, uint8_t c)
@@ -64,6 +85,20 @@ static void uart__rx_push(struct uart *u, uint8_t c)
 		r->rx_fifo[(r->rx_head + r->rx_count) % UART_FIFO_SIZE] = c;
 		r->rx_count++;
 	}
+}
+
+size_t uart__receive(struct uart *u, const uint8_t *buf, size_t len)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&u->lock);
+	/* A guest in loopback mode hears only itself. */
+	if (!(u->r.mcr & MCR_LOOP))
+		for (; n < len && u->r.rx_count < UART_FIFO_SIZE; n++)
+			uart__rx_push(u, buf[n]);
+	uart__drive_irq(u, n > 0 && (u->r.ier & IER_RDI));
+	pthread_mutex_unlock(&u->lock);
+	return n;
 }
 
 static void uart__transmit(struct uart *u, uint8_t c)
@@ -131,15 +166,18 @@ uint8_t uart__read(struct uart *u, unsigned int offset)
 void uart__write(struct uart *u, unsigned int offset, uint8_t val)
 {
 	struct uart_regs *r = &u->r;
+	bool event = false;
 
 	pthread_mutex_lock(&u->lock);
 	switch (offset) {
 	case UART_RBR_THR:
 		/* With DLAB set this is the divisor latch: never data to print. */
-		if (r->lcr & LCR_DLAB)
+		if (r->lcr & LCR_DLAB) {
 			r->dll = val;
-		else
+		} else {
 			uart__transmit(u, val);
+			event = (r->ier & IER_THRI) != 0;
+		}
 		break;
 	case UART_IER:
 		if (r->lcr & LCR_DLAB) {
@@ -169,7 +207,7 @@ void uart__write(struct uart *u, unsigned int offset, uint8_t val)
 		r->scr = val;
 		break;
 	}
-	uart__update_irq(u);
+	uart__drive_irq(u, event);
 	pthread_mutex_unlock(&u->lock);
 }
 

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * A 16550A UART. Transmit goes to the console at once, so the transmitter is
- * always empty (LSR.THRE|TEMT). Receive only sees loopback data. The register
+ * always empty (LSR.THRE|TEMT). Receive takes loopback data and the serial
+ * input (uart__receive(), from devices/serial-input.c). The register
  * file is plain fixed-width fields so that it can be saved as it is.
  */
 #ifndef KVMSNAP_UART_H
 #define KVMSNAP_UART_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct kvm;
@@ -33,6 +35,13 @@ struct uart {
 
 /* Reset the registers and claim ports [base, base + 8). 0 or -errno. */
 int uart__init(struct uart *u, struct kvm *kvm, uint16_t base, uint8_t irq);
+
+/*
+ * Bytes from the outside (the serial input): as many as the receive FIFO
+ * takes, with the receive interrupt raised. Returns how many were taken;
+ * the caller offers the rest again once the guest has read some.
+ */
+size_t uart__receive(struct uart *u, const uint8_t *buf, size_t len);
 
 /* Register access; exposed for unit tests. offset is 0..7, one byte. */
 uint8_t uart__read(struct uart *u, unsigned int offset);

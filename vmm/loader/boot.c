@@ -23,18 +23,39 @@ static const uint64_t boot_gdt[] = {
 };
 /* clang-format on */
 
-_Static_assert(sizeof(boot_gdt) == BOOT_GDT_SIZE, "BOOT_GDT_SIZE");
+/* Linux's boot protocol fixes the selectors: __BOOT_CS 0x10, __BOOT_DS 0x18. */
+/* clang-format off */
+static const uint64_t linux_gdt[] = {
+	0,
+	0,
+	0x00af9b000000ffffULL, /* LINUX_BOOT_CS: P, DPL0, code, L=1 */
+	0x00cf93000000ffffULL, /* LINUX_BOOT_DS: P, DPL0, data RW, D/B=1, G=1 */
+};
+/* clang-format on */
 
-int boot__build_gdt(struct mem_registry *mem, struct error *err)
+_Static_assert(sizeof(boot_gdt) == BOOT_GDT_SIZE, "BOOT_GDT_SIZE");
+_Static_assert(sizeof(linux_gdt) == BOOT_GDT_SIZE, "BOOT_GDT_SIZE");
+
+static int write_gdt(struct mem_registry *mem, const uint64_t *tab, struct error *err)
 {
-	uint8_t *gdt = mem__gpa_to_host(mem, BOOT_GDT_GPA, sizeof(boot_gdt));
+	uint8_t *gdt = mem__gpa_to_host(mem, BOOT_GDT_GPA, BOOT_GDT_SIZE);
 	unsigned int i;
 
 	if (!gdt)
 		return err_set(err, -EFAULT, "boot GDT: no RAM at 0x%llx", BOOT_GDT_GPA);
-	for (i = 0; i < ARRAY_SIZE(boot_gdt); i++)
-		put_le64(gdt + 8 * i, boot_gdt[i]);
+	for (i = 0; i < BOOT_GDT_SIZE / 8; i++)
+		put_le64(gdt + 8 * i, tab[i]);
 	return 0;
+}
+
+int boot__build_gdt(struct mem_registry *mem, struct error *err)
+{
+	return write_gdt(mem, boot_gdt, err);
+}
+
+int boot__build_linux_gdt(struct mem_registry *mem, struct error *err)
+{
+	return write_gdt(mem, linux_gdt, err);
 }
 
 /* Ring 3 must reach everything, so U/S is set at every level. */

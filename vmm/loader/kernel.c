@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "loader/elf.h"
+#include "loader/linux.h"
 #include "util/util.h"
 
 int loader__load_image(struct mem_registry *mem, const struct kernel_args *args, const void *buf,
@@ -20,6 +21,9 @@ int loader__load_image(struct mem_registry *mem, const struct kernel_args *args,
 	size_t off;
 	int ret;
 
+	/* A bzImage is no ELF and has no Multiboot header: its boot sector says what it is. */
+	if (bzimage__detect(buf, len))
+		return loader__load_linux(mem, args, buf, len, boot, err);
 	/* Multiboot first: a Multiboot kernel may well be an ELF64 file. */
 	ret = loader__load_multiboot(mem, args, buf, len, boot, err);
 	if (ret != -ENOENT)

@@ -52,6 +52,15 @@ int loader__load_elf64(struct mem_registry *mem, const char *name, const void *b
 		       struct boot_state *boot, struct error *err);
 
 /*
+ * Load a Linux bzImage (vmm/loader/linux.h): the kernel at its preferred
+ * address, args->initrds concatenated as its initrd, the command line
+ * (args->append, or LINUX_DEFAULT_CMDLINE) and the zero page. Sets
+ * boot->mode = BOOT_LINUX64 with RSI at the zero page.
+ */
+int loader__load_linux(struct mem_registry *mem, const struct kernel_args *args, const void *buf,
+		       size_t len, struct boot_state *boot, struct error *err);
+
+/*
  * Parse and load a Multiboot v1 kernel from memory: an ELF32 (or ELF64, as
  * GRUB allows) image, or the a.out kludge of header flag bit 16. args->initrds
  * become the modules, page-aligned after the kernel; the information
@@ -75,6 +84,11 @@ int loader__find_multiboot(const void *buf, size_t len, size_t *offset);
 #define BOOT_CS32     0x18
 #define BOOT_GDT_SIZE 32 /* bytes: the GDTR limit is BOOT_GDT_SIZE - 1 */
 int boot__build_gdt(struct mem_registry *mem, struct error *err);
+
+/* The GDT of Linux's 64-bit boot protocol: __BOOT_CS 0x10 (code64), __BOOT_DS 0x18. */
+#define LINUX_BOOT_CS 0x10
+#define LINUX_BOOT_DS 0x18
+int boot__build_linux_gdt(struct mem_registry *mem, struct error *err);
 
 /*
  * Identity-map [0, 4 GiB) and all RAM above it with 2 MiB pages, U/S and

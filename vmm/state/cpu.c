@@ -122,7 +122,7 @@ static int save_xcrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct er
 	ret = CPU_IOCTL(cpu, KVM_GET_XCRS, &x, err);
 	if (!ret && x.nr_xcrs > KVM_MAX_XCRS)
 		ret = err_set(err, -EIO, "vCPU %u: KVM_GET_XCRS returned %u XCRs", cpu->id,
-			       x.nr_xcrs);
+			      x.nr_xcrs);
 	p = ret ? NULL : add(w, VM_STATE_XCRS, cpu, cpu_state__xcrs_size(&x));
 	if (p)
 		cpu_state__encode_xcrs(&x, p);
@@ -141,7 +141,7 @@ static int msr_index_list(struct kvm *kvm, struct kvm_msr_list **out, struct err
 	}
 	if (probe.nmsrs > VM_STATE_MSRS_MAX)
 		return err_set(err, -E2BIG, "KVM lists %u MSRs, kvmsnap saves at most %u",
-				probe.nmsrs, VM_STATE_MSRS_MAX);
+			       probe.nmsrs, VM_STATE_MSRS_MAX);
 	list = calloc(1, sizeof(*list) + probe.nmsrs * sizeof(list->indices[0]));
 	if (!list)
 		return err_set(err, -ENOMEM, "out of memory for the MSR list");
@@ -190,7 +190,8 @@ static int read_msrs(struct kvm_cpu *cpu, const struct kvm_msr_list *list,
 	return 0;
 }
 
-static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
+static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc,
+		     struct error *err)
 {
 	struct kvm_msr_list *list = NULL;
 	struct kvm_msr_entry *e;
@@ -207,6 +208,9 @@ static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct er
 		return err_set(err, -ENOMEM, "out of memory for MSRs");
 	}
 	ret = read_msrs(cpu, list, e, &n, err);
+	for (uint32_t i = 0; !ret && tsc && i < n; i++)
+		if (e[i].index == MSR_IA32_TSC_NR)
+			*tsc = e[i].data;
 	p = ret ? NULL : add(w, VM_STATE_MSRS, cpu, cpu_state__msrs_size(n));
 	if (p)
 		cpu_state__encode_msrs(e, n, p);
@@ -215,7 +219,8 @@ static int save_msrs(struct kvm_cpu *cpu, struct snap_state_writer *w, struct er
 	return ret;
 }
 
-int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err)
+int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc,
+		    struct error *err)
 {
 	struct kvm_regs regs;
 	struct kvm_lapic_state lapic;
@@ -237,7 +242,7 @@ int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct err
 	if (!ret)
 		ret = save_xcrs(cpu, w, err);
 	if (!ret)
-		ret = save_msrs(cpu, w, err);
+		ret = save_msrs(cpu, w, tsc, err);
 	if (!ret)
 		ret = CPU_IOCTL(cpu, KVM_GET_LAPIC, &lapic, err);
 	p = ret ? NULL : add(w, VM_STATE_LAPIC, cpu, VM_STATE_LAPIC_SIZE);
@@ -274,8 +279,7 @@ static uint32_t type_bit(uint32_t type)
 	return 1u << (type & 0x1f);
 }
 
-int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
-		      struct error *err)
+int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec, struct error *err)
 {
 	const uint8_t *p = rec->payload;
 	uint32_t len = rec->len;
@@ -283,7 +287,7 @@ int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
 
 	if (cs->seen & type_bit(rec->type))
 		return err_set(err, -EINVAL, "vCPU %u has two %s records", rec->instance,
-				vm_state__type_name(rec->type));
+			       vm_state__type_name(rec->type));
 	switch (rec->type) {
 	case VM_STATE_REGS:
 		ret = cpu_state__decode_regs(p, len, &cs->regs, err);
@@ -344,11 +348,11 @@ int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct error *
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!(cs->seen & type_bit(required[i])))
 			return err_set(err, -EINVAL, "vCPU %u has no %s record", id,
-					vm_state__type_name(required[i]));
+				       vm_state__type_name(required[i]));
 	if (xsave == fpu)
 		return err_set(err, -EINVAL,
-				"vCPU %u needs exactly one of XSAVE and FPU, it has %s", id,
-				xsave ? "both" : "neither");
+			       "vCPU %u needs exactly one of XSAVE and FPU, it has %s", id,
+			       xsave ? "both" : "neither");
 	return 0;
 }
 
@@ -392,8 +396,8 @@ static int load_fpu(struct kvm_cpu *cpu, const struct cpu_state *cs, struct erro
 	}
 	if (!size)
 		return err_set(err, -EOPNOTSUPP,
-				"vCPU %u: the state has an XSAVE area but KVM here has no XSAVE",
-				cpu->id);
+			       "vCPU %u: the state has an XSAVE area but KVM here has no XSAVE",
+			       cpu->id);
 	/* KVM reads its own size: pad a shorter area, refuse to cut a longer one. */
 	for (i = size; i < cs->xsave_len; i++)
 		if (cs->xsave[i])
@@ -425,15 +429,41 @@ static int load_msrs(struct kvm_cpu *cpu, const struct kvm_msr_entry *e, uint32_
 		r = ioctl(cpu->fd, KVM_SET_MSRS, b);
 		if (r < 0)
 			ret = err_set(err, -errno, "vCPU %u: KVM_SET_MSRS: %s", cpu->id,
-				       strerror(errno));
+				      strerror(errno));
 		else if ((uint32_t)r < b->nmsrs)
-			ret = err_set(err, -EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx",
-				       cpu->id, b->entries[r].index,
-				       (unsigned long long)b->entries[r].data);
+			ret =
+			    err_set(err, -EINVAL, "vCPU %u: KVM refused MSR 0x%x = 0x%llx", cpu->id,
+				    b->entries[r].index, (unsigned long long)b->entries[r].data);
 		i += b->nmsrs;
 	}
 	free(b);
 	return ret;
+}
+
+int cpu_state__read_tsc(struct kvm_cpu *cpu, uint64_t *tsc, struct error *err)
+{
+	union {
+		struct kvm_msrs m;
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} b;
+
+	memset(&b, 0, sizeof(b));
+	b.m.nmsrs = 1;
+	b.m.entries[0].index = MSR_IA32_TSC_NR;
+	if (ioctl(cpu->fd, KVM_GET_MSRS, &b.m) != 1)
+		return err_set(err, -EIO, "vCPU %u: KVM_GET_MSRS IA32_TSC failed", cpu->id);
+	*tsc = b.m.entries[0].data;
+	return 0;
+}
+
+uint64_t cpu_state__saved_tsc(const struct cpu_state *cs)
+{
+	uint32_t i;
+
+	for (i = 0; i < cs->nmsrs; i++)
+		if (cs->msrs[i].index == MSR_IA32_TSC_NR)
+			return cs->msrs[i].data;
+	return 0;
 }
 
 int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err)
@@ -471,8 +501,8 @@ int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct e
 		if (!vm_cap(cpu->kvm, KVM_CAP_XCRS))
 			ret =
 			    err_set(err, -EOPNOTSUPP,
-				     "vCPU %u: the state has XCRs but KVM here has no KVM_CAP_XCRS",
-				     cpu->id);
+				    "vCPU %u: the state has XCRs but KVM here has no KVM_CAP_XCRS",
+				    cpu->id);
 		else
 			ret = CPU_IOCTL(cpu, KVM_SET_XCRS, &xcrs, err);
 	}
@@ -503,8 +533,8 @@ int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct error *err)
 {
 	if (ioctl(cpu->fd, KVM_SET_TSC_KHZ, (unsigned long)khz) < 0)
 		return err_set(err, -errno,
-				"vCPU %u: the state's TSC runs at %u kHz, this host's at %u kHz, "
-				"and KVM_SET_TSC_KHZ failed: %s",
-				cpu->id, khz, cpu->kvm->tsc_khz, strerror(errno));
+			       "vCPU %u: the state's TSC runs at %u kHz, this host's at %u kHz, "
+			       "and KVM_SET_TSC_KHZ failed: %s",
+			       cpu->id, khz, cpu->kvm->tsc_khz, strerror(errno));
 	return 0;
 }

@@ -97,14 +97,11 @@ struct cpu_progress {
 
 /* Codecs for the per-vCPU payloads (vmm/state/cpu-codec.c). */
 void cpu_state__encode_regs(const struct kvm_regs *r, uint8_t *p);
-int cpu_state__decode_regs(const uint8_t *p, uint32_t len, struct kvm_regs *r,
-			   struct error *err);
+int cpu_state__decode_regs(const uint8_t *p, uint32_t len, struct kvm_regs *r, struct error *err);
 void cpu_state__encode_sregs(const struct cpu_sregs *s, uint8_t *p);
-int cpu_state__decode_sregs(const uint8_t *p, uint32_t len, struct cpu_sregs *s,
-			    struct error *err);
+int cpu_state__decode_sregs(const uint8_t *p, uint32_t len, struct cpu_sregs *s, struct error *err);
 void cpu_state__encode_fpu(const struct kvm_fpu *f, uint8_t *p);
-int cpu_state__decode_fpu(const uint8_t *p, uint32_t len, struct kvm_fpu *f,
-			  struct error *err);
+int cpu_state__decode_fpu(const uint8_t *p, uint32_t len, struct kvm_fpu *f, struct error *err);
 uint32_t cpu_state__xsave_size(uint32_t bytes);
 void cpu_state__encode_xsave(const void *area, uint32_t bytes, uint8_t *p);
 /* *area points into the payload; *bytes is its length. */
@@ -112,8 +109,7 @@ int cpu_state__decode_xsave(const uint8_t *p, uint32_t len, const uint8_t **area
 			    struct error *err);
 uint32_t cpu_state__xcrs_size(const struct kvm_xcrs *x);
 void cpu_state__encode_xcrs(const struct kvm_xcrs *x, uint8_t *p);
-int cpu_state__decode_xcrs(const uint8_t *p, uint32_t len, struct kvm_xcrs *x,
-			   struct error *err);
+int cpu_state__decode_xcrs(const uint8_t *p, uint32_t len, struct kvm_xcrs *x, struct error *err);
 uint32_t cpu_state__msrs_size(uint32_t nmsrs);
 void cpu_state__encode_msrs(const struct kvm_msr_entry *e, uint32_t nmsrs, uint8_t *p);
 /* e holds at least VM_STATE_MSRS_MAX entries. */
@@ -147,8 +143,7 @@ void vm_state__encode_pit(const struct kvm_pit_state2 *s, uint8_t *p);
 int vm_state__decode_pit(const uint8_t *p, uint32_t len, struct kvm_pit_state2 *s,
 			 struct error *err);
 void vm_state__encode_clock(const struct vm_clock *c, uint8_t *p);
-int vm_state__decode_clock(const uint8_t *p, uint32_t len, struct vm_clock *c,
-			   struct error *err);
+int vm_state__decode_clock(const uint8_t *p, uint32_t len, struct vm_clock *c, struct error *err);
 
 /* "REGS", "PIT", ...; "?" for an unknown type. */
 const char *vm_state__type_name(uint32_t type);
@@ -176,15 +171,23 @@ struct cpu_state {
 	struct cpu_progress progress;
 };
 
-/* Append this vCPU's records; 0 or -errno from KVM (w->overflow is checked at the end). */
-int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, struct error *err);
+/*
+ * Append this vCPU's records; 0 or -errno from KVM (w->overflow is checked
+ * at the end). tsc, if not NULL, gets the IA32_TSC value saved (left alone
+ * if KVM lists no TSC).
+ */
+int cpu_state__save(struct kvm_cpu *cpu, struct snap_state_writer *w, uint64_t *tsc,
+		    struct error *err);
+/* The vCPU's IA32_TSC now, in one KVM_GET_MSRS. */
+int cpu_state__read_tsc(struct kvm_cpu *cpu, uint64_t *tsc, struct error *err);
 /* Decode one 0x01xx record into cs (zeroed before the first one). */
-int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec,
-		      struct error *err);
+int cpu_state__decode(struct cpu_state *cs, const struct snap_state_record *rec, struct error *err);
 /* Every record a vCPU needs is there. */
 int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct error *err);
 /* Load cs into the vCPU in the documented order. */
 int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err);
+/* The IA32_TSC value in cs, 0 if it has none. */
+uint64_t cpu_state__saved_tsc(const struct cpu_state *cs);
 int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct error *err);
 void cpu_state__free(struct cpu_state *cs);
 

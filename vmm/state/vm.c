@@ -9,7 +9,8 @@
  *   3. each vCPU: SREGS, REGS, XSAVE/FPU, XCRS, MSRS but TSC_DEADLINE,
  *      LAPIC, TSC_DEADLINE, EVENTS, MP_STATE, DEBUGREGS, PROGRESS
  *   4. devices (the UART may re-assert its line: the irqchip must be loaded)
- *   5. the clock, last, as QEMU sets kvmclock when the VM starts
+ *   5. the clock, last, as QEMU sets kvmclock when the VM starts, advanced
+ *      by what vCPU 0's TSC ran since it was written
  */
 #include "state/state.h"
 
@@ -36,17 +37,44 @@ static uint32_t type_bit(uint32_t type)
 	return 1u << (type & 0x1f);
 }
 
-static int save_clock(struct kvm *kvm, struct snap_state_writer *w, struct error *err)
+/* Nanoseconds in delta TSC cycles at khz; 0 past a minute (not a gap, a bad value). */
+static uint64_t tsc_delta_ns(uint64_t from, uint64_t to, uint32_t khz)
+{
+	uint64_t d = to - from;
+
+	if (!khz || to <= from || d / khz > 60000)
+		return 0;
+	return d * 1000000 / khz;
+}
+
+/*
+ * kvmclock as it was when vCPU 0's TSC was saved (tsc): the vCPU, irqchip
+ * and UART records read in between take milliseconds on a slow host, and a
+ * clock read that much later than the TSC would, once restored, run that
+ * much ahead of it: a Linux guest's clocksource watchdog then marks its TSC
+ * unstable (1.8 ms seen in the nested VM). The guest's own TSC, read just
+ * before the clock, measures the gap.
+ */
+static int save_clock(struct kvm *kvm, struct snap_state_writer *w, uint64_t tsc, struct error *err)
 {
 	struct vm_clock c;
+	uint64_t now_tsc = 0, gap;
 	uint8_t *p;
-	int e;
+	int e, ret;
 
 	memset(&c, 0, sizeof(c));
+	if (tsc && kvm->nr_cpus) {
+		ret = cpu_state__read_tsc(kvm->cpus[0], &now_tsc, err);
+		if (ret)
+			return ret;
+	}
 	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c.data) < 0) {
 		e = errno;
 		return err_set(err, -e, "KVM_GET_CLOCK: %s", strerror(e));
 	}
+	gap = tsc ? tsc_delta_ns(tsc, now_tsc, kvm->tsc_khz) : 0;
+	if (gap < c.data.clock)
+		c.data.clock -= gap;
 	c.tsc_khz = kvm->tsc_khz;
 	p = snap_state_add(w, VM_STATE_CLOCK, 0, VM_STATE_CLOCK_SIZE);
 	if (p)
@@ -59,13 +87,14 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 {
 	struct snap_state_writer w;
 	struct kvm_cpu *cpu;
+	uint64_t tsc = 0;
 	unsigned int i;
 	uint8_t *p;
 	int ret = 0;
 
 	snap_state_init(&w, buf, cap);
 	kvm__for_each_cpu (kvm, cpu, i) {
-		ret = cpu_state__save(cpu, &w, err);
+		ret = cpu_state__save(cpu, &w, i ? NULL : &tsc, err);
 		if (ret)
 			break;
 	}
@@ -77,7 +106,7 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 			uart__save(devs->com1, p);
 	}
 	if (!ret)
-		ret = save_clock(kvm, &w, err);
+		ret = save_clock(kvm, &w, tsc, err);
 	if (!ret)
 		ret = snap_state_finish(&w, used, err);
 	return ret;
@@ -91,7 +120,7 @@ static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices
 
 	if (rec->instance != 0)
 		return err_set(err, -EINVAL, "%s record with instance %u, only 0 exists", name,
-				rec->instance);
+			       rec->instance);
 	if (rec->type == VM_STATE_UART) {
 		if (vm->seen_uart)
 			return err_set(err, -EINVAL, "two UART records");
@@ -140,16 +169,15 @@ static int check_vm_records(const struct vm_records *vm, const struct vm_state_d
 	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
 		if (!(vm->seen & type_bit(required[i])))
 			return err_set(err, -EINVAL, "no %s record",
-					vm_state__type_name(required[i]));
+				       vm_state__type_name(required[i]));
 	if (devs->com1 && !vm->seen_uart)
 		return err_set(err, -EINVAL, "no UART record, but this VM has a UART");
 	return 0;
 }
 
 /* Read every record, decode and check it, and that nothing is missing. */
-static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs,
-		      const uint8_t *buf, size_t len, struct cpu_state *cpus, struct vm_records *vm,
-		      struct error *err)
+static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs, const uint8_t *buf,
+		      size_t len, struct cpu_state *cpus, struct vm_records *vm, struct error *err)
 {
 	struct snap_state_reader r;
 	struct snap_state_record rec;
@@ -175,12 +203,27 @@ static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs,
 	return ret;
 }
 
-static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct error *err)
+/*
+ * The clock goes on from the pause, not from now (no KVM_CLOCK_REALTIME),
+ * but from where vCPU 0's TSC went on since it was written: the vCPU
+ * restore takes time (a lazy restore faults the kvmclock and steal-time
+ * pages in from the image), and a clock set that much later would lag the
+ * TSC by it. The TSC, read just before KVM_SET_CLOCK, measures the gap.
+ */
+static int load_clock(struct kvm *kvm, const struct vm_clock *c, uint64_t saved_tsc,
+		      struct error *err)
 {
-	/* No KVM_CLOCK_REALTIME: the guest's clock goes on from the pause, not from now. */
 	struct kvm_clock_data d = {.clock = c->data.clock};
-	int e;
+	uint32_t khz = c->tsc_khz ? c->tsc_khz : kvm->tsc_khz;
+	uint64_t now_tsc;
+	int e, ret;
 
+	if (saved_tsc && kvm->nr_cpus) {
+		ret = cpu_state__read_tsc(kvm->cpus[0], &now_tsc, err);
+		if (ret)
+			return ret;
+		d.clock += tsc_delta_ns(saved_tsc, now_tsc, khz);
+	}
 	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &d) < 0) {
 		e = errno;
 		return err_set(err, -e, "KVM_SET_CLOCK: %s", strerror(e));
@@ -189,8 +232,7 @@ static int load_clock(struct kvm *kvm, const struct vm_clock *c, struct error *e
 }
 
 static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
-		    const struct cpu_state *cpus, const struct vm_records *vm,
-		    struct error *err)
+		    const struct cpu_state *cpus, const struct vm_records *vm, struct error *err)
 {
 	unsigned int i;
 	int ret;
@@ -204,7 +246,8 @@ static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
 	if (!ret && vm->seen_uart)
 		ret = uart__restore(devs->com1, vm->uart, vm->uart_len, err);
 	if (!ret)
-		ret = load_clock(kvm, &vm->clock, err);
+		ret = load_clock(kvm, &vm->clock, kvm->nr_cpus ? cpu_state__saved_tsc(&cpus[0]) : 0,
+				 err);
 	return ret;
 }
 
