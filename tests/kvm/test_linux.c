@@ -253,6 +253,16 @@ static void guest_show(struct guest *g)
 	TH_LOG("stderr:\n%s", err);
 }
 
+/* Where /init's marker starts in the console output; -1, with the console shown, if it never came. */
+static long wait_for_init(struct guest *g)
+{
+	long at = guest_wait(g, MARKER, 0, BOOT_TIMEOUT_MS);
+
+	if (at < 0)
+		guest_show(g);
+	return at;
+}
+
 /* "ask WORD" gets "answer: WORD" after from; the offset past it. */
 static long expect_answer(struct th_result *_r, struct guest *g, const char *word, long from)
 {
@@ -336,9 +346,7 @@ TEST_F_TIMEOUT(lx, boots_answers_and_powers_off, TEST_TIMEOUT_S)
 	long at;
 
 	ASSERT_EQ(boot(self, "boot", false), 0);
-	at = guest_wait(g, MARKER, 0, BOOT_TIMEOUT_MS);
-	if (at < 0)
-		guest_show(g);
+	at = wait_for_init(g);
 	ASSERT_GE(at, 0);
 	TH_LOG("kvmsnap: /init after %.1f s", (ms_now() - t0) / 1000.0);
 	ASSERT_GE(guest_wait(g, "tick 3", at, REPLY_TIMEOUT_MS), 0);
@@ -356,9 +364,7 @@ TEST_F_TIMEOUT(lx, reboot_ends_with_status_8, TEST_TIMEOUT_S)
 	long at;
 
 	ASSERT_EQ(boot(self, "boot", false), 0);
-	at = guest_wait(g, MARKER, 0, BOOT_TIMEOUT_MS);
-	if (at < 0)
-		guest_show(g);
+	at = wait_for_init(g);
 	ASSERT_GE(at, 0);
 	/* The ACPI reset register: kvmsnap ends the VM with 8. */
 	EXPECT_EQ(guest_end(g, "reboot"), 8);
@@ -431,9 +437,7 @@ TEST_F_TIMEOUT(lx, live_snapshot_then_restore_eager_and_lazy, 3 * TEST_TIMEOUT_S
 	int status;
 
 	ASSERT_EQ(boot(self, "boot", true), 0);
-	at = guest_wait(g, MARKER, 0, BOOT_TIMEOUT_MS);
-	if (at < 0)
-		guest_show(g);
+	at = wait_for_init(g);
 	ASSERT_GE(at, 0);
 	ASSERT_GE(guest_wait(g, "tick 5", at, REPLY_TIMEOUT_MS), 0);
 	before = last_tick(g->buf, at);
@@ -519,9 +523,7 @@ TEST_F_TIMEOUT(lx, two_snapshot_restore_cycles, 3 * TEST_TIMEOUT_S)
 	snprintf(image2, sizeof(image2), "%s/vm2.img", self->dir);
 	snprintf(sock2, sizeof(sock2), "%s/ctl2", self->dir);
 	ASSERT_EQ(boot(self, "boot", true), 0);
-	at = guest_wait(g, MARKER, 0, BOOT_TIMEOUT_MS);
-	if (at < 0)
-		guest_show(g);
+	at = wait_for_init(g);
 	ASSERT_GE(at, 0);
 	ASSERT_GE(guest_wait(g, "tick 5", at, REPLY_TIMEOUT_MS), 0);
 	snapshot_and_quit(self, _r, self->sock, self->image, at, &before, &at_quit);
