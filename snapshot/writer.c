@@ -59,9 +59,9 @@ struct wctx {
 	uint64_t zero_hash;
 	/*
 	 * Full snapshot over a complete one: that snapshot's page hashes,
-	 * which its slots' data matches; into a new image's zeroed slot, the
-	 * zero page's. A hole whose slot already holds zeros needs no write.
-	 * NULL: nothing known of the slot.
+	 * which its slots' data matches (NULL: nothing known of the slot);
+	 * slot_zeroed: a new image's slot, every page zero. A hole whose slot
+	 * already holds zeros needs no write.
 	 */
 	bool slot_complete, slot_zeroed;
 	uint64_t *prev[SNAP_MAX_REGIONS];
@@ -132,7 +132,7 @@ static bool slot_is_zero(const struct wctx *w, unsigned int r, uint64_t page)
 {
 	if (snap_bitmap_test(w->written[r], page))
 		return w->hashes[r][page] == w->zero_hash;
-	return w->prev[r] && w->prev[r][page] == w->zero_hash;
+	return w->slot_zeroed || (w->prev[r] && w->prev[r][page] == w->zero_hash);
 }
 
 /*
@@ -223,20 +223,6 @@ static int read_prev_hashes(struct wctx *w, unsigned int r, struct error *err)
 	return snap_image_read_u64s(w->img, w->prev[r], s->pages, s->hash_off, err);
 }
 
-/* A new image's slot: every page slot holds zeros. */
-static int zeroed_prev_hashes(struct wctx *w, unsigned int r, struct error *err)
-{
-	const struct snap_section *s = snap_layout_section(&w->img->layout, r);
-	uint64_t i;
-
-	w->prev[r] = malloc(s->pages * sizeof(uint64_t));
-	if (!w->prev[r])
-		return err_set(err, -ENOMEM, "out of memory for page hashes");
-	for (i = 0; i < s->pages; i++)
-		w->prev[r][i] = w->zero_hash;
-	return 0;
-}
-
 /* Sink: logging is on, pass 1 is next. */
 static int sink_start(void *ctx, bool incremental, struct error *err)
 {
@@ -253,8 +239,6 @@ static int sink_start(void *ctx, bool incremental, struct error *err)
 			ret = read_block_digests(w, r, err);
 		else if (w->slot_complete)
 			ret = read_prev_hashes(w, r, err);
-		else if (w->slot_zeroed)
-			ret = zeroed_prev_hashes(w, r, err);
 		if (!ret && !incremental)
 			ret = write_page_headers(w, r, err);
 	}
