@@ -80,6 +80,8 @@ struct bench_run {
 	double target_mib_s; /* the target's sequential write limit in this round */
 	double pass1_mib_s;  /* pass 1 alone (every page once, the guest running) */
 	uint64_t pass_bytes[BENCH_MAX_PASSES];
+	double pass_ms[BENCH_MAX_PASSES];
+	unsigned int pass_throttle[BENCH_MAX_PASSES];
 	struct bench_sample *samples; /* malloc'd */
 	size_t nr_samples;
 };

@@ -297,6 +297,14 @@ static struct json_object *run_json(const struct bench_run *r, const struct benc
 		json_object_array_add(a, ju(r->pass_bytes[i]));
 	json_object_object_add(o, "pass_bytes", a);
 	a = json_object_new_array();
+	for (i = 0; i < r->passes && i < BENCH_MAX_PASSES; i++)
+		json_object_array_add(a, jd(r->pass_ms[i]));
+	json_object_object_add(o, "pass_ms", a);
+	a = json_object_new_array();
+	for (i = 0; i < r->passes && i < BENCH_MAX_PASSES; i++)
+		json_object_array_add(a, ju(r->pass_throttle[i]));
+	json_object_object_add(o, "pass_throttle", a);
+	a = json_object_new_array();
 	for (i = 0; i < r->nr_samples; i++) {
 		struct json_object *p = json_object_new_array();
 

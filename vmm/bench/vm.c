@@ -225,8 +225,11 @@ static int parse_report(const char *out, struct bench_run *r, struct error *err)
 			if (!i)
 				r->pass1_mib_s = json_double(p, "rate_mib_s");
 			r->pages += json_u64(p, "dirty_pages");
-			if (i < BENCH_MAX_PASSES)
+			if (i < BENCH_MAX_PASSES) {
 				r->pass_bytes[i] = json_u64(p, "bytes");
+				r->pass_ms[i] = json_double(p, "duration_ms");
+				r->pass_throttle[i] = (unsigned int)t;
+			}
 			if (t > r->throttle_max)
 				r->throttle_max = (unsigned int)t;
 		}
