@@ -32,6 +32,7 @@ struct engine {
 	struct snap_throttle thr;
 	uint64_t fetched_us; /* when the dirty log was last fetched */
 	uint64_t copied_pages; /* handed to the sink from guest memory */
+	uint64_t pass1_copied; /* of them in pass 1: holes went out as zeros, or not at all */
 	uint64_t t0;
 };
 
@@ -188,9 +189,8 @@ static int first_pass(struct engine *e, struct snap_pass *p)
 	if (!ret)
 		ret = sink_drain(e);
 	p->bytes = e->rep->bytes_written - before;
-	/* The pages it copied from guest memory; holes went out as zeros, or not at all. */
-	p->dirty_pages = e->sink->ops->first_pass ? p->bytes / SNAP_PAGE_SIZE
-						  : e->copied_pages - copied;
+	p->dirty_pages = p->bytes / SNAP_PAGE_SIZE;
+	e->pass1_copied = e->sink->ops->first_pass ? p->dirty_pages : e->copied_pages - copied;
 	p->duration_us = snap_mono_us() - t;
 	return ret;
 }
@@ -444,6 +444,9 @@ static int throttle_after_pass(struct engine *e, uint64_t dirty)
 	 */
 	if (e->rep->nr_passes == 1 && e->vm->ops->clear && !e->rep->incremental)
 		seen = 2 * dirty;
+	/* Pass 1's holes cost it nothing: they are not what it cleaned. */
+	if (e->rep->nr_passes == 1 && !e->rep->incremental)
+		cleaned = e->pass1_copied * SNAP_PAGE_SIZE;
 	/* Sample only when the throttle is going up anyway. */
 	if (!e->vm->ops->throttle || !snap_throttle_rising(&e->thr, seen, cleaned))
 		return 0;
