@@ -30,7 +30,7 @@ struct engine {
 	uint64_t staged_ready; /* bytes of stage faulted in */
 	uint64_t pending;      /* bytes dirty at the last fetch: what a final batch would be */
 	struct snap_throttle thr;
-	uint64_t fetched_us; /* when the dirty log was last fetched */
+	uint64_t fetched_us;   /* when the dirty log was last fetched */
 	uint64_t copied_pages; /* handed to the sink from guest memory */
 	uint64_t pass1_copied; /* of them in pass 1: holes went out as zeros, or not at all */
 	uint64_t t0;
