@@ -198,10 +198,10 @@ int snap_image_create(const char *path, const struct snap_config *cfg,
 	h->version = SNAP_FORMAT_VERSION;
 	h->state = SNAP_STATE_EMPTY;
 	/*
-	 * A file this call made (or truncated) and preallocated reads as zeros;
-	 * anything else, a device or an NBD export say, whatever it held.
+	 * A file this call made (or truncated) and preallocated reads as zeros,
+	 * as does a device it zeroed; an NBD export whatever it held.
 	 */
-	h->flags = t.created ? SNAP_HDR_DATA_ZERO : 0;
+	h->flags = t.zeroed ? SNAP_HDR_DATA_ZERO : 0;
 	h->created_ns = realtime_ns();
 	strcpy(h->metadata, metadata);
 	h->metadata_len = (uint32_t)strlen(metadata);

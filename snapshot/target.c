@@ -82,7 +82,22 @@ static int preallocate(struct snap_target *t, const char *path, uint64_t size, s
 	if (e)
 		return sys_err(err, e, path, "cannot preallocate the image");
 	t->size = size;
-	return zero_fill(t, path, size, err);
+	e = zero_fill(t, path, size, err);
+	t->zeroed = !e;
+	return e;
+}
+
+/*
+ * Zero [0, size) of a device, if it can do so by itself: a punched hole
+ * on a block device is REQ_OP_WRITE_ZEROES without the fallback that
+ * writes zero pages (BLKDEV_ZERO_NOFALLBACK), so it either is fast and
+ * reads back as zeros, or fails (EOPNOTSUPP) and changes nothing. Then the
+ * first snapshot need not write the pages the guest never touched. Loop
+ * devices, NVMe and virtio-blk with write-zeroes have it.
+ */
+static void zero_device(struct snap_target *t, uint64_t size)
+{
+	t->zeroed = !fallocate(t->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size);
 }
 
 static int device_size(int fd, const char *path, uint64_t *size, struct error *err)
@@ -277,9 +292,11 @@ static int create_blockdev(const char *path, uint64_t size, bool force, bool wai
 	}
 	ret = lock_target(t->fd, true, wait, path, err);
 	/* An old kvmsnap image is ours to overwrite; its page data may look like anything. */
-	if (ret || force || holds_image(t->fd))
-		return ret;
-	return check_signatures(t->fd, path, err);
+	if (!ret && !force && !holds_image(t->fd))
+		ret = check_signatures(t->fd, path, err);
+	if (!ret)
+		zero_device(t, size);
+	return ret;
 }
 
 /* What is at path, as an open descriptor sees it: links are followed (by-id device names). */

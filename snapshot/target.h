@@ -16,11 +16,15 @@ struct snap_target {
 	int fd;		      /* a file or block device; -1 for an NBD export */
 	struct snap_nbd *nbd; /* an NBD export; NULL for a descriptor */
 	bool blockdev;
-	/*
-	 * A regular file this call created or truncated, then preallocated: it
-	 * reads as zeros (the image's data-zero flag), and is removed on failure.
-	 */
+	/* A regular file this call created or truncated: removed on failure. */
 	bool created;
+	/*
+	 * Reads as zeros over the image (the image's data-zero flag): a file
+	 * this call preallocated, or a device it zeroed by a fast device
+	 * command. An NBD export, or a device without the command, holds
+	 * whatever it held.
+	 */
+	bool zeroed;
 	uint64_t size; /* file, device or export size */
 };
 

@@ -66,6 +66,39 @@ FIXTURE_TEARDOWN(blk)
 	rm_tree(self->dir);
 }
 
+/* Write byte over the first len bytes of dev: what a device held before. */
+static int fill_device(const char *dev, int byte, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	int fd = open(dev, O_WRONLY | O_CLOEXEC), ret = -1;
+
+	if (buf && fd >= 0) {
+		memset(buf, byte, len);
+		ret = pwrite(fd, buf, len, 0) == (ssize_t)len && !fsync(fd) ? 0 : -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+/* 1 if dev reads as zeros over [off, off + len), 0 if not, -1 if it cannot be read. */
+static int reads_zero(const char *dev, uint64_t off, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	int fd = open(dev, O_RDONLY | O_CLOEXEC), ret = -1;
+	size_t i;
+
+	if (buf && fd >= 0 && pread(fd, buf, len, (off_t)off) == (ssize_t)len)
+		for (ret = 1, i = 0; i < len; i++)
+			if (buf[i])
+				ret = 0;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
 static int create(const char *dev, const struct snap_config *cfg, bool force, struct error *err)
 {
 	struct snap_target_opts o = {.force = force, .direct = true};
@@ -83,14 +116,17 @@ TEST_F(blk, create_on_a_loop_device)
 	char want[200];
 
 	ASSERT_NOT_NULL(dev);
+	/* Old data where the page slots go: create must zero it, or say it did not. */
+	ASSERT_EQ(fill_device(dev, 0xa5, 4 << 20), 0);
 	ASSERT_EQ(create(dev, &self->cfg, false, &err), 0);
 	ASSERT_EQ(snap_image_open(dev, SNAP_OPEN_RDONLY, NULL, &img, &err), 0);
 	EXPECT_TRUE(img.blockdev);
 	EXPECT_EQ(img.target_size, 4 << 20);
 	EXPECT_EQ(img.hdr.image_size, self->layout.image_size);
 	EXPECT_EQ(img.hdr.state, SNAP_STATE_EMPTY);
-	/* A device holds whatever it held: its slots are not taken for zeros. */
-	EXPECT_EQ(img.hdr.flags, 0);
+	/* A loop device has write-zeroes: zeroed by it, the slots are taken for zeros. */
+	EXPECT_EQ(img.hdr.flags, SNAP_HDR_DATA_ZERO);
+	EXPECT_EQ(reads_zero(dev, self->layout.sections[0].data_off, SNAP_PAGE_SIZE * 16), 1);
 	EXPECT_EQ(snap_image_verify(&img, true, &res, &err), 0);
 	EXPECT_EQ(res.pages_checked, 624);
 	snap_image_close(&img);
