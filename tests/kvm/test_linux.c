@@ -573,18 +573,20 @@ static void restore_checked(struct _fixture_lx *self, struct th_result *_r, cons
  */
 TEST_F_TIMEOUT(lx, wall_clock_after_a_pause, 3 * TEST_TIMEOUT_S)
 {
-	const char *catch_up[] = {"restore", self->image, "--serial", "stdio", NULL};
+	const char *catch_up[] = {"restore", self->image, "--serial", "stdio", "-v", NULL};
 	const char *cont[] = {"restore", self->image, "--serial", "stdio",
 			      "--clock", "continue",  NULL};
 	struct guest *g = &self->g;
 	long at, before, at_quit;
+	char err[OUT_MAX];
+	const char *p;
 	long long lo, hi;
 
 	ASSERT_EQ(boot(self, "boot", true), 0);
 	at = wait_for_init(g);
 	ASSERT_GE(at, 0);
 	ASSERT_GE(guest_wait(g, "tick 3", at, REPLY_TIMEOUT_MS), 0);
-	at = guest_clock_offset(_r, g, at, &lo, &hi);
+	guest_clock_offset(_r, g, at, &lo, &hi);
 	TH_LOG("booted: guest clock minus host %lld..%lld s", lo, hi);
 	snapshot_and_quit(self, _r, self->sock, self->image, at, &before, &at_quit);
 	sleep(PAUSE_S);
@@ -592,6 +594,15 @@ TEST_F_TIMEOUT(lx, wall_clock_after_a_pause, 3 * TEST_TIMEOUT_S)
 	restore_checked(self, _r, "catch-up", catch_up, before, at_quit, &lo, &hi);
 	EXPECT_GE(hi, -2);
 	EXPECT_LE(lo, 2);
+	/* -v: how far the clock moved, and every vCPU took KVM_KVMCLOCK_CTRL. */
+	slurp(g->err, err);
+	p = strstr(err, "clock catches up");
+	if (p)
+		TH_LOG("kvmsnap: ...%.60s", p);
+	EXPECT_NOT_NULL(p);
+	if (strstr(err, "no KVM_CAP_KVMCLOCK_CTRL"))
+		TH_LOG("KVM here has no KVM_CAP_KVMCLOCK_CTRL");
+	EXPECT_NULL(strstr(err, "KVMCLOCK_CTRL not needed"));
 	EXPECT_EQ(guest_end(g, "poweroff"), 0);
 
 	restore_checked(self, _r, "continue", cont, before, at_quit, &lo, &hi);
