@@ -64,6 +64,7 @@ static const char init_script[] =
     "  case \"$cmd\" in\n"
     "  ask) echo \"answer: $arg\";;\n"
     "  date) echo \"date: $(date +%s)\";;\n"
+    "  uptime) echo \"uptime: $(cut -d' ' -f1 /proc/uptime) s\";;\n"
     "  dmesg) dmesg | grep -i -E '" BAD_DMESG "' | sed 's/^/dmesg-hit: /'; echo dmesg-end;;\n"
     "  poweroff) poweroff -f;;\n"
     "  reboot) reboot -f;;\n"
@@ -319,6 +320,20 @@ static void expect_clean_dmesg(struct th_result *_r, struct guest *g, long from)
 	EXPECT_EQ(bad, 0);
 }
 
+/* Log the guest's uptime (to place dmesg lines in time); the offset past it. */
+static long log_uptime(struct th_result *_r, struct guest *g, const char *when, long from)
+{
+	long at, eol;
+
+	EXPECT_EQ(guest_type(g, "uptime\n"), 0);
+	at = guest_wait(g, "uptime: ", from, REPLY_TIMEOUT_MS);
+	ASSERT_GE(at, 0);
+	eol = guest_wait(g, " s", at, REPLY_TIMEOUT_MS);
+	ASSERT_GE(eol, 0);
+	TH_LOG("%s: guest uptime %.*s s", when, (int)(eol - 2 - at), g->buf + at);
+	return eol;
+}
+
 /* Type cmd ("poweroff" or "reboot"); kvmsnap's exit status. */
 static int guest_end(struct guest *g, const char *cmd)
 {
@@ -482,15 +497,18 @@ static void snapshot_and_quit(struct _fixture_lx *self, struct th_result *_r, co
 {
 	struct guest *g = &self->g;
 	char out[OUT_MAX], err[OUT_MAX];
+	uint64_t t0;
 	int status;
 	long at;
 
 	read_file(g->serial, g->buf, sizeof(g->buf));
 	*before = last_tick(g->buf, from);
+	t0 = ms_now();
 	status = RUN_CLI(out, err, "snapshot", image, "--control", sock);
 	if (status)
 		TH_LOG("snapshot: status %d\n%s%s", status, out, err);
 	ASSERT_EQ(status, 0);
+	TH_LOG("live snapshot: %.1f s", (ms_now() - t0) / 1000.0);
 	at = expect_answer(_r, g, "after-snapshot", from);
 	ASSERT_GE(at, 0);
 	EXPECT_EQ(RUN_CLI(out, err, "ctl", sock, "quit"), 0);
@@ -689,10 +707,12 @@ TEST_F_TIMEOUT(lx, two_snapshot_restore_cycles, 3 * TEST_TIMEOUT_S)
 	at = restored_first_tick(_r, g, &first);
 	TH_LOG("cycle 2: first whole tick %ld; before the snapshot %ld, at quit %ld", first, before,
 	       at_quit);
+	at = log_uptime(_r, g, "cycle 2 restored", at);
 	EXPECT_GT(first, before);
 	EXPECT_LE(first, at_quit + 2);
 	snprintf(want, sizeof(want), "tick %ld", first + 3);
 	ASSERT_GE(guest_wait(g, want, at, REPLY_TIMEOUT_MS), 0);
+	log_uptime(_r, g, "cycle 2, before its snapshot", at);
 	snapshot_and_quit(self, _r, sock2, image2, at, &before, &at_quit);
 
 	/* Cycle 3: from the second image. */
@@ -704,6 +724,7 @@ TEST_F_TIMEOUT(lx, two_snapshot_restore_cycles, 3 * TEST_TIMEOUT_S)
 	at = restored_first_tick(_r, g, &first);
 	TH_LOG("cycle 3: first whole tick %ld; before the snapshot %ld, at quit %ld", first, before,
 	       at_quit);
+	at = log_uptime(_r, g, "cycle 3 restored", at);
 	EXPECT_GT(first, before);
 	EXPECT_LE(first, at_quit + 2);
 	at = expect_answer(_r, g, "after-two-cycles", 0);
