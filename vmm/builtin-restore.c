@@ -19,7 +19,11 @@ struct restore_opts {
 	const char *user;
 	bool lazy, paused, keep_caps, json, direct, have_slot;
 	uint32_t slot;
+	enum vm_clock_mode clock;
 };
+
+/* In the order of enum vm_clock_mode. */
+static const char *const clock_modes[] = {"catch-up", "continue", NULL};
 
 /* Milestones, ns since the command started. */
 struct restore_times {
@@ -30,6 +34,7 @@ struct restore_times {
 static void restore_usage(FILE *f, const struct parse_opt *opts)
 {
 	fprintf(f, "usage: kvmsnap restore IMAGE [--slot N] [--lazy] [--paused] [--control PATH]\n"
+		   "                       [--clock catch-up|continue]\n"
 		   "                       [--serial stdio|FILE|none] [--user USER[:GROUP]] "
 		   "[--keep-caps]\n"
 		   "                       [--no-direct] [--json] [-v]\n"
@@ -61,6 +66,12 @@ static int restore_parse(int argc, char **argv, struct restore_opts *o)
 		     "restore slot N of a two-slot image (default: the newest\n"
 		     "complete one)",
 		     .seen = &o->have_slot),
+	    OPT_ENUM(0, "clock", &o->clock, "MODE", clock_modes,
+		     "a guest that uses kvmclock (Linux): catch-up (default)\n"
+		     "moves its TSC and kvmclock forward by the host time since\n"
+		     "the snapshot, so its wall clock is right, and tells it it\n"
+		     "was stopped (KVM_KVMCLOCK_CTRL); continue: its clocks go on\n"
+		     "from the pause, the wall clock lagging by the time saved"),
 	    OPT_BOOL(0, "paused", &o->paused,
 		     "stay paused until `kvmsnap ctl PATH resume` (needs --control)"),
 	    OPT_SET(0, "no-direct", &o->direct, false,
@@ -167,9 +178,9 @@ static int restore_vm(struct vm_setup *vs, struct restore_image *ri, const struc
 	if (!o->lazy)
 		ret = restore__load_eager(ri, &vs->kvm.mem, ls, err);
 	t->memory = now_ns();
-	devs = (struct vm_state_devices){.com1 = &vs->com1};
+	devs = (struct vm_state_devices){.com1 = &vs->com1, .rtc = &vs->rtc};
 	if (!ret)
-		ret = restore__load_state(ri, &vs->kvm, &devs, err);
+		ret = restore__load_state(ri, &vs->kvm, &devs, o->clock, err);
 	/* Memory equals the slot now: the first snapshot back into it can be incremental. */
 	if (!ret)
 		ret = mem__track_restored(&vs->kvm.mem, ri->img.hdr.uuid, ri->img.slot,

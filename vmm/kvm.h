@@ -24,6 +24,7 @@ struct kvm;
 struct kvm_cpu;
 struct console;
 struct dirty_ring;
+struct rtc;
 struct uart;
 
 /* What a loader leaves for the vCPUs: how to enter the guest. */
@@ -97,6 +98,7 @@ struct kvm {
 	struct boot_state boot;
 	struct console *console; /* the serial sink, shared by the UART and msgport */
 	struct uart *com1;	 /* device models with state to save */
+	struct rtc *rtc;
 
 	/* Pause/ack protocol: see kvm-cpu.c. Guarded by lock. */
 	pthread_mutex_t lock;

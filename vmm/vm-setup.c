@@ -108,6 +108,7 @@ int vm_setup__add_devices(struct vm_setup *vs, struct error *err)
 		ret = msgport__init(kvm, MSGPORT_GPA);
 	if (!ret)
 		ret = rtc__init(&vs->rtc, kvm, PORT_CMOS);
+	kvm->rtc = &vs->rtc;
 	if (!ret)
 		ret = power__init(kvm);
 	if (ret)

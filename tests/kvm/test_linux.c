@@ -6,7 +6,9 @@
  * answers commands typed on the serial line, and powers off or reboots when
  * told. Then the same guest saved live, and restored eager and lazy into
  * new VMs: the counter goes on, the shell answers, and dmesg has no
- * timekeeping or lockup warnings.
+ * timekeeping or lockup warnings; also after a pause between save and
+ * restore (the wall clock catches up, or with --clock continue lags), and
+ * through incremental snapshots into a two-slot image.
  *
  * Kernel mode is emulated on PVM hosts (about a million instructions a
  * second): there the boots skip, and they run in the nested VM
@@ -34,6 +36,7 @@
 #define END_TIMEOUT_MS	 120000
 #define TEST_TIMEOUT_S	 400 /* one boot, with room for a loaded nested VM */
 #define MARKER		 "kvmsnap-linux: init up"
+#define PAUSE_S		 5 /* between a snapshot and its restore, for the clock tests */
 #define CMDLINE		 "console=ttyS0 panic=-1"
 /* Timekeeping and lockup complaints; dmesg must have none. */
 #define BAD_DMESG                                                                                 \
@@ -60,6 +63,8 @@ static const char init_script[] =
     "while read -r cmd arg; do\n"
     "  case \"$cmd\" in\n"
     "  ask) echo \"answer: $arg\";;\n"
+    "  date) echo \"date: $(date +%s)\";;\n"
+    "  uptime) echo \"uptime: $(cut -d' ' -f1 /proc/uptime) s\";;\n"
     "  dmesg) dmesg | grep -i -E '" BAD_DMESG "' | sed 's/^/dmesg-hit: /'; echo dmesg-end;;\n"
     "  poweroff) poweroff -f;;\n"
     "  reboot) reboot -f;;\n"
@@ -315,6 +320,20 @@ static void expect_clean_dmesg(struct th_result *_r, struct guest *g, long from)
 	EXPECT_EQ(bad, 0);
 }
 
+/* Log the guest's uptime (to place dmesg lines in time); the offset past it. */
+static long log_uptime(struct th_result *_r, struct guest *g, const char *when, long from)
+{
+	long at, eol;
+
+	EXPECT_EQ(guest_type(g, "uptime\n"), 0);
+	at = guest_wait(g, "uptime: ", from, REPLY_TIMEOUT_MS);
+	ASSERT_GE(at, 0);
+	eol = guest_wait(g, " s", at, REPLY_TIMEOUT_MS);
+	ASSERT_GE(eol, 0);
+	TH_LOG("%s: guest uptime %.*s s", when, (int)(eol - 2 - at), g->buf + at);
+	return eol;
+}
+
 /* Type cmd ("poweroff" or "reboot"); kvmsnap's exit status. */
 static int guest_end(struct guest *g, const char *cmd)
 {
@@ -478,15 +497,18 @@ static void snapshot_and_quit(struct _fixture_lx *self, struct th_result *_r, co
 {
 	struct guest *g = &self->g;
 	char out[OUT_MAX], err[OUT_MAX];
+	uint64_t t0;
 	int status;
 	long at;
 
 	read_file(g->serial, g->buf, sizeof(g->buf));
 	*before = last_tick(g->buf, from);
+	t0 = ms_now();
 	status = RUN_CLI(out, err, "snapshot", image, "--control", sock);
 	if (status)
 		TH_LOG("snapshot: status %d\n%s%s", status, out, err);
 	ASSERT_EQ(status, 0);
+	TH_LOG("live snapshot: %.1f s", (ms_now() - t0) / 1000.0);
 	at = expect_answer(_r, g, "after-snapshot", from);
 	ASSERT_GE(at, 0);
 	EXPECT_EQ(RUN_CLI(out, err, "ctl", sock, "quit"), 0);
@@ -508,6 +530,158 @@ static long restored_first_tick(struct th_result *_r, struct guest *g, long *fir
 	ASSERT_GE(guest_wait(g, "tick ", at, REPLY_TIMEOUT_MS), 0);
 	*first = first_tick(g->buf, at);
 	return at;
+}
+
+/*
+ * The guest's `date +%s` minus the host's time, in seconds: *lo from the
+ * host time before the question, *hi after the answer (the guest read its
+ * clock in between). The offset past the answer.
+ */
+static long guest_clock_offset(struct th_result *_r, struct guest *g, long from, long long *lo,
+			       long long *hi)
+{
+	long long h0 = (long long)time(NULL), h1, t;
+	long at;
+
+	EXPECT_EQ(guest_type(g, "date\n"), 0);
+	at = guest_wait(g, "date: ", from, REPLY_TIMEOUT_MS);
+	if (at < 0)
+		guest_show(g);
+	ASSERT_GE(at, 0);
+	ASSERT_GE(guest_wait(g, "\n", at, REPLY_TIMEOUT_MS), 0);
+	h1 = (long long)time(NULL);
+	t = strtoll(g->buf + at, NULL, 10);
+	*lo = t - h1;
+	*hi = t - h0;
+	return at;
+}
+
+/*
+ * Restore with args: the counter goes on from the snapshot (after before,
+ * at most two past at_quit), the shell answers, dmesg is clean. *lo and
+ * *hi bound the guest's clock offset from the host's (guest_clock_offset).
+ * The guest is left running.
+ */
+static void restore_checked(struct _fixture_lx *self, struct th_result *_r, const char *name,
+			    const char *const *args, long before, long at_quit, long long *lo,
+			    long long *hi)
+{
+	struct guest *g = &self->g;
+	char word[48];
+	long at, first;
+
+	ASSERT_EQ(guest_start(self, name, args), 0);
+	at = restored_first_tick(_r, g, &first);
+	at = guest_clock_offset(_r, g, at, lo, hi);
+	TH_LOG("%s: first whole tick %ld (before the snapshot %ld, at quit %ld); guest clock "
+	       "minus host %lld..%lld s",
+	       name, first, before, at_quit, *lo, *hi);
+	EXPECT_GT(first, before);
+	EXPECT_LE(first, at_quit + 2);
+	snprintf(word, sizeof(word), "after-%s", name);
+	at = expect_answer(_r, g, word, at);
+	ASSERT_GE(at, 0);
+	expect_clean_dmesg(_r, g, at);
+}
+
+/*
+ * A pause between save and restore: by default the guest's wall clock
+ * catches up (within 2 s of the host's); with --clock continue it lags by
+ * at least the pause. Either way the counter goes on and dmesg is clean.
+ */
+TEST_F_TIMEOUT(lx, wall_clock_after_a_pause, 3 * TEST_TIMEOUT_S)
+{
+	const char *catch_up[] = {"restore", self->image, "--serial", "stdio", "-v", NULL};
+	const char *cont[] = {"restore", self->image, "--serial", "stdio",
+			      "--clock", "continue",  NULL};
+	struct guest *g = &self->g;
+	long at, before, at_quit;
+	char err[OUT_MAX];
+	const char *p;
+	long long lo, hi;
+
+	ASSERT_EQ(boot(self, "boot", true), 0);
+	at = wait_for_init(g);
+	ASSERT_GE(at, 0);
+	ASSERT_GE(guest_wait(g, "tick 3", at, REPLY_TIMEOUT_MS), 0);
+	guest_clock_offset(_r, g, at, &lo, &hi);
+	TH_LOG("booted: guest clock minus host %lld..%lld s", lo, hi);
+	snapshot_and_quit(self, _r, self->sock, self->image, at, &before, &at_quit);
+	sleep(PAUSE_S);
+
+	restore_checked(self, _r, "catch-up", catch_up, before, at_quit, &lo, &hi);
+	EXPECT_GE(hi, -2);
+	EXPECT_LE(lo, 2);
+	/* -v: how far the clock moved, and every vCPU took KVM_KVMCLOCK_CTRL. */
+	slurp(g->err, err);
+	p = strstr(err, "clock catches up");
+	if (p)
+		TH_LOG("kvmsnap: ...%.60s", p);
+	EXPECT_NOT_NULL(p);
+	if (strstr(err, "no KVM_CAP_KVMCLOCK_CTRL"))
+		TH_LOG("KVM here has no KVM_CAP_KVMCLOCK_CTRL");
+	EXPECT_NULL(strstr(err, "KVMCLOCK_CTRL not needed"));
+	EXPECT_EQ(guest_end(g, "poweroff"), 0);
+
+	restore_checked(self, _r, "continue", cont, before, at_quit, &lo, &hi);
+	EXPECT_LE(hi, -PAUSE_S);
+	EXPECT_EQ(guest_end(g, "poweroff"), 0);
+}
+
+/*
+ * A checkpoint series of the running guest into a two-slot image: a full
+ * snapshot into each slot, then an incremental one into slot 0. Each slot
+ * restores: the counter goes on from its own snapshot, the shell answers,
+ * dmesg is clean.
+ */
+TEST_F_TIMEOUT(lx, incremental_snapshots_and_two_slots, 3 * TEST_TIMEOUT_S)
+{
+	const char *slot0[] = {"restore", self->image, "--slot", "0", "--serial", "stdio", NULL};
+	const char *slot1[] = {"restore",  self->image, "--slot", "1",
+			       "--serial", "stdio",	"--lazy", NULL};
+	char out[OUT_MAX], err[OUT_MAX], want[32];
+	long before[3], after[3], at;
+	struct guest *g = &self->g;
+	long long lo, hi;
+	int i, status;
+
+	status = RUN_CLI(out, err, "image", "create", self->image, "--mem", MEM, "--slots", "2");
+	if (status)
+		TH_LOG("image create: status %d\n%s", status, err);
+	ASSERT_EQ(status, 0);
+	ASSERT_EQ(boot(self, "boot", true), 0);
+	at = wait_for_init(g);
+	ASSERT_GE(at, 0);
+	for (i = 0; i < 3; i++) {
+		snprintf(want, sizeof(want), "tick %ld", i ? after[i - 1] + 3 : 3);
+		ASSERT_GE(guest_wait(g, want, at, REPLY_TIMEOUT_MS), 0);
+		before[i] = last_tick(g->buf, at);
+		status = RUN_CLI(out, err, "snapshot", self->image, "--control", self->sock,
+				 "--incremental", "--json");
+		if (status)
+			TH_LOG("snapshot %d: status %d\n%s%s", i, status, out, err);
+		ASSERT_EQ(status, 0);
+		TH_LOG("snapshot %d: %.300s", i, out);
+		/* The first into each slot is full; slot 0's second is incremental. */
+		snprintf(want, sizeof(want), "\"slot\":%d", i % 2);
+		EXPECT_NOT_NULL(strstr(out, want));
+		EXPECT_NOT_NULL(
+		    strstr(out, i == 2 ? "\"mode\":\"incremental\"" : "\"mode\":\"full\""));
+		read_file(g->serial, g->buf, sizeof(g->buf));
+		after[i] = last_tick(g->buf, at);
+	}
+	at = expect_answer(_r, g, "after-snapshots", at);
+	ASSERT_GE(at, 0);
+	EXPECT_EQ(RUN_CLI(out, err, "ctl", self->sock, "quit"), 0);
+	EXPECT_EQ(wait_or_kill(g->pid, END_TIMEOUT_MS), 0);
+	g->pid = -1;
+
+	/* Slot 0: the incremental snapshot, the newest. */
+	restore_checked(self, _r, "slot0", slot0, before[2], after[2], &lo, &hi);
+	EXPECT_EQ(guest_end(g, "poweroff"), 0);
+	/* Slot 1: the older full one, lazily. */
+	restore_checked(self, _r, "slot1", slot1, before[1], after[1], &lo, &hi);
+	EXPECT_EQ(guest_end(g, "poweroff"), 0);
 }
 
 /* Two cycles: boot, save, restore with a control socket, save that, restore again. */
@@ -533,10 +707,12 @@ TEST_F_TIMEOUT(lx, two_snapshot_restore_cycles, 3 * TEST_TIMEOUT_S)
 	at = restored_first_tick(_r, g, &first);
 	TH_LOG("cycle 2: first whole tick %ld; before the snapshot %ld, at quit %ld", first, before,
 	       at_quit);
+	at = log_uptime(_r, g, "cycle 2 restored", at);
 	EXPECT_GT(first, before);
 	EXPECT_LE(first, at_quit + 2);
 	snprintf(want, sizeof(want), "tick %ld", first + 3);
 	ASSERT_GE(guest_wait(g, want, at, REPLY_TIMEOUT_MS), 0);
+	log_uptime(_r, g, "cycle 2, before its snapshot", at);
 	snapshot_and_quit(self, _r, sock2, image2, at, &before, &at_quit);
 
 	/* Cycle 3: from the second image. */
@@ -548,6 +724,7 @@ TEST_F_TIMEOUT(lx, two_snapshot_restore_cycles, 3 * TEST_TIMEOUT_S)
 	at = restored_first_tick(_r, g, &first);
 	TH_LOG("cycle 3: first whole tick %ld; before the snapshot %ld, at quit %ld", first, before,
 	       at_quit);
+	at = log_uptime(_r, g, "cycle 3 restored", at);
 	EXPECT_GT(first, before);
 	EXPECT_LE(first, at_quit + 2);
 	at = expect_answer(_r, g, "after-two-cycles", 0);

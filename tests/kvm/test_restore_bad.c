@@ -430,7 +430,7 @@ TEST_F(bad, screen_of_empty_image)
 TEST_F(bad, usage)
 {
 	static const struct {
-		const char *args[4];
+		const char *args[5];
 		const char *want;
 	} cases[] = {
 	    {{"restore", NULL}, "no IMAGE given"},
@@ -438,6 +438,7 @@ TEST_F(bad, usage)
 	    {{"restore", "a", "--bogus", NULL}, "unknown option '--bogus'"},
 	    {{"restore", "a", "--control", NULL}, "option --control needs a value"},
 	    {{"restore", "a", "--paused", NULL}, "--paused needs --control"},
+	    {{"restore", "a", "--clock", "later"}, "--clock later: must be catch-up or continue"},
 	};
 	unsigned int i;
 
@@ -448,6 +449,7 @@ TEST_F(bad, usage)
 	}
 	EXPECT_EQ(CLI("restore", "--help"), 0);
 	EXPECT_NOT_NULL(strstr(self->out, "usage: kvmsnap restore IMAGE"));
+	EXPECT_NOT_NULL(strstr(self->out, "--clock MODE"));
 }
 
 TEST_HARNESS_MAIN

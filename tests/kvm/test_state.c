@@ -277,7 +277,7 @@ static void save(struct th_result *_r, struct vm *v, uint8_t *buf, size_t cap, s
 static void restore(struct th_result *_r, struct vm *v, const uint8_t *buf, size_t len)
 {
 	struct error err = {0};
-	int ret = vm_state__restore(&v->kvm, &v->devs, buf, len, &err);
+	int ret = vm_state__restore(&v->kvm, &v->devs, VM_CLOCK_CATCH_UP, buf, len, &err);
 
 	if (ret)
 		TH_LOG("vm_state__restore: %s", err.msg);
@@ -413,11 +413,13 @@ TEST_TIMEOUT(restore_refuses_mismatch, 60)
 	vm_build(_r, &one, 1);
 	ASSERT_EQ(kvm_cpu__reset_all(&two.kvm, NULL), 0);
 	save(_r, &two, s, cap, &used);
-	EXPECT_EQ(vm_state__restore(&one.kvm, &one.devs, s, used, &err), -EINVAL);
+	EXPECT_EQ(vm_state__restore(&one.kvm, &one.devs, VM_CLOCK_CATCH_UP, s, used, &err),
+		  -EINVAL);
 	EXPECT_NE(strstr(err.msg, "vCPU 1"), NULL);
 	/* A VM with a UART needs the UART record. */
 	EXPECT_EQ(vm_state__save(&two.kvm, NULL, s, cap, &used, &err), 0);
-	EXPECT_EQ(vm_state__restore(&two.kvm, &two.devs, s, used, &err), -EINVAL);
+	EXPECT_EQ(vm_state__restore(&two.kvm, &two.devs, VM_CLOCK_CATCH_UP, s, used, &err),
+		  -EINVAL);
 	EXPECT_NE(strstr(err.msg, "UART"), NULL);
 	/* Too small an area is -ENOSPC, not an overrun. */
 	EXPECT_EQ(vm_state__save(&two.kvm, &two.devs, s, 4096, &used, &err), -ENOSPC);

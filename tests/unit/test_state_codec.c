@@ -14,6 +14,7 @@
 
 #include "lib/le.h"
 #include "snapshot/state.h"
+#include "vmm/devices/rtc.h"
 #include "vmm/devices/uart.h"
 #include "vmm/state/field.h"
 #include "vmm/state/state.h"
@@ -1021,6 +1022,68 @@ TEST(uart_round_trip)
 	ASSERT_EQ(uart__check_state(bad, sizeof(bad), &err), -EINVAL);
 }
 
+/*
+ * The CMOS RTC: what the guest wrote (register B binary and 12-hour, an
+ * alarm, NVRAM, the index) comes back through the record; the bytes the
+ * RTC never stores, flags and reserved bytes are refused.
+ */
+TEST(rtc_round_trip)
+{
+	struct rtc a, b;
+	uint8_t p[RTC_STATE_SIZE], bad[RTC_STATE_SIZE];
+	struct error err = {0};
+	unsigned int i;
+
+	ASSERT_EQ(rtc__init(&a, NULL, 0x70), 0);
+	ASSERT_EQ(rtc__init(&b, NULL, 0x70), 0);
+	rtc__write_at(&a, 0x0b, 0x04); /* binary, 12-hour */
+	rtc__write_at(&a, 0x0a, 0x2f);
+	rtc__write_at(&a, 0x01, 0x30); /* seconds alarm */
+	for (i = 0x0e; i < RTC_CMOS_SIZE; i++)
+		if (i != 0x32)
+			rtc__write_at(&a, i, (uint8_t)(i * 7));
+	a.index = 0x3c;
+	rtc__save(&a, p);
+	EXPECT_EQ(p[0x00], 0x3c);
+	EXPECT_EQ(get_le32(p + 0x04), 0);
+	EXPECT_EQ(p[0x08 + 0x0b], 0x04);
+	EXPECT_EQ(p[0x08 + 0x40], (uint8_t)(0x40 * 7));
+	ASSERT_EQ(rtc__check_state(p, sizeof(p), &err), 0);
+	ASSERT_EQ(rtc__restore(&b, p, sizeof(p), &err), 0);
+	EXPECT_EQ(b.index, 0x3c);
+	EXPECT_EQ(memcmp(b.cmos, a.cmos, RTC_CMOS_SIZE), 0);
+	/* The restored register B formats the time: 18:07 is 6 PM, binary. */
+	EXPECT_EQ(rtc__read_at(&b, 0x04, 1796148429LL), 0x86);
+	EXPECT_EQ(rtc__read_at(&b, 0x01, 0), 0x30);
+
+	/* Truncated, too long. */
+	ASSERT_EQ(rtc__check_state(p, sizeof(p) - 1, &err), -EINVAL);
+	ASSERT_NE(strstr(err.msg, "RTC record"), NULL);
+	ASSERT_EQ(rtc__check_state(p, sizeof(p) + 1, &err), -EINVAL);
+	/* Unknown flags. */
+	memcpy(bad, p, sizeof(p));
+	put_le32(bad + 0x04, 1);
+	ASSERT_EQ(rtc__restore(&b, bad, sizeof(bad), &err), -EINVAL);
+	ASSERT_NE(strstr(err.msg, "flags"), NULL);
+	memcpy(bad, p, sizeof(p));
+	bad[0x00] = 0x80; /* index: bit 7 is the NMI mask, never kept */
+	ASSERT_EQ(rtc__check_state(bad, sizeof(bad), &err), -EINVAL);
+	memcpy(bad, p, sizeof(p));
+	bad[0x02] = 1; /* reserved */
+	ASSERT_EQ(rtc__check_state(bad, sizeof(bad), &err), -EINVAL);
+	memcpy(bad, p, sizeof(p));
+	bad[0x08 + 0x04] = 0x12; /* hours: read from the host, never stored */
+	ASSERT_EQ(rtc__check_state(bad, sizeof(bad), &err), -EINVAL);
+	memcpy(bad, p, sizeof(p));
+	bad[0x08 + 0x0a] |= 0x80; /* UIP */
+	ASSERT_EQ(rtc__check_state(bad, sizeof(bad), &err), -EINVAL);
+	memcpy(bad, p, sizeof(p));
+	bad[0x08 + 0x0d] = 0; /* register D */
+	ASSERT_EQ(rtc__check_state(bad, sizeof(bad), &err), -EINVAL);
+	/* A refused record leaves the RTC as it was. */
+	EXPECT_EQ(b.index, 0x3c);
+}
+
 /* n bytes of a pattern that gives every field its own nonzero value. */
 static void pattern(void *p, size_t n, uint8_t seed)
 {
@@ -1213,11 +1276,13 @@ TEST(type_names)
 	EXPECT_STREQ(vm_state__type_name(VM_STATE_REGS), "REGS");
 	EXPECT_STREQ(vm_state__type_name(VM_STATE_PIT), "PIT");
 	EXPECT_STREQ(vm_state__type_name(VM_STATE_UART), "UART");
+	EXPECT_STREQ(vm_state__type_name(VM_STATE_RTC), "RTC");
 	EXPECT_STREQ(vm_state__type_name(0x9999), "?");
 	/* Grouped: vCPU 0x01xx, VM 0x02xx, devices 0x03xx. */
 	EXPECT_EQ(VM_STATE_PROGRESS >> 8, 0x01);
 	EXPECT_EQ(VM_STATE_CLOCK >> 8, 0x02);
 	EXPECT_EQ(VM_STATE_UART >> 8, 0x03);
+	EXPECT_EQ(VM_STATE_RTC >> 8, 0x03);
 }
 
 TEST_HARNESS_MAIN

@@ -537,7 +537,7 @@ static int snapshot_pause(struct request *rq)
 static int snapshot_state(struct request *rq)
 {
 	struct snapshot_session *s = memfd_session(rq);
-	struct vm_state_devices devs = {.com1 = rq->kvm->com1};
+	struct vm_state_devices devs = {.com1 = rq->kvm->com1, .rtc = rq->kvm->rtc};
 	struct error err = {0};
 	size_t used = 0;
 	int ret;

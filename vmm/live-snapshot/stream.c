@@ -125,7 +125,7 @@ static int vm_pause(void *ctx, uint64_t *latency_us, struct error *err)
 static int vm_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct error *err)
 {
 	struct stream *s = ctx;
-	struct vm_state_devices devs = {.com1 = s->kvm->com1};
+	struct vm_state_devices devs = {.com1 = s->kvm->com1, .rtc = s->kvm->rtc};
 
 	return vm_state__save(s->kvm, &devs, buf, cap, used, err);
 }

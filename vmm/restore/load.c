@@ -279,9 +279,10 @@ out:
 /* ---- state ---- */
 
 int restore__load_state(struct restore_image *ri, struct kvm *kvm,
-			const struct vm_state_devices *devs, struct error *err)
+			const struct vm_state_devices *devs, enum vm_clock_mode clock,
+			struct error *err)
 {
-	int ret = vm_state__restore(kvm, devs, ri->state, ri->state_len, err);
+	int ret = vm_state__restore(kvm, devs, clock, ri->state, ri->state_len, err);
 
 	return ret ? err_prefix(err, "image %s: cannot restore the VM state", ri->img.path) : 0;
 }

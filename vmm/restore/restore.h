@@ -37,8 +37,7 @@
 #include "kvm.h"
 #include "pc.h"
 #include "snapshot/image.h"
-
-struct vm_state_devices;
+#include "state/state.h"
 
 struct restore_image {
 	struct snap_image img;
@@ -89,9 +88,10 @@ int restore__map_lazy(struct restore_image *ri, struct kvm *kvm, struct error *e
 int restore__load_eager(struct restore_image *ri, struct mem_registry *mem,
 			struct restore_load_stats *st, struct error *err);
 
-/* Load the VM state into the vCPUs, in-kernel devices and devs. */
+/* Load the VM state into the vCPUs, in-kernel devices and devs; clock: catch up or not. */
 int restore__load_state(struct restore_image *ri, struct kvm *kvm,
-			const struct vm_state_devices *devs, struct error *err);
+			const struct vm_state_devices *devs, enum vm_clock_mode clock,
+			struct error *err);
 
 /*
  * Give every lazily mapped region (fd -1) a memfd holding its current

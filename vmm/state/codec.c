@@ -29,6 +29,7 @@ static const struct vm_state_layout layouts[] = {
     {VM_STATE_PIT, "PIT", &pit_layout, NULL, NULL},
     {VM_STATE_CLOCK, "CLOCK", &clock_layout, NULL, NULL},
     {VM_STATE_UART, "UART", &uart_layout, NULL, NULL},
+    {VM_STATE_RTC, "RTC", &rtc_layout, NULL, NULL},
 };
 
 const struct vm_state_layout *vm_state__layouts(unsigned int *n)

@@ -456,14 +456,32 @@ int cpu_state__read_tsc(struct kvm_cpu *cpu, uint64_t *tsc, struct error *err)
 	return 0;
 }
 
+bool cpu_state__msr(const struct cpu_state *cs, uint32_t index, uint64_t *val)
+{
+	uint32_t i;
+
+	for (i = 0; i < cs->nmsrs; i++)
+		if (cs->msrs[i].index == index) {
+			*val = cs->msrs[i].data;
+			return true;
+		}
+	return false;
+}
+
 uint64_t cpu_state__saved_tsc(const struct cpu_state *cs)
+{
+	uint64_t tsc;
+
+	return cpu_state__msr(cs, MSR_IA32_TSC_NR, &tsc) ? tsc : 0;
+}
+
+void cpu_state__advance_tsc(struct cpu_state *cs, uint64_t cycles)
 {
 	uint32_t i;
 
 	for (i = 0; i < cs->nmsrs; i++)
 		if (cs->msrs[i].index == MSR_IA32_TSC_NR)
-			return cs->msrs[i].data;
-	return 0;
+			cs->msrs[i].data += cycles;
 }
 
 int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err)

@@ -112,6 +112,6 @@ const struct vm_state_layout *vm_state__layouts(unsigned int *n);
 extern const struct state_table regs_layout, sregs_layout, xsave_head_layout, fpu_layout,
     xcrs_head_layout, xcr_layout, msrs_head_layout, msr_layout, lapic_layout, events_layout,
     mp_state_layout, debugregs_layout, progress_layout, pic_layout, ioapic_layout, pit_layout,
-    clock_layout, uart_layout;
+    clock_layout, uart_layout, rtc_layout;
 
 #endif

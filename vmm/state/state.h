@@ -25,6 +25,7 @@
 
 struct kvm;
 struct kvm_cpu;
+struct rtc;
 struct uart;
 
 /* Record types: 0x01xx per vCPU (instance = vCPU index), 0x02xx VM, 0x03xx devices. */
@@ -48,6 +49,7 @@ enum vm_state_type {
 	VM_STATE_CLOCK = 0x0205,      /* KVM_GET_CLOCK and the TSC frequency */
 
 	VM_STATE_UART = 0x0301, /* struct uart_regs; instance 0 = COM1 */
+	VM_STATE_RTC = 0x0302,	/* the CMOS RTC's index and RAM (struct rtc_state) */
 };
 
 /* Payload sizes of the fixed-size records. */
@@ -188,6 +190,10 @@ int cpu_state__check(const struct cpu_state *cs, unsigned int id, struct error *
 int cpu_state__restore(struct kvm_cpu *cpu, const struct cpu_state *cs, struct error *err);
 /* The IA32_TSC value in cs, 0 if it has none. */
 uint64_t cpu_state__saved_tsc(const struct cpu_state *cs);
+/* Whether cs has MSR index; its value in *val. */
+bool cpu_state__msr(const struct cpu_state *cs, uint32_t index, uint64_t *val);
+/* Add cycles to the IA32_TSC value in cs (none: nothing). */
+void cpu_state__advance_tsc(struct cpu_state *cs, uint64_t cycles);
 int cpu_state__set_tsc_khz(struct kvm_cpu *cpu, uint32_t khz, struct error *err);
 void cpu_state__free(struct cpu_state *cs);
 
@@ -201,9 +207,41 @@ struct irqchip_state {
 int irqchip_state__save(struct kvm *kvm, struct snap_state_writer *w, struct error *err);
 int irqchip_state__restore(struct kvm *kvm, const struct irqchip_state *s, struct error *err);
 
-/* The device models that have state (kvm->com1 and so on). A NULL member has no record. */
+/*
+ * The clock (vmm/state/clock.c). On restore, kvmclock and the TSCs go on
+ * from the pause; for a guest that uses kvmclock, catch-up (the default)
+ * moves both forward by the host time since the save, so its wall clock is
+ * right again, and tells it it was stopped (KVM_KVMCLOCK_CTRL).
+ */
+enum vm_clock_mode {
+	VM_CLOCK_CATCH_UP,
+	VM_CLOCK_CONTINUE,
+};
+
+int clock_state__save(struct kvm *kvm, struct snap_state_writer *w, uint64_t tsc,
+		      struct error *err);
+/* The guest turned kvmclock on (MSR_KVM_SYSTEM_TIME_NEW bit 0) on some vCPU. */
+bool clock_state__uses_kvmclock(const struct cpu_state *cpus, unsigned int nr_cpus);
+/*
+ * The host time since the save in ns, added to every vCPU's saved TSC; 0,
+ * with an info line, when the state has no host time or it went backwards.
+ */
+uint64_t clock_state__catch_up(const struct vm_clock *c, struct cpu_state *cpus,
+			       unsigned int nr_cpus, uint32_t host_khz);
+/* KVM_SET_CLOCK: saved + advance_ns + what vCPU 0's TSC ran since saved_tsc was written. */
+int clock_state__load(struct kvm *kvm, const struct vm_clock *c, uint64_t saved_tsc,
+		      uint64_t advance_ns, struct error *err);
+/* KVM_KVMCLOCK_CTRL on every vCPU; EINVAL (no pvclock) is not an error. */
+int clock_state__guest_stopped(struct kvm *kvm, struct error *err);
+
+/*
+ * The device models that have state (kvm->com1 and so on). A NULL member
+ * has no record. The RTC's record is optional: a state without it (older
+ * images) leaves the RTC as rtc__init() set it.
+ */
 struct vm_state_devices {
 	struct uart *com1;
+	struct rtc *rtc;
 };
 
 /*
@@ -222,15 +260,16 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
  * malformed or incomplete state changes nothing; a KVM ioctl that fails
  * later leaves the VM part-restored.
  */
-int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
-		      size_t len, struct error *err);
+int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs,
+		      enum vm_clock_mode clock, const uint8_t *buf, size_t len, struct error *err);
 
 /*
  * Decode and check a state area of len bytes exactly as vm_state__restore()
- * would, without KVM: for a VM of nr_cpus vCPUs, with a UART if uart. The
- * manager runs it before it may mark an image complete.
+ * would, without KVM: for a VM of nr_cpus vCPUs, with the PC's UART and
+ * RTC if pc_devices. The manager runs it before it may mark an image
+ * complete.
  */
-int vm_state__check(const uint8_t *buf, size_t len, unsigned int nr_cpus, bool uart,
+int vm_state__check(const uint8_t *buf, size_t len, unsigned int nr_cpus, bool pc_devices,
 		    struct error *err);
 
 #endif

@@ -10,76 +10,33 @@
  *      LAPIC, TSC_DEADLINE, EVENTS, MP_STATE, DEBUGREGS, PROGRESS
  *   4. devices (the UART may re-assert its line: the irqchip must be loaded)
  *   5. the clock, last, as QEMU sets kvmclock when the VM starts, advanced
- *      by what vCPU 0's TSC ran since it was written
+ *      by what vCPU 0's TSC ran since it was written; with catch-up, the
+ *      TSCs (in 3) and kvmclock also by the host time since the save, and
+ *      then KVM_KVMCLOCK_CTRL (vmm/state/clock.c)
  */
 #include "state/state.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 
+#include "devices/rtc.h"
 #include "devices/uart.h"
 #include "kvm.h"
 
 /* The VM-wide and device records, decoded. */
 struct vm_records {
 	uint32_t seen; /* bit (type & 0x1f) of each 0x02xx record */
-	bool seen_uart;
+	bool seen_uart, seen_rtc;
 	struct irqchip_state irq;
 	struct vm_clock clock;
-	const uint8_t *uart;
-	uint32_t uart_len;
+	const uint8_t *uart, *rtc;
+	uint32_t uart_len, rtc_len;
 };
 
 static uint32_t type_bit(uint32_t type)
 {
 	return 1u << (type & 0x1f);
-}
-
-/* Nanoseconds in delta TSC cycles at khz; 0 past a minute (not a gap, a bad value). */
-static uint64_t tsc_delta_ns(uint64_t from, uint64_t to, uint32_t khz)
-{
-	uint64_t d = to - from;
-
-	if (!khz || to <= from || d / khz > 60000)
-		return 0;
-	return d * 1000000 / khz;
-}
-
-/*
- * kvmclock as it was when vCPU 0's TSC was saved (tsc): the vCPU, irqchip
- * and UART records read in between take milliseconds on a slow host, and a
- * clock read that much later than the TSC would, once restored, run that
- * much ahead of it: a Linux guest's clocksource watchdog then marks its TSC
- * unstable (1.8 ms seen in the nested VM). The guest's own TSC, read just
- * before the clock, measures the gap.
- */
-static int save_clock(struct kvm *kvm, struct snap_state_writer *w, uint64_t tsc, struct error *err)
-{
-	struct vm_clock c;
-	uint64_t now_tsc = 0, gap;
-	uint8_t *p;
-	int e, ret;
-
-	memset(&c, 0, sizeof(c));
-	if (tsc && kvm->nr_cpus) {
-		ret = cpu_state__read_tsc(kvm->cpus[0], &now_tsc, err);
-		if (ret)
-			return ret;
-	}
-	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &c.data) < 0) {
-		e = errno;
-		return err_set(err, -e, "KVM_GET_CLOCK: %s", strerror(e));
-	}
-	gap = tsc ? tsc_delta_ns(tsc, now_tsc, kvm->tsc_khz) : 0;
-	if (gap < c.data.clock)
-		c.data.clock -= gap;
-	c.tsc_khz = kvm->tsc_khz;
-	p = snap_state_add(w, VM_STATE_CLOCK, 0, VM_STATE_CLOCK_SIZE);
-	if (p)
-		vm_state__encode_clock(&c, p);
-	return 0;
 }
 
 int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t *buf, size_t cap,
@@ -105,8 +62,13 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 		if (p)
 			uart__save(devs->com1, p);
 	}
+	if (!ret && devs && devs->rtc) {
+		p = snap_state_add(&w, VM_STATE_RTC, 0, RTC_STATE_SIZE);
+		if (p)
+			rtc__save(devs->rtc, p);
+	}
 	if (!ret)
-		ret = save_clock(kvm, &w, tsc, err);
+		ret = clock_state__save(kvm, &w, tsc, err);
 	if (!ret)
 		ret = snap_state_finish(&w, used, err);
 	return ret;
@@ -130,6 +92,17 @@ static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices
 		vm->uart = rec->payload;
 		vm->uart_len = rec->len;
 		vm->seen_uart = !ret;
+		return ret;
+	}
+	if (rec->type == VM_STATE_RTC) {
+		if (vm->seen_rtc)
+			return err_set(err, -EINVAL, "two RTC records");
+		if (!devs->rtc)
+			return err_set(err, -EINVAL, "an RTC record, but this VM has no RTC");
+		ret = rtc__check_state(rec->payload, rec->len, err);
+		vm->rtc = rec->payload;
+		vm->rtc_len = rec->len;
+		vm->seen_rtc = !ret;
 		return ret;
 	}
 	if (vm->seen & type_bit(rec->type))
@@ -203,37 +176,12 @@ static int decode_all(unsigned int nr_cpus, const struct vm_state_devices *devs,
 	return ret;
 }
 
-/*
- * The clock goes on from the pause, not from now (no KVM_CLOCK_REALTIME),
- * but from where vCPU 0's TSC went on since it was written: the vCPU
- * restore takes time (a lazy restore faults the kvmclock and steal-time
- * pages in from the image), and a clock set that much later would lag the
- * TSC by it. The TSC, read just before KVM_SET_CLOCK, measures the gap.
- */
-static int load_clock(struct kvm *kvm, const struct vm_clock *c, uint64_t saved_tsc,
-		      struct error *err)
+/* cpus' saved TSCs move forward with catch-up. */
+static int load_all(struct kvm *kvm, const struct vm_state_devices *devs, enum vm_clock_mode clock,
+		    struct cpu_state *cpus, const struct vm_records *vm, struct error *err)
 {
-	struct kvm_clock_data d = {.clock = c->data.clock};
-	uint32_t khz = c->tsc_khz ? c->tsc_khz : kvm->tsc_khz;
-	uint64_t now_tsc;
-	int e, ret;
-
-	if (saved_tsc && kvm->nr_cpus) {
-		ret = cpu_state__read_tsc(kvm->cpus[0], &now_tsc, err);
-		if (ret)
-			return ret;
-		d.clock += tsc_delta_ns(saved_tsc, now_tsc, khz);
-	}
-	if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &d) < 0) {
-		e = errno;
-		return err_set(err, -e, "KVM_SET_CLOCK: %s", strerror(e));
-	}
-	return 0;
-}
-
-static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
-		    const struct cpu_state *cpus, const struct vm_records *vm, struct error *err)
-{
+	bool pv = clock == VM_CLOCK_CATCH_UP && clock_state__uses_kvmclock(cpus, kvm->nr_cpus);
+	uint64_t advance = 0;
 	unsigned int i;
 	int ret;
 
@@ -241,18 +189,26 @@ static int load_all(struct kvm *kvm, const struct vm_state_devices *devs,
 	if (!ret && vm->clock.tsc_khz && vm->clock.tsc_khz != kvm->tsc_khz)
 		for (i = 0; !ret && i < kvm->nr_cpus; i++)
 			ret = cpu_state__set_tsc_khz(kvm->cpus[i], vm->clock.tsc_khz, err);
+	/* Just before the TSCs are written: the host time they catch up is measured here. */
+	if (!ret && pv)
+		advance = clock_state__catch_up(&vm->clock, cpus, kvm->nr_cpus, kvm->tsc_khz);
 	for (i = 0; !ret && i < kvm->nr_cpus; i++)
 		ret = cpu_state__restore(kvm->cpus[i], &cpus[i], err);
 	if (!ret && vm->seen_uart)
 		ret = uart__restore(devs->com1, vm->uart, vm->uart_len, err);
+	if (!ret && vm->seen_rtc)
+		ret = rtc__restore(devs->rtc, vm->rtc, vm->rtc_len, err);
 	if (!ret)
-		ret = load_clock(kvm, &vm->clock, kvm->nr_cpus ? cpu_state__saved_tsc(&cpus[0]) : 0,
-				 err);
+		ret = clock_state__load(kvm, &vm->clock,
+					kvm->nr_cpus ? cpu_state__saved_tsc(&cpus[0]) : 0, advance,
+					err);
+	if (!ret && pv)
+		ret = clock_state__guest_stopped(kvm, err);
 	return ret;
 }
 
-int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, const uint8_t *buf,
-		      size_t len, struct error *err)
+int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs,
+		      enum vm_clock_mode clock, const uint8_t *buf, size_t len, struct error *err)
 {
 	struct vm_state_devices none = {0};
 	struct vm_records vm;
@@ -268,18 +224,21 @@ int vm_state__restore(struct kvm *kvm, const struct vm_state_devices *devs, cons
 		return err_set(err, -ENOMEM, "out of memory for the vCPU state");
 	ret = decode_all(kvm->nr_cpus, devs, buf, len, cpus, &vm, err);
 	if (!ret)
-		ret = load_all(kvm, devs, cpus, &vm, err);
+		ret = load_all(kvm, devs, clock, cpus, &vm, err);
 	for (i = 0; i < kvm->nr_cpus; i++)
 		cpu_state__free(&cpus[i]);
 	free(cpus);
 	return ret;
 }
 
-int vm_state__check(const uint8_t *buf, size_t len, unsigned int nr_cpus, bool uart,
+int vm_state__check(const uint8_t *buf, size_t len, unsigned int nr_cpus, bool pc_devices,
 		    struct error *err)
 {
-	struct uart present; /* only tells decode_all that the VM has one */
-	struct vm_state_devices devs = {.com1 = uart ? &present : NULL};
+	/* Only tell decode_all that the VM has them. */
+	struct uart uart;
+	struct rtc rtc;
+	struct vm_state_devices devs = {.com1 = pc_devices ? &uart : NULL,
+					.rtc = pc_devices ? &rtc : NULL};
 	struct vm_records vm;
 	struct cpu_state *cpus;
 	unsigned int i;
