@@ -100,7 +100,7 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		       "kernel (entered as the spec says) or an ELF64 kernel\n"
 		       "(entered in 64-bit mode)"),
 	    OPT_STRING(0, "append", &o->kernel.append, "STR",
-		       "kernel command line (Linux: default console=ttyS0)"),
+		       "kernel command line (Linux: default console=ttyS0 pci=off)"),
 	    OPT_CALLBACK(0, "initrd", o, "FILES", parse_initrds,
 			 "comma-separated: Linux's initrd (the files back to\n"
 			 "back) or Multiboot modules"),

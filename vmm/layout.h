@@ -23,6 +23,8 @@
 #define VGA_WINDOW_GPA	 0x000a0000ULL
 #define VGA_TEXT_GPA	 0x000b8000ULL /* 80x25 text cells alias the start of vga.vram */
 #define VGA_TEXT_SIZE	 0x00008000ULL
+#define OPTION_ROM_GPA	 0x000c0000ULL /* option-ROM window: an alias of pc.bios, read-only */
+#define OPTION_ROM_SIZE	 0x00020000ULL
 #define ACPI_GPA	 0x000e0000ULL /* acpi.tables: RSDP at its start, in the scanned area */
 #define ACPI_SIZE	 0x00020000ULL /* 128 KiB */
 #define RESET_VECTOR_GPA 0x000ffff0ULL /* F000:FFF0, in acpi.tables: pc.c */

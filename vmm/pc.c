@@ -75,6 +75,14 @@ static int setup_bios(struct mem_registry *reg, struct error *err)
 	ret = mem__add_region(reg, "pc.bios", BIOS_SIZE, MEM_REGION_READONLY, &r, err);
 	if (!ret)
 		ret = mem__add_range(reg, r, BIOS_GPA, BIOS_SIZE, 0, err);
+	/*
+	 * Memory in the option-ROM window, as on a PC: Linux scans it 4 bytes
+	 * at a time at boot (iBFT, 16448 reads), and without a memory slot
+	 * each read is an exit to kvmsnap. Its start is 0xff apart from the
+	 * ID string, so no ROM signature is found.
+	 */
+	if (!ret)
+		ret = mem__add_range(reg, r, OPTION_ROM_GPA, OPTION_ROM_SIZE, 0, err);
 	if (!ret)
 		bios__fill(r->host, r->size);
 	return ret;

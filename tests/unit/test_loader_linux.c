@@ -297,7 +297,7 @@ TEST_F(lx, default_cmdline_and_no_initrd)
 
 	ASSERT_EQ(load(self), 0);
 	zp = zero_page(self);
-	EXPECT_STREQ((const char *)g(self, BOOT_CMDLINE_GPA, 16), LINUX_DEFAULT_CMDLINE);
+	EXPECT_STREQ((const char *)g(self, BOOT_CMDLINE_GPA, 32), LINUX_DEFAULT_CMDLINE);
 	EXPECT_EQ(r32(zp + BZ_RAMDISK_IMAGE), 0);
 	EXPECT_EQ(r32(zp + BZ_RAMDISK_SIZE), 0);
 	EXPECT_EQ(self->boot.image_end, PREF_ADDR + INIT_SIZE);

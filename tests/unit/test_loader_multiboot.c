@@ -292,6 +292,7 @@ TEST_F(mb, memory_map_follows_registry)
 	} want[] = {
 		{0, LOW_RAM_END, 1},
 		{VGA_TEXT_GPA, VGA_TEXT_SIZE, 2},
+		{OPTION_ROM_GPA, OPTION_ROM_SIZE, 2},
 		{ACPI_GPA, ACPI_SIZE, 3},
 		{HIGH_RAM_START, RAM_SIZE - HIGH_RAM_START, 1},
 		{VGA_LFB_GPA, VRAM_SIZE, 2},
@@ -330,8 +331,8 @@ TEST(memory_map_and_mem_upper_with_ram_above_4g)
 	ASSERT_EQ(loader__load_multiboot(&reg, &args, img, IMG_SIZE, &boot, NULL), 0);
 	info = mem__gpa_to_host(&reg, MB_INFO_GPA, 116);
 	EXPECT_EQ(r32(info + MBI_MEM_UPPER), (LOW_RAM_LIMIT - MiB) / KiB);
-	ASSERT_EQ(r32(info + MBI_MMAP_LENGTH), 7 * 24);
-	e = mem__gpa_to_host(&reg, r32(info + MBI_MMAP_ADDR) + 6 * 24, 24);
+	ASSERT_EQ(r32(info + MBI_MMAP_LENGTH), 8 * 24);
+	e = mem__gpa_to_host(&reg, r32(info + MBI_MMAP_ADDR) + 7 * 24, 24);
 	EXPECT_EQ(r64(e + 4), HIGH_MEM_START);
 	EXPECT_EQ(r64(e + 12), 5 * GiB - LOW_RAM_LIMIT);
 	EXPECT_EQ(r32(e + 20), 1);

@@ -54,8 +54,10 @@ TEST_F(pc, ram_is_split_around_the_legacy_hole)
 	EXPECT_EQ(ram->ranges[1].offset, 1 * MiB);
 	EXPECT_EQ(ram->ranges[1].size, 255 * MiB);
 	EXPECT_NE(ram->ranges[0].slot, ram->ranges[1].slot);
-	/* The hole itself is not RAM. */
-	EXPECT_NULL(mem__gpa_to_host(&self->reg, 0xc0000, 1));
+	/* The hole itself is not RAM; its option-ROM window is the firmware's start. */
+	EXPECT_NULL(mem__gpa_to_host(&self->reg, 0xa0000, 1));
+	EXPECT_EQ(mem__gpa_to_host(&self->reg, OPTION_ROM_GPA, OPTION_ROM_SIZE),
+		  (uint8_t *)mem__find_region(&self->reg, "pc.bios")->host);
 	EXPECT_NOT_NULL(mem__gpa_to_host(&self->reg, 0x9f000, 4096));
 }
 
