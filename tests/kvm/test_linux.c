@@ -37,7 +37,7 @@
 #define TEST_TIMEOUT_S	 400 /* one boot, with room for a loaded nested VM */
 #define MARKER		 "kvmsnap-linux: init up"
 #define PAUSE_S		 5 /* between a snapshot and its restore, for the clock tests */
-#define CMDLINE		 "console=ttyS0 panic=-1"
+#define CMDLINE		 "console=ttyS0 panic=-1 pci=off"
 /* Timekeeping and lockup complaints; dmesg must have none. */
 #define BAD_DMESG                                                                                 \
 	"soft lockup|hard LOCKUP|detected stall|clocksource watchdog|Marking clocksource|"        \
