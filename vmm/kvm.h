@@ -74,6 +74,7 @@ struct kvm_cpu {
 	struct guest_progress progress;
 	uint64_t nr_exits;
 	bool throttle_due; /* set by the throttle ticker; atomic */
+	bool no_pvclock;   /* KVM_KVMCLOCK_CTRL said the guest has no kvmclock */
 };
 
 enum kvm_state { KVM_STATE_RUNNING, KVM_STATE_PAUSED, KVM_STATE_EXITING };

@@ -12,7 +12,11 @@
 #include "kvm.h"
 
 #include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+
+#include "util/util.h"
 
 #define THROTTLE_SLICE_MS 10
 
@@ -92,21 +96,43 @@ unsigned int kvm__throttle(struct kvm *kvm)
 	return pct;
 }
 
+/*
+ * A vCPU held out of the guest tells it so, as QEMU does after a stop: with
+ * PVCLOCK_GUEST_STOPPED set, a Linux guest's next kvmclock read resets its
+ * soft-lockup, RCU-stall, clocksource and hung-task watchdogs, which would
+ * otherwise take a vCPU throttled to 99% for a second for a stall of its
+ * own (a saved guest logged "clocksource: Long readout interval" in the
+ * nested VM). EINVAL: no kvmclock (the ring-3 and Multiboot guests), so
+ * never asked again. Called by the vCPU's own thread, outside KVM_RUN.
+ */
+static void throttle__tell_guest(struct kvm_cpu *cpu)
+{
+	if (cpu->no_pvclock || !ioctl(cpu->fd, KVM_KVMCLOCK_CTRL, 0))
+		return;
+	if (errno != EINVAL)
+		pr_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", cpu->id, strerror(errno));
+	cpu->no_pvclock = true;
+}
+
 void kvm_cpu__throttle_if_due(struct kvm_cpu *cpu)
 {
 	struct kvm *kvm = cpu->kvm;
 	struct timespec until;
+	bool held = false;
 
 	if (!__atomic_exchange_n(&cpu->throttle_due, false, __ATOMIC_SEQ_CST))
 		return;
 	pthread_mutex_lock(&kvm->lock);
 	if (kvm->throttle_pct) {
+		held = true;
 		deadline_in(&until, THROTTLE_SLICE_MS * 10ULL * kvm->throttle_pct);
 		while (kvm->throttle_pct && !kvm->pause_requested && !kvm->exited &&
 		       pthread_cond_timedwait(&kvm->cond, &kvm->lock, &until) != ETIMEDOUT)
 			;
 	}
 	pthread_mutex_unlock(&kvm->lock);
+	if (held)
+		throttle__tell_guest(cpu);
 }
 
 void kvm__stop_throttle(struct kvm *kvm)
