@@ -25,13 +25,18 @@
 #include "kvm.h"
 
 /* The VM-wide and device records, decoded. */
+/* A device's record, checked by the device, loaded after the vCPUs. */
+struct device_record {
+	bool seen;
+	const uint8_t *payload;
+	uint32_t len;
+};
+
 struct vm_records {
 	uint32_t seen; /* bit (type & 0x1f) of each 0x02xx record */
-	bool seen_uart, seen_rtc;
 	struct irqchip_state irq;
 	struct vm_clock clock;
-	const uint8_t *uart, *rtc;
-	uint32_t uart_len, rtc_len;
+	struct device_record uart, rtc;
 };
 
 static uint32_t type_bit(uint32_t type)
@@ -74,6 +79,26 @@ int vm_state__save(struct kvm *kvm, const struct vm_state_devices *devs, uint8_t
 	return ret;
 }
 
+/* At most one, for a device this VM has (what: "a UART"), checked by the device. */
+static int take_device_record(struct device_record *d, const struct snap_state_record *rec,
+			      const void *device, const char *what,
+			      int (*check)(const uint8_t *, uint32_t, struct error *),
+			      struct error *err)
+{
+	const char *dev = strchr(what, ' ') + 1;
+	int ret;
+
+	if (d->seen)
+		return err_set(err, -EINVAL, "two %s records", dev);
+	if (!device)
+		return err_set(err, -EINVAL, "%s record, but this VM has no %s", what, dev);
+	ret = check(rec->payload, rec->len, err);
+	d->payload = rec->payload;
+	d->len = rec->len;
+	d->seen = !ret;
+	return ret;
+}
+
 static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices *devs,
 			    const struct snap_state_record *rec, struct error *err)
 {
@@ -83,28 +108,12 @@ static int decode_vm_record(struct vm_records *vm, const struct vm_state_devices
 	if (rec->instance != 0)
 		return err_set(err, -EINVAL, "%s record with instance %u, only 0 exists", name,
 			       rec->instance);
-	if (rec->type == VM_STATE_UART) {
-		if (vm->seen_uart)
-			return err_set(err, -EINVAL, "two UART records");
-		if (!devs->com1)
-			return err_set(err, -EINVAL, "a UART record, but this VM has no UART");
-		ret = uart__check_state(rec->payload, rec->len, err);
-		vm->uart = rec->payload;
-		vm->uart_len = rec->len;
-		vm->seen_uart = !ret;
-		return ret;
-	}
-	if (rec->type == VM_STATE_RTC) {
-		if (vm->seen_rtc)
-			return err_set(err, -EINVAL, "two RTC records");
-		if (!devs->rtc)
-			return err_set(err, -EINVAL, "an RTC record, but this VM has no RTC");
-		ret = rtc__check_state(rec->payload, rec->len, err);
-		vm->rtc = rec->payload;
-		vm->rtc_len = rec->len;
-		vm->seen_rtc = !ret;
-		return ret;
-	}
+	if (rec->type == VM_STATE_UART)
+		return take_device_record(&vm->uart, rec, devs->com1, "a UART", uart__check_state,
+					  err);
+	if (rec->type == VM_STATE_RTC)
+		return take_device_record(&vm->rtc, rec, devs->rtc, "an RTC", rtc__check_state,
+					  err);
 	if (vm->seen & type_bit(rec->type))
 		return err_set(err, -EINVAL, "two %s records", name);
 	switch (rec->type) {
@@ -143,7 +152,7 @@ static int check_vm_records(const struct vm_records *vm, const struct vm_state_d
 		if (!(vm->seen & type_bit(required[i])))
 			return err_set(err, -EINVAL, "no %s record",
 				       vm_state__type_name(required[i]));
-	if (devs->com1 && !vm->seen_uart)
+	if (devs->com1 && !vm->uart.seen)
 		return err_set(err, -EINVAL, "no UART record, but this VM has a UART");
 	return 0;
 }
@@ -194,10 +203,10 @@ static int load_all(struct kvm *kvm, const struct vm_state_devices *devs, enum v
 		advance = clock_state__catch_up(&vm->clock, cpus, kvm->nr_cpus, kvm->tsc_khz);
 	for (i = 0; !ret && i < kvm->nr_cpus; i++)
 		ret = cpu_state__restore(kvm->cpus[i], &cpus[i], err);
-	if (!ret && vm->seen_uart)
-		ret = uart__restore(devs->com1, vm->uart, vm->uart_len, err);
-	if (!ret && vm->seen_rtc)
-		ret = rtc__restore(devs->rtc, vm->rtc, vm->rtc_len, err);
+	if (!ret && vm->uart.seen)
+		ret = uart__restore(devs->com1, vm->uart.payload, vm->uart.len, err);
+	if (!ret && vm->rtc.seen)
+		ret = rtc__restore(devs->rtc, vm->rtc.payload, vm->rtc.len, err);
 	if (!ret)
 		ret = clock_state__load(kvm, &vm->clock,
 					kvm->nr_cpus ? cpu_state__saved_tsc(&cpus[0]) : 0, advance,
