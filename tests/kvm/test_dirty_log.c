@@ -548,6 +548,20 @@ TEST_F_TIMEOUT(dirty_log, two_vcpus, TEST_SECS)
 	run_test(_r, &self->vm, 2);
 }
 
+/* pc.ram with a bitmap for its fetches, once the page writer is ready; NULL if not. */
+static struct mem_region *pagewriter_on_pc_ram(struct dirty_vm *vm)
+{
+	struct mem_region *r = mem__find_region(&vm->vs.kvm.mem, "pc.ram");
+
+	if (!r)
+		return NULL;
+	vm->bitmap[0] = calloc(1, mem__region_bitmap_bytes(r));
+	if (!vm->bitmap[0] || !open_mailbox(vm) ||
+	    !wait_for(&vm->vs.kvm, &vm->mb->ready, PAGEWRITER_READY))
+		return NULL;
+	return r;
+}
+
 /* Whether page j of a region bitmap is set after a fetch into a cleared one. */
 static bool fetched(struct th_result *_r, struct dirty_vm *vm, const struct mem_region *r,
 		    uint64_t j, bool lazy)
@@ -581,12 +595,8 @@ TEST_F_TIMEOUT(dirty_log, lazy_rearm_never_drops_a_later_write, TEST_SECS)
 	if (!reg->manual_protect)
 		SKIP(return, "manual dirty-log protection is off (no "
 			     "KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2, or KVMSNAP_DIRTY_LOG=get)");
-	r = mem__find_region(reg, "pc.ram");
+	r = pagewriter_on_pc_ram(vm);
 	ASSERT_NOT_NULL(r);
-	vm->bitmap[0] = calloc(1, mem__region_bitmap_bytes(r));
-	ASSERT_NOT_NULL(vm->bitmap[0]);
-	ASSERT_TRUE(open_mailbox(vm));
-	ASSERT_TRUE(wait_for(&vm->vs.kvm, &vm->mb->ready, PAGEWRITER_READY));
 	gpa = vm->mailbox + 2 * PAGE_SIZE;
 	j = gpa / PAGE_SIZE; /* below 3G: region page = gpa page */
 
@@ -627,12 +637,8 @@ TEST_F_TIMEOUT(dirty_log, all_dirty_start_reports_every_page_until_rearmed, TEST
 	ASSERT_EQ(start_vm(vm, 1), 0);
 	if (!reg->initially_set)
 		SKIP(return, "no KVM_DIRTY_LOG_INITIALLY_SET here (or KVMSNAP_DIRTY_LOG is set)");
-	r = mem__find_region(reg, "pc.ram");
+	r = pagewriter_on_pc_ram(vm);
 	ASSERT_NOT_NULL(r);
-	vm->bitmap[0] = calloc(1, mem__region_bitmap_bytes(r));
-	ASSERT_NOT_NULL(vm->bitmap[0]);
-	ASSERT_TRUE(open_mailbox(vm));
-	ASSERT_TRUE(wait_for(&vm->vs.kvm, &vm->mb->ready, PAGEWRITER_READY));
 	gpa = vm->mailbox + 2 * PAGE_SIZE;
 	j = gpa / PAGE_SIZE;
 	far = r->size / PAGE_SIZE - 1; /* never written by the guest */
