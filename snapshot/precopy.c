@@ -321,8 +321,6 @@ static uint64_t bandwidth_per_ms(const struct snap_report *rep)
 	return us ? bytes * 1000 / us : 0;
 }
 
-#define SAMPLE_MS 2 /* the window in which the guest's dirty rate is measured */
-
 /*
  * Every page the last fetch reported, re-armed: the next fetch then reports
  * exactly what the guest wrote since. Without manual protect the fetch
@@ -331,7 +329,7 @@ static uint64_t bandwidth_per_ms(const struct snap_report *rep)
 static int rearm_all(struct engine *e)
 {
 	struct snap_vm *vm = e->vm;
-	uint64_t pages, pos = 0, len;
+	uint64_t pages, pos, len;
 	unsigned int r;
 	int ret = 0;
 

@@ -437,6 +437,11 @@ int kvm_cpu__start_all(struct kvm *kvm)
 	return 0;
 }
 
+int kvm_cpu__tell_stopped(struct kvm_cpu *cpu)
+{
+	return ioctl(cpu->fd, KVM_KVMCLOCK_CTRL, 0) ? -errno : 0;
+}
+
 void kvm_cpu__kick_all(struct kvm *kvm)
 {
 	unsigned int i;

@@ -205,6 +205,12 @@ void kvm_cpu__kick_all(struct kvm *kvm);
  */
 int kvm__set_throttle(struct kvm *kvm, unsigned int pct);
 unsigned int kvm__throttle(struct kvm *kvm);
+/*
+ * KVM_KVMCLOCK_CTRL: tell the guest on this vCPU that the host stopped it
+ * (PVCLOCK_GUEST_STOPPED; its next kvmclock read resets its watchdogs).
+ * 0, -EINVAL if the vCPU has no kvmclock, or -errno. Not while in KVM_RUN.
+ */
+int kvm_cpu__tell_stopped(struct kvm_cpu *cpu);
 /* In a vCPU thread, out of KVM_RUN: sleep its share if the ticker says so. */
 void kvm_cpu__throttle_if_due(struct kvm_cpu *cpu);
 /* Full speed, and the ticker joined. Call before the vCPU threads are joined. */

@@ -13,7 +13,6 @@
 
 #include <errno.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <time.h>
 
 #include "util/util.h"
@@ -107,10 +106,12 @@ unsigned int kvm__throttle(struct kvm *kvm)
  */
 static void throttle__tell_guest(struct kvm_cpu *cpu)
 {
-	if (cpu->no_pvclock || !ioctl(cpu->fd, KVM_KVMCLOCK_CTRL, 0))
+	int ret = cpu->no_pvclock ? 0 : kvm_cpu__tell_stopped(cpu);
+
+	if (!ret)
 		return;
-	if (errno != EINVAL)
-		pr_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", cpu->id, strerror(errno));
+	if (ret != -EINVAL)
+		pr_debug("vCPU %u: KVM_KVMCLOCK_CTRL: %s", cpu->id, strerror(-ret));
 	cpu->no_pvclock = true;
 }
 

@@ -172,11 +172,11 @@ int clock_state__guest_stopped(struct kvm *kvm, struct error *err)
 		return 0;
 	}
 	for (i = 0; i < kvm->nr_cpus; i++) {
-		if (ioctl(kvm->cpus[i]->fd, KVM_KVMCLOCK_CTRL, 0) == 0)
+		e = kvm_cpu__tell_stopped(kvm->cpus[i]);
+		if (!e)
 			continue;
-		e = errno;
-		if (e != EINVAL)
-			return err_set(err, -e, "vCPU %u: KVM_KVMCLOCK_CTRL: %s", i, strerror(e));
+		if (e != -EINVAL)
+			return err_set(err, e, "vCPU %u: KVM_KVMCLOCK_CTRL: %s", i, strerror(-e));
 		pr_debug("restore: vCPU %u has no kvmclock: KVM_KVMCLOCK_CTRL not needed", i);
 	}
 	return 0;
