@@ -20,7 +20,7 @@ WARNINGS := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototy
 BASE_CFLAGS := -std=gnu11 -O2 -g -D_GNU_SOURCE $(WARNINGS) -I. -MMD -MP
 CFLAGS	:= $(BASE_CFLAGS) -Ivmm
 SNAP_LDLIBS := -lpthread -lxxhash -lblkid -luring -lnbd
-LDLIBS	:= $(SNAP_LDLIBS) -lcap -ljson-c -lseccomp
+LDLIBS	:= $(SNAP_LDLIBS) -lcap -ljson-c -lseccomp -llzma -lz -lzstd
 
 ifneq ($(SANITIZE),)
 BASE_CFLAGS += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all

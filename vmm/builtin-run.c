@@ -12,6 +12,7 @@
 #include "guests.h"
 #include "kvm.h"
 #include "layout.h"
+#include "loader/kcache.h"
 #include "loader/loader.h"
 #include "live-snapshot/manager.h"
 #include "pc.h"
@@ -28,6 +29,8 @@ struct run_opts {
 	bool have_guest;
 	struct kernel_args kernel;
 	const char *initrds[MAX_INITRDS];
+	const char *kernel_cache; /* --kernel-cache DIR|none */
+	char cache_dir[4096];
 	char *initrd_list;
 	const char *control;
 	const char *serial;
@@ -51,7 +54,8 @@ static void run_usage(FILE *f, const struct parse_opt *opts)
 	    f,
 	    "usage: kvmsnap run [--mem SIZE] [--vcpus N] [--vram SIZE]\n"
 	    "                   (--guest NAME[:key=value,...] | --kernel FILE [--append STR] "
-	    "[--initrd FILE[,FILE...]])\n"
+	    "[--initrd FILE[,FILE...]]\n"
+	    "                    [--decompress host|guest] [--kernel-cache DIR|none])\n"
 	    "                   [--control PATH] [--serial stdio|FILE|none] [--user USER[:GROUP]]\n"
 	    "                   [--keep-caps] [-v]\n"
 	    "\n"
@@ -89,6 +93,9 @@ static int parse_initrds(const struct parse_opt *opt, const char *list, struct e
 	return 0;
 }
 
+/* In the order of enum kernel_unpack. */
+static const char *const unpack_modes[] = {"host", "guest", NULL};
+
 /* Returns 0, 1 for --help (already printed), or -EINVAL (reported). */
 static int run_parse(int argc, char **argv, struct run_opts *o)
 {
@@ -101,6 +108,14 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		       "(entered in 64-bit mode)"),
 	    OPT_STRING(0, "append", &o->kernel.append, "STR",
 		       "kernel command line (Linux: default console=ttyS0 pci=off)"),
+	    OPT_ENUM(0, "decompress", &o->kernel.unpack, "WHERE", unpack_modes,
+		     "a bzImage's compressed kernel: host (default) unpacks xz,\n"
+		     "lzma, gzip and zstd in kvmsnap and enters the vmlinux;\n"
+		     "guest, and other codecs, run the kernel's decompressor"),
+	    OPT_STRING(0, "kernel-cache", &o->kernel_cache, "DIR",
+		       "where kernels unpacked on the host are kept for the next\n"
+		       "boot (default $XDG_CACHE_HOME/kvmsnap or ~/.cache/kvmsnap,\n"
+		       "about 65 MiB per kernel); none: never"),
 	    OPT_CALLBACK(0, "initrd", o, "FILES", parse_initrds,
 			 "comma-separated: Linux's initrd (the files back to\n"
 			 "back) or Multiboot modules"),
@@ -143,10 +158,19 @@ static int run_parse(int argc, char **argv, struct run_opts *o)
 		pr_err("run: give exactly one of --guest NAME or --kernel FILE");
 		return -EINVAL;
 	}
-	if (!o->kernel.path && (o->kernel.append || o->kernel.nr_initrds)) {
-		pr_err("run: --append and --initrd go with --kernel");
+	if (!o->kernel.path &&
+	    (o->kernel.append || o->kernel.nr_initrds || o->kernel.unpack || o->kernel_cache)) {
+		pr_err("run: --append, --initrd, --decompress and --kernel-cache go with --kernel");
 		return -EINVAL;
 	}
+	if (o->kernel_cache && !o->kernel_cache[0]) {
+		pr_err("run: --kernel-cache: give a folder, or none");
+		return -EINVAL;
+	}
+	if (o->kernel_cache && strcmp(o->kernel_cache, "none"))
+		o->kernel.cache_dir = o->kernel_cache;
+	else if (!o->kernel_cache && !kcache__default_dir(o->cache_dir, sizeof(o->cache_dir)))
+		o->kernel.cache_dir = o->cache_dir;
 	if (o->snapshot && o->checkpoint) {
 		pr_err("run: give --snapshot or --checkpoint, not both");
 		return -EINVAL;
@@ -218,8 +242,34 @@ static int load_guest(struct kvm *kvm, struct run_opts *o, struct error *err)
 		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
 		return guests__load(kvm, &o->guest, err);
 	}
+	struct kernel_report rep = {0};
+	struct timespec t0, t1;
+	long long ms;
+	int ret;
+
 	snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
-	return loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot, err);
+	o->kernel.report = &rep;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = loader__load_kernel(&kvm->mem, &o->kernel, &kvm->boot, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	o->kernel.report = NULL;
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	if (ret || kvm->boot.mode != BOOT_LINUX64)
+		return ret;
+	if (rep.cache_note[0] && o->kernel_cache)
+		pr_warn("%s; the kernel is unpacked each time", rep.cache_note);
+	else if (rep.cache_note[0])
+		pr_debug("%s", rep.cache_note);
+	if (rep.cached)
+		pr_debug("kernel: %s payload mapped from the kernel cache %s, loaded in %lld ms",
+			 rep.codec, o->kernel.cache_dir, ms);
+	else if (rep.unpacked)
+		pr_debug("kernel: %s payload unpacked on the host to %llu bytes in %lld ms%s%s",
+			 rep.codec, (unsigned long long)rep.unpacked_bytes, ms,
+			 rep.stored ? ", kept in " : "", rep.stored ? o->kernel.cache_dir : "");
+	else
+		pr_debug("kernel: %s payload left to the kernel's decompressor", rep.codec);
+	return 0;
 }
 
 int cmd_run(int argc, char **argv)

@@ -7,7 +7,10 @@
  * headers.
  */
 #include <fcntl.h>
+#include <lzma.h>
 #include <sys/stat.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #include "../harness.h"
 #include "../lib/elf-build.h"
@@ -15,6 +18,7 @@
 #include "vmm/layout.h"
 #include "vmm/loader/linux.h"
 #include "vmm/loader/loader.h"
+#include "vmm/loader/unpack.h"
 #include "vmm/mem.h"
 #include "vmm/pc.h"
 #include "vmm/util/util.h"
@@ -68,6 +72,7 @@ FIXTURE(lx)
 	struct boot_state boot;
 	char err[ERROR_MSG_MAX];
 	char out[4096];
+	struct kernel_report rep;
 };
 
 FIXTURE_SETUP(lx)
@@ -426,6 +431,279 @@ TEST_F(lx, fuzz_header)
 		}
 		seed = seed * 1103515245 + 12345;
 		self->len = (seed >> 8) % 8 ? IMG_SIZE : (seed >> 12) % IMG_SIZE;
+		ret = load(self);
+		if (ret)
+			ASSERT_NE(self->err[0], '\0');
+		ASSERT_STREQ(self->out, "");
+	}
+}
+
+/*
+ * Payloads unpacked on the host: a small vmlinux-like ELF64 (text linked at
+ * 0xffffffff81000000 for 16 MiB physical, data with bss, entry given as a
+ * physical address as vmlinux's phys_startup_64 is) packed here with each
+ * codec's library and appended with kbuild's 4-byte size trailer.
+ */
+#define VML_TEXT     PREF_ADDR
+#define VML_DATA     (PREF_ADDR + 0x200000)
+#define VML_TEXT_LEN 0x3000
+#define VML_DATA_LEN 0x1000
+#define VML_BSS_LEN  0x2000
+#define VML_ENTRY    (VML_TEXT + 0x40)
+#define VML_LEN	     (0x1000 + VML_TEXT_LEN + VML_DATA_LEN)
+#define PAYLOAD_OFF  0x100
+
+static void build_vmlinux(uint8_t *elf)
+{
+	const struct phdr64 text = {PT_LOAD,  PF_R | PF_X,  0x1000,	 0xffffffff81000000ULL,
+				    VML_TEXT, VML_TEXT_LEN, VML_TEXT_LEN};
+	const struct phdr64 data = {
+	    PT_LOAD,  PF_R | PF_W,  0x1000 + VML_TEXT_LEN,     0xffffffff81200000ULL,
+	    VML_DATA, VML_DATA_LEN, VML_DATA_LEN + VML_BSS_LEN};
+	size_t i;
+
+	memset(elf, 0, VML_LEN);
+	elf64_put_ehdr(elf, VML_ENTRY, 2);
+	elf64_put_phdr(elf, 0, &text);
+	elf64_put_phdr(elf, 1, &data);
+	for (i = 0x1000; i < VML_LEN; i++)
+		elf[i] = (uint8_t)(i / 64 + (i % 5));
+}
+
+/* Pack in with codec into out (at most cap bytes); the packed length, 0 on failure. */
+static size_t pack(enum payload_codec codec, const uint8_t *in, size_t len, uint8_t *out,
+		   size_t cap)
+{
+	lzma_options_lzma opt;
+	lzma_stream ls = LZMA_STREAM_INIT;
+	size_t n = 0;
+	z_stream z;
+
+	switch (codec) {
+	case CODEC_XZ:
+		return lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL, in, len, out, &n, cap) ==
+			       LZMA_OK
+			   ? n
+			   : 0;
+	case CODEC_LZMA:
+		if (lzma_lzma_preset(&opt, 6) || lzma_alone_encoder(&ls, &opt) != LZMA_OK)
+			return 0;
+		ls.next_in = in;
+		ls.avail_in = len;
+		ls.next_out = out;
+		ls.avail_out = cap;
+		n = lzma_code(&ls, LZMA_FINISH) == LZMA_STREAM_END ? cap - ls.avail_out : 0;
+		lzma_end(&ls);
+		return n;
+	case CODEC_GZIP:
+		memset(&z, 0, sizeof(z));
+		if (deflateInit2(&z, 9, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+			return 0;
+		z.next_in = (Bytef *)in;
+		z.avail_in = (uInt)len;
+		z.next_out = out;
+		z.avail_out = (uInt)cap;
+		n = deflate(&z, Z_FINISH) == Z_STREAM_END ? cap - z.avail_out : 0;
+		deflateEnd(&z);
+		return n;
+	case CODEC_ZSTD:
+		n = ZSTD_compress(out, cap, in, len, 19);
+		return ZSTD_isError(n) ? 0 : n;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Put a payload into the fixture's bzImage: the vmlinux packed with codec,
+ * then a size trailer of trailer bytes. Returns the packed stream's length.
+ */
+static size_t put_elf_payload(struct _fixture_lx *self, enum payload_codec codec, uint32_t trailer,
+			      const uint8_t *elf)
+{
+	uint8_t *p = self->img + SETUP_BYTES + PAYLOAD_OFF;
+	size_t n;
+
+	n = pack(codec, elf, VML_LEN, p, KERNEL_SIZE - PAYLOAD_OFF - 4);
+	if (!n)
+		return 0;
+	w32(p + n, trailer);
+	w32(self->img + BZ_PAYLOAD_OFFSET, PAYLOAD_OFF);
+	w32(self->img + BZ_PAYLOAD_LENGTH, (uint32_t)n + 4);
+	return n;
+}
+
+static size_t put_payload(struct _fixture_lx *self, enum payload_codec codec, uint32_t trailer)
+{
+	uint8_t elf[VML_LEN];
+
+	build_vmlinux(elf);
+	return put_elf_payload(self, codec, trailer, elf);
+}
+
+TEST_F(lx, unpacks_each_codec_on_the_host)
+{
+	static const enum payload_codec codecs[] = {CODEC_XZ, CODEC_LZMA, CODEC_GZIP, CODEC_ZSTD};
+	uint8_t elf[VML_LEN];
+	unsigned int i;
+
+	build_vmlinux(elf);
+	self->args.report = &self->rep;
+	for (i = 0; i < ARRAY_SIZE(codecs); i++) {
+		TH_LOG("codec %s", unpack__name(codecs[i]));
+		ASSERT_NE(put_payload(self, codecs[i], VML_LEN), 0);
+		memset(g(self, VML_TEXT, 4 * MiB), 0xee, 4 * MiB);
+		ASSERT_EQ(load(self), 0);
+		ASSERT_STREQ(self->out, "");
+		EXPECT_STREQ(self->rep.codec, unpack__name(codecs[i]));
+		EXPECT_TRUE(self->rep.unpacked);
+		EXPECT_EQ(self->rep.unpacked_bytes, VML_LEN);
+		/* Entered at startup_64's physical address, RSI at the zero page. */
+		EXPECT_EQ(self->boot.mode, BOOT_LINUX64);
+		EXPECT_EQ(self->boot.entry, VML_ENTRY);
+		EXPECT_EQ(self->boot.rsi, LINUX_ZERO_PAGE_GPA);
+		/* Each segment at its physical address, the bss zeroed, nothing past it. */
+		EXPECT_EQ(memcmp(g(self, VML_TEXT, VML_TEXT_LEN), elf + 0x1000, VML_TEXT_LEN), 0);
+		EXPECT_EQ(memcmp(g(self, VML_DATA, VML_DATA_LEN), elf + 0x1000 + VML_TEXT_LEN,
+				 VML_DATA_LEN),
+			  0);
+		EXPECT_TRUE(all_zero(g(self, VML_DATA + VML_DATA_LEN, VML_BSS_LEN), VML_BSS_LEN));
+		EXPECT_EQ(*g(self, VML_TEXT + VML_TEXT_LEN, 1), 0xee);
+		/* The zero page still carries the file's setup header. */
+		EXPECT_EQ(memcmp(zero_page(self) + BZ_HEADER, "HdrS", 4), 0);
+	}
+}
+
+TEST_F(lx, decompress_guest_keeps_the_compressed_kernel)
+{
+	ASSERT_NE(put_payload(self, CODEC_XZ, VML_LEN), 0);
+	self->args.report = &self->rep;
+	self->args.unpack = UNPACK_GUEST;
+	ASSERT_EQ(load(self), 0);
+	EXPECT_FALSE(self->rep.unpacked);
+	EXPECT_EQ(self->boot.entry, PREF_ADDR + LINUX_ENTRY64_OFF);
+	EXPECT_EQ(memcmp(g(self, PREF_ADDR, KERNEL_SIZE), self->img + SETUP_BYTES, KERNEL_SIZE), 0);
+}
+
+TEST_F(lx, other_codecs_are_left_to_the_guest)
+{
+	static const char lz4[] = "\x02\x21\x4c\x18 not decoded here";
+	memcpy(self->img + SETUP_BYTES + PAYLOAD_OFF, lz4, sizeof(lz4));
+	w32(self->img + BZ_PAYLOAD_OFFSET, PAYLOAD_OFF);
+	w32(self->img + BZ_PAYLOAD_LENGTH, sizeof(lz4));
+	self->args.report = &self->rep;
+	ASSERT_EQ(load(self), 0);
+	EXPECT_STREQ(self->rep.codec, "lz4");
+	EXPECT_FALSE(self->rep.unpacked);
+	EXPECT_EQ(self->boot.entry, PREF_ADDR + LINUX_ENTRY64_OFF);
+	/* A payload that the header places outside the kernel is not read either. */
+	w32(self->img + BZ_PAYLOAD_OFFSET, KERNEL_SIZE - 4);
+	ASSERT_EQ(load(self), 0);
+	EXPECT_STREQ(self->rep.codec, "unknown");
+	EXPECT_EQ(self->boot.entry, PREF_ADDR + LINUX_ENTRY64_OFF);
+}
+
+TEST(codec_magics)
+{
+	static const struct {
+		const char *bytes, *name;
+	} t[] = {
+	    {"\x1f\x8b\x08", "gzip"},
+	    {"BZh9", "bzip2"},
+	    {"\x5d\x00\x00\x80", "lzma"},
+	    {"\xfd"
+	     "7zXZ\x00",
+	     "xz"},
+	    {"\x89LZO\x00", "lzo"},
+	    {"\x02\x21\x4c\x18", "lz4"},
+	    {"\x28\xb5\x2f\xfd", "zstd"},
+	    {"\x7f"
+	     "ELF",
+	     "unknown"},
+	};
+	unsigned int i;
+	char buf[8];
+
+	for (i = 0; i < ARRAY_SIZE(t); i++) {
+		memset(buf, 0, sizeof(buf));
+		memcpy(buf, t[i].bytes, strlen(t[i].bytes) + 1);
+		EXPECT_STREQ(unpack__name(unpack__detect(buf, sizeof(buf))), t[i].name);
+	}
+	EXPECT_EQ(unpack__detect("\x1f", 1), CODEC_UNKNOWN);
+}
+
+TEST_F(lx, rejects_corrupt_payload)
+{
+	size_t n = put_payload(self, CODEC_XZ, VML_LEN);
+
+	ASSERT_GT(n, 64);
+	self->img[SETUP_BYTES + PAYLOAD_OFF + n / 2] ^= 0x55;
+	expect_reject(self, _r, -EBADMSG, ERR_PREFIX "xz payload: corrupt");
+}
+
+TEST_F(lx, rejects_truncated_payload)
+{
+	size_t n = put_payload(self, CODEC_GZIP, VML_LEN);
+
+	ASSERT_GT(n, 64);
+	/* Cut the stream short; the trailer moves with it. */
+	w32(self->img + SETUP_BYTES + PAYLOAD_OFF + n / 2, VML_LEN);
+	w32(self->img + BZ_PAYLOAD_LENGTH, (uint32_t)(n / 2 + 4));
+	expect_reject(self, _r, -EBADMSG, ERR_PREFIX "gzip payload: truncated");
+}
+
+TEST_F(lx, rejects_payload_longer_than_its_trailer)
+{
+	ASSERT_NE(put_payload(self, CODEC_ZSTD, VML_LEN / 2), 0);
+	expect_reject(self, _r, -EFBIG, ERR_PREFIX "zstd payload: unpacks to more than");
+}
+
+TEST_F(lx, rejects_payload_shorter_than_its_trailer)
+{
+	ASSERT_NE(put_payload(self, CODEC_XZ, VML_LEN + 1), 0);
+	expect_reject(self, _r, -ENOEXEC,
+		      ERR_PREFIX "the xz payload unpacks to 20480 bytes, its trailer says 20481");
+}
+
+TEST_F(lx, rejects_absurd_trailer)
+{
+	ASSERT_NE(put_payload(self, CODEC_XZ, 0xffffffffu), 0);
+	expect_reject(self, _r, -ENOEXEC,
+		      ERR_PREFIX "its xz payload says it unpacks to 4294967295");
+}
+
+TEST_F(lx, rejects_unpacked_segments_outside_ram)
+{
+	uint8_t elf[VML_LEN];
+
+	build_vmlinux(elf);
+	w64(elf + EHDR64_SIZE + 24, 0x1000); /* text's p_paddr: the boot structures */
+	ASSERT_NE(put_elf_payload(self, CODEC_XZ, VML_LEN, elf), 0);
+	expect_reject(self, _r, -ENOEXEC,
+		      ERR_PREFIX "program header 0: segment at 0x1000 is below");
+	build_vmlinux(elf);
+	w64(elf + EHDR64_SIZE + PHDR64_SIZE + 24, RAM_SIZE - 0x1000); /* data: past the end */
+	ASSERT_NE(put_elf_payload(self, CODEC_XZ, VML_LEN, elf), 0);
+	expect_reject(self, _r, -ENOEXEC, ERR_PREFIX "program header 1: segment at");
+}
+
+TEST_F(lx, fuzz_payload)
+{
+	uint8_t pristine[IMG_SIZE];
+	unsigned int i, j, seed = 7;
+	size_t n = put_payload(self, CODEC_XZ, VML_LEN);
+
+	ASSERT_GT(n, 64);
+	memcpy(pristine, self->img, IMG_SIZE);
+	for (i = 0; i < 2000; i++) {
+		int ret;
+
+		memcpy(self->img, pristine, IMG_SIZE);
+		for (j = 0; j < 1 + i % 4; j++) {
+			seed = seed * 1103515245 + 12345;
+			self->img[SETUP_BYTES + PAYLOAD_OFF + (seed >> 8) % (n + 4)] =
+			    (uint8_t)(seed >> 16);
+		}
 		ret = load(self);
 		if (ret)
 			ASSERT_NE(self->err[0], '\0');

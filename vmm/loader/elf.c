@@ -186,6 +186,8 @@ static int check_overlap(const char *name, const struct elf_image *img,
 /*
  * e_entry is a virtual address; like GRUB, translate it through the
  * executable segment that contains it. Identity-linked kernels are unchanged.
+ * Linux's vmlinux gives a physical one (phys_startup_64), taken as it is when
+ * no segment's virtual range holds it.
  */
 static int find_entry(const char *name, struct elf_image *img, uint64_t entry, struct error *err)
 {
@@ -194,6 +196,12 @@ static int find_entry(const char *name, struct elf_image *img, uint64_t entry, s
 	for (s = img->loads; s < img->loads + img->nr_loads; s++) {
 		if ((s->flags & ELF_PF_X) && entry >= s->vaddr && entry - s->vaddr < s->memsz) {
 			img->entry = s->paddr + (entry - s->vaddr);
+			return 0;
+		}
+	}
+	for (s = img->loads; s < img->loads + img->nr_loads; s++) {
+		if ((s->flags & ELF_PF_X) && entry >= s->paddr && entry - s->paddr < s->memsz) {
+			img->entry = entry;
 			return 0;
 		}
 	}

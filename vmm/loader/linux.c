@@ -5,18 +5,26 @@
  * (aligned) address, the zero page in RSI, identity-mapped page tables, a
  * GDT with __BOOT_CS (0x10) and __BOOT_DS (0x18), interrupts off. The
  * real-mode setup code is never run: no firmware is there to serve it.
+ * By default the compressed payload is unpacked here rather than by the
+ * kernel's decompressor (see loader__load_linux() in loader.h): in a nested
+ * guest every page that decompressor touches is a costly nested fault.
  */
 #include "loader/linux.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "layout.h"
 #include "lib/le.h"
+#include "loader/elf.h"
+#include "loader/kcache.h"
 #include "loader/loader.h"
+#include "loader/unpack.h"
 #include "pc.h"
 #include "util/util.h"
 
@@ -78,6 +86,8 @@ int bzimage__parse(const void *buf, size_t len, const char *name, struct bzimage
 	bz->cmdline_size = get_le32(b + BZ_CMDLINE_SIZE);
 	bz->pref_address = get_le64(b + BZ_PREF_ADDRESS);
 	bz->init_size = get_le32(b + BZ_INIT_SIZE);
+	bz->payload_offset = get_le32(b + BZ_PAYLOAD_OFFSET);
+	bz->payload_length = get_le32(b + BZ_PAYLOAD_LENGTH);
 	if (!bz->kernel_alignment || (bz->kernel_alignment & (bz->kernel_alignment - 1)))
 		return err_set(err, -ENOEXEC,
 			       "kernel %s: kernel_alignment 0x%x is not a power of two", name,
@@ -203,18 +213,126 @@ static int place_initrd(struct mem_registry *mem, const struct bzimage *bz, uint
 	return 0;
 }
 
+/* The payload as the header places it, or NULL when it lies outside the kernel. */
+static const uint8_t *payload_of(const uint8_t *buf, const struct bzimage *bz)
+{
+	if (bz->payload_length < 8 || bz->payload_offset > bz->kernel_bytes ||
+	    bz->payload_length > bz->kernel_bytes - bz->payload_offset)
+		return NULL;
+	return buf + bz->setup_bytes + bz->payload_offset;
+}
+
+/* Decode the payload into a new mapping of *cap bytes. */
+static int decode(const char *name, enum payload_codec codec, const uint8_t *in, size_t in_len,
+		  uint32_t size, void **out, size_t *cap, struct error *err)
+{
+	size_t len = 0;
+	int ret;
+
+	*cap = ALIGN_UP((size_t)size + 1, PAGE_SIZE); /* one more byte tells "too long" apart */
+	*out = mmap(NULL, *cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		    -1, 0);
+	if (*out == MAP_FAILED) {
+		*out = NULL;
+		return err_errno(err, errno, "kernel %s: %u bytes to unpack into", name, size);
+	}
+	ret = unpack__run(codec, in, in_len, *out, *cap, &len, err);
+	if (ret)
+		return err_prefix(err, "kernel %s", name);
+	if (len != size)
+		return err_set(
+		    err, -ENOEXEC,
+		    "kernel %s: the %s payload unpacks to %zu bytes, its trailer says %u", name,
+		    unpack__name(codec), len, size);
+	return 0;
+}
+
+/*
+ * Unpack the payload on the host (or map it from the kernel cache) and load
+ * its vmlinux ELF: segments at their physical addresses, entry at
+ * startup_64. 0 when loaded, with *entry and *end; 1 when the payload is
+ * left to the guest (no payload fields, or a codec kvmsnap does not decode);
+ * or a negative errno for a payload that the kernel's own decompressor
+ * would choke on as well.
+ */
+static int load_unpacked(struct mem_registry *mem, const struct kernel_args *args, const char *name,
+			 const uint8_t *buf, const struct bzimage *bz, uint64_t *entry,
+			 uint64_t *end, struct kernel_report *rep, struct error *err)
+{
+	const uint8_t *in = payload_of(buf, bz), *data;
+	struct kcache_hit hit = {0};
+	enum payload_codec codec;
+	struct elf_image img;
+	struct error cerr;
+	void *out = NULL;
+	size_t cap = 0;
+	uint32_t size;
+	int ret;
+
+	if (!in)
+		return 1;
+	codec = unpack__detect(in, bz->payload_length);
+	rep->codec = unpack__name(codec);
+	if (!unpack__supported(codec))
+		return 1;
+	/* kbuild appends the unpacked size (gzip's own ISIZE is the same field). */
+	size = get_le32(in + bz->payload_length - 4);
+	if (size < 64 || size > KERNEL_UNPACKED_MAX)
+		return err_set(err, -ENOEXEC,
+			       "kernel %s: its %s payload says it unpacks to %u bytes; kvmsnap "
+			       "takes 64 to %llu",
+			       name, rep->codec, size, KERNEL_UNPACKED_MAX);
+
+	ret = args->cache_dir
+		  ? kcache__lookup(args->cache_dir, in, bz->payload_length, size, &hit, &cerr)
+		  : -ENOENT;
+	if (!ret) {
+		rep->cached = true;
+		data = hit.data;
+	} else {
+		if (ret != -ENOENT)
+			snprintf(rep->cache_note, sizeof(rep->cache_note), "%s", cerr.msg);
+		ret = decode(name, codec, in, bz->payload_length, size, &out, &cap, err);
+		data = out;
+	}
+	if (!ret)
+		ret = elf__parse(mem, name, data, size, 64, &img, err);
+	if (!ret) {
+		elf__load(mem, &img, data);
+		*entry = img.entry;
+		*end = img.image_end;
+		rep->unpacked = true;
+		rep->unpacked_bytes = size;
+		/* Only a payload that loaded is worth keeping. */
+		if (out && args->cache_dir) {
+			if (kcache__store(args->cache_dir, in, bz->payload_length, data, size,
+					  &cerr))
+				snprintf(rep->cache_note, sizeof(rep->cache_note), "%s", cerr.msg);
+			else
+				rep->stored = true;
+		}
+	}
+	if (out)
+		munmap(out, cap);
+	kcache__release(&hit);
+	return ret;
+}
+
 int loader__load_linux(struct mem_registry *mem, const struct kernel_args *args, const void *buf,
 		       size_t len, struct boot_state *boot, struct error *err)
 {
 	const char *name = args->path ? args->path : "(kernel)";
 	const char *cmdline = args->append ? args->append : LINUX_DEFAULT_CMDLINE;
 	struct linux_layout l = {.cmdline_gpa = BOOT_CMDLINE_GPA, .rsdp_gpa = ACPI_GPA};
-	uint64_t kernel_end, span;
+	struct kernel_report scratch, *rep = args->report ? args->report : &scratch;
+	uint64_t kernel_end, span, entry, image_end;
 	struct bzimage bz;
 	uint8_t *dst, *zp;
 	size_t clen;
 	int ret;
 
+	memset(rep, 0, sizeof(*rep));
+	rep->codec = unpack__name(CODEC_UNKNOWN);
 	ret = bzimage__parse(buf, len, name, &bz, err);
 	if (ret)
 		return ret;
@@ -235,8 +353,21 @@ int loader__load_linux(struct mem_registry *mem, const struct kernel_args *args,
 			       "--mem",
 			       name, (unsigned long long)l.load_gpa,
 			       (unsigned long long)(l.load_gpa + span));
-	memcpy(dst, (const uint8_t *)buf + bz.setup_bytes, bz.kernel_bytes);
-	kernel_end = l.load_gpa + span;
+	entry = l.load_gpa + LINUX_ENTRY64_OFF;
+	image_end = 0;
+	ret = args->unpack == UNPACK_HOST
+		  ? load_unpacked(mem, args, name, buf, &bz, &entry, &image_end, rep, err)
+		  : 1;
+	if (ret < 0)
+		return ret;
+	if (ret) { /* the compressed kernel, whose decompressor runs first */
+		const uint8_t *in = payload_of(buf, &bz);
+
+		memcpy(dst, (const uint8_t *)buf + bz.setup_bytes, bz.kernel_bytes);
+		if (in)
+			rep->codec = unpack__name(unpack__detect(in, bz.payload_length));
+	}
+	kernel_end = MAX(l.load_gpa + span, image_end);
 
 	if (args->nr_initrds) {
 		ret = initrd_size(args, &l.initrd_size, err);
@@ -261,7 +392,7 @@ int loader__load_linux(struct mem_registry *mem, const struct kernel_args *args,
 	if (ret)
 		return ret;
 	boot->mode = BOOT_LINUX64;
-	boot->entry = l.load_gpa + LINUX_ENTRY64_OFF;
+	boot->entry = entry;
 	boot->rsi = LINUX_ZERO_PAGE_GPA;
 	boot->rsp = 0;
 	boot->rdi = 0;

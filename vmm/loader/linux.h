@@ -32,6 +32,8 @@
 #define BZ_RELOCATABLE	    0x234
 #define BZ_XLOADFLAGS	    0x236
 #define BZ_CMDLINE_SIZE	    0x238
+#define BZ_PAYLOAD_OFFSET   0x248 /* from the start of the protected-mode part */
+#define BZ_PAYLOAD_LENGTH   0x24c
 #define BZ_PREF_ADDRESS	    0x258
 #define BZ_INIT_SIZE	    0x260
 
@@ -53,7 +55,8 @@
 #define BZ_MIN_VERSION	    0x020c /* 2.12: xloadflags */
 #define XLF_KERNEL_64	    (1u << 0)
 #define LOADER_TYPE_UNKNOWN 0xff
-#define LINUX_ENTRY64_OFF   0x200 /* 64-bit entry: load address + 0x200 */
+#define LINUX_ENTRY64_OFF   0x200	 /* 64-bit entry: load address + 0x200 */
+#define KERNEL_UNPACKED_MAX (1ULL << 30) /* a vmlinux unpacked on the host */
 
 /*
  * The command line when --append is not given. There is no PCI: pci=off
@@ -72,7 +75,8 @@ struct bzimage {
 	uint32_t kernel_alignment;
 	uint32_t cmdline_size;
 	uint64_t pref_address;
-	uint32_t init_size; /* bytes the kernel needs from its load address */
+	uint32_t init_size;			 /* bytes the kernel needs from its load address */
+	uint32_t payload_offset, payload_length; /* the compressed vmlinux, as the header says */
 };
 
 /* Whether buf looks like a Linux boot image: the HdrS magic or the 0xaa55 boot flag. */

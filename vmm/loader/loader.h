@@ -10,6 +10,7 @@
 #ifndef KVMSNAP_LOADER_H
 #define KVMSNAP_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,11 +18,30 @@
 #include "lib/error.h"
 #include "mem.h"
 
+/* Where a bzImage's compressed kernel is unpacked (run --decompress). */
+enum kernel_unpack {
+	UNPACK_HOST,  /* by kvmsnap, when it knows the codec; else as UNPACK_GUEST */
+	UNPACK_GUEST, /* by the kernel's own decompressor, in the guest */
+};
+
+/* What loader__load_linux() did with the payload: for -v, benchmarks and tests. */
+struct kernel_report {
+	const char *codec;		/* "xz", "gzip", ... or "unknown" */
+	bool unpacked;			/* on the host: the vmlinux ELF was loaded */
+	bool cached;			/* ... from the kernel cache, not decoded */
+	bool stored;			/* ... decoded and stored in the kernel cache */
+	uint64_t unpacked_bytes;	/* the ELF's size when unpacked */
+	char cache_note[ERROR_MSG_MAX]; /* why the cache was not used, or "" */
+};
+
 struct kernel_args {
 	const char *path;	    /* kernel file */
 	const char *append;	    /* --append, may be NULL */
 	const char *const *initrds; /* --initrd files (Multiboot modules), may be NULL */
 	unsigned int nr_initrds;
+	enum kernel_unpack unpack;
+	const char *cache_dir;	      /* the kernel cache (loader/kcache.h), or NULL */
+	struct kernel_report *report; /* filled by the Linux loader when not NULL */
 };
 
 /* Kernel files larger than this (or than guest RAM) are refused before reading. */
@@ -52,10 +72,17 @@ int loader__load_elf64(struct mem_registry *mem, const char *name, const void *b
 		       struct boot_state *boot, struct error *err);
 
 /*
- * Load a Linux bzImage (vmm/loader/linux.h): the kernel at its preferred
- * address, args->initrds concatenated as its initrd, the command line
- * (args->append, or LINUX_DEFAULT_CMDLINE) and the zero page. Sets
- * boot->mode = BOOT_LINUX64 with RSI at the zero page.
+ * Load a Linux bzImage (vmm/loader/linux.h): the kernel, args->initrds
+ * concatenated as its initrd, the command line (args->append, or
+ * LINUX_DEFAULT_CMDLINE) and the zero page. Sets boot->mode = BOOT_LINUX64
+ * with RSI at the zero page. With UNPACK_HOST and a payload codec that
+ * unpack__supported(), the payload is unpacked here and its vmlinux ELF
+ * placed at the physical addresses it was linked for, entered at its
+ * startup_64 (as Firecracker enters a vmlinux); with args->cache_dir the
+ * unpacked kernel is looked up there first and stored there after. A cache
+ * that cannot be used only costs time: it never fails the load. Otherwise
+ * the compressed kernel goes at its preferred address and its decompressor
+ * runs first.
  */
 int loader__load_linux(struct mem_registry *mem, const struct kernel_args *args, const void *buf,
 		       size_t len, struct boot_state *boot, struct error *err);
