@@ -65,6 +65,7 @@ static const char init_script[] =
     "  ask) echo \"answer: $arg\";;\n"
     "  date) echo \"date: $(date +%s)\";;\n"
     "  uptime) echo \"uptime: $(cut -d' ' -f1 /proc/uptime) s\";;\n"
+    "  cpus) echo \"cpus online: $(cat /sys/devices/system/cpu/online).\";;\n"
     "  dmesg) dmesg | grep -i -E '" BAD_DMESG "' | sed 's/^/dmesg-hit: /'; echo dmesg-end;;\n"
     "  poweroff) poweroff -f;;\n"
     "  reboot) reboot -f;;\n"
@@ -141,6 +142,7 @@ FIXTURE(lx)
 	char fifo[128];
 	char image[128];
 	char sock[128];
+	const char *vcpus; /* --vcpus of the boot; restores must bring them all back */
 	struct guest g;
 };
 
@@ -171,6 +173,7 @@ FIXTURE_SETUP(lx)
 	ASSERT_EQ(mkfifo(self->fifo, 0600), 0);
 	self->g.pid = -1;
 	self->g.in = -1;
+	self->vcpus = "1";
 }
 
 FIXTURE_TEARDOWN(lx)
@@ -268,6 +271,21 @@ static long wait_for_init(struct guest *g)
 	return at;
 }
 
+/* "cpus" lists the online CPUs: "0" for one, "0-1" for two. */
+static long expect_cpus_online(struct th_result *_r, struct guest *g, const char *vcpus, long from)
+{
+	char want[64];
+	long at;
+
+	snprintf(want, sizeof(want), "cpus online: %s.", strcmp(vcpus, "1") ? "0-1" : "0");
+	EXPECT_EQ(guest_type(g, "cpus\n"), 0);
+	at = guest_wait(g, want, from, REPLY_TIMEOUT_MS);
+	if (at < 0)
+		guest_show(g);
+	EXPECT_GE(at, 0);
+	return at;
+}
+
 /* "ask WORD" gets "answer: WORD" after from; the offset past it. */
 static long expect_answer(struct th_result *_r, struct guest *g, const char *word, long from)
 {
@@ -348,12 +366,20 @@ static int guest_end(struct guest *g, const char *cmd)
 	return status;
 }
 
+/*
+ * Boots share one kernel cache, so the first unpacks the kernel on the host
+ * and the others map it: both paths run in every test program.
+ */
+#define KERNEL_CACHE "/tmp/kvmsnap-test-linux-kcache"
+
 static int boot(struct _fixture_lx *self, const char *name, bool control)
 {
-	const char *args[] = {"run",	    "--kernel", self->kernel, "--initrd",
-			      self->initrd, "--append", CMDLINE,      "--mem",
-			      MEM,	    "--serial", "stdio",      control ? "--control" : NULL,
-			      self->sock,   NULL};
+	/* clang-format off */
+	const char *args[] = {"run", "--kernel", self->kernel, "--initrd", self->initrd,
+			      "--append", CMDLINE, "--mem", MEM, "--vcpus", self->vcpus,
+			      "--kernel-cache", KERNEL_CACHE, "--serial", "stdio",
+			      control ? "--control" : NULL, self->sock, NULL};
+	/* clang-format on */
 
 	return guest_start(self, name, args);
 }
@@ -375,6 +401,25 @@ TEST_F_TIMEOUT(lx, boots_answers_and_powers_off, TEST_TIMEOUT_S)
 	EXPECT_EQ(guest_end(g, "poweroff"), 0);
 	read_file(g->serial, g->buf, sizeof(g->buf));
 	EXPECT_NOT_NULL(strstr(g->buf, "reboot: Power down"));
+}
+
+/* The kernel's own decompressor, in the guest, as before kvmsnap unpacked it. */
+TEST_F_TIMEOUT(lx, boots_with_the_kernels_own_decompressor, TEST_TIMEOUT_S)
+{
+	const char *args[] = {"run",	  "--kernel", self->kernel, "--initrd", self->initrd,
+			      "--append", CMDLINE,    "--mem",	    MEM,	"--decompress",
+			      "guest",	  "--serial", "stdio",	    NULL};
+	struct guest *g = &self->g;
+	uint64_t t0 = ms_now();
+	long at;
+
+	ASSERT_EQ(guest_start(self, "boot", args), 0);
+	at = wait_for_init(g);
+	ASSERT_GE(at, 0);
+	TH_LOG("kvmsnap --decompress guest: /init after %.1f s", (ms_now() - t0) / 1000.0);
+	at = expect_answer(_r, g, "hello-43", at);
+	expect_clean_dmesg(_r, g, at);
+	EXPECT_EQ(guest_end(g, "poweroff"), 0);
 }
 
 TEST_F_TIMEOUT(lx, reboot_ends_with_status_8, TEST_TIMEOUT_S)
@@ -444,11 +489,14 @@ static void restore_and_check(struct _fixture_lx *self, struct th_result *_r, bo
 	snprintf(word, sizeof(word), "after-%s", name);
 	at = expect_answer(_r, g, word, 0);
 	ASSERT_GE(at, 0);
+	at = expect_cpus_online(_r, g, self->vcpus, at);
+	ASSERT_GE(at, 0);
 	expect_clean_dmesg(_r, g, at);
 	EXPECT_EQ(guest_end(g, "poweroff"), 0);
 }
 
-TEST_F_TIMEOUT(lx, live_snapshot_then_restore_eager_and_lazy, 3 * TEST_TIMEOUT_S)
+/* Boot, save live at tick 5, quit; restore eager, then lazy: each goes on. */
+static void live_snapshot_and_restores(struct _fixture_lx *self, struct th_result *_r)
 {
 	struct guest *g = &self->g;
 	char out[OUT_MAX], err[OUT_MAX];
@@ -485,6 +533,18 @@ TEST_F_TIMEOUT(lx, live_snapshot_then_restore_eager_and_lazy, 3 * TEST_TIMEOUT_S
 
 	restore_and_check(self, _r, false, before, at_quit);
 	restore_and_check(self, _r, true, before, at_quit);
+}
+
+TEST_F_TIMEOUT(lx, live_snapshot_then_restore_eager_and_lazy, 3 * TEST_TIMEOUT_S)
+{
+	live_snapshot_and_restores(self, _r);
+}
+
+/* Two vCPUs: the AP started by INIT/SIPI, saved and restored with the BSP. */
+TEST_F_TIMEOUT(lx, two_vcpus_snapshot_and_restore, 3 * TEST_TIMEOUT_S)
+{
+	self->vcpus = "2";
+	live_snapshot_and_restores(self, _r);
 }
 
 /*
@@ -833,6 +893,18 @@ TEST_F(bad, initrd_does_not_fit)
 	ASSERT_EQ(ftruncate(fd, 20 << 20), 0);
 	close(fd);
 	expect_refused(self, _r, BZ_LEN, true, "does not fit in guest RAM");
+}
+
+/* A payload that says xz and is not: refused before the VM runs. */
+TEST_F(bad, corrupt_payload)
+{
+	static const uint8_t junk[] = {0xfd, '7', 'z', 'X', 'Z', 0, 0, 4, 0xde, 0xad, 0xbe, 0xef};
+
+	memcpy(self->img + BZ_SETUP_BYTES + 0x300, junk, sizeof(junk));
+	w32(self->img + BZ_SETUP_BYTES + 0x300 + 60, 1 << 20); /* kbuild's size trailer */
+	w32(self->img + 0x248, 0x300);			       /* payload_offset */
+	w32(self->img + 0x24c, 64);			       /* payload_length */
+	expect_refused(self, _r, BZ_LEN, false, "xz payload: corrupt");
 }
 
 /* Debian's kernel cut short, where it is at hand. */
