@@ -356,7 +356,7 @@ static int rearm_all(struct engine *e)
  * is ORed into them. 0 with *rate 0 if memory for the copy is short (the
  * throttle then steps as without a rate).
  */
-static int sample_dirty_rate(struct engine *e, double *rate)
+static int sample_dirty_rate(struct engine *e, bool before_pass1, double *rate)
 {
 	struct snap_vm *vm = e->vm;
 	uint64_t *saved[SNAP_MAX_REGIONS] = {0}, words, i, pages, t0;
@@ -371,7 +371,14 @@ static int sample_dirty_rate(struct engine *e, double *rate)
 			goto out;
 		memcpy(saved[r], vm->regions[r].dirty, words * 8);
 	}
-	ret = rearm_all(e);
+	/*
+	 * Before pass 1 nothing was fetched, and with KVM_DIRTY_LOG_INITIALLY_SET
+	 * KVM still reports every page: fetch, so that all of it is re-armed.
+	 */
+	if (before_pass1)
+		ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	if (!ret)
+		ret = rearm_all(e);
 	if (ret)
 		goto out;
 	t0 = snap_mono_us();
@@ -409,7 +416,7 @@ static int throttle_to_settle(struct engine *e, uint64_t dirty)
 
 	if (!e->vm->ops->throttle || e->thr.pct >= e->thr.max)
 		return 0;
-	ret = sample_dirty_rate(e, &dirty_rate);
+	ret = sample_dirty_rate(e, false, &dirty_rate);
 	if (ret)
 		return ret;
 	clean_rate = p->duration_us
@@ -417,6 +424,34 @@ static int throttle_to_settle(struct engine *e, uint64_t dirty)
 			 : 0;
 	snap_throttle_settle(&e->thr, dirty, SETTLE_FLOOR, dirty_rate, clean_rate);
 	return e->thr.pct == before ? 0 : e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
+}
+
+/*
+ * A dirty limit, before pass 1: hold the vCPUs from the start so that the
+ * guest dirties no faster than the limit. Pass 1 then leaves little for the
+ * passes after it, at the cost of the guest's speed during it, which the
+ * controller alone would spare until a pass failed to converge.
+ */
+static int throttle_to_limit(struct engine *e)
+{
+	double dirty_rate = 0;
+	int ret;
+
+	if (!e->o->limits->dirty_limit || !e->vm->ops->throttle || e->thr.pct >= e->thr.max)
+		return 0;
+	/*
+	 * Twice: the first re-arms all of memory, which stalls the vCPUs, and
+	 * a guest that paces itself then catches up in a burst that would
+	 * count three times over; the second re-arms only what the first found.
+	 */
+	ret = sample_dirty_rate(e, true, &dirty_rate);
+	if (!ret)
+		ret = sample_dirty_rate(e, false, &dirty_rate);
+	if (ret)
+		return ret;
+	e->rep->start_dirty_rate = dirty_rate;
+	snap_throttle_limit(&e->thr, dirty_rate, (double)e->o->limits->dirty_limit);
+	return e->thr.pct ? e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err) : 0;
 }
 
 /*
@@ -448,7 +483,7 @@ static int throttle_after_pass(struct engine *e, uint64_t dirty)
 	/* Sample only when the throttle is going up anyway. */
 	if (!e->vm->ops->throttle || !snap_throttle_rising(&e->thr, seen, cleaned))
 		return 0;
-	ret = sample_dirty_rate(e, &dirty_rate);
+	ret = sample_dirty_rate(e, false, &dirty_rate);
 	if (ret)
 		return ret;
 	clean_rate = p->duration_us ? (double)cleaned * 1e6 / (double)p->duration_us : 0;
@@ -497,6 +532,8 @@ static int precopy(struct engine *e)
 		ret = e->sink->ops->start(e->sink->ctx, e->rep->incremental, e->err);
 		e->rep->sink_start_us = snap_mono_us() - t;
 	}
+	if (!ret)
+		ret = throttle_to_limit(e);
 	if (!ret)
 		ret = e->rep->incremental ? copy_dirty(e, new_pass(e), false)
 					  : first_pass(e, new_pass(e));

@@ -54,6 +54,17 @@ unsigned int snap_throttle_next(struct snap_throttle *t, uint64_t dirty, uint64_
 	return t->pct;
 }
 
+unsigned int snap_throttle_limit(struct snap_throttle *t, double dirty_rate, double limit)
+{
+	double full_speed;
+
+	if (!t->max || dirty_rate <= 0 || limit <= 0)
+		return t->pct;
+	full_speed = dirty_rate / (1 - t->pct / 100.0);
+	t->pct = MIN(MAX(t->pct, pct_for_run(limit / full_speed)), t->max);
+	return t->pct;
+}
+
 unsigned int snap_throttle_settle(struct snap_throttle *t, uint64_t dirty, uint64_t target,
 				  double dirty_rate, double write_rate)
 {

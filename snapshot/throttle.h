@@ -54,6 +54,14 @@ unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, ui
 				     double dirty_rate, double write_rate);
 
 /*
+ * A dirty limit (snap_options.dirty_limit): the throttle at which the guest,
+ * dirtying dirty_rate bytes/s under t->pct now, dirties at most limit
+ * bytes/s, if higher than the one in force (also in t->pct); capped at max.
+ * A rate of 0 means unknown: no change.
+ */
+unsigned int snap_throttle_limit(struct snap_throttle *t, double dirty_rate, double limit);
+
+/*
  * Settling: the dirty set (dirty bytes) is below the threshold already,
  * and one more pass, which will take about dirty / write_rate seconds,
  * should leave at most target bytes for the pause. The throttle at which

@@ -90,6 +90,12 @@ struct snap_options {
 	uint64_t max_time_ms;	  /* precopy time budget, default 60000 */
 	unsigned int
 	    max_throttle; /* percent, at most 99; 0: never throttle (snapshot/throttle.h) */
+	/*
+	 * Bytes/s the guest may dirty from pass 1 on: its rate is sampled before
+	 * pass 1 and the vCPUs held to bring it under this (up to max_throttle).
+	 * 0: none, the throttle starts only when a pass does not converge.
+	 */
+	uint64_t dirty_limit;
 	unsigned int hash_threads; /* page-hashing workers (snapshot/hashq.h); 0: inline */
 	unsigned int merge_gap; /* dirty runs this many clean pages apart: one write (precopy.h) */
 	/* Pages re-armed at once, just before their copy (vm->ops->clear); 0: the default. */
@@ -128,6 +134,8 @@ struct snap_report {
 	uint64_t digests[SNAP_MAX_REGIONS];
 	/* The guest's own progress counter (pages it wrote) per second while the snapshot ran; 0: unknown. */
 	uint64_t guest_pages_per_sec;
+	/* Bytes/s the guest dirtied before pass 1, sampled for a dirty limit; 0: not sampled. */
+	double start_dirty_rate;
 };
 
 /*

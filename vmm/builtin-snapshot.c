@@ -93,6 +93,11 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 		     "when the guest dirties faster than the image is written,\n"
 		     "hold its vCPUs up to PERCENT of the time so that precopy\n"
 		     "converges (20, then +10 a pass); default 99, 0: never"),
+	    OPT_SIZE(0, "dirty-limit", &o->snap.dirty_limit, "SIZE",
+		     "hold the vCPUs from pass 1 on so that the guest dirties\n"
+		     "at most SIZE bytes a second (say 40M): a shorter snapshot\n"
+		     "for a slower guest while it runs; default none",
+		     .min = 4096),
 	    OPT_BOOL(0, "incremental", &o->incremental,
 		     "write only the pages changed since the slot's last snapshot,\n"
 		     "if the VM tracked them; else a full snapshot (the report says why)"),

@@ -121,6 +121,29 @@ TEST(throttle_to_settle_leaves_the_target)
 	EXPECT_EQ(snap_throttle_settle(&t, 1e6, 1e6, 1e9, 1e9), 0);
 }
 
+TEST(dirty_limit_holds_the_rate_under_the_limit)
+{
+	struct snap_throttle t;
+
+	snap_throttle_init(&t, 99);
+	/* 400 MB/s at full speed, a limit of 100: run a quarter of the time. */
+	EXPECT_EQ(snap_throttle_limit(&t, 400e6, 100e6), 75);
+	/* 100 MB/s measured under 75% is 400 at full speed: a limit of 40 needs 90%. */
+	EXPECT_EQ(snap_throttle_limit(&t, 100e6, 40e6), 90);
+	/* Never down; a limit the guest keeps changes nothing; capped; off; unknown rates. */
+	EXPECT_EQ(snap_throttle_limit(&t, 10e6, 100e6), 90);
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_limit(&t, 50e6, 100e6), 0);
+	EXPECT_EQ(snap_throttle_limit(&t, 1e12, 1e6), 99);
+	snap_throttle_init(&t, 60);
+	EXPECT_EQ(snap_throttle_limit(&t, 400e6, 100e6), 60);
+	snap_throttle_init(&t, 0);
+	EXPECT_EQ(snap_throttle_limit(&t, 400e6, 100e6), 0);
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_limit(&t, 0, 100e6), 0);
+	EXPECT_EQ(snap_throttle_limit(&t, 400e6, 0), 0);
+}
+
 /* ---- the engine on a fake VM ---- */
 
 #define PAGES	  4096 /* one 16 MiB region, all of it the working set */
@@ -133,7 +156,9 @@ struct fake {
 	pthread_mutex_t lock;
 	pthread_t thread;
 	sem_t work, done;
-	uint64_t budget; /* pages to dirty, handed to the mutator */
+	uint64_t budget;	     /* pages to dirty, handed to the mutator */
+	uint64_t fetch_budget;	     /* pages a fetch finds dirtied first... */
+	unsigned int budget_fetches; /* ...in this many fetches from now */
 	bool quit;
 	uint64_t next;	  /* the mutator's next page */
 	unsigned int pct; /* throttle in force */
@@ -192,6 +217,12 @@ static int op_fetch(void *ctx, struct error *err)
 	struct fake *f = ctx;
 
 	(void)err;
+	if (f->budget_fetches) { /* the guest, busy while the engine sampled its rate */
+		f->budget_fetches--;
+		f->budget = f->fetch_budget;
+		sem_post(&f->work);
+		sem_wait(&f->done);
+	}
 	pthread_mutex_lock(&f->lock);
 	memcpy(f->vm.regions[0].dirty, f->log, sizeof(f->log));
 	memset(f->log, 0, sizeof(f->log));
@@ -383,6 +414,61 @@ TEST_F(eng, throttle_brings_the_rate_down_until_it_converges)
 	EXPECT_EQ(self->f.finished_at_pct, 0);
 	EXPECT_TRUE(self->f.finished);
 	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
+}
+
+/*
+ * A dirty limit: the rate sampled before pass 1 (1024 pages in the second
+ * window of a few ms; 64 KiB/s unless it lasted a minute) is far above it,
+ * so pass 1 already runs under the throttle that brings it there, and the
+ * mutator dirties a fraction of what pass 1 writes instead of 1.5 times as
+ * much.
+ */
+TEST_F(eng, dirty_limit_throttles_pass_1)
+{
+	struct error err = {0};
+
+	self->lim.max_throttle = 99;
+	self->lim.dirty_limit = 64 << 10;
+	self->f.fetch_budget = 1024;
+	self->f.budget_fetches = 3; /* the sample's: before, after and after again */
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	TH_LOG("sampled %.0f MiB/s; pass 1 at %u%%, the mutator %.2f pages a page written",
+	       self->rep.start_dirty_rate / 1048576.0, self->rep.passes[0].throttle_pct,
+	       rate(&self->f, 3));
+	EXPECT_GT(self->rep.start_dirty_rate, 64 << 10);
+	EXPECT_GE(self->rep.passes[0].throttle_pct, 80);
+	ASSERT_GT(self->f.nr_calls, 0);
+	EXPECT_EQ(self->f.calls[0], self->rep.passes[0].throttle_pct);
+	/* Pass 1's writes count in the fake's pass 3: the sample's three fetches came first. */
+	EXPECT_EQ(self->f.written_per_pass[3], PAGES);
+	EXPECT_LE(rate(&self->f, 3), 0.3);
+	EXPECT_TRUE(self->rep.converged);
+	EXPECT_EQ(self->f.finished_at_pct, 0);
+	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
+}
+
+/* Without a limit nothing is sampled before pass 1, and pass 1 runs at full speed. */
+TEST_F(eng, no_dirty_limit_no_throttle_in_pass_1)
+{
+	struct error err = {0};
+
+	self->lim.max_throttle = 99;
+	self->f.fetch_budget = 1024;
+	self->f.budget_fetches = 3; /* the sample's: before, after and after again */
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	EXPECT_EQ(self->rep.start_dirty_rate, 0);
+	EXPECT_EQ(self->rep.passes[0].throttle_pct, 0);
+	/* The limit is kept even by a guest throttled off: no throttle, no sample. */
+	self->lim.max_throttle = 0;
+	self->lim.dirty_limit = 100 << 20;
+	memset(&self->rep, 0, sizeof(self->rep));
+	self->f.fetch_budget = 1024;
+	self->f.budget_fetches = 3; /* the sample's: before, after and after again */
+	self->f.nr_calls = 0;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	EXPECT_EQ(self->rep.start_dirty_rate, 0);
+	EXPECT_EQ(self->rep.passes[0].throttle_pct, 0);
+	EXPECT_EQ(self->f.nr_calls, 0);
 }
 
 /* A cap too low (1.5 x 70% > 1): the throttle stays at the cap and the pass limit ends it. */

@@ -463,6 +463,9 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 	if (rep->guest_pages_per_sec)
 		json_object_object_add(j, "guest_pages_per_sec",
 				       json_object_new_uint64(rep->guest_pages_per_sec));
+	if (rep->start_dirty_rate > 0)
+		json_object_object_add(j, "start_dirty_mib_s",
+				       json_object_new_double(rep->start_dirty_rate / 1048576.0));
 	json_object_object_add(j, "io_engine",
 			       json_object_new_string(rep->io_engine ? rep->io_engine : ""));
 	json_object_object_add(j, "hash_threads", json_object_new_int(rep->hash_threads));
@@ -532,6 +535,10 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 	       rep->io_engine ? rep->io_engine : "",
 	       rep->converged ? "converged" : "did not converge",
 	       rep->stop_reason ? rep->stop_reason : "");
+	if (rep->start_dirty_rate > 0)
+		printf(
+		    "dirty limit: the guest dirtied %.1f MiB/s before pass 1, throttled to %u%%\n",
+		    rep->start_dirty_rate / 1048576.0, rep->passes[0].throttle_pct);
 	if (rep->guest_pages_per_sec)
 		printf("guest progress meanwhile: %" PRIu64 " pages/s (its own counter)\n",
 		       rep->guest_pages_per_sec);

@@ -180,6 +180,7 @@ static struct json_object *stream_args(const struct snap_options *l)
 	json_object_object_add(a, "max_time_ms", json_object_new_uint64(l->max_time_ms));
 	json_object_object_add(a, "max_passes", json_object_new_uint64(l->max_passes));
 	json_object_object_add(a, "max_throttle", json_object_new_uint64(l->max_throttle));
+	json_object_object_add(a, "dirty_limit", json_object_new_uint64(l->dirty_limit));
 	return a;
 }
 

@@ -691,6 +691,8 @@ static int snapshot_stream(struct request *rq)
 		ret = uint_arg(rq, "max_passes", &passes);
 	if (!ret)
 		ret = uint_arg(rq, "max_throttle", &throttle);
+	if (!ret)
+		ret = uint_arg(rq, "dirty_limit", &limits.dirty_limit);
 	if (ret)
 		return ret;
 	limits.max_passes = (unsigned int)MIN(passes, SNAP_MAX_PASSES - 1);
@@ -716,7 +718,8 @@ static const char *const log_args[] = {"uuid", "slot", "base", "attempt", "all_d
 static const char *const commit_args[] = {"uuid", "slot", "write_id", NULL};
 static const char *const end_args[] = {"abort", NULL};
 static const char *const stream_args[] = {"threshold",	"max_downtime_ms", "max_time_ms",
-					  "max_passes", "max_throttle",	   NULL};
+					  "max_passes", "max_throttle",	   "dirty_limit",
+					  NULL};
 static const char *const throttle_args[] = {"percent", NULL};
 static const char *const clear_args[] = {"region", "first", "pages", NULL};
 
