@@ -24,6 +24,7 @@ struct bench_opts {
 	const char *dir, *ram, *ws, *rate, *pattern, *vcpus, *target, *kinds;
 	const char *csv, *json, *plot, *kernel;
 	unsigned int rounds, warm_ms, max_downtime_ms, max_time_s;
+	uint64_t dirty_limit;
 	bool no_fio, install, no_restore, builtin_guest, keep, no_progress;
 };
 
@@ -95,6 +96,10 @@ static int bench_parse(int argc, char **argv, struct bench_opts *o)
 		     "the downtime target of every save, default 20"),
 	    OPT_UINT(0, "max-time", &o->max_time_s, "SECONDS", 1, 3600,
 		     "precopy time limit of every save, default 60"),
+	    OPT_SIZE(0, "dirty-limit", &o->dirty_limit, "SIZE",
+		     "kvmsnap saves hold the guest under SIZE bytes/s from\n"
+		     "pass 1 on (snapshot --dirty-limit); QEMU's do not",
+		     .min = 4096),
 	    OPT_STRING(0, "kernel", &o->kernel, "FILE",
 		       "the Multiboot dirtier (default: guests/dirtier-mb.elf\n"
 		       "next to this kvmsnap binary)"),
@@ -301,6 +306,7 @@ static void bench_kvmsnap_run(struct bench_state *s, unsigned int ci, unsigned i
 	    .warm_ms = s->o.warm_ms,
 	    .max_downtime_ms = s->o.max_downtime_ms,
 	    .max_time_s = s->o.max_time_s,
+	    .dirty_limit = s->o.dirty_limit,
 	    .image = image,
 	    .restore = !s->o.no_restore,
 	};
@@ -335,6 +341,7 @@ static void bench_qemu_run(struct bench_state *s, unsigned int ci, unsigned int 
 	    .vcpus = c->vcpus,
 	    .dir = s->scratch,
 	    .file = file,
+	    .ready_pages = bench_ready_pages(c),
 	    .warm_ms = s->o.warm_ms,
 	    .max_downtime_ms = s->o.max_downtime_ms,
 	    .max_time_s = s->o.max_time_s,
@@ -547,6 +554,10 @@ static void bench_report(struct bench_state *s)
 	snprintf(desc, sizeof(desc), "%s", s->kernel ? s->kernel : "none");
 	printf("guest: %s (Multiboot dirtier, 1-vCPU cases), tsc %llu kHz\n", desc,
 	       (unsigned long long)s->tsc_khz);
+	if (s->o.dirty_limit)
+		printf("kvmsnap saves: --dirty-limit %llu bytes/s (the guest held from pass 1 on; "
+		       "QEMU's saves have no such limit)\n",
+		       (unsigned long long)s->o.dirty_limit);
 	printf("medians (min-max); total = save until durable; write / target = bytes "
 	       "written per second of total / the target's limit\n");
 	bench_output__table(stdout, s->cases, s->nr_cases, s->runs, s->nr_runs);
@@ -569,6 +580,7 @@ static int bench_outputs(struct bench_state *s, struct error *err)
 	    .rounds = s->o.rounds,
 	    .cpus = (unsigned int)sysconf(_SC_NPROCESSORS_ONLN),
 	    .tsc_khz = s->tsc_khz,
+	    .dirty_limit = s->o.dirty_limit,
 	};
 	int ret;
 

@@ -24,7 +24,7 @@
 	"restore_ms,restore_lazy_ms,guest_pps,passes,throttle_max,pages,zero_pages,bytes,file_" \
 	"bytes,image_size,"                                                                     \
 	"file_ratio,"                                                                           \
-	"write_mib_s,target_mib_s,ratio_to_target,pass1_ratio,note"
+	"write_mib_s,target_mib_s,ratio_to_target,pass1_ratio,guest_pps_during,note"
 
 enum {
 	C_ROUND = 7,
@@ -35,7 +35,7 @@ enum {
 	C_BYTES,
 	C_FILE,
 	C_IMAGE,
-	C_NOTE = 28,
+	C_NOTE = 29,
 	C_NR
 };
 

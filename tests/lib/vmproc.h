@@ -200,7 +200,12 @@ void vm_show_log(const struct vm *vm);
  */
 int vm_stop(struct vm *vm);
 
-/* Wait until every vCPU of the dirtier reports ready and some progress. */
+/*
+ * Wait until every vCPU of the dirtier reports ready and has written
+ * GUEST_RUNNING_PAGES pages or a whole pass: its working set is in use.
+ * (Tests were written when its first report came only then.)
+ */
+#define GUEST_RUNNING_PAGES 65536
 bool wait_guest_running(const char *sock);
 
 /* ---- snapshots ---- */
@@ -223,8 +228,8 @@ uint64_t guest_pages(const char *sock);
 
 /*
  * Wait up to ms until the guest's progress counter is above floor; the last
- * value seen. The dirtier reports every 65536 pages a vCPU and after every
- * pass.
+ * value seen. The dirtier reports every 5 ms a vCPU (every 65536 pages
+ * without the TSC frequency) and after every pass.
  */
 uint64_t wait_pages_above(const char *sock, uint64_t floor, unsigned int ms);
 

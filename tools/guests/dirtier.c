@@ -17,7 +17,9 @@
  */
 #include "rt.h"
 
-#define REPORT_EVERY	    65536	 /* pages between progress reports in a pass */
+#define REPORT_MS	    5		 /* progress reports in a pass: every 5 ms... */
+#define REPORT_CHECK	    64		 /* ...looked at every 64 pages... */
+#define REPORT_EVERY	    65536	 /* ...or every 65536 pages without the TSC rate */
 #define PACE_MAX_CATCHUP_MS 20		 /* most time a stall (or a restore) can make up for */
 #define RATE_MAX	    (1ULL << 32) /* pages/ms; above this, pacing would overflow */
 #define HOT_PERCENT	    90		 /* share of hot-pattern writes that go to... */
@@ -34,6 +36,7 @@ struct dirtier_cpu {
 	uint64_t pace_last;   /* TSC at the last credit refill */
 	uint64_t pace_acc;    /* credit, in 1/pace_den pages */
 	uint64_t pace_tokens; /* pages that may be written now */
+	uint64_t report_last; /* TSC at the last progress report */
 } __attribute__((aligned(64)));
 
 /* The same for every vCPU: derived from the boot info. */
@@ -45,6 +48,7 @@ struct dirtier_cfg {
 	uint64_t pattern;
 	uint64_t pace_den;    /* tsc_khz * nr_cpus: credit units per page */
 	uint64_t pace_max_el; /* TSC ticks a refill may count at most */
+	uint64_t report_el;   /* TSC ticks between progress reports, 0 = by page count */
 	unsigned int nr_cpus;
 };
 
@@ -115,6 +119,27 @@ static void pace(const struct dirtier_cfg *cfg, struct dirtier_cpu *c)
 	c->pace_tokens--;
 }
 
+/*
+ * Whether a progress report is due, c->total having just gone up: every
+ * REPORT_MS by the TSC (a host measures the guest's rate over a few ms from
+ * them), every REPORT_EVERY pages without its frequency.
+ */
+static int report_due(const struct dirtier_cfg *cfg, struct dirtier_cpu *c)
+{
+	uint64_t now;
+
+	if (!cfg->report_el)
+		return !(c->total % REPORT_EVERY);
+	if (c->total % REPORT_CHECK)
+		return 0;
+	now = rt_rdtsc();
+	/* A TSC that went back (a restore elsewhere) reports too, and starts over. */
+	if (now - c->report_last < cfg->report_el && now >= c->report_last)
+		return 0;
+	c->report_last = now;
+	return 1;
+}
+
 static void report(unsigned int cpu, const struct dirtier_cpu *c)
 {
 	char line[VGA_COLS + 1];
@@ -153,7 +178,8 @@ static void run_pass(unsigned int cpu, const struct dirtier_cfg *cfg, struct dir
 		if (cfg->rate)
 			pace(cfg, c);
 		dirty_page(cfg, c->first + pick_page(cfg, c), c->pass);
-		if (!(++c->total % REPORT_EVERY))
+		c->total++;
+		if (report_due(cfg, c))
 			report(cpu, c);
 	}
 }
@@ -208,6 +234,7 @@ static void setup(unsigned int cpu, const struct kvmsnap_bootinfo *bi, struct di
 	}
 	cfg->pace_den = bi->tsc_khz * cfg->nr_cpus;
 	cfg->pace_max_el = bi->tsc_khz * PACE_MAX_CATCHUP_MS;
+	cfg->report_el = bi->tsc_khz * REPORT_MS;
 }
 
 void guest_main(unsigned int cpu, const struct kvmsnap_bootinfo *bi)
@@ -224,6 +251,7 @@ void guest_main(unsigned int cpu, const struct kvmsnap_bootinfo *bi)
 	c->pass = 1;
 	c->rng = rt_seed(bi->params[DIRTIER_P_SEED] ^ ((uint64_t)cpu << 32));
 	c->pace_last = rt_rdtsc();
+	c->report_last = c->pace_last;
 
 	rt_msg_write(MSGPORT_READY, 1);
 	if (!c->npages && !cfg.passes)

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "lib/align.h"
 #include "lib/error.h"
 
 #define BENCH_MAX_VALUES 8  /* values per grid axis */
@@ -44,6 +45,15 @@ struct bench_case {
 	unsigned int vcpus;
 	unsigned int target; /* enum bench_target */
 };
+
+/*
+ * A save starts once the guest has written this many pages (or its whole
+ * working set, if smaller), then runs warm_ms more: where the dirtier's
+ * first progress report came when it reported every 65536 pages, kept so
+ * that figures stay comparable now that it reports every 5 ms.
+ */
+#define BENCH_READY_PAGES    65536ULL
+#define bench_ready_pages(c) MIN(BENCH_READY_PAGES, (c)->ws / 4096)
 
 /* The grid: every combination of the values of each axis. */
 struct bench_grid {
@@ -70,6 +80,7 @@ struct bench_run {
 	double restore_ms;	   /* start of the restoring process to a running VM; 0: none */
 	double restore_lazy_ms;	   /* the same for `kvmsnap restore --lazy` */
 	double guest_pps;	   /* the guest's pages/s just before the save (kvmsnap-measured) */
+	double guest_pps_during;   /* ...and during a kvmsnap save (its report); 0: unknown */
 	unsigned int passes;	   /* precopy passes, the final batch included */
 	unsigned int throttle_max; /* highest throttle percent of any pass */
 	uint64_t pages;		   /* pages written with their data (all passes) */
@@ -154,8 +165,9 @@ struct bench_vm_opts {
 	unsigned int warm_ms; /* guest runs this long before each save */
 	unsigned int max_downtime_ms;
 	unsigned int max_time_s;
-	const char *image; /* the case's fixed image (file or block device) */
-	bool restore;	   /* also time an eager restore of the fixed image */
+	uint64_t dirty_limit; /* snapshot --dirty-limit, bytes/s; 0: none */
+	const char *image;    /* the case's fixed image (file or block device) */
+	bool restore;	      /* also time an eager restore of the fixed image */
 };
 
 /* A running dirtier VM of case c, with its control socket in o->dir. */
@@ -177,6 +189,7 @@ struct bench_env {
 	const char *dir, *probe_tool, *qemu, *kernel, *host;
 	unsigned int rounds, cpus;
 	uint64_t tsc_khz;
+	uint64_t dirty_limit; /* kvmsnap saves' --dirty-limit, 0: none */
 };
 
 /* Medians and spread per case and kind, and the ratios, as a table. */

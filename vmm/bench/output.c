@@ -19,7 +19,7 @@ const char bench_csv_header[] =
     "restore_ms,restore_lazy_ms,guest_pps,passes,throttle_max,pages,zero_pages,bytes,file_bytes,"
     "image_size,"
     "file_ratio,"
-    "write_mib_s,target_mib_s,ratio_to_target,pass1_ratio,note";
+    "write_mib_s,target_mib_s,ratio_to_target,pass1_ratio,guest_pps_during,note";
 
 /* Write throughput of a run, MiB/s, and as a share of the target's limit. */
 static double write_mib_s(const struct bench_run *r)
@@ -234,7 +234,7 @@ int bench_output__csv(const char *path, const struct bench_case *cases,
 		fprintf(f,
 			"%u,%llu,%llu,%llu,%s,%u,%s,%u,%s,%d,%d,%.3f,%.3f,%.3f,%.3f,%.0f,%u,%u,%"
 			"llu,%llu,"
-			"%llu,%llu,%llu,%.4f,%.1f,%.1f,%.4f,%.4f,",
+			"%llu,%llu,%llu,%.4f,%.1f,%.1f,%.4f,%.4f,%.0f,",
 			r->case_idx + 1, (unsigned long long)c->ram, (unsigned long long)c->ws,
 			(unsigned long long)c->rate, bench_pattern_names[c->pattern], c->vcpus,
 			bench_target_names[c->target], r->round + 1, bench_kind_names[r->kind],
@@ -243,7 +243,7 @@ int bench_output__csv(const char *path, const struct bench_case *cases,
 			(unsigned long long)r->pages, (unsigned long long)r->zero_pages,
 			(unsigned long long)r->bytes, (unsigned long long)r->file_bytes,
 			(unsigned long long)r->image_size, file_ratio(r, c), write_mib_s(r),
-			r->target_mib_s, ratio_to_target(r), pass1_ratio(r));
+			r->target_mib_s, ratio_to_target(r), pass1_ratio(r), r->guest_pps_during);
 		csv_escape(f, r->note);
 		fputc('\n', f);
 	}
@@ -280,6 +280,7 @@ static struct json_object *run_json(const struct bench_run *r, const struct benc
 	json_object_object_add(o, "restore_ms", jd(r->restore_ms));
 	json_object_object_add(o, "restore_lazy_ms", jd(r->restore_lazy_ms));
 	json_object_object_add(o, "guest_pps", jd(r->guest_pps));
+	json_object_object_add(o, "guest_pps_during", jd(r->guest_pps_during));
 	json_object_object_add(o, "passes", ju(r->passes));
 	json_object_object_add(o, "throttle_max", ju(r->throttle_max));
 	json_object_object_add(o, "pages", ju(r->pages));
@@ -335,6 +336,7 @@ int bench_output__json(const char *path, const struct bench_env *env,
 	json_object_object_add(e, "rounds", ju(env->rounds));
 	json_object_object_add(e, "cpus", ju(env->cpus));
 	json_object_object_add(e, "tsc_khz", ju(env->tsc_khz));
+	json_object_object_add(e, "dirty_limit", ju(env->dirty_limit));
 	json_object_object_add(root, "env", e);
 	for (i = 0; i < nr_cases; i++) {
 		struct json_object *c = json_object_new_object();

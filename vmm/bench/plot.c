@@ -128,10 +128,7 @@ static int write_downtime_data(const char *dir, FILE *gp, const struct bench_cas
 
 			if (!r->ok || r->kind != k || r->downtime_ms <= 0)
 				continue;
-			/*
-			 * The guest reports progress every 65536 pages: too coarse
-			 * to measure a low rate over the warm-up, so the asked one.
-			 */
+			/* The asked rate; the measured one only for "as fast as it can". */
 			rate = cases[r->case_idx].rate ? (double)cases[r->case_idx].rate
 						       : r->guest_pps / 1000.0;
 			fprintf(f, "%.1f %.3f %u %u\n", rate, r->downtime_ms, r->case_idx + 1,

@@ -176,12 +176,12 @@ static int set_params(struct qemu_proc *p, const struct bench_qemu_opts *o, stru
 }
 
 /*
- * Wait until the dirtier has reported progress (its first 65536 pages) in
- * its scratch page, as the kvmsnap columns wait for it on the message port:
+ * Wait until the dirtier has reported o->ready_pages of progress in its
+ * scratch page, as the kvmsnap columns wait for it on the message port:
  * between ring 3 and that report the guest first touches its memory, which
  * took 4 s here, and a save in that time would find it all but empty.
  */
-static int wait_guest_ready(struct qemu_proc *p, struct error *err)
+static int wait_guest_ready(struct qemu_proc *p, uint64_t ready, struct error *err)
 {
 	uint64_t t0 = now_ns(), pages = 0;
 	int ret;
@@ -189,7 +189,7 @@ static int wait_guest_ready(struct qemu_proc *p, struct error *err)
 	for (;;) {
 		ret = qmp__read_u64(&p->qmp, DIRTIER_MB_SCRATCH_GPA + MSGPORT_PROGRESS, &pages,
 				    QMP_REPLY_MS, err);
-		if (ret || pages)
+		if (ret || (pages && pages >= ready))
 			return ret;
 		if (ms_since(t0) > GUEST_READY_MS)
 			return err_set(err, -ETIMEDOUT,
@@ -448,7 +448,7 @@ int bench_qemu__run(const struct bench_qemu_opts *o, struct bench_qemu_result *r
 	if (!ret)
 		ret = set_params(&p, o, err);
 	if (!ret)
-		ret = wait_guest_ready(&p, err);
+		ret = wait_guest_ready(&p, o->ready_pages, err);
 	if (!ret) {
 		bench_sleep_ms(o->warm_ms);
 		ret = save(&p, o, r, err);

@@ -17,6 +17,7 @@ struct bench_qemu_opts {
 	unsigned int vcpus;	      /* -smp; the Multiboot dirtier uses only vCPU 0 */
 	const char *dir;	      /* scratch folder: QMP socket, serial log */
 	const char *file;	      /* where the saved state goes */
+	uint64_t ready_pages;	      /* ...once it has written this many pages */
 	unsigned int warm_ms;	      /* run the guest this long before migrating */
 	unsigned int max_downtime_ms; /* migrate-set-parameters downtime-limit */
 	unsigned int max_time_s;      /* give up (migrate_cancel) after this */

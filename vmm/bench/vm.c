@@ -102,12 +102,13 @@ static int vm_wait_ready(struct bench_vm *vm, struct error *err)
 		bench_sleep_ms(20);
 	}
 	end = bench_now_ms() + VM_PROGRESS_MS;
-	while (!json_u64(r, "pages")) {
+	while (!json_u64(r, "pages") || json_u64(r, "pages") < bench_ready_pages(&vm->c)) {
 		json_object_put(r);
 		r = NULL;
 		if (bench_now_ms() > end)
-			return err_set(err, -ETIMEDOUT, "the guest wrote no page in %d s",
-				       VM_PROGRESS_MS / 1000);
+			return err_set(
+			    err, -ETIMEDOUT, "the guest wrote fewer than %llu pages in %d s",
+			    (unsigned long long)bench_ready_pages(&vm->c), VM_PROGRESS_MS / 1000);
 		bench_sleep_ms(20);
 		ret = vm_gone(vm, err);
 		if (!ret)
@@ -210,6 +211,7 @@ static int parse_report(const char *out, struct bench_run *r, struct error *err)
 	r->converged =
 	    json_object_object_get_ex(j, "converged", &ok) && json_object_get_boolean(ok);
 	r->total_ms = json_double(j, "total_ms");
+	r->guest_pps_during = json_double(j, "guest_pages_per_sec");
 	r->downtime_ms = json_double(j, "downtime_ms");
 	r->bytes = json_u64(j, "bytes_written");
 	if (json_object_object_get_ex(j, "stop_reason", &ok))
@@ -310,7 +312,7 @@ static int vm_time_restore(struct bench_vm *vm, bool lazy, double *ms, struct er
 int bench_vm__save(struct bench_vm *vm, enum bench_kind kind, struct bench_run *r,
 		   struct error *err)
 {
-	char path[4200], downtime[16], maxtime[16];
+	char path[4200], downtime[16], maxtime[16], limit[24];
 	const char *argv[20];
 	struct bench_sampler *s = NULL;
 	struct stat st;
@@ -338,6 +340,11 @@ int bench_vm__save(struct bench_vm *vm, enum bench_kind kind, struct bench_run *
 	argv[n++] = maxtime;
 	if (kind == BENCH_APPEND)
 		argv[n++] = "--append";
+	if (vm->o.dirty_limit) {
+		snprintf(limit, sizeof(limit), "%llu", (unsigned long long)vm->o.dirty_limit);
+		argv[n++] = "--dirty-limit";
+		argv[n++] = limit;
+	}
 	argv[n] = NULL;
 	ret = bench_sampler__start(&s, path, err);
 	if (ret)
