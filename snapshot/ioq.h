@@ -16,7 +16,7 @@
 
 #include "snapshot/image.h"
 
-#define SNAP_IOQ_DEPTH 32
+#define SNAP_IOQ_DEPTH 128
 
 struct snap_ioq_slot {
 	const uint8_t *buf;
