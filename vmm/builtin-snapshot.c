@@ -19,6 +19,7 @@ static void snapshot_usage(FILE *f, const struct parse_opt *opts)
 		"                        [--max-downtime MS | --threshold SIZE]\n"
 		"                        [--max-passes N] [--max-time SECONDS] [--order "
 		"registry|size]\n"
+		"                        [--max-throttle PERCENT] [--dirty-limit SIZE]\n"
 		"                        [--slots N] [--force] [--no-direct] [--via-stream] "
 		"[--json]\n"
 		"                        [--no-progress] [--user USER[:GROUP]] [--keep-caps]\n"

@@ -146,6 +146,14 @@ BAD_RUN(vram_too_large, "--vram 1G", "256M", "--guest", "hello", "--vram", "1G")
 BAD_RUN(guest_and_kernel, "exactly one of", NULL, "--guest", "hello", "--kernel", "/bin/true")
 BAD_RUN(neither_guest_nor_kernel, "exactly one of", NULL, "--mem", "64M")
 BAD_RUN(append_without_kernel, "--append", "--kernel", "--guest", "hello", "--append", "x")
+BAD_RUN(decompress_without_kernel, "--decompress", "--kernel", "--guest", "hello", "--decompress",
+	"guest")
+BAD_RUN(decompress_bad_value, "--decompress sideways", "host or guest", "--kernel", "/bin/true",
+	"--decompress", "sideways")
+BAD_RUN(kernel_cache_empty, "--kernel-cache", "give a folder, or none", "--kernel", "/bin/true",
+	"--kernel-cache", "")
+BAD_RUN(kernel_cache_without_kernel, "--kernel-cache", "--kernel", "--guest", "hello",
+	"--kernel-cache", "/tmp")
 BAD_RUN(no_such_guest, "nosuch", "no such built-in guest", "--guest", "nosuch")
 
 /* Opening things: the serial file, the KVM device, the control socket. */
