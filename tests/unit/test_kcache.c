@@ -13,6 +13,8 @@
 
 #include "../lib/util.h"
 
+#include <xxhash.h>
+
 #include "vmm/loader/kcache.h"
 
 #define DATA_LEN (256 * 1024 + 123)
@@ -201,6 +203,75 @@ TEST_F(kc, store_failures_leave_nothing)
 		ASSERT_EQ(chmod(self->cache, 0700), 0);
 	}
 	EXPECT_EQ(cache_file(self), -1); /* nothing, and no temporary file */
+}
+
+/* Files named vmlinux-* in the cache. */
+static int count_files(struct _fixture_kc *self)
+{
+	struct dirent *e;
+	DIR *d = opendir(self->cache);
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		n += !strncmp(e->d_name, "vmlinux-", 8);
+	closedir(d);
+	return n;
+}
+
+/* The documented name of the current payload's file: vmlinux-<XXH3-128, hex>. */
+static void file_of(struct _fixture_kc *self, char *path, size_t len)
+{
+	XXH128_canonical_t c;
+	char hex[33];
+	unsigned int i;
+
+	XXH128_canonicalFromHash(&c, XXH3_128bits(self->payload, sizeof(self->payload)));
+	for (i = 0; i < 16; i++)
+		snprintf(hex + 2 * i, 3, "%02x", c.digest[i]);
+	snprintf(path, len, "%s/vmlinux-%s", self->cache, hex);
+}
+
+/* Set the current payload's file's mtime to sec. */
+static int set_mtime(struct _fixture_kc *self, time_t sec)
+{
+	struct timespec ts[2] = {{.tv_sec = sec}, {.tv_sec = sec}};
+	char path[PATH_MAX];
+
+	file_of(self, path, sizeof(path));
+	return utimensat(AT_FDCWD, path, ts, 0);
+}
+
+TEST_F(kc, keeps_the_kernels_used_last)
+{
+	unsigned int i;
+
+	/* Six kernels, stored one after the other, older first: the last four stay. */
+	for (i = 0; i < 6; i++) {
+		self->payload[0] = (uint8_t)i;
+		ASSERT_EQ(store(self), 0);
+		/* Stored in order, older first; set apart by whole seconds, in the past. */
+		ASSERT_EQ(set_mtime(self, 1000000 + i), 0);
+	}
+	EXPECT_EQ(count_files(self), KCACHE_KEEP);
+	for (i = 0; i < 6; i++) {
+		self->payload[0] = (uint8_t)i;
+		EXPECT_EQ(lookup(self), i < 6 - KCACHE_KEEP ? -ENOENT : 0);
+		/* That hit touched it: back to its place in the order. */
+		if (i >= 6 - KCACHE_KEEP)
+			ASSERT_EQ(set_mtime(self, 1000000 + i), 0);
+	}
+	/* A hit makes kernel 2 the newest: storing a seventh evicts kernel 3, not 2. */
+	self->payload[0] = 2;
+	ASSERT_EQ(lookup(self), 0);
+	self->payload[0] = 7;
+	ASSERT_EQ(store(self), 0);
+	EXPECT_EQ(count_files(self), KCACHE_KEEP);
+	self->payload[0] = 2;
+	EXPECT_EQ(lookup(self), 0);
+	self->payload[0] = 3;
+	EXPECT_EQ(lookup(self), -ENOENT);
 }
 
 TEST(default_dir)

@@ -2,6 +2,7 @@
 /* The kernel cache (kcache.h): unpacked vmlinux files keyed by their payload's digest. */
 #include "loader/kcache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -123,6 +125,7 @@ int kcache__lookup(const char *dir, const void *payload, size_t payload_len, uin
 	digest(hit->data, size, sum);
 	if (memcmp(h + KC_CONTENT_HASH, sum, 16))
 		goto miss;
+	utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW); /* used last: kept longest */
 	return 0;
 miss:
 	kcache__release(hit);
@@ -154,6 +157,47 @@ static int make_dirs(const char *dir, struct error *err)
 		path[i] = dir[i];
 	}
 	return 0;
+}
+
+/* Remove all but the KCACHE_KEEP newest vmlinux-* files of dir (keep is one of them). */
+static void evict(const char *dir, const char *keep)
+{
+	struct {
+		char name[KCACHE_NAME_MAX + 1];
+		struct timespec mtime;
+	} f[KCACHE_KEEP + 1], t;
+	unsigned int n = 0, i;
+	char path[PATH_MAX];
+	struct dirent *e;
+	struct stat st;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	/* Keep the newest KCACHE_KEEP in f[], sorted newest first; unlink what falls out. */
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "vmlinux-", 8) || strlen(e->d_name) > KCACHE_NAME_MAX ||
+		    snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path) ||
+		    lstat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		snprintf(t.name, sizeof(t.name), "%s", e->d_name);
+		t.mtime = st.st_mtim;
+		/* The file just stored is the newest, whatever the clock says. */
+		if (!strcmp(path, keep))
+			t.mtime.tv_sec = INT64_MAX;
+		for (i = n; i > 0 && (f[i - 1].mtime.tv_sec < t.mtime.tv_sec ||
+				      (f[i - 1].mtime.tv_sec == t.mtime.tv_sec &&
+				       f[i - 1].mtime.tv_nsec < t.mtime.tv_nsec));
+		     i--)
+			f[i] = f[i - 1];
+		f[i] = t;
+		if (++n > KCACHE_KEEP) {
+			n--;
+			snprintf(path, sizeof(path), "%s/%s", dir, f[n].name);
+			unlink(path);
+		}
+	}
+	closedir(d);
 }
 
 int kcache__store(const char *dir, const void *payload, size_t payload_len, const void *data,
@@ -192,5 +236,7 @@ int kcache__store(const char *dir, const void *payload, size_t payload_len, cons
 		ret = err_errno(err, errno, "kernel cache %s: rename", dir);
 	if (ret)
 		unlink(tmp);
+	else
+		evict(dir, path);
 	return ret;
 }

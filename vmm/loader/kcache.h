@@ -18,7 +18,8 @@
  * writable by no one else, and only when every field and both digests
  * match; anything else is a miss. Files are written whole under a
  * temporary name and renamed, so a crash leaves no half file under a
- * good name.
+ * good name. The folder keeps the KCACHE_KEEP kernels used last (a hit
+ * touches its file's mtime); a store removes the others.
  */
 #ifndef KVMSNAP_LOADER_KCACHE_H
 #define KVMSNAP_LOADER_KCACHE_H
@@ -29,6 +30,7 @@
 #include "lib/error.h"
 
 #define KCACHE_DATA_OFF 4096
+#define KCACHE_KEEP	4  /* kernels kept: about 65 MiB each for Debian's */
 #define KCACHE_NAME_MAX 48 /* "vmlinux-" and 32 hex digits */
 
 /* A cache file mapped for reading. */
