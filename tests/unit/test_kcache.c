@@ -30,25 +30,37 @@ FIXTURE(kc)
 	struct error err;
 };
 
-/* The one vmlinux-* file in the cache: 0 and its path, or -1. */
-static int cache_file(struct _fixture_kc *self)
+/*
+ * The cache's vmlinux-* files (self->file: the last one seen) and, in
+ * *tmp, its leftover temporary files; -1 without a folder.
+ */
+static int scan(struct _fixture_kc *self, int *tmp)
 {
 	struct dirent *e;
 	DIR *d = opendir(self->cache);
 	int n = 0;
 
+	*tmp = 0;
 	if (!d)
 		return -1;
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' && strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n += 100; /* a leftover temporary file */
+			(*tmp)++;
 		else if (!strncmp(e->d_name, "vmlinux-", 8)) {
 			snprintf(self->file, sizeof(self->file), "%s/%s", self->cache, e->d_name);
 			n++;
 		}
 	}
 	closedir(d);
-	return n == 1 ? 0 : -1;
+	return n;
+}
+
+/* The one vmlinux-* file in the cache, and no temporary one: 0 and its path, or -1. */
+static int cache_file(struct _fixture_kc *self)
+{
+	int tmp;
+
+	return scan(self, &tmp) == 1 && !tmp ? 0 : -1;
 }
 
 FIXTURE_SETUP(kc)
@@ -208,16 +220,9 @@ TEST_F(kc, store_failures_leave_nothing)
 /* Files named vmlinux-* in the cache. */
 static int count_files(struct _fixture_kc *self)
 {
-	struct dirent *e;
-	DIR *d = opendir(self->cache);
-	int n = 0;
+	int tmp;
 
-	if (!d)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		n += !strncmp(e->d_name, "vmlinux-", 8);
-	closedir(d);
-	return n;
+	return scan(self, &tmp);
 }
 
 /* The documented name of the current payload's file: vmlinux-<XXH3-128, hex>. */
