@@ -238,15 +238,15 @@ static pid_t start_snapshot_child(const struct run_opts *o)
 /* Load the guest: a built-in one or a kernel, with its description for status. */
 static int load_guest(struct kvm *kvm, struct run_opts *o, struct error *err)
 {
-	if (o->have_guest) {
-		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
-		return guests__load(kvm, &o->guest, err);
-	}
 	struct kernel_report rep = {0};
 	struct timespec t0, t1;
 	long long ms;
 	int ret;
 
+	if (o->have_guest) {
+		snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "%s", o->guest.text);
+		return guests__load(kvm, &o->guest, err);
+	}
 	snprintf(kvm->guest_desc, sizeof(kvm->guest_desc), "kernel %s", o->kernel.path);
 	o->kernel.report = &rep;
 	clock_gettime(CLOCK_MONOTONIC, &t0);

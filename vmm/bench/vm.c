@@ -89,6 +89,7 @@ static int vm_wait_ready(struct bench_vm *vm, struct error *err)
 {
 	double end = bench_now_ms() + VM_START_MS;
 	struct json_object *r = NULL;
+	uint64_t ready;
 	int ret;
 
 	for (;;) {
@@ -102,13 +103,14 @@ static int vm_wait_ready(struct bench_vm *vm, struct error *err)
 		bench_sleep_ms(20);
 	}
 	end = bench_now_ms() + VM_PROGRESS_MS;
-	while (!json_u64(r, "pages") || json_u64(r, "pages") < bench_ready_pages(&vm->c)) {
+	ready = MAX(bench_ready_pages(&vm->c), 1);
+	while (json_u64(r, "pages") < ready) {
 		json_object_put(r);
 		r = NULL;
 		if (bench_now_ms() > end)
-			return err_set(
-			    err, -ETIMEDOUT, "the guest wrote fewer than %llu pages in %d s",
-			    (unsigned long long)bench_ready_pages(&vm->c), VM_PROGRESS_MS / 1000);
+			return err_set(err, -ETIMEDOUT,
+				       "the guest wrote fewer than %llu pages in %d s",
+				       (unsigned long long)ready, VM_PROGRESS_MS / 1000);
 		bench_sleep_ms(20);
 		ret = vm_gone(vm, err);
 		if (!ret)

@@ -248,20 +248,19 @@ static int decode(const char *name, enum payload_codec codec, const uint8_t *in,
 }
 
 /*
- * Unpack the payload on the host (or map it from the kernel cache) and load
- * its vmlinux ELF: segments at their physical addresses, entry at
- * startup_64. 0 when loaded, with *entry and *end; 1 when the payload is
- * left to the guest (no payload fields, or a codec kvmsnap does not decode);
- * or a negative errno for a payload that the kernel's own decompressor
- * would choke on as well.
+ * Unpack the payload in (of a codec unpack__supported()) on the host, or
+ * map it from the kernel cache, and load its vmlinux ELF: segments at their
+ * physical addresses, entry at startup_64. 0 with *entry and *end, or a
+ * negative errno for a payload that the kernel's own decompressor would
+ * choke on as well.
  */
 static int load_unpacked(struct mem_registry *mem, const struct kernel_args *args, const char *name,
-			 const uint8_t *buf, const struct bzimage *bz, uint64_t *entry,
-			 uint64_t *end, struct kernel_report *rep, struct error *err)
+			 const uint8_t *in, size_t in_len, enum payload_codec codec,
+			 uint64_t *entry, uint64_t *end, struct kernel_report *rep,
+			 struct error *err)
 {
-	const uint8_t *in = payload_of(buf, bz), *data;
 	struct kcache_hit hit = {0};
-	enum payload_codec codec;
+	const uint8_t *data;
 	struct elf_image img;
 	struct error cerr;
 	void *out = NULL;
@@ -269,30 +268,23 @@ static int load_unpacked(struct mem_registry *mem, const struct kernel_args *arg
 	uint32_t size;
 	int ret;
 
-	if (!in)
-		return 1;
-	codec = unpack__detect(in, bz->payload_length);
-	rep->codec = unpack__name(codec);
-	if (!unpack__supported(codec))
-		return 1;
 	/* kbuild appends the unpacked size (gzip's own ISIZE is the same field). */
-	size = get_le32(in + bz->payload_length - 4);
+	size = get_le32(in + in_len - 4);
 	if (size < 64 || size > KERNEL_UNPACKED_MAX)
 		return err_set(err, -ENOEXEC,
 			       "kernel %s: its %s payload says it unpacks to %u bytes; kvmsnap "
 			       "takes 64 to %llu",
 			       name, rep->codec, size, KERNEL_UNPACKED_MAX);
 
-	ret = args->cache_dir
-		  ? kcache__lookup(args->cache_dir, in, bz->payload_length, size, &hit, &cerr)
-		  : -ENOENT;
+	ret = args->cache_dir ? kcache__lookup(args->cache_dir, in, in_len, size, &hit, &cerr)
+			      : -ENOENT;
 	if (!ret) {
 		rep->cached = true;
 		data = hit.data;
 	} else {
 		if (ret != -ENOENT)
 			snprintf(rep->cache_note, sizeof(rep->cache_note), "%s", cerr.msg);
-		ret = decode(name, codec, in, bz->payload_length, size, &out, &cap, err);
+		ret = decode(name, codec, in, in_len, size, &out, &cap, err);
 		data = out;
 	}
 	if (!ret)
@@ -305,8 +297,7 @@ static int load_unpacked(struct mem_registry *mem, const struct kernel_args *arg
 		rep->unpacked_bytes = size;
 		/* Only a payload that loaded is worth keeping. */
 		if (out && args->cache_dir) {
-			if (kcache__store(args->cache_dir, in, bz->payload_length, data, size,
-					  &cerr))
+			if (kcache__store(args->cache_dir, in, in_len, data, size, &cerr))
 				snprintf(rep->cache_note, sizeof(rep->cache_note), "%s", cerr.msg);
 			else
 				rep->stored = true;
@@ -325,14 +316,16 @@ int loader__load_linux(struct mem_registry *mem, const struct kernel_args *args,
 	const char *cmdline = args->append ? args->append : LINUX_DEFAULT_CMDLINE;
 	struct linux_layout l = {.cmdline_gpa = BOOT_CMDLINE_GPA, .rsdp_gpa = ACPI_GPA};
 	struct kernel_report scratch, *rep = args->report ? args->report : &scratch;
-	uint64_t kernel_end, span, entry, image_end;
+	uint64_t kernel_end, span, entry, image_end = 0;
+	enum payload_codec codec = CODEC_UNKNOWN;
+	const uint8_t *in;
 	struct bzimage bz;
 	uint8_t *dst, *zp;
 	size_t clen;
 	int ret;
 
 	memset(rep, 0, sizeof(*rep));
-	rep->codec = unpack__name(CODEC_UNKNOWN);
+	rep->codec = unpack__name(codec);
 	ret = bzimage__parse(buf, len, name, &bz, err);
 	if (ret)
 		return ret;
@@ -353,19 +346,18 @@ int loader__load_linux(struct mem_registry *mem, const struct kernel_args *args,
 			       "--mem",
 			       name, (unsigned long long)l.load_gpa,
 			       (unsigned long long)(l.load_gpa + span));
-	entry = l.load_gpa + LINUX_ENTRY64_OFF;
-	image_end = 0;
-	ret = args->unpack == UNPACK_HOST
-		  ? load_unpacked(mem, args, name, buf, &bz, &entry, &image_end, rep, err)
-		  : 1;
-	if (ret < 0)
-		return ret;
-	if (ret) { /* the compressed kernel, whose decompressor runs first */
-		const uint8_t *in = payload_of(buf, &bz);
-
+	in = payload_of(buf, &bz);
+	if (in)
+		codec = unpack__detect(in, bz.payload_length);
+	rep->codec = unpack__name(codec);
+	entry = l.load_gpa + LINUX_ENTRY64_OFF; /* the compressed kernel's 64-bit entry */
+	if (args->unpack == UNPACK_HOST && in && unpack__supported(codec)) {
+		ret = load_unpacked(mem, args, name, in, bz.payload_length, codec, &entry,
+				    &image_end, rep, err);
+		if (ret)
+			return ret;
+	} else { /* the compressed kernel, whose decompressor runs first */
 		memcpy(dst, (const uint8_t *)buf + bz.setup_bytes, bz.kernel_bytes);
-		if (in)
-			rep->codec = unpack__name(unpack__detect(in, bz.payload_length));
 	}
 	kernel_end = MAX(l.load_gpa + span, image_end);
 
