@@ -70,6 +70,7 @@ struct snap_pass {
 	uint64_t dirty_pages;
 	uint64_t bytes;
 	uint64_t duration_us;
+	uint64_t start_us; /* from the start of the engine: the gaps between passes show */
 	unsigned int throttle_pct; /* vCPUs held this percent of the time during the pass */
 };
 

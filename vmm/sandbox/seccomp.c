@@ -94,6 +94,8 @@ static const struct allow allowlist[] = {
     /* the manager's page-hashing workers (snapshot/hashq.h) are threads too */
     ALLOW_IF(clone, VM | MGR, ARG_MASKED_EQ, 0, THREAD_FLAGS, THREAD_FLAGS), ALLOW(futex, VM | MGR),
     ALLOW(set_robust_list, VM | MGR), ALLOW(rseq, VM | MGR),
+    /* the engine's stage prefault worker lowers itself to SCHED_IDLE (snapshot/stage.h) */
+    ALLOW_IF(sched_setscheduler, VM | MGR, ARG_EQ, 1, 0, SCHED_IDLE),
     ALLOW_IF(prctl, VM, ARG_EQ, 0, 0, PR_SET_NAME), /* pthread_setname_np() */
     ALLOW_IF(tgkill, VM | MGR, ARG_OWN_PID, 0, 0, 0),
     ALLOW_IF(kill, VM, ARG_EQ, 1, 0, SIGTERM), /* the --snapshot child */
