@@ -108,12 +108,21 @@ static int copy_range(struct engine *e, unsigned int r, uint64_t first, uint64_t
 	return ret;
 }
 
+/* At the end of pass p: its CPU time (new_pass() noted the start). */
+static uint64_t pass_cpu_us(const struct snap_pass *p)
+{
+	uint64_t now = snap_thread_cpu_us();
+
+	return p->cpu_us && now >= p->cpu_us ? now - p->cpu_us : 0;
+}
+
 static struct snap_pass *new_pass(struct engine *e)
 {
 	struct snap_pass *p = &e->rep->passes[e->rep->nr_passes++];
 
 	memset(p, 0, sizeof(*p));
 	p->start_us = snap_mono_us() - e->t0;
+	p->cpu_us = snap_thread_cpu_us();
 	p->throttle_pct = e->thr.pct;
 	return p;
 }
@@ -192,6 +201,7 @@ static int first_pass(struct engine *e, struct snap_pass *p)
 	p->dirty_pages = p->bytes / SNAP_PAGE_SIZE;
 	e->pass1_copied = e->sink->ops->first_pass ? p->dirty_pages : e->copied_pages - copied;
 	p->duration_us = snap_mono_us() - t;
+	p->cpu_us = pass_cpu_us(p);
 	return ret;
 }
 
@@ -292,6 +302,7 @@ static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 	ret = sink_drain(e);
 	p->bytes = e->rep->bytes_written - before;
 	p->duration_us = snap_mono_us() - t;
+	p->cpu_us = pass_cpu_us(p);
 	return ret;
 }
 
@@ -660,6 +671,7 @@ static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
 		ret = copy_dirty(e, p, false);
 	}
 	p->duration_us = snap_mono_us() - t;
+	p->cpu_us = pass_cpu_us(p);
 out:
 	for (r = 0; r < SNAP_MAX_REGIONS; r++)
 		free(pending[r]);

@@ -71,6 +71,7 @@ struct snap_pass {
 	uint64_t bytes;
 	uint64_t duration_us;
 	uint64_t start_us; /* from the start of the engine: the gaps between passes show */
+	uint64_t cpu_us;   /* the engine thread's CPU time in the pass (0: unknown) */
 	unsigned int throttle_pct; /* vCPUs held this percent of the time during the pass */
 };
 

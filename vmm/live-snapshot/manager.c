@@ -481,6 +481,7 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 		json_object_object_add(po, "dirty_pages", json_object_new_uint64(p->dirty_pages));
 		json_object_object_add(po, "bytes", json_object_new_uint64(p->bytes));
 		json_object_object_add(po, "start_ms", json_object_new_double(p->start_us / 1000.0));
+		json_object_object_add(po, "cpu_ms", json_object_new_double(p->cpu_us / 1000.0));
 		json_object_object_add(po, "duration_ms",
 				       json_object_new_double(p->duration_us / 1000.0));
 		json_object_object_add(po, "throttle_pct",
