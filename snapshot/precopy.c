@@ -12,7 +12,6 @@
 #include "lib/align.h"
 #include "snapshot/clock.h"
 #include "snapshot/bitmap.h"
-#include "snapshot/stage.h"
 #include "snapshot/throttle.h"
 
 #define ZERO_RUN_MAX	 (8ULL << 20) /* largest run a sink gets at once */
@@ -26,8 +25,8 @@ struct engine {
 	const struct snap_precopy_opts *o;
 	struct snap_report *rep;
 	struct error *err;
-	struct snap_stage stage;
-	uint64_t pending; /* bytes dirty at the last fetch: what a final batch would be */
+	struct snap_stage *stage; /* the caller's, or an empty one: never stage */
+	uint64_t pending;	  /* bytes dirty at the last fetch: what a final batch would be */
 	struct snap_throttle thr;
 	uint64_t fetched_us;   /* when the dirty log was last fetched */
 	uint64_t copied_pages; /* handed to the sink from guest memory */
@@ -518,8 +517,8 @@ static int throttle_after_pass(struct engine *e, uint64_t dirty)
  */
 static void prefault_stage(struct engine *e, bool before_pause)
 {
-	if (before_pause || !e->stage.worker)
-		snap_stage_prefault(&e->stage, 2 * e->pending + (2ULL << 20));
+	if (before_pause || !e->stage->worker)
+		snap_stage_prefault(e->stage, 2 * e->pending + (2ULL << 20));
 }
 
 /* Passes until the dirty set fits the threshold or a limit is hit. */
@@ -553,8 +552,8 @@ static int precopy(struct engine *e)
 		 * at the target's speed: stop with room for what the guest
 		 * dirties until the pause, so that the batch stays a memcpy.
 		 */
-		if (!l->threshold && e->stage.buf)
-			e->rep->threshold = MIN(e->rep->threshold, e->o->stage_cap / 2);
+		if (!l->threshold && e->stage->buf)
+			e->rep->threshold = MIN(e->rep->threshold, e->stage->cap / 2);
 		ret = e->vm->ops->fetch_dirty(e->vm->ctx, e->err);
 		if (ret)
 			break;
@@ -601,7 +600,7 @@ static void stage_batch(struct engine *e)
 		for (pos = 0;
 		     snap_bitmap_next_run(vm->regions[r].dirty, region_pages(vm, r), &pos, &len);
 		     pos += len) {
-			memcpy(e->stage.buf + off, vm->regions[r].mem + pos * SNAP_PAGE_SIZE,
+			memcpy(e->stage->buf + off, vm->regions[r].mem + pos * SNAP_PAGE_SIZE,
 			       len * SNAP_PAGE_SIZE);
 			off += len * SNAP_PAGE_SIZE;
 		}
@@ -620,7 +619,7 @@ static int write_staged(struct engine *e)
 		for (pos = 0;
 		     snap_bitmap_next_run(vm->regions[r].dirty, region_pages(vm, r), &pos, &len);
 		     pos += len) {
-			ret = sink_write(e, r, pos, len, e->stage.buf + off);
+			ret = sink_write(e, r, pos, len, e->stage->buf + off);
 			if (ret)
 				return ret;
 			off += len * SNAP_PAGE_SIZE;
@@ -661,7 +660,7 @@ static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
 	}
 	p->dirty_pages = count_dirty(vm);
 	p->bytes = p->dirty_pages * SNAP_PAGE_SIZE;
-	*staged = e->stage.buf && p->bytes <= e->stage.cap;
+	*staged = e->stage->buf && p->bytes <= e->stage->cap;
 	if (*staged) {
 		/* Copy out now, hand over after resuming: the downtime is a memcpy. */
 		stage_batch(e);
@@ -732,21 +731,22 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 {
 	struct engine e = {.vm = vm, .sink = sink, .o = o, .rep = rep, .err = err};
 	bool logged = vm->ops->log_start != NULL, resumed = false;
+	struct snap_stage none = {0};
 	bool staged = false;
 	struct error ferr;
-	int ret;
+	int ret = 0;
 
 	e.t0 = snap_mono_us();
 	snap_throttle_init(&e.thr, o->limits->max_throttle);
-	ret = snap_stage_alloc(&e.stage, o->stage_cap, err);
-	if (!ret && logged) {
+	e.stage = o->stage ? o->stage : &none;
+	if (logged) {
 		uint64_t ram = 0;
 		unsigned int r;
 
 		/* No batch is larger than the VM's memory. */
 		for (r = 0; r < vm->cfg.nr_regions; r++)
 			ram += vm->cfg.regions[r].size;
-		snap_stage_start_background(&e.stage, ram);
+		snap_stage_start_background(e.stage, ram);
 	}
 	if (!ret && logged) {
 		uint64_t t = snap_mono_us();
@@ -768,9 +768,10 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 			ret = err_set(err, ferr.code, "%s", ferr.msg);
 	}
 	/* Nothing may refer to guest memory or the stage once this returns. */
+	snap_stage_stop(e.stage);
+
 	if (ret && sink->ops->drain)
 		sink->ops->drain(sink->ctx, &ferr);
-	snap_stage_free(&e.stage);
 	rep->total_us = snap_mono_us() - e.t0;
 	return ret;
 }

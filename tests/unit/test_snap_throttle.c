@@ -306,12 +306,14 @@ FIXTURE(eng)
 	struct snap_sink sink;
 	struct snap_options lim;
 	struct snap_precopy_opts po;
+	struct snap_stage stage;
 	struct snap_report rep;
 };
 
 FIXTURE_SETUP(eng)
 {
 	struct fake *f = &self->f;
+	struct error e;
 
 	memset(f, 0, sizeof(*f));
 	f->mem = calloc(PAGES, 4096);
@@ -333,7 +335,8 @@ FIXTURE_SETUP(eng)
 	self->sink = (struct snap_sink){.ctx = f, .ops = &sink_ops};
 	/* Converged only once at most 16 pages are dirty: a guest at full speed never gets there. */
 	self->lim = (struct snap_options){.threshold = 16 * 4096, .max_passes = 40};
-	self->po = (struct snap_precopy_opts){.limits = &self->lim, .stage_cap = 1 << 20};
+	ASSERT_EQ(snap_stage_alloc(&self->stage, 1 << 20, &e), 0);
+	self->po = (struct snap_precopy_opts){.limits = &self->lim, .stage = &self->stage};
 }
 
 FIXTURE_TEARDOWN(eng)
@@ -341,6 +344,9 @@ FIXTURE_TEARDOWN(eng)
 	self->f.quit = true;
 	sem_post(&self->f.work);
 	pthread_join(self->f.thread, NULL);
+	/* The engine stopped the stage's worker before it returned. */
+	EXPECT_FALSE(self->stage.worker);
+	snap_stage_free(&self->stage);
 	free(self->f.mem);
 	free(self->f.copy);
 	free(self->f.at_pause);

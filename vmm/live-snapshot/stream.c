@@ -245,7 +245,8 @@ int stream__run(struct kvm *kvm, int fd, const struct snap_options *limits, stru
 {
 	struct stream *s = calloc(1, sizeof(*s));
 	struct snap_options lim = *limits;
-	struct snap_precopy_opts po = {.limits = &lim, .stage_cap = STAGE_BYTES};
+	struct snap_precopy_opts po = {.limits = &lim};
+	struct snap_stage stage = {0};
 	struct snap_sink sink = {.ops = &stream_sink_ops};
 	uint64_t state_cap = snap_state_area_size(kvm->nr_cpus);
 	uint8_t *state = malloc(state_cap), end[SNAP_REC_END_SIZE];
@@ -259,11 +260,14 @@ int stream__run(struct kvm *kvm, int fd, const struct snap_options *limits, stru
 		goto out;
 	}
 	ret = setup(s, kvm, fd, err);
+	if (!ret)
+		ret = snap_stage_alloc(&stage, STAGE_BYTES, err);
 	if (ret)
 		goto out;
 	lim.progress = pass_marker;
 	lim.progress_arg = s;
 	sink.ctx = s;
+	po.stage = &stage;
 	po.state = state;
 	po.state_cap = state_cap;
 	po.state_used = &used;
@@ -283,6 +287,7 @@ int stream__run(struct kvm *kvm, int fd, const struct snap_options *limits, stru
 			ret = send_all(s, end, sizeof(end), err);
 	}
 out:
+	snap_stage_free(&stage);
 	for (i = 0; s && i < s->vm.cfg.nr_regions; i++)
 		free(s->vm.regions[i].dirty);
 	free(state);
