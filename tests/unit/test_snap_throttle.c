@@ -166,6 +166,7 @@ struct fake {
 	uint64_t dirtied_per_pass[SNAP_MAX_PASSES], written_per_pass[SNAP_MAX_PASSES];
 	unsigned int pass;
 	bool paused, finished, fail_write;
+	bool paced;		      /* makes up for a throttle below 80% (guest_runs()) */
 	unsigned int finished_at_pct; /* the throttle when finish() came */
 	uint64_t writes;
 };
@@ -192,12 +193,20 @@ static void *mutator(void *arg)
 	return NULL;
 }
 
-/* The guest runs while the sink writes n pages: it dirties 1.5 n x (100 - pct)%. */
+/*
+ * The guest runs while the sink writes n pages: it dirties 1.5 n x
+ * (100 - pct)%. Paced, it dirties 1.5 n whatever the throttle, as long as
+ * the time left to it lets it catch up: its full speed is 5 times that, so
+ * up to 80%; above, 7.5 n x (100 - pct)%.
+ */
 static void guest_runs(struct fake *f, uint64_t n)
 {
 	if (f->paused)
 		return;
-	f->budget = n * 3 * (100 - f->pct) / 200;
+	if (f->paced)
+		f->budget = f->pct < 80 ? n * 3 / 2 : n * 15 * (100 - f->pct) / 200;
+	else
+		f->budget = n * 3 * (100 - f->pct) / 200;
 	sem_post(&f->work);
 	sem_wait(&f->done);
 }
@@ -381,11 +390,11 @@ TEST_F(eng, without_throttle_it_does_not_converge)
 /*
  * With the throttle: the fake has no re-arm, so the engine's sample sees
  * nothing, and the rate comes from what each pass left dirty over its
- * length. That is capped by the working set (pass 1: 50%), then goes
- * straight to the throttle at which the mutator dirties at most half of
- * what is written (1.5 x (100 - pct)% <= 50%: pct 67); the dirty set then
- * shrinks and precopy converges. The image is the memory at the pause, and
- * the VM runs at full speed again before it resumes.
+ * length. The throttle goes at once to what lets the next pass leave at
+ * most the threshold (16 pages of a 4096-page set rewritten 1.5 times a
+ * pass: the max, 99%), not up a step at a time; the dirty set then
+ * shrinks and precopy converges. The image is the memory at the pause,
+ * and the VM runs at full speed again before it resumes.
  */
 TEST_F(eng, throttle_brings_the_rate_down_until_it_converges)
 {
@@ -408,9 +417,10 @@ TEST_F(eng, throttle_brings_the_rate_down_until_it_converges)
 	}
 	EXPECT_TRUE(self->rep.converged);
 	EXPECT_STREQ(self->rep.stop_reason, "dirty set below threshold");
-	EXPECT_EQ(last, 67);
-	/* Two rises, not the five that steps of 10 from 20 would take. */
-	EXPECT_EQ(self->rep.passes[1].throttle_pct, 50);
+	/* One rise, straight to what converges, not the eight steps of 10 from 20. */
+	EXPECT_EQ(self->rep.passes[1].throttle_pct, 99);
+	EXPECT_EQ(last, 99);
+	EXPECT_LE(self->rep.nr_passes, 5);
 	/* The mutator's rate came down: from 1.5 pages a page written to at most half. */
 	EXPECT_GT(rate(&self->f, 0), 1.4);
 	EXPECT_LE(rate(&self->f, self->rep.nr_passes - 2), 0.5);
@@ -478,6 +488,32 @@ TEST_F(eng, no_dirty_limit_no_throttle_in_pass_1)
 }
 
 /* A cap too low (1.5 x 70% > 1): the throttle stays at the cap and the pass limit ends it. */
+/*
+ * A guest that paces itself makes up for any throttle below 80% in the
+ * time left to it, so a throttle sized by the rate it shows (it runs half
+ * the time and dirties as much) buys nothing, pass after pass. Sized by
+ * what the next pass may leave, it lands above 80% at once.
+ */
+TEST_F(eng, a_paced_guest_converges_in_few_passes)
+{
+	struct error err = {0};
+	unsigned int i;
+
+	self->lim.max_throttle = 99;
+	self->lim.threshold = 256 * 4096;
+	self->f.paced = true;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	for (i = 0; i < self->rep.nr_passes; i++)
+		TH_LOG(
+		    "pass %u: %llu pages, throttle %u%%, guest dirtied %.2f pages a page written",
+		    i + 1, (unsigned long long)self->rep.passes[i].dirty_pages,
+		    self->rep.passes[i].throttle_pct, rate(&self->f, i));
+	EXPECT_TRUE(self->rep.converged);
+	EXPECT_GE(self->rep.passes[1].throttle_pct, 80);
+	EXPECT_LE(self->rep.nr_passes, 5);
+	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
+}
+
 TEST_F(eng, max_throttle_caps_it)
 {
 	struct error err = {0};
@@ -501,7 +537,7 @@ TEST_F(eng, failure_while_throttled_lifts_the_throttle)
 	self->f.fail_write = true;
 	EXPECT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), -EIO);
 	TH_LOG("%s", err.msg);
-	EXPECT_NOT_NULL(strstr(err.msg, "injected write error at throttle 50%"));
+	EXPECT_NOT_NULL(strstr(err.msg, "injected write error at throttle 99%"));
 	EXPECT_TRUE(self->f.finished);
 	EXPECT_FALSE(self->f.paused);
 	EXPECT_EQ(self->f.finished_at_pct, 0);
