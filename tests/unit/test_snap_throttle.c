@@ -446,18 +446,18 @@ TEST_F(eng, dirty_limit_throttles_pass_1)
 	self->lim.max_throttle = 99;
 	self->lim.dirty_limit = 64 << 10;
 	self->f.fetch_budget = 1024;
-	self->f.budget_fetches = 3; /* the sample's: before, after and after again */
+	self->f.budget_fetches = 4; /* two samples: each fetches to start and to end its window */
 	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
 	TH_LOG("sampled %.0f MiB/s; pass 1 at %u%%, the mutator %.2f pages a page written",
 	       self->rep.start_dirty_rate / 1048576.0, self->rep.passes[0].throttle_pct,
-	       rate(&self->f, 3));
+	       rate(&self->f, 4));
 	EXPECT_GT(self->rep.start_dirty_rate, 64 << 10);
 	EXPECT_GE(self->rep.passes[0].throttle_pct, 80);
 	ASSERT_GT(self->f.nr_calls, 0);
 	EXPECT_EQ(self->f.calls[0], self->rep.passes[0].throttle_pct);
-	/* Pass 1's writes count in the fake's pass 3: the sample's three fetches came first. */
-	EXPECT_EQ(self->f.written_per_pass[3], PAGES);
-	EXPECT_LE(rate(&self->f, 3), 0.3);
+	/* Pass 1's writes count in the fake's pass 4: the samples' four fetches came first. */
+	EXPECT_EQ(self->f.written_per_pass[4], PAGES);
+	EXPECT_LE(rate(&self->f, 4), 0.3);
 	EXPECT_TRUE(self->rep.converged);
 	EXPECT_EQ(self->f.finished_at_pct, 0);
 	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
@@ -470,7 +470,7 @@ TEST_F(eng, no_dirty_limit_no_throttle_in_pass_1)
 
 	self->lim.max_throttle = 99;
 	self->f.fetch_budget = 1024;
-	self->f.budget_fetches = 3; /* the sample's: before, after and after again */
+	self->f.budget_fetches = 4; /* two samples: each fetches to start and to end its window */
 	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
 	EXPECT_EQ(self->rep.start_dirty_rate, 0);
 	EXPECT_EQ(self->rep.passes[0].throttle_pct, 0);
@@ -479,7 +479,7 @@ TEST_F(eng, no_dirty_limit_no_throttle_in_pass_1)
 	self->lim.dirty_limit = 100 << 20;
 	memset(&self->rep, 0, sizeof(self->rep));
 	self->f.fetch_budget = 1024;
-	self->f.budget_fetches = 3; /* the sample's: before, after and after again */
+	self->f.budget_fetches = 4; /* two samples: each fetches to start and to end its window */
 	self->f.nr_calls = 0;
 	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
 	EXPECT_EQ(self->rep.start_dirty_rate, 0);
