@@ -10,6 +10,7 @@ unset label 1
 set output 'Documentation/bench/1g/passes-case1.png'
 set title 'Bytes written per pass: 1G ws=512M rate=10 random 1 vCPU file'
 set xlabel 'pass'
+set xtics 1
 set ylabel 'MiB'
 set key outside right
 set logscale y
@@ -25,6 +26,7 @@ unset label 1
 set output 'Documentation/bench/1g/passes-case2.png'
 set title 'Bytes written per pass: 1G ws=512M rate=50 random 1 vCPU file'
 set xlabel 'pass'
+set xtics 1
 set ylabel 'MiB'
 set key outside right
 set logscale y
@@ -40,6 +42,7 @@ unset label 1
 set output 'Documentation/bench/1g/passes-case3.png'
 set title 'Bytes written per pass: 1G ws=512M rate=200 random 1 vCPU file'
 set xlabel 'pass'
+set xtics 1
 set ylabel 'MiB'
 set key outside right
 set logscale y

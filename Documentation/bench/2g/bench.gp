@@ -10,6 +10,7 @@ unset label 1
 set output 'Documentation/bench/2g/passes-case1.png'
 set title 'Bytes written per pass: 2G ws=1G rate=max random 1 vCPU file'
 set xlabel 'pass'
+set xtics 1
 set ylabel 'MiB'
 set key outside right
 set logscale y
