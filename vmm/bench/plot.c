@@ -77,7 +77,8 @@ static int write_case_data(const char *dir, FILE *gp, unsigned int ci, const cha
 
 	fprintf(gp, "set output '%s/passes-case%u.png'\n", dir, ci + 1);
 	fprintf(gp, "set title 'Bytes written per pass: %s'\n", desc);
-	fprintf(gp, "set xlabel 'pass'\nset xtics 1\nset ylabel 'MiB'\nset key outside right\nset logscale y\n");
+	fprintf(gp, "set xlabel 'pass'\nset xtics 1\nset ylabel 'MiB'\nset key outside right\nset "
+		    "logscale y\n");
 	sep = "plot ";
 	for (k = 0; k < BENCH_NR_KINDS; k++) {
 		const struct bench_run *r = first_ok(runs, nr, ci, k);
