@@ -29,8 +29,6 @@
 #include "snapshot/ioq.h"
 #include "snapshot/precopy.h"
 
-#define STAGE_MIN (64ULL << 20) /* the final batch staged, as the image writer does */
-
 /* One chunk: its header page and what its vectored write points at. */
 struct chunk {
 	uint8_t hdr[SNAP_APPEND_HDR_SIZE] __attribute__((aligned(4096)));
@@ -310,7 +308,7 @@ int snap_append_write(struct snap_append_file *f, struct snap_vm *vm,
 	if (!ret)
 		ret = alloc_ctx(&a, err);
 	if (!ret)
-		ret = snap_stage_alloc(&stage, STAGE_MIN, err);
+		ret = snap_stage_alloc(&stage, SNAP_STAGE_BYTES, err);
 	if (!ret) {
 		state = aligned_alloc(SNAP_PAGE_SIZE, state_cap);
 		if (!state)

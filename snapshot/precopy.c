@@ -27,6 +27,7 @@ struct engine {
 	struct error *err;
 	struct snap_stage *stage; /* the caller's, or an empty one: never stage */
 	uint64_t pending;	  /* bytes dirty at the last fetch: what a final batch would be */
+	uint64_t *kept[SNAP_MAX_REGIONS]; /* scratch of fetch_keeping(): a bitmap copy each */
 	struct snap_throttle thr;
 	uint64_t fetched_us;   /* when the dirty log was last fetched */
 	uint64_t copied_pages; /* handed to the sink from guest memory */
@@ -352,6 +353,49 @@ static int rearm_all(struct engine *e)
 	return ret;
 }
 
+/*
+ * Fetch the dirty log without losing what the bitmaps hold (fetch_dirty
+ * overwrites them): afterwards they hold both. *fetched (may be NULL): the
+ * pages the fetch itself reported.
+ */
+static int fetch_keeping(struct engine *e, uint64_t *fetched)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t words, i, n = 0;
+	unsigned int r;
+	int ret;
+
+	for (r = 0; r < vm->cfg.nr_regions; r++)
+		memcpy(e->kept[r], vm->regions[r].dirty,
+		       SNAP_BITMAP_WORDS(region_pages(vm, r)) * 8);
+	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	if (ret)
+		return ret;
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
+		for (i = 0; i < words; i++) {
+			n += (uint64_t)__builtin_popcountll(vm->regions[r].dirty[i]);
+			vm->regions[r].dirty[i] |= e->kept[r][i];
+		}
+	}
+	if (fetched)
+		*fetched = n;
+	return 0;
+}
+
+/* The scratch of fetch_keeping(), once per snapshot: nothing to allocate while paused. */
+static int alloc_kept(struct engine *e)
+{
+	unsigned int r;
+
+	for (r = 0; r < e->vm->cfg.nr_regions; r++) {
+		e->kept[r] = malloc(SNAP_BITMAP_WORDS(region_pages(e->vm, r)) * 8);
+		if (!e->kept[r])
+			return err_set(e->err, -ENOMEM, "out of memory for dirty bitmaps");
+	}
+	return 0;
+}
+
 #define SAMPLE_MS 2 /* the window in which the guest's dirty rate is measured */
 
 /*
@@ -363,24 +407,14 @@ static int rearm_all(struct engine *e)
  * rewriting 1 GiB: 9-10 passes, 2.3 s, against 5 passes and 1.3 s). A
  * working set smaller than what the guest rewrites in the window makes
  * this a lower bound. What precopy found stays in the bitmaps: the sample
- * is ORed into them. 0 with *rate 0 if memory for the copy is short (the
- * throttle then steps as without a rate).
+ * is ORed into them.
  */
 static int sample_dirty_rate(struct engine *e, double *rate)
 {
-	struct snap_vm *vm = e->vm;
-	uint64_t *saved[SNAP_MAX_REGIONS] = {0}, words, i, pages, t0;
-	unsigned int r;
-	int ret = 0;
+	uint64_t pages, t0;
+	int ret;
 
 	*rate = 0;
-	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
-		saved[r] = malloc(words * 8);
-		if (!saved[r])
-			goto out;
-		memcpy(saved[r], vm->regions[r].dirty, words * 8);
-	}
 	/*
 	 * The window starts with a fetch of its own, kept for precopy. Without
 	 * it, what the guest dirtied since precopy's last fetch would count as
@@ -389,35 +423,19 @@ static int sample_dirty_rate(struct engine *e, double *rate)
 	 * and with KVM_DIRTY_LOG_INITIALLY_SET KVM reports every page: this
 	 * fetch lets all of it be re-armed.
 	 */
-	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	ret = fetch_keeping(e, NULL);
+	if (!ret)
+		ret = rearm_all(e);
 	if (ret)
-		goto out;
-	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
-		for (i = 0; i < words; i++)
-			saved[r][i] |= vm->regions[r].dirty[i];
-	}
-	ret = rearm_all(e);
-	if (ret)
-		goto out;
+		return ret;
 	t0 = snap_mono_us();
 	poll(NULL, 0, SAMPLE_MS); /* poll: in every seccomp allowlist that runs the engine */
-	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	ret = fetch_keeping(e, &pages);
 	if (ret)
-		goto out;
+		return ret;
 	e->fetched_us = snap_mono_us();
-	for (r = 0, pages = 0; r < vm->cfg.nr_regions; r++) {
-		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
-		for (i = 0; i < words; i++) {
-			pages += (uint64_t)__builtin_popcountll(vm->regions[r].dirty[i]);
-			vm->regions[r].dirty[i] |= saved[r][i];
-		}
-	}
 	*rate = (double)pages * SNAP_PAGE_SIZE * 1e6 / (double)MAX(e->fetched_us - t0, 1);
-out:
-	for (r = 0; r < SNAP_MAX_REGIONS; r++)
-		free(saved[r]);
-	return ret;
+	return 0;
 }
 
 /*
@@ -654,31 +672,14 @@ static int write_staged(struct engine *e)
  */
 static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
 {
-	struct snap_vm *vm = e->vm;
-	uint64_t *pending[SNAP_MAX_REGIONS] = {0};
-	uint64_t words, i, t = snap_mono_us();
-	unsigned int r;
-	int ret = 0;
+	uint64_t t = snap_mono_us();
+	int ret;
 
-	/* Keep precopy's leftovers: fetch_dirty overwrites the bitmaps. */
-	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
-		pending[r] = malloc(words * 8);
-		if (!pending[r]) {
-			ret = err_set(e->err, -ENOMEM, "out of memory for dirty bitmaps");
-			goto out;
-		}
-		memcpy(pending[r], vm->regions[r].dirty, words * 8);
-	}
-	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	/* Precopy's leftovers stay. */
+	ret = fetch_keeping(e, NULL);
 	if (ret)
-		goto out;
-	for (r = 0; r < vm->cfg.nr_regions; r++) {
-		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
-		for (i = 0; i < words; i++)
-			vm->regions[r].dirty[i] |= pending[r][i];
-	}
-	p->dirty_pages = count_dirty(vm);
+		return ret;
+	p->dirty_pages = count_dirty(e->vm);
 	p->bytes = p->dirty_pages * SNAP_PAGE_SIZE;
 	*staged = e->stage->buf && p->bytes <= e->stage->cap;
 	if (*staged) {
@@ -691,9 +692,6 @@ static int final_batch(struct engine *e, struct snap_pass *p, bool *staged)
 	}
 	p->duration_us = snap_mono_us() - t;
 	p->cpu_us = pass_cpu_us(p);
-out:
-	for (r = 0; r < SNAP_MAX_REGIONS; r++)
-		free(pending[r]);
 	return ret;
 }
 
@@ -754,23 +752,22 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	struct snap_stage none = {0};
 	bool staged = false;
 	struct error ferr;
+	unsigned int r;
 	int ret = 0;
 
 	e.t0 = snap_mono_us();
 	snap_throttle_init(&e.thr, o->limits->max_throttle);
 	e.stage = o->stage ? o->stage : &none;
-	if (logged) {
-		uint64_t ram = 0;
-		unsigned int r;
+	if (logged)
+		ret = alloc_kept(&e);
+	if (!ret && logged) {
+		uint64_t t, ram = 0;
 
 		/* No batch is larger than the VM's memory. */
 		for (r = 0; r < vm->cfg.nr_regions; r++)
 			ram += vm->cfg.regions[r].size;
 		snap_stage_start_background(e.stage, ram);
-	}
-	if (!ret && logged) {
-		uint64_t t = snap_mono_us();
-
+		t = snap_mono_us();
 		ret = vm->ops->log_start(vm->ctx, &rep->incremental, err);
 		rep->log_start_us = snap_mono_us() - t;
 		if (!ret)
@@ -791,6 +788,8 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	snap_stage_stop(e.stage);
 	if (ret && sink->ops->drain)
 		sink->ops->drain(sink->ctx, &ferr);
+	for (r = 0; r < SNAP_MAX_REGIONS; r++)
+		free(e.kept[r]);
 	rep->total_us = snap_mono_us() - e.t0;
 	return ret;
 }

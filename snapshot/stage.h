@@ -23,6 +23,12 @@
 
 #include "lib/error.h"
 
+/*
+ * The stage every writer uses: 64 MiB. The threshold is at most half of it
+ * (the rest is room for what the guest dirties until the pause).
+ */
+#define SNAP_STAGE_BYTES (64ULL << 20)
+
 struct snap_stage {
 	uint8_t *buf;	    /* NULL: no stage (cap 0) */
 	uint64_t cap;	    /* bytes mapped */

@@ -8,9 +8,10 @@
  * `step`, up to `max`. With a measure of how fast the guest dirties now
  * (the engine samples it over a few ms), it goes straight to the throttle
  * at which the guest dirties at most half as fast as the pass wrote, if
- * that is higher. It never goes down during a snapshot: the set it brought
- * down would grow back. Pure logic; the engine applies it through
- * snap_vm_ops.throttle.
+ * that is higher; the engine then raises it to what lets the next pass
+ * leave no more than the threshold (snap_throttle_settle()). It never goes
+ * down during a snapshot: the set it brought down would grow back. Pure
+ * logic; the engine applies it through snap_vm_ops.throttle.
  */
 #ifndef KVMSNAP_THROTTLE_H
 #define KVMSNAP_THROTTLE_H
@@ -62,9 +63,11 @@ unsigned int snap_throttle_next_rate(struct snap_throttle *t, uint64_t dirty, ui
 unsigned int snap_throttle_limit(struct snap_throttle *t, double dirty_rate, double limit);
 
 /*
- * Settling: the dirty set (dirty bytes) is below the threshold already,
- * and one more pass, which will take about dirty / write_rate seconds,
- * should leave at most target bytes for the pause. The throttle at which
+ * One more pass, which will take about dirty / write_rate seconds, should
+ * leave at most target bytes: for the pause when settling (the dirty set
+ * is below the threshold already), or the threshold itself when the
+ * throttle rises (a guest that paces itself makes up for any throttle
+ * that snap_throttle_next_rate() sizes by its rate). The throttle at which
  * the guest, dirtying dirty_rate bytes/s under t->pct now, dirties no more
  * than that meanwhile, if higher than the one in force (also in t->pct).
  * A rate of 0 means unknown: no change.

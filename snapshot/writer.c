@@ -40,7 +40,6 @@
 #include "snapshot/precopy.h"
 
 #define CHUNK_BYTES (8ULL << 20) /* largest single write */
-#define STAGE_MIN   (64ULL << 20)
 #define ZERO_BYTES  (8ULL << 20)
 /* A hole this small between two runs goes out as zeros inside their write. */
 #define HOLE_COMBINE_PAGES 64
@@ -490,7 +489,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	if (!ret)
 		ret = alloc_ctx(&w, err);
 	if (!ret)
-		ret = snap_stage_alloc(&stage, STAGE_MIN, err);
+		ret = snap_stage_alloc(&stage, SNAP_STAGE_BYTES, err);
 	if (!ret) {
 		state = aligned_alloc(SNAP_PAGE_SIZE, img->layout.state_size);
 		if (!state)

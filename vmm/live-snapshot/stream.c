@@ -21,7 +21,6 @@
 #include "util/util.h"
 
 #define STREAM_TIMEOUT_MS 30000 /* a manager that stops reading for this long has failed */
-#define STAGE_BYTES	  (64ULL << 20)
 
 struct stream {
 	struct kvm *kvm;
@@ -261,7 +260,7 @@ int stream__run(struct kvm *kvm, int fd, const struct snap_options *limits, stru
 	}
 	ret = setup(s, kvm, fd, err);
 	if (!ret)
-		ret = snap_stage_alloc(&stage, STAGE_BYTES, err);
+		ret = snap_stage_alloc(&stage, SNAP_STAGE_BYTES, err);
 	if (ret)
 		goto out;
 	lim.progress = pass_marker;
