@@ -215,25 +215,28 @@ static uint64_t count_dirty(const struct snap_vm *vm)
 	return total;
 }
 
+/* What the pause may copy when settling (snap_options.settle_floor). */
+static uint64_t settle_floor(const struct engine *e)
+{
+	return e->o->limits->settle_floor ? e->o->limits->settle_floor : SNAP_SETTLE_FLOOR_DEFAULT;
+}
+
 /*
- * Below the threshold, one more pass while the dirty set is above
- * SETTLE_FLOOR and either still shrinks by a quarter or more each pass, or
+ * Below the threshold, one more pass while the dirty set is above the
+ * settle floor and either still shrinks by a quarter or more each pass, or
  * the throttle can still rise (throttle_to_settle() sets it for the next
- * pass to leave about SETTLE_FLOOR): the downtime is a memcpy of the final
+ * pass to leave about the floor): the downtime is a memcpy of the final
  * batch, and a pass over a small set costs the guest little. On a 1 GiB
  * guest dirtying 50 pages/ms this took the final batch from about 20-30 MiB
- * (4-7 ms of downtime) to under 1 MiB, at a few tens of ms more in all
- * (Documentation/benchmarks.md). Not with a threshold the caller gave:
- * that one is meant.
+ * (4-7 ms of downtime) to a few MiB (Documentation/benchmarks.md). Not with
+ * a threshold the caller gave: that one is meant.
  */
-#define SETTLE_FLOOR (1ULL << 20)
-
 static bool worth_settling(const struct engine *e, uint64_t dirty, uint64_t before,
 			   unsigned int max_passes, uint64_t max_us)
 {
 	bool can_throttle = e->vm->ops->throttle && e->thr.pct < e->thr.max;
 
-	return !e->o->limits->threshold && dirty > SETTLE_FLOOR &&
+	return !e->o->limits->threshold && dirty > settle_floor(e) &&
 	       (dirty < before / 4 * 3 || can_throttle) && e->rep->nr_passes < max_passes &&
 	       snap_mono_us() - e->t0 < max_us;
 }
@@ -440,27 +443,39 @@ static int sample_dirty_rate(struct engine *e, double *rate)
 
 /*
  * Settling, the dirty set below the threshold: hold the vCPUs so that the
- * next pass leaves at most SETTLE_FLOOR for the pause. Without it, a guest
- * that dirties nearly as fast as scattered slots are written keeps the set
- * where it is, and the pause copies all of it.
+ * next pass leaves at most the settle floor for the pause. Without it, a
+ * guest that dirties nearly as fast as scattered slots are written keeps
+ * the set where it is, and the pause copies all of it.
+ *
+ * If the set shrank by less than a quarter in the pass just ended, the
+ * rates misled: a guest that paces itself makes up for a throttle in the
+ * time left to it, and a few ms of sample can catch it idle. Then straight
+ * to the most the caller allows, once: the next pass either shrinks the set
+ * or ends precopy (worth_settling()). Before this, such a guest held the
+ * set at 1.5 MiB for up to 12 passes of 6 ms at 86% on a 1 GiB guest
+ * dirtying 50 pages/ms.
  */
-static int throttle_to_settle(struct engine *e, uint64_t dirty)
+static int throttle_to_settle(struct engine *e, uint64_t dirty, uint64_t before)
 {
 	const struct snap_pass *p = &e->rep->passes[e->rep->nr_passes - 1];
 	double dirty_rate = 0, clean_rate;
-	unsigned int before = e->thr.pct;
+	unsigned int pct = e->thr.pct;
 	int ret;
 
 	if (!e->vm->ops->throttle || e->thr.pct >= e->thr.max)
 		return 0;
-	ret = sample_dirty_rate(e, &dirty_rate);
-	if (ret)
-		return ret;
-	clean_rate = p->duration_us
-			 ? (double)p->dirty_pages * SNAP_PAGE_SIZE * 1e6 / (double)p->duration_us
-			 : 0;
-	snap_throttle_settle(&e->thr, dirty, SETTLE_FLOOR, dirty_rate, clean_rate);
-	return e->thr.pct == before ? 0 : e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
+	if (dirty > before / 4 * 3) {
+		e->thr.pct = e->thr.max;
+	} else {
+		ret = sample_dirty_rate(e, &dirty_rate);
+		if (ret)
+			return ret;
+		clean_rate = p->duration_us ? (double)p->dirty_pages * SNAP_PAGE_SIZE * 1e6 /
+						  (double)p->duration_us
+					    : 0;
+		snap_throttle_settle(&e->thr, dirty, settle_floor(e), dirty_rate, clean_rate);
+	}
+	return e->thr.pct == pct ? 0 : e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
 
 /*
@@ -616,7 +631,7 @@ static int precopy(struct engine *e)
 			 * would let the guest dirty more for the final batch.
 			 */
 			prefault_stage(e, false);
-			ret = dirty <= e->rep->threshold ? throttle_to_settle(e, dirty)
+			ret = dirty <= e->rep->threshold ? throttle_to_settle(e, dirty, before)
 							 : throttle_after_pass(e, dirty);
 			if (!ret)
 				ret = copy_dirty(e, new_pass(e), true);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <xxhash.h>
 
@@ -54,7 +55,7 @@ struct wctx {
 	uint64_t *written[SNAP_MAX_REGIONS]; /* bitmap: pages written by this snapshot */
 	uint64_t *blocks[SNAP_MAX_REGIONS];  /* block digests */
 	bool incremental;
-	uint8_t *zeros; /* ZERO_BYTES of zeros: what holes are */
+	const uint8_t *zeros; /* ZERO_BYTES of zeros: what holes are */
 	uint64_t zero_hash;
 	/*
 	 * Full snapshot over a complete one: that snapshot's page hashes,
@@ -368,10 +369,16 @@ static int alloc_ctx(struct wctx *w, struct error *err)
 	if (snap_hashq_init(&w->hq, w->hash_threads, err))
 		return err->code;
 	w->rep->hash_threads = snap_hashq_threads(w->hq);
-	w->zeros = aligned_alloc(SNAP_PAGE_SIZE, ZERO_BYTES);
-	if (!w->zeros)
+	/*
+	 * Read-only anonymous memory: every page of it is the kernel's zero
+	 * page, so it costs no allocation and no clearing. A buffer cleared by
+	 * hand took 4 ms of page faults at the start of every snapshot here.
+	 */
+	w->zeros = mmap(NULL, ZERO_BYTES, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w->zeros == MAP_FAILED) {
+		w->zeros = NULL;
 		return err_set(err, -ENOMEM, "out of memory for a zero buffer");
-	memset(w->zeros, 0, ZERO_BYTES);
+	}
 	w->zero_hash = XXH3_64bits(w->zeros, SNAP_PAGE_SIZE);
 	w->rep->io_engine = snap_ioq_engine(&w->ioq);
 	for (r = 0; r < w->cfg->nr_regions; r++) {
@@ -395,7 +402,8 @@ static void free_ctx(struct wctx *w)
 	snap_hashq_exit(w->hq);
 	snap_ioq_exit(&w->ioq);
 	snap_combine_exit(&w->comb);
-	free(w->zeros);
+	if (w->zeros)
+		munmap((void *)w->zeros, ZERO_BYTES);
 	for (r = 0; r < SNAP_MAX_REGIONS; r++) {
 		free(w->hashes[r]);
 		free(w->written[r]);

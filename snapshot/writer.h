@@ -70,8 +70,8 @@ struct snap_pass {
 	uint64_t dirty_pages;
 	uint64_t bytes;
 	uint64_t duration_us;
-	uint64_t start_us; /* from the start of the engine: the gaps between passes show */
-	uint64_t cpu_us;   /* the engine thread's CPU time in the pass (0: unknown) */
+	uint64_t start_us;	   /* from the start of the engine: the gaps between passes show */
+	uint64_t cpu_us;	   /* the engine thread's CPU time in the pass (0: unknown) */
 	unsigned int throttle_pct; /* vCPUs held this percent of the time during the pass */
 };
 
@@ -83,7 +83,8 @@ struct snap_progress {
 	double rate_mib_s;
 };
 
-#define SNAP_CLEAR_CHUNK_DEFAULT 65536 /* pages: 256 MiB */
+#define SNAP_CLEAR_CHUNK_DEFAULT  65536	       /* pages: 256 MiB */
+#define SNAP_SETTLE_FLOOR_DEFAULT (1ULL << 20) /* bytes: a memcpy of well under a ms */
 
 struct snap_options {
 	uint64_t threshold;	  /* bytes; 0 = derive from max_downtime_ms */
@@ -102,6 +103,11 @@ struct snap_options {
 	unsigned int merge_gap; /* dirty runs this many clean pages apart: one write (precopy.h) */
 	/* Pages re-armed at once, just before their copy (vm->ops->clear); 0: the default. */
 	uint64_t clear_chunk;
+	/*
+	 * Settling (threshold 0): more passes, the throttle raised, while the
+	 * dirty set is above this many bytes and still shrinks; 0: the default.
+	 */
+	uint64_t settle_floor;
 	void (*progress)(const struct snap_progress *p, void *arg);
 	void *progress_arg;
 };

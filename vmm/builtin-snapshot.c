@@ -49,12 +49,15 @@ static void snapshot_usage(FILE *f, const struct parse_opt *opts)
  * these disks 8 wrote a 1 GiB guest rewriting 512 MiB at random in 0.65-0.8x
  * the time of 0 and never needed the throttle, where 0 often went to 99%
  * (Documentation/benchmarks.md, "Merging dirty runs"). KVMSNAP_MERGE_GAP
- * overrides it, and KVMSNAP_CLEAR_CHUNK the pages re-armed at once
- * (snap_options.clear_chunk), for such measurements.
+ * overrides it, KVMSNAP_CLEAR_CHUNK the pages re-armed at once
+ * (snap_options.clear_chunk) and KVMSNAP_SETTLE_FLOOR the bytes settling
+ * aims to leave for the pause (snap_options.settle_floor), for such
+ * measurements.
  */
 #define MERGE_GAP_DEFAULT 8
 #define MERGE_GAP_MAX	  4096
 #define CLEAR_CHUNK_MAX	  (1ULL << 32)
+#define SETTLE_FLOOR_MAX  (1ULL << 30)
 
 /* A tuning knob from the environment, or def when unset or not a number in [min, max]. */
 static uint64_t snapshot__env_uint(const char *name, uint64_t min, uint64_t max, uint64_t def)
@@ -147,6 +150,8 @@ static int snapshot__parse_opts(int argc, char **argv, struct manager_opts *o)
 	o->snap.merge_gap = (unsigned int)snapshot__env_uint("KVMSNAP_MERGE_GAP", 0, MERGE_GAP_MAX,
 							     MERGE_GAP_DEFAULT);
 	o->snap.clear_chunk = snapshot__env_uint("KVMSNAP_CLEAR_CHUNK", 64, CLEAR_CHUNK_MAX, 0);
+	o->snap.settle_floor =
+	    snapshot__env_uint("KVMSNAP_SETTLE_FLOOR", SNAP_PAGE_SIZE, SETTLE_FLOOR_MAX, 0);
 	o->target.direct = true;
 	ret = builtin__parse_options(argc, argv, "snapshot", opts, snapshot_usage);
 	if (ret)

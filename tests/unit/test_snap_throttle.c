@@ -167,6 +167,7 @@ struct fake {
 	unsigned int pass;
 	bool paused, finished, fail_write;
 	bool paced;		      /* makes up for a throttle below 80% (guest_runs()) */
+	bool stubborn;		      /* up to 40 pages a write below 99% (guest_runs()) */
 	unsigned int finished_at_pct; /* the throttle when finish() came */
 	uint64_t writes;
 };
@@ -197,13 +198,17 @@ static void *mutator(void *arg)
  * The guest runs while the sink writes n pages: it dirties 1.5 n x
  * (100 - pct)%. Paced, it dirties 1.5 n whatever the throttle, as long as
  * the time left to it lets it catch up: its full speed is 5 times that, so
- * up to 80%; above, 7.5 n x (100 - pct)%.
+ * up to 80%; above, 7.5 n x (100 - pct)%. Stubborn, it dirties up to 40
+ * pages whatever the throttle below 99%, and none at 99%: a small set that
+ * no throttle the rates ask for brings down.
  */
 static void guest_runs(struct fake *f, uint64_t n)
 {
 	if (f->paused)
 		return;
-	if (f->paced)
+	if (f->stubborn)
+		f->budget = f->pct < 99 ? MIN(2 * n, 40) : 0;
+	else if (f->paced)
 		f->budget = f->pct < 80 ? n * 3 / 2 : n * 15 * (100 - f->pct) / 200;
 	else
 		f->budget = n * 3 * (100 - f->pct) / 200;
@@ -511,6 +516,32 @@ TEST_F(eng, a_paced_guest_converges_in_few_passes)
 	EXPECT_TRUE(self->rep.converged);
 	EXPECT_GE(self->rep.passes[1].throttle_pct, 80);
 	EXPECT_LE(self->rep.nr_passes, 5);
+	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
+}
+
+/*
+ * Settling (no threshold given): the set is under the threshold but above
+ * the floor, and stays there whatever the sampled rates ask for. The
+ * engine must not spend its passes on it: the top throttle at once, then
+ * the pause. It used to run out of passes at the throttle the rates gave.
+ */
+TEST_F(eng, settling_stops_when_the_set_stops_shrinking)
+{
+	struct error err = {0};
+	unsigned int i;
+
+	self->lim.threshold = 0;
+	self->lim.settle_floor = 4096;
+	self->lim.max_throttle = 99;
+	self->f.stubborn = true;
+	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	for (i = 0; i < self->rep.nr_passes; i++)
+		TH_LOG("pass %u: %llu pages, throttle %u%%", i + 1,
+		       (unsigned long long)self->rep.passes[i].dirty_pages,
+		       self->rep.passes[i].throttle_pct);
+	EXPECT_TRUE(self->rep.converged);
+	EXPECT_LE(self->rep.nr_passes, 6);
+	EXPECT_EQ(self->rep.passes[self->rep.nr_passes - 1].throttle_pct, 99);
 	EXPECT_EQ(memcmp(self->f.copy, self->f.at_pause, PAGES * 4096), 0);
 }
 
