@@ -140,11 +140,13 @@ static int unthrottle(struct engine *e, struct error *err)
  * Pages re-armed at once. Whole words of the dirty bitmap: a re-arm is
  * widened to them, and must not reach into a chunk copied already.
  */
-static uint64_t clear_chunk(const struct engine *e)
+static uint64_t clear_chunk(const struct engine *e, unsigned int r)
 {
 	uint64_t n = e->o->limits->clear_chunk;
 
-	return n ? MAX(ALIGN_DOWN(n, 64), 64) : SNAP_CLEAR_CHUNK_DEFAULT;
+	if (!n)
+		n = MAX(region_pages(e->vm, r) / SNAP_CLEAR_CHUNKS, SNAP_CLEAR_CHUNK_MIN);
+	return MAX(ALIGN_DOWN(n, 64), 64);
 }
 
 /*
@@ -158,7 +160,7 @@ static uint64_t clear_chunk(const struct engine *e)
  */
 static int copy_region_rearmed(struct engine *e, unsigned int r)
 {
-	uint64_t pages = region_pages(e->vm, r), chunk = clear_chunk(e), c0, c1;
+	uint64_t pages = region_pages(e->vm, r), chunk = clear_chunk(e, r), c0, c1;
 	int ret = 0;
 
 	for (c0 = 0; c0 < pages && !ret; c0 = c1) {
@@ -283,7 +285,7 @@ static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 
 		pages = region_pages(e->vm, r);
 		for (c0 = 0; c0 < pages; c0 = c1) {
-			c1 = MIN(c0 + clear_chunk(e), pages);
+			c1 = MIN(c0 + clear_chunk(e, r), pages);
 			pos = c0;
 			if (!snap_bitmap_next_run(vr->dirty, c1, &pos, &len))
 				continue;

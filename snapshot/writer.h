@@ -83,7 +83,15 @@ struct snap_progress {
 	double rate_mib_s;
 };
 
-#define SNAP_CLEAR_CHUNK_DEFAULT  65536	       /* pages: 256 MiB */
+/*
+ * Pages re-armed at once by default: a region in SNAP_CLEAR_CHUNKS parts,
+ * none under SNAP_CLEAR_CHUNK_MIN. A page the guest writes between its
+ * chunk's re-arm and its copy goes out twice, so the share of pass 1's
+ * dirtying that does so falls with the number of chunks, while each chunk
+ * costs a fetch of the whole log (precopy.c, copy_region_rearmed()).
+ */
+#define SNAP_CLEAR_CHUNKS	  32
+#define SNAP_CLEAR_CHUNK_MIN	  8192	       /* pages: 32 MiB */
 #define SNAP_SETTLE_FLOOR_DEFAULT (1ULL << 20) /* bytes: a memcpy of well under a ms */
 
 struct snap_options {
@@ -101,7 +109,7 @@ struct snap_options {
 	uint64_t dirty_limit;
 	unsigned int hash_threads; /* page-hashing workers (snapshot/hashq.h); 0: inline */
 	unsigned int merge_gap; /* dirty runs this many clean pages apart: one write (precopy.h) */
-	/* Pages re-armed at once, just before their copy (vm->ops->clear); 0: the default. */
+	/* Pages re-armed at once, just before their copy (vm->ops->clear); 0: SNAP_CLEAR_CHUNKS. */
 	uint64_t clear_chunk;
 	/*
 	 * Settling (threshold 0): more passes, the throttle raised, while the
