@@ -33,6 +33,9 @@ struct engine {
 	uint64_t copied_pages; /* handed to the sink from guest memory */
 	uint64_t pass1_copied; /* of them in pass 1: holes went out as zeros, or not at all */
 	uint64_t t0;
+	struct seek_memo {
+		off_t from, to;	     /* lseek(from) gave to; to == 0: nothing asked yet */
+	} seek[SNAP_MAX_REGIONS][2]; /* per region, SEEK_DATA and SEEK_HOLE (seek_memo()) */
 };
 
 static uint64_t region_pages(const struct snap_vm *vm, unsigned int r)
@@ -68,6 +71,30 @@ static int sink_zeros(struct engine *e, unsigned int r, uint64_t first, uint64_t
 }
 
 /*
+ * lseek(whence) on region r's memfd, remembered. Pass 1 asks a chunk at a
+ * time, and the kernel walks from off to the next hole or data, past the
+ * chunk's end: with 32 chunks over a 1 GiB extent, that walk was 20% of
+ * the CPU time of a snapshot. An answer holds for any off between the
+ * question and it. If a hole filled since, a page looks like a hole: the
+ * guest wrote it, so it is dirty and handed over in the next pass.
+ */
+static off_t seek_memo(struct engine *e, unsigned int r, off_t off, int whence)
+{
+	struct seek_memo *m = &e->seek[r][whence == SEEK_HOLE];
+	off_t to;
+
+	if (m->to && off >= m->from && off <= m->to)
+		return m->to;
+	to = lseek(e->vm->regions[r].memfd, off, whence);
+	/* No data after off: the rest of the region is a hole. */
+	if (to < 0 && errno == ENXIO && whence == SEEK_DATA)
+		to = (off_t)e->vm->regions[r].size;
+	if (to > 0)
+		*m = (struct seek_memo){.from = off, .to = to};
+	return to;
+}
+
+/*
  * Pages [first, end) of a region, in pass 1. Where its memfd has holes
  * (memory the guest never touched), the sink is told they are zero instead
  * of the mapping being read: a read would make the VM's kernel allocate
@@ -83,7 +110,7 @@ static int copy_range(struct engine *e, unsigned int r, uint64_t first, uint64_t
 	if (vr->memfd < 0)
 		return sink_write(e, r, first, end - first, vr->mem + off);
 	while (off < size && !ret) {
-		off_t data = lseek(vr->memfd, (off_t)off, SEEK_DATA), hole;
+		off_t data = seek_memo(e, r, (off_t)off, SEEK_DATA), hole;
 
 		if (data < 0 && errno != ENXIO) /* no SEEK_DATA: read it all */
 			return sink_write(e, r, off / SNAP_PAGE_SIZE, (size - off) / SNAP_PAGE_SIZE,
@@ -96,7 +123,7 @@ static int copy_range(struct engine *e, unsigned int r, uint64_t first, uint64_t
 					 ((uint64_t)data - off) / SNAP_PAGE_SIZE);
 		if (ret || (uint64_t)data >= size)
 			break;
-		hole = lseek(vr->memfd, data, SEEK_HOLE);
+		hole = seek_memo(e, r, data, SEEK_HOLE);
 		if (hole < 0 || (uint64_t)hole > size)
 			hole = (off_t)size;
 		hole = (off_t)ALIGN_UP((uint64_t)hole, SNAP_PAGE_SIZE);

@@ -368,6 +368,63 @@ static uint64_t hole_pages(int fd, uint64_t size)
 	return holes;
 }
 
+static uint64_t holes_at_pause;
+
+/* Before the fake's own copy of its memory, which fills every hole. */
+static void count_holes(struct fake_vm *f)
+{
+	holes_at_pause = hole_pages(f->vm.regions[0].memfd, fake_pages_of(0) * 4096);
+}
+
+/*
+ * Pass 1 by chunks of 64 pages over a memfd of many holes and extents, none
+ * aligned to a chunk: the engine remembers its lseek answers across chunks
+ * (seek_memo()), and must still read every data page and skip every hole.
+ * The mutator is quiet, so a page read as a hole by mistake would never be
+ * handed over again, and a hole read as data would be filled by the read.
+ */
+TEST(pass_one_by_chunks_reads_every_extent_and_skips_every_hole)
+{
+	struct _fixture_writer fx, *self = &fx;
+	struct snap_vm_ops ops = fake_vm_ops;
+	struct snap_options o = {.max_downtime_ms = 5, .clear_chunk = 64};
+	uint64_t pages = fake_pages_of(0), holes, p;
+	struct snap_report rep;
+	struct error err = {0};
+	char cmd[256];
+	int fd;
+
+	memset(&fx, 0, sizeof(fx));
+	setup_fake(self, true, _r);
+	if (_r->failed)
+		return;
+	ops.clear = fake_op_clear;
+	self->f.vm.ops = &ops;
+	self->f.manual = true;
+	self->f.on_pause = count_holes;
+	quiet(&self->f);
+	fd = self->f.vm.regions[0].memfd;
+	/* Holes of 37 pages every 100 pages, and the last 150 pages. */
+	for (p = 30; p + 37 < pages - 150; p += 100)
+		ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)p * 4096,
+				    37 * 4096),
+			  0);
+	ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    (off_t)(pages - 150) * 4096, 150 * 4096),
+		  0);
+	holes = hole_pages(fd, pages * 4096);
+	TH_LOG("%llu of %llu pages are holes", (unsigned long long)holes,
+	       (unsigned long long)pages);
+	ASSERT_GT(holes, 150);
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	EXPECT_EQ(holes_at_pause, holes);
+	EXPECT_EQ(image_matches(&self->f, self->path), 0);
+	fake_vm_stop(&self->f);
+	snap_image_close(&self->img);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	EXPECT_EQ(system(cmd), 0);
+}
+
 /*
  * A new file image reads as zeros, and its header says so: the first
  * snapshot leaves every hole's slot unwritten. A snapshot that failed
