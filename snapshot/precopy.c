@@ -74,8 +74,10 @@ static int sink_zeros(struct engine *e, unsigned int r, uint64_t first, uint64_t
  * lseek(whence) on region r's memfd, remembered. Pass 1 asks a chunk at a
  * time, and the kernel walks from off to the next hole or data, past the
  * chunk's end: with 32 chunks over a 1 GiB extent, that walk was 20% of
- * the CPU time of a snapshot. An answer holds for any off between the
- * question and it. If a hole filled since, a page looks like a hole: the
+ * the CPU time of a snapshot. An answer holds for any off from the
+ * question up to, not including, it: at the answer itself, a hole may have
+ * been filled since, and a stale answer there would not move off (an
+ * endless loop). A hole filled since makes a page look like a hole: the
  * guest wrote it, so it is dirty and handed over in the next pass.
  */
 static off_t seek_memo(struct engine *e, unsigned int r, off_t off, int whence)
@@ -83,7 +85,7 @@ static off_t seek_memo(struct engine *e, unsigned int r, off_t off, int whence)
 	struct seek_memo *m = &e->seek[r][whence == SEEK_HOLE];
 	off_t to;
 
-	if (m->to && off >= m->from && off <= m->to)
+	if (m->to && off >= m->from && off < m->to)
 		return m->to;
 	to = lseek(e->vm->regions[r].memfd, off, whence);
 	/* No data after off: the rest of the region is a hole. */

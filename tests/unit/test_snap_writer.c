@@ -370,6 +370,56 @@ static uint64_t hole_pages(int fd, uint64_t size)
 
 static uint64_t holes_at_pause;
 
+/* From the second fetch on (pass 1's second chunk), page 100 of pc.ram is written. */
+static void fill_page_100(struct fake_vm *f, unsigned int n)
+{
+	if (n < 2 || f->mem[0][100 * 4096 + 1] == 0xa5)
+		return;
+	pthread_mutex_lock(&f->lock);
+	f->mem[0][100 * 4096 + 1] = 0xa5;
+	fake_mark_written(f, 0, 100);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/*
+ * Pages [0, 100) data, [100, 200) a hole, pass 1 by 64-page chunks: the
+ * first chunk learns that the hole starts at 100, then the guest writes
+ * page 100. The second chunk must not take the old answer for the new data
+ * at 100 (it looped there, endlessly), and page 100 must reach the image.
+ */
+TEST(pass_one_copes_with_a_hole_filled_at_its_edge)
+{
+	struct _fixture_writer fx, *self = &fx;
+	struct snap_vm_ops ops = fake_vm_ops;
+	struct snap_options o = {.max_downtime_ms = 5, .clear_chunk = 64};
+	struct snap_report rep;
+	struct error err = {0};
+	char cmd[256];
+	int fd;
+
+	memset(&fx, 0, sizeof(fx));
+	setup_fake(self, true, _r);
+	if (_r->failed)
+		return;
+	ops.clear = fake_op_clear;
+	self->f.vm.ops = &ops;
+	self->f.manual = true;
+	quiet(&self->f);
+	fd = self->f.vm.regions[0].memfd;
+	memset(self->f.mem[0], 0x5a, 100 * 4096);
+	ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100 * 4096, 100 * 4096),
+		  0);
+	ASSERT_EQ(lseek(fd, 0, SEEK_HOLE), 100 * 4096);
+	self->f.on_fetch = fill_page_100;
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	EXPECT_EQ(self->f.expect[0][100 * 4096 + 1], 0xa5);
+	EXPECT_EQ(image_matches(&self->f, self->path), 0);
+	fake_vm_stop(&self->f);
+	snap_image_close(&self->img);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
+	EXPECT_EQ(system(cmd), 0);
+}
+
 /* Before the fake's own copy of its memory, which fills every hole. */
 static void count_holes(struct fake_vm *f)
 {
