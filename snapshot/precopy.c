@@ -56,6 +56,19 @@ static int sink_write(struct engine *e, unsigned int r, uint64_t first, uint64_t
 	return e->sink->ops->write(e->sink->ctx, r, first, n, src, e->err);
 }
 
+/* A merged run of region r: only the pages set in dirty changed since their last copy. */
+static int sink_write_merged(struct engine *e, unsigned int r, uint64_t first, uint64_t n,
+			     const uint64_t *dirty)
+{
+	const uint8_t *src = e->vm->regions[r].mem + first * SNAP_PAGE_SIZE;
+
+	if (!e->sink->ops->write_merged)
+		return sink_write(e, r, first, n, src);
+	e->rep->bytes_written += n * SNAP_PAGE_SIZE;
+	e->copied_pages += n;
+	return e->sink->ops->write_merged(e->sink->ctx, r, first, n, src, dirty, e->err);
+}
+
 static int sink_drain(struct engine *e)
 {
 	return e->sink->ops->drain ? e->sink->ops->drain(e->sink->ctx, e->err) : 0;
@@ -303,7 +316,7 @@ static uint64_t merge_runs(const struct engine *e, const uint64_t *bm, uint64_t 
  */
 static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 {
-	uint64_t t = snap_mono_us(), before = e->rep->bytes_written, pos, len, c0, c1, pages;
+	uint64_t t = snap_mono_us(), before = e->rep->bytes_written, pos, len, c0, c1, pages, run;
 	unsigned int k;
 	int ret;
 
@@ -325,8 +338,11 @@ static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 			}
 			for (; snap_bitmap_next_run(vr->dirty, c1, &pos, &len); pos += len) {
 				p->dirty_pages += len;
+				run = len;
 				len = merge_runs(e, vr->dirty, c1, pos, len, &p->dirty_pages);
-				ret = sink_write(e, r, pos, len, vr->mem + pos * SNAP_PAGE_SIZE);
+				ret = len == run ? sink_write(e, r, pos, len,
+							      vr->mem + pos * SNAP_PAGE_SIZE)
+						 : sink_write_merged(e, r, pos, len, vr->dirty);
 				if (ret)
 					return ret;
 			}

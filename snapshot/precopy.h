@@ -30,6 +30,15 @@ struct snap_sink_ops {
 	 */
 	int (*write)(void *ctx, unsigned int r, uint64_t first, uint64_t n, const uint8_t *src,
 		     struct error *err);
+	/*
+	 * Optional: a merged run (snap_sink.merge_gap), as write(), of which
+	 * only the pages set in dirty (region r's bitmap) changed since their
+	 * last write(). The others hold what that write took, or were written
+	 * since by the guest, which the next fetch reports: they are written
+	 * again as they are. Without it, write() gets the whole run.
+	 */
+	int (*write_merged)(void *ctx, unsigned int r, uint64_t first, uint64_t n,
+			    const uint8_t *src, const uint64_t *dirty, struct error *err);
 	/* Optional: pages [first, first + n) of region r are known to be zero (memfd holes). */
 	int (*zeros)(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct error *err);
 	/*
