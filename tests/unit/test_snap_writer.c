@@ -46,14 +46,20 @@ FIXTURE_SETUP(writer)
 	setup_fake(self, false, _r);
 }
 
-FIXTURE_TEARDOWN(writer)
+/* Stop the fake, close the image, remove the scratch folder: system()'s result. */
+static int teardown_fake(struct _fixture_writer *self)
 {
-	char cmd[128];
+	char cmd[256];
 
 	fake_vm_stop(&self->f);
 	snap_image_close(&self->img);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
-	if (system(cmd))
+	return system(cmd);
+}
+
+FIXTURE_TEARDOWN(writer)
+{
+	if (teardown_fake(self))
 		TH_LOG("cannot remove %s", self->dir);
 }
 
@@ -294,7 +300,6 @@ TEST(memfd_holes_are_written_as_zeros)
 	struct error err = {0};
 	unsigned int round;
 	struct stat st;
-	char cmd[256];
 
 	memset(&fx, 0, sizeof(fx));
 	setup_fake(self, true, _r);
@@ -332,10 +337,7 @@ TEST(memfd_holes_are_written_as_zeros)
 		EXPECT_EQ(rep.digests[0],
 			  snap_digest_pages(self->f.expect[0], fake_pages_of(0), NULL));
 	}
-	fake_vm_stop(&self->f);
-	snap_image_close(&self->img);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
-	EXPECT_EQ(system(cmd), 0);
+	EXPECT_EQ(teardown_fake(self), 0);
 }
 
 /* Quiet the mutator and wait until its last write has landed. */
@@ -370,6 +372,21 @@ static uint64_t hole_pages(int fd, uint64_t size)
 
 static uint64_t holes_at_pause;
 
+/* A fake with memfd holes and manual protect (the engine re-arms by chunk), its mutator quiet. */
+static void setup_chunked(struct _fixture_writer *self, struct snap_vm_ops *ops,
+			  struct th_result *_r)
+{
+	memset(self, 0, sizeof(*self));
+	setup_fake(self, true, _r);
+	if (_r->failed)
+		return;
+	*ops = fake_vm_ops;
+	ops->clear = fake_op_clear;
+	self->f.vm.ops = ops;
+	self->f.manual = true;
+	quiet(&self->f);
+}
+
 /* From the second fetch on (pass 1's second chunk), page 100 of pc.ram is written. */
 static void fill_page_100(struct fake_vm *f, unsigned int n)
 {
@@ -390,21 +407,15 @@ static void fill_page_100(struct fake_vm *f, unsigned int n)
 TEST(pass_one_copes_with_a_hole_filled_at_its_edge)
 {
 	struct _fixture_writer fx, *self = &fx;
-	struct snap_vm_ops ops = fake_vm_ops;
+	struct snap_vm_ops ops;
 	struct snap_options o = {.max_downtime_ms = 5, .clear_chunk = 64};
 	struct snap_report rep;
 	struct error err = {0};
-	char cmd[256];
 	int fd;
 
-	memset(&fx, 0, sizeof(fx));
-	setup_fake(self, true, _r);
+	setup_chunked(self, &ops, _r);
 	if (_r->failed)
 		return;
-	ops.clear = fake_op_clear;
-	self->f.vm.ops = &ops;
-	self->f.manual = true;
-	quiet(&self->f);
 	fd = self->f.vm.regions[0].memfd;
 	memset(self->f.mem[0], 0x5a, 100 * 4096);
 	ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100 * 4096, 100 * 4096),
@@ -414,10 +425,7 @@ TEST(pass_one_copes_with_a_hole_filled_at_its_edge)
 	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
 	EXPECT_EQ(self->f.expect[0][100 * 4096 + 1], 0xa5);
 	EXPECT_EQ(image_matches(&self->f, self->path), 0);
-	fake_vm_stop(&self->f);
-	snap_image_close(&self->img);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
-	EXPECT_EQ(system(cmd), 0);
+	EXPECT_EQ(teardown_fake(self), 0);
 }
 
 /* Before the fake's own copy of its memory, which fills every hole. */
@@ -436,23 +444,17 @@ static void count_holes(struct fake_vm *f)
 TEST(pass_one_by_chunks_reads_every_extent_and_skips_every_hole)
 {
 	struct _fixture_writer fx, *self = &fx;
-	struct snap_vm_ops ops = fake_vm_ops;
+	struct snap_vm_ops ops;
 	struct snap_options o = {.max_downtime_ms = 5, .clear_chunk = 64};
 	uint64_t pages = fake_pages_of(0), holes, p;
 	struct snap_report rep;
 	struct error err = {0};
-	char cmd[256];
 	int fd;
 
-	memset(&fx, 0, sizeof(fx));
-	setup_fake(self, true, _r);
+	setup_chunked(self, &ops, _r);
 	if (_r->failed)
 		return;
-	ops.clear = fake_op_clear;
-	self->f.vm.ops = &ops;
-	self->f.manual = true;
 	self->f.on_pause = count_holes;
-	quiet(&self->f);
 	fd = self->f.vm.regions[0].memfd;
 	/* Holes of 37 pages every 100 pages, and the last 150 pages. */
 	for (p = 30; p + 37 < pages - 150; p += 100)
@@ -469,10 +471,7 @@ TEST(pass_one_by_chunks_reads_every_extent_and_skips_every_hole)
 	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
 	EXPECT_EQ(holes_at_pause, holes);
 	EXPECT_EQ(image_matches(&self->f, self->path), 0);
-	fake_vm_stop(&self->f);
-	snap_image_close(&self->img);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
-	EXPECT_EQ(system(cmd), 0);
+	EXPECT_EQ(teardown_fake(self), 0);
 }
 
 /*
@@ -487,7 +486,6 @@ TEST(new_image_slots_keep_their_zeros_until_a_snapshot_fails)
 	struct snap_report rep;
 	struct error err = {0};
 	uint64_t holes;
-	char cmd[256];
 
 	memset(&fx, 0, sizeof(fx));
 	setup_fake(self, true, _r);
@@ -523,10 +521,7 @@ TEST(new_image_slots_keep_their_zeros_until_a_snapshot_fails)
 	EXPECT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
 	EXPECT_EQ(rep.zero_pages_kept, 0);
 	EXPECT_EQ(image_matches(&self->f, self->path), 0);
-	fake_vm_stop(&self->f);
-	snap_image_close(&self->img);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", self->dir);
-	EXPECT_EQ(system(cmd), 0);
+	EXPECT_EQ(teardown_fake(self), 0);
 }
 
 /* ---- the engine with another sink: plain memory, as materializing does ---- */
