@@ -777,7 +777,7 @@ static int copy_paused(struct engine *e)
 static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *staged)
 {
 	struct snap_vm *vm = e->vm;
-	uint64_t t_pause, resumed_us = 0;
+	uint64_t t_pause, resumed_us = 0, t;
 	int ret;
 
 	prefault_stage(e, true);
@@ -787,13 +787,20 @@ static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *
 	t_pause = snap_mono_us();
 	ret = logged ? final_batch(e, new_pass(e), staged) : copy_paused(e);
 	e->rep->pause_realtime_ns = snap_real_ns();
+	t = snap_mono_us();
 	if (!ret && e->o->state)
 		ret = vm->ops->save_state(vm->ctx, e->o->state, e->o->state_cap, e->o->state_used,
 					  e->err);
+	e->rep->pause_state_us = snap_mono_us() - t;
+	t += e->rep->pause_state_us;
 	if (!ret && e->sink->ops->paused)
 		ret = e->sink->ops->paused(e->sink->ctx, e->err);
+	e->rep->pause_sink_us = snap_mono_us() - t;
+	t += e->rep->pause_sink_us;
 	if (!ret)
 		ret = unthrottle(e, e->err);
+	e->rep->pause_unthrottle_us = snap_mono_us() - t;
+	t += e->rep->pause_unthrottle_us;
 	if (ret)
 		return ret;
 	/* The final batch is out of guest memory (or has landed): resume. */
@@ -803,6 +810,7 @@ static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *
 	if (!resumed_us || resumed_us < t_pause)
 		resumed_us = snap_mono_us();
 	e->rep->downtime_us = resumed_us - t_pause;
+	e->rep->pause_resume_us = resumed_us > t ? resumed_us - t : 0;
 	return ret;
 }
 

@@ -147,6 +147,12 @@ struct snap_report {
 	 * digest tables, footer, both syncs and the `complete` header).
 	 */
 	uint64_t begin_us, log_start_us, sink_start_us, complete_us;
+	/*
+	 * Where downtime_us went after the final batch (the last pass): the
+	 * VM state, the sink's paused() hook, lifting the throttle, and the
+	 * resume, until the VM says its vCPUs run again.
+	 */
+	uint64_t pause_state_us, pause_sink_us, pause_unthrottle_us, pause_resume_us;
 	uint64_t digests[SNAP_MAX_REGIONS];
 	/* The guest's own progress counter (pages it wrote) per second while the snapshot ran; 0: unknown. */
 	uint64_t guest_pages_per_sec;

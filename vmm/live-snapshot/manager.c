@@ -300,6 +300,19 @@ static struct json_object *phases_json(const struct snap_report *rep)
 	return o;
 }
 
+/* Where the downtime went after the final batch (its pass has its own duration). */
+static struct json_object *pause_json(const struct snap_report *rep)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "state", json_object_new_double(rep->pause_state_us / 1000.0));
+	json_object_object_add(o, "sink", json_object_new_double(rep->pause_sink_us / 1000.0));
+	json_object_object_add(o, "unthrottle",
+			       json_object_new_double(rep->pause_unthrottle_us / 1000.0));
+	json_object_object_add(o, "resume", json_object_new_double(rep->pause_resume_us / 1000.0));
+	return o;
+}
+
 /* The built-in guests' progress counter (`stats` pages), or 0: how the guest fared meanwhile. */
 static uint64_t guest_pages(struct manager *m)
 {
@@ -471,6 +484,7 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 	json_object_object_add(j, "hash_threads", json_object_new_int(rep->hash_threads));
 	json_object_object_add(j, "zero_pages_kept", json_object_new_uint64(rep->zero_pages_kept));
 	json_object_object_add(j, "phases_ms", phases_json(rep));
+	json_object_object_add(j, "pause_ms", pause_json(rep));
 	for (i = 0; i < rep->nr_passes; i++) {
 		const struct snap_pass *p = &rep->passes[i];
 		struct json_object *po = json_object_new_object();
@@ -480,7 +494,8 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 				       json_object_new_boolean(i + 1 == rep->nr_passes));
 		json_object_object_add(po, "dirty_pages", json_object_new_uint64(p->dirty_pages));
 		json_object_object_add(po, "bytes", json_object_new_uint64(p->bytes));
-		json_object_object_add(po, "start_ms", json_object_new_double(p->start_us / 1000.0));
+		json_object_object_add(po, "start_ms",
+				       json_object_new_double(p->start_us / 1000.0));
 		json_object_object_add(po, "cpu_ms", json_object_new_double(p->cpu_us / 1000.0));
 		json_object_object_add(po, "duration_ms",
 				       json_object_new_double(p->duration_us / 1000.0));
