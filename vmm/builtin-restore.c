@@ -221,7 +221,7 @@ int cmd_restore(int argc, char **argv)
 	if (vm_setup__start(&vs, true) == 0) {
 		t.running = now_ns();
 		if (!o.paused)
-			kvm__resume(&vs.kvm);
+			kvm__resume(&vs.kvm, NULL);
 		report(&o, &t, &ls);
 	}
 	status = vm_setup__serve(&vs);

@@ -363,6 +363,9 @@ static bool kvm_cpu__park_if_requested(struct kvm_cpu *cpu)
 		while (kvm->pause_requested && !kvm->exited)
 			pthread_cond_wait(&kvm->cond, &kvm->lock);
 		kvm->nr_paused--;
+		kvm->unparked_ns = now_ns();
+		if (!kvm->nr_paused) /* kvm__resume() may wait for the last one */
+			pthread_cond_broadcast(&kvm->cond);
 	}
 	go_on = !kvm->exited;
 	pthread_mutex_unlock(&kvm->lock);
@@ -525,7 +528,7 @@ int kvm__pause(struct kvm *kvm, uint64_t *latency_us)
 	return ret;
 }
 
-int kvm__resume(struct kvm *kvm)
+int kvm__resume(struct kvm *kvm, uint64_t *resumed_ns)
 {
 	int ret = 0;
 
@@ -536,6 +539,10 @@ int kvm__resume(struct kvm *kvm)
 		kvm->pause_requested = false;
 		kvm->state = KVM_STATE_RUNNING;
 		pthread_cond_broadcast(&kvm->cond);
+		while (resumed_ns && kvm->nr_paused && !kvm->exited)
+			pthread_cond_wait(&kvm->cond, &kvm->lock);
+		if (resumed_ns)
+			*resumed_ns = kvm->exited ? now_ns() : kvm->unparked_ns;
 	}
 	pthread_mutex_unlock(&kvm->lock);
 	return ret;

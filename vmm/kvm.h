@@ -107,6 +107,7 @@ struct kvm {
 	enum kvm_state state;
 	bool pause_requested;
 	unsigned int nr_paused;
+	uint64_t unparked_ns; /* when a vCPU last left its park: the end of a pause */
 
 	/* Throttling (vmm/throttle.c). Guarded by lock. */
 	unsigned int throttle_pct;
@@ -192,8 +193,15 @@ int kvm__pause(struct kvm *kvm, uint64_t *latency_us);
  * kvm_cpu__start_all(), or -ESHUTDOWN if the VM ends first. Main thread only.
  */
 int kvm_cpu__start_all_paused(struct kvm *kvm);
-/* Let paused vCPUs run again. -EALREADY if not paused. Main thread only. */
-int kvm__resume(struct kvm *kvm);
+/*
+ * Let paused vCPUs run again. -EALREADY if not paused. Main thread only.
+ * With resumed_ns, wait until every vCPU has left its park and give the
+ * time the last one did, by its own clock read: the end of the downtime.
+ * A clock read here after the wake-up would not do: a woken vCPU may take
+ * this thread's CPU for a whole time slice first (4 ms seen on 2 CPUs),
+ * time in which the guest already runs.
+ */
+int kvm__resume(struct kvm *kvm, uint64_t *resumed_ns);
 bool kvm__is_paused(struct kvm *kvm);
 /* Send SIGKICK to every started vCPU thread: each leaves KVM_RUN at once. */
 void kvm_cpu__kick_all(struct kvm *kvm);

@@ -102,6 +102,29 @@ static const char *add_loop(struct _fixture_snap *self, uint64_t size)
 
 /* ---- under load ---- */
 
+/*
+ * The downtime holds, one after the other: the final batch (the last
+ * pass), then pause_ms's steps. On one clock, so their sum is the downtime
+ * but for the gaps between the steps and rounding to the µs.
+ */
+static void pause_adds_up(struct th_result *_r, struct json_object *j)
+{
+	struct json_object *passes = get(j, "passes"), *pause = get(j, "pause_ms");
+	const char *steps[] = {"state", "sink", "unthrottle", "resume"};
+	double sum, down = json_object_get_double(get(j, "downtime_ms"));
+	size_t i;
+
+	ASSERT_GE(len_of(passes), 1);
+	ASSERT_NOT_NULL(pause);
+	sum = json_object_get_double(
+	    get(json_object_array_get_idx(passes, len_of(passes) - 1), "duration_ms"));
+	for (i = 0; i < ARRAY_SIZE(steps); i++) {
+		EXPECT_GE(json_object_get_double(get(pause, steps[i])), 0);
+		sum += json_object_get_double(get(pause, steps[i]));
+	}
+	EXPECT_LE(sum, down + 0.01);
+}
+
 /* `kvmsnap snapshot IMG --control S --json [extra]`: its report in *jp, checked. */
 static void snapshot_json(struct _fixture_snap *self, struct th_result *_r, struct json_object **jp,
 			  const char *extra1, const char *extra2)
@@ -120,6 +143,7 @@ static void snapshot_json(struct _fixture_snap *self, struct th_result *_r, stru
 	EXPECT_TRUE(json_object_is_type(get(j, "downtime_ms"), json_type_double) ||
 		    json_object_is_type(get(j, "downtime_ms"), json_type_int));
 	EXPECT_NE(bool_of(j, "converged"), -1);
+	pause_adds_up(_r, j);
 	TH_LOG("%s after %zu passes (%s), threshold %" PRIu64 " KiB, downtime %.2f ms, "
 	       "total %.0f ms",
 	       bool_of(j, "converged") == 1 ? "converged" : "did not converge",

@@ -393,7 +393,7 @@ TEST_F_TIMEOUT(sr, save_restore, 180)
 	/* And the first VM, restored in (b), runs on too. */
 	for (i = 0; i < nr_cpus; i++)
 		resumed[i] = pages_of(a, i);
-	ASSERT_EQ(kvm__resume(&a->kvm), 0);
+	ASSERT_EQ(kvm__resume(&a->kvm, NULL), 0);
 	wait_progress(_r, a, resumed, RUN_MS);
 	ASSERT_FALSE(kvm__has_exited(&a->kvm));
 }

@@ -122,7 +122,7 @@ static int cmd_resume(struct request *rq)
 		return err_set(&rq->err, -EBUSY,
 			       "%s is in progress; resume is not available until it ends",
 			       rq->st->claimed_by);
-	ret = kvm__resume(rq->kvm);
+	ret = kvm__resume(rq->kvm, NULL);
 
 	if (ret == -EALREADY)
 		return err_set(&rq->err, -EINVAL, "not paused");

@@ -77,9 +77,10 @@ static uint64_t session_end(struct control_state *st, bool ok)
 		pr_warn("snapshot: cannot lift the vCPU throttle");
 	/* Resume first: re-registering the slots takes milliseconds the guest need not wait. */
 	if (s->paused) {
-		if (kvm__resume(kvm) && !kvm__has_exited(kvm))
+		if (kvm__resume(kvm, &resumed) && !kvm__has_exited(kvm))
 			pr_warn("snapshot: cannot resume the VM");
-		resumed = now_ns();
+		if (!resumed)
+			resumed = now_ns();
 	}
 	if (s->tracked && ok && s->final_fetch)
 		dirty_track__end(&kvm->mem.track, &s->tag);

@@ -132,13 +132,14 @@ static int vm_save_state(void *ctx, uint8_t *buf, size_t cap, size_t *used, stru
 static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 {
 	struct stream *s = ctx;
+	uint64_t resumed = 0;
 
 	(void)err;
-	if (s->paused && kvm__resume(s->kvm) && !kvm__has_exited(s->kvm))
+	if (s->paused && kvm__resume(s->kvm, &resumed) && !kvm__has_exited(s->kvm))
 		pr_warn("snapshot: cannot resume the VM");
 	s->paused = false;
 	if (resumed_us)
-		*resumed_us = now_ns() / 1000;
+		*resumed_us = (resumed ? resumed : now_ns()) / 1000;
 	/* Off would invalidate the dirty trackers, which every fetch here fed. */
 	if (s->logging && s->kvm->mem.log_dirty && !mem__log_needed(&s->kvm->mem) &&
 	    mem__set_log_dirty(&s->kvm->mem, false, NULL))

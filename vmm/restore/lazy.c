@@ -347,13 +347,14 @@ static int vm_pause(void *ctx, uint64_t *latency_us, struct error *err)
 static int vm_finish(void *ctx, uint64_t *resumed_us, struct error *err)
 {
 	struct materialize *m = ctx;
+	uint64_t resumed = 0;
 
 	(void)err;
 	if (m->paused)
-		kvm__resume(m->kvm);
+		kvm__resume(m->kvm, &resumed);
 	m->paused = false;
 	if (resumed_us)
-		*resumed_us = now_ns() / 1000;
+		*resumed_us = (resumed ? resumed : now_ns()) / 1000;
 	/* Off would invalidate the dirty trackers; a tracker made meanwhile needs it on. */
 	if (m->logged && !mem__log_needed(&m->kvm->mem) &&
 	    mem__set_log_dirty(&m->kvm->mem, false, NULL))
