@@ -777,14 +777,17 @@ static int copy_paused(struct engine *e)
 static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *staged)
 {
 	struct snap_vm *vm = e->vm;
-	uint64_t t_pause, resumed_us = 0, t;
+	uint64_t t_pause, paused_us = 0, resumed_us = 0, t;
 	int ret;
 
 	prefault_stage(e, true);
-	ret = vm->ops->pause(vm->ctx, &e->rep->pause_latency_us, e->err);
+	ret = vm->ops->pause(vm->ctx, &e->rep->pause_latency_us, &paused_us, e->err);
 	if (ret)
 		return ret;
+	/* The VM's own pause time, not when its reply arrived. */
 	t_pause = snap_mono_us();
+	if (paused_us && paused_us < t_pause)
+		t_pause = paused_us;
 	ret = logged ? final_batch(e, new_pass(e), staged) : copy_paused(e);
 	e->rep->pause_realtime_ns = snap_real_ns();
 	t = snap_mono_us();

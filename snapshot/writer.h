@@ -30,8 +30,12 @@ struct snap_vm_ops {
 	int (*log_start)(void *ctx, bool *prefilled, struct error *err);
 	/* Fill every region's dirty bitmap with the pages dirtied since the last call. */
 	int (*fetch_dirty)(void *ctx, struct error *err);
-	/* Stop every vCPU; return when all are out of guest mode. */
-	int (*pause)(void *ctx, uint64_t *latency_us, struct error *err);
+	/*
+	 * Stop every vCPU; return when all are out of guest mode. latency_us
+	 * gets how long that took; paused_us when the last one stopped,
+	 * CLOCK_MONOTONIC in µs, or 0 if unknown: the downtime starts there.
+	 */
+	int (*pause)(void *ctx, uint64_t *latency_us, uint64_t *paused_us, struct error *err);
 	/* Write the VM state area contents (header and records) into buf. */
 	int (*save_state)(void *ctx, uint8_t *buf, size_t cap, size_t *used, struct error *err);
 	/*

@@ -358,7 +358,8 @@ static bool kvm_cpu__park_if_requested(struct kvm_cpu *cpu)
 
 	pthread_mutex_lock(&kvm->lock);
 	if (kvm->pause_requested && !kvm->exited) {
-		kvm->nr_paused++;
+		if (++kvm->nr_paused == kvm->nr_cpus)
+			kvm->parked_ns = now_ns();
 		pthread_cond_broadcast(&kvm->cond);
 		while (kvm->pause_requested && !kvm->exited)
 			pthread_cond_wait(&kvm->cond, &kvm->lock);
@@ -502,7 +503,7 @@ int kvm_cpu__start_all_paused(struct kvm *kvm)
 	return ret ? ret : kvm_cpu__wait_parked(kvm);
 }
 
-int kvm__pause(struct kvm *kvm, uint64_t *latency_us)
+int kvm__pause(struct kvm *kvm, uint64_t *latency_us, uint64_t *paused_ns)
 {
 	uint64_t t0 = now_ns();
 	int ret = 0;
@@ -523,8 +524,16 @@ int kvm__pause(struct kvm *kvm, uint64_t *latency_us)
 
 	kvm_cpu__kick_all(kvm);
 	ret = kvm_cpu__wait_parked(kvm);
-	if (!ret && latency_us)
-		*latency_us = (now_ns() - t0) / 1000;
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&kvm->lock);
+	if (kvm->parked_ns < t0) /* never before the request: a guard against a stale time */
+		kvm->parked_ns = t0;
+	if (paused_ns)
+		*paused_ns = kvm->parked_ns;
+	if (latency_us)
+		*latency_us = (kvm->parked_ns - t0) / 1000;
+	pthread_mutex_unlock(&kvm->lock);
 	return ret;
 }
 

@@ -107,6 +107,7 @@ struct kvm {
 	enum kvm_state state;
 	bool pause_requested;
 	unsigned int nr_paused;
+	uint64_t parked_ns;   /* when the last vCPU parked: the start of a pause */
 	uint64_t unparked_ns; /* when a vCPU last left its park: the end of a pause */
 
 	/* Throttling (vmm/throttle.c). Guarded by lock. */
@@ -182,10 +183,12 @@ void kvm_cpu__stop_all(struct kvm *kvm);
 
 /*
  * Pause every vCPU. Returns only when each one is out of KVM_RUN and parked;
- * latency_us (may be NULL) gets how long that took. -EALREADY if paused,
- * -ESHUTDOWN if the VM is ending. Main thread only.
+ * paused_ns (may be NULL) gets when the last one parked, by its own clock
+ * read (the start of the downtime: this thread may be woken later), and
+ * latency_us (may be NULL) how long after the call that was. -EALREADY if
+ * paused, -ESHUTDOWN if the VM is ending. Main thread only.
  */
-int kvm__pause(struct kvm *kvm, uint64_t *latency_us);
+int kvm__pause(struct kvm *kvm, uint64_t *latency_us, uint64_t *paused_ns);
 /*
  * kvm_cpu__start_all(), but paused from the start: every vCPU thread parks
  * before its first KVM_RUN, so no guest instruction runs until

@@ -348,7 +348,7 @@ TEST_F_TIMEOUT(sr, save_restore, 180)
 	ASSERT_EQ(kvm_cpu__reset_all(&a->kvm, NULL), 0);
 	vm_start(_r, a);
 	wait_progress(_r, a, zero, WARMUP_MS);
-	ASSERT_EQ(kvm__pause(&a->kvm, NULL), 0);
+	ASSERT_EQ(kvm__pause(&a->kvm, NULL, NULL), 0);
 	for (i = 0; i < nr_cpus; i++)
 		saved[i] = pages_of(a, i);
 

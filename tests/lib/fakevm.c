@@ -178,12 +178,13 @@ int fake_op_clear(void *ctx, unsigned int r, uint64_t first, uint64_t n, struct 
 	return 0;
 }
 
-static int op_pause(void *ctx, uint64_t *us, struct error *err)
+static int op_pause(void *ctx, uint64_t *us, uint64_t *paused_us, struct error *err)
 {
 	struct fake_vm *f = ctx;
 	unsigned int r;
 
 	(void)err;
+	*paused_us = 0;
 	f->stop = 1;
 	while (!f->acked)
 		usleep(50);

@@ -246,11 +246,12 @@ static int op_fetch(void *ctx, struct error *err)
 	return 0;
 }
 
-static int op_pause(void *ctx, uint64_t *us, struct error *err)
+static int op_pause(void *ctx, uint64_t *us, uint64_t *paused_us, struct error *err)
 {
 	struct fake *f = ctx;
 
 	(void)err;
+	*paused_us = 0;
 	f->paused = true;
 	memcpy(f->at_pause, f->mem, PAGES * 4096);
 	*us = 1;

@@ -102,7 +102,7 @@ static int cmd_pause(struct request *rq)
 		return err_set(&rq->err, -EBUSY,
 			       "%s is in progress; pause is not available until it ends",
 			       rq->st->claimed_by);
-	ret = kvm__pause(rq->kvm, &us);
+	ret = kvm__pause(rq->kvm, &us, NULL);
 
 	if (ret == -EALREADY)
 		return err_set(&rq->err, -EALREADY, "already paused");

@@ -221,13 +221,14 @@ static int choose_slot(struct manager *m, struct error *err)
 	return 0;
 }
 
-static int op_pause(void *ctx, uint64_t *latency_us, struct error *err)
+static int op_pause(void *ctx, uint64_t *latency_us, uint64_t *paused_us, struct error *err)
 {
 	struct json_object *r;
 	int ret = call(ctx, "snapshot-pause", &r, err);
 
 	if (!ret) {
 		*latency_us = get_u64(r, "latency_us");
+		*paused_us = get_u64(r, "paused_us");
 		json_object_put(r);
 	}
 	return ret;

@@ -519,19 +519,22 @@ static int snapshot_dirty(struct request *rq)
 static int snapshot_pause(struct request *rq)
 {
 	struct snapshot_session *s = memfd_session(rq);
-	uint64_t us = 0;
+	uint64_t us = 0, paused = 0;
 	int ret;
 
 	if (!s)
 		return rq->err.code;
 	if (s->paused)
 		return err_set(&rq->err, -EALREADY, "already paused by this snapshot");
-	ret = kvm__pause(rq->kvm, &us);
+	ret = kvm__pause(rq->kvm, &us, &paused);
 	if (ret && ret != -EALREADY)
 		return err_set(&rq->err, ret, "cannot pause the VM: %s", strerror(-ret));
 	/* Paused by someone else before: leave it paused at the end. */
 	s->paused = !ret;
 	request__add_u64(rq->reply, "latency_us", us);
+	/* CLOCK_MONOTONIC, as resumed_us: the manager's downtime starts here. */
+	if (paused)
+		request__add_u64(rq->reply, "paused_us", paused / 1000);
 	return 0;
 }
 

@@ -110,11 +110,13 @@ static int vm_fetch_dirty(void *ctx, struct error *err)
 	return 0;
 }
 
-static int vm_pause(void *ctx, uint64_t *latency_us, struct error *err)
+static int vm_pause(void *ctx, uint64_t *latency_us, uint64_t *paused_us, struct error *err)
 {
 	struct stream *s = ctx;
-	int ret = kvm__pause(s->kvm, latency_us);
+	uint64_t paused = 0;
+	int ret = kvm__pause(s->kvm, latency_us, &paused);
 
+	*paused_us = paused / 1000;
 	if (ret && ret != -EALREADY)
 		return err_set(err, ret, "cannot pause the VM: %s", strerror(-ret));
 	s->paused = !ret; /* paused by someone else: it stays paused */

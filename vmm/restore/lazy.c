@@ -331,11 +331,13 @@ static int vm_log_start(void *ctx, bool *prefilled, struct error *err)
 	return 0;
 }
 
-static int vm_pause(void *ctx, uint64_t *latency_us, struct error *err)
+static int vm_pause(void *ctx, uint64_t *latency_us, uint64_t *paused_us, struct error *err)
 {
 	struct materialize *m = ctx;
-	int ret = kvm__pause(m->kvm, latency_us);
+	uint64_t paused = 0;
+	int ret = kvm__pause(m->kvm, latency_us, &paused);
 
+	*paused_us = paused / 1000;
 	/* Paused by someone else: it stays paused afterwards. */
 	if (ret && ret != -EALREADY)
 		return err_set(err, ret, "cannot pause the VM to finish copying its memory: %s",
