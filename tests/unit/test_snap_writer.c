@@ -372,19 +372,37 @@ static uint64_t hole_pages(int fd, uint64_t size)
 
 static uint64_t holes_at_pause;
 
-/* A fake with memfd holes and manual protect (the engine re-arms by chunk), its mutator quiet. */
-static void setup_chunked(struct _fixture_writer *self, struct snap_vm_ops *ops,
-			  struct th_result *_r)
+/*
+ * A fake with memfd holes and manual protect (the engine re-arms by chunk,
+ * 64 pages at a time), its mutator quiet.
+ */
+FIXTURE(chunked)
+{
+	struct _fixture_writer w;
+	struct snap_vm_ops ops;
+	struct snap_options o;
+	struct snap_report rep;
+	struct error err;
+};
+
+FIXTURE_SETUP(chunked)
 {
 	memset(self, 0, sizeof(*self));
-	setup_fake(self, true, _r);
+	setup_fake(&self->w, true, _r);
 	if (_r->failed)
 		return;
-	*ops = fake_vm_ops;
-	ops->clear = fake_op_clear;
-	self->f.vm.ops = ops;
-	self->f.manual = true;
-	quiet(&self->f);
+	self->ops = fake_vm_ops;
+	self->ops.clear = fake_op_clear;
+	self->w.f.vm.ops = &self->ops;
+	self->w.f.manual = true;
+	self->o = (struct snap_options){.max_downtime_ms = 5, .clear_chunk = 64};
+	quiet(&self->w.f);
+}
+
+FIXTURE_TEARDOWN(chunked)
+{
+	if (teardown_fake(&self->w))
+		TH_LOG("cannot remove %s", self->w.dir);
 }
 
 /* From the second fetch on (pass 1's second chunk), page 100 of pc.ram is written. */
@@ -404,28 +422,19 @@ static void fill_page_100(struct fake_vm *f, unsigned int n)
  * page 100. The second chunk must not take the old answer for the new data
  * at 100 (it looped there, endlessly), and page 100 must reach the image.
  */
-TEST(pass_one_copes_with_a_hole_filled_at_its_edge)
+TEST_F(chunked, pass_one_copes_with_a_hole_filled_at_its_edge)
 {
-	struct _fixture_writer fx, *self = &fx;
-	struct snap_vm_ops ops;
-	struct snap_options o = {.max_downtime_ms = 5, .clear_chunk = 64};
-	struct snap_report rep;
-	struct error err = {0};
-	int fd;
+	struct fake_vm *f = &self->w.f;
+	int fd = f->vm.regions[0].memfd;
 
-	setup_chunked(self, &ops, _r);
-	if (_r->failed)
-		return;
-	fd = self->f.vm.regions[0].memfd;
-	memset(self->f.mem[0], 0x5a, 100 * 4096);
+	memset(f->mem[0], 0x5a, 100 * 4096);
 	ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 100 * 4096, 100 * 4096),
 		  0);
 	ASSERT_EQ(lseek(fd, 0, SEEK_HOLE), 100 * 4096);
-	self->f.on_fetch = fill_page_100;
-	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
-	EXPECT_EQ(self->f.expect[0][100 * 4096 + 1], 0xa5);
-	EXPECT_EQ(image_matches(&self->f, self->path), 0);
-	EXPECT_EQ(teardown_fake(self), 0);
+	f->on_fetch = fill_page_100;
+	ASSERT_EQ(snap_write(&self->w.img, &f->vm, &self->o, &self->rep, &self->err), 0);
+	EXPECT_EQ(f->expect[0][100 * 4096 + 1], 0xa5);
+	EXPECT_EQ(image_matches(f, self->w.path), 0);
 }
 
 /* Before the fake's own copy of its memory, which fills every hole. */
@@ -441,21 +450,13 @@ static void count_holes(struct fake_vm *f)
  * The mutator is quiet, so a page read as a hole by mistake would never be
  * handed over again, and a hole read as data would be filled by the read.
  */
-TEST(pass_one_by_chunks_reads_every_extent_and_skips_every_hole)
+TEST_F(chunked, pass_one_by_chunks_reads_every_extent_and_skips_every_hole)
 {
-	struct _fixture_writer fx, *self = &fx;
-	struct snap_vm_ops ops;
-	struct snap_options o = {.max_downtime_ms = 5, .clear_chunk = 64};
+	struct fake_vm *f = &self->w.f;
 	uint64_t pages = fake_pages_of(0), holes, p;
-	struct snap_report rep;
-	struct error err = {0};
-	int fd;
+	int fd = f->vm.regions[0].memfd;
 
-	setup_chunked(self, &ops, _r);
-	if (_r->failed)
-		return;
-	self->f.on_pause = count_holes;
-	fd = self->f.vm.regions[0].memfd;
+	f->on_pause = count_holes;
 	/* Holes of 37 pages every 100 pages, and the last 150 pages. */
 	for (p = 30; p + 37 < pages - 150; p += 100)
 		ASSERT_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)p * 4096,
@@ -468,10 +469,9 @@ TEST(pass_one_by_chunks_reads_every_extent_and_skips_every_hole)
 	TH_LOG("%llu of %llu pages are holes", (unsigned long long)holes,
 	       (unsigned long long)pages);
 	ASSERT_GT(holes, 150);
-	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	ASSERT_EQ(snap_write(&self->w.img, &f->vm, &self->o, &self->rep, &self->err), 0);
 	EXPECT_EQ(holes_at_pause, holes);
-	EXPECT_EQ(image_matches(&self->f, self->path), 0);
-	EXPECT_EQ(teardown_fake(self), 0);
+	EXPECT_EQ(image_matches(f, self->w.path), 0);
 }
 
 /*

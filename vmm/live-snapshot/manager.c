@@ -288,30 +288,35 @@ static int op_clear(void *ctx, unsigned int r, uint64_t first, uint64_t n, struc
 	return call_args(ctx, "snapshot-clear", a, NULL, err);
 }
 
-/* Where the time went outside the passes and the pause (snap_report). */
-static struct json_object *phases_json(const struct snap_report *rep)
+/* {names[i]: us[i] / 1000, ...}: a report's breakdown of some time in ms. */
+static struct json_object *ms_json(const char *const *names, const uint64_t *us, size_t n)
 {
 	struct json_object *o = json_object_new_object();
+	size_t i;
 
-	json_object_object_add(o, "begin", json_object_new_double(rep->begin_us / 1000.0));
-	json_object_object_add(o, "log_start", json_object_new_double(rep->log_start_us / 1000.0));
-	json_object_object_add(o, "sink_start",
-			       json_object_new_double(rep->sink_start_us / 1000.0));
-	json_object_object_add(o, "complete", json_object_new_double(rep->complete_us / 1000.0));
+	for (i = 0; i < n; i++)
+		json_object_object_add(o, names[i], json_object_new_double(us[i] / 1000.0));
 	return o;
+}
+
+/* Where total_us went outside the passes and the pause. */
+static struct json_object *phases_json(const struct snap_report *rep)
+{
+	static const char *const names[] = {"begin", "log_start", "sink_start", "complete"};
+	const uint64_t us[] = {rep->begin_us, rep->log_start_us, rep->sink_start_us,
+			       rep->complete_us};
+
+	return ms_json(names, us, ARRAY_SIZE(us));
 }
 
 /* Where the downtime went after the final batch (its pass has its own duration). */
 static struct json_object *pause_json(const struct snap_report *rep)
 {
-	struct json_object *o = json_object_new_object();
+	static const char *const names[] = {"state", "sink", "unthrottle", "resume"};
+	const uint64_t us[] = {rep->pause_state_us, rep->pause_sink_us, rep->pause_unthrottle_us,
+			       rep->pause_resume_us};
 
-	json_object_object_add(o, "state", json_object_new_double(rep->pause_state_us / 1000.0));
-	json_object_object_add(o, "sink", json_object_new_double(rep->pause_sink_us / 1000.0));
-	json_object_object_add(o, "unthrottle",
-			       json_object_new_double(rep->pause_unthrottle_us / 1000.0));
-	json_object_object_add(o, "resume", json_object_new_double(rep->pause_resume_us / 1000.0));
-	return o;
+	return ms_json(names, us, ARRAY_SIZE(us));
 }
 
 /* The built-in guests' progress counter (`stats` pages), or 0: how the guest fared meanwhile. */
