@@ -33,6 +33,7 @@ struct engine {
 	uint64_t copied_pages; /* handed to the sink from guest memory */
 	uint64_t pass1_copied; /* of them in pass 1: holes went out as zeros, or not at all */
 	uint64_t t0;
+	bool settle_aimed; /* the throttle in force was set to leave the settle floor */
 	struct seek_memo {
 		off_t from, to;	     /* lseek(from) gave to; to == 0: nothing asked yet */
 	} seek[SNAP_MAX_REGIONS][2]; /* per region, SEEK_DATA and SEEK_HOLE (seek_memo()) */
@@ -494,13 +495,14 @@ static int sample_dirty_rate(struct engine *e, double *rate)
  * guest that dirties nearly as fast as scattered slots are written keeps
  * the set where it is, and the pause copies all of it.
  *
- * If the set shrank by less than a quarter in the pass just ended, the
- * rates misled: a guest that paces itself makes up for a throttle in the
- * time left to it, and a few ms of sample can catch it idle. Then straight
- * to the most the caller allows, once: the next pass either shrinks the set
- * or ends precopy (worth_settling()). Before this, such a guest held the
- * set at 1.5 MiB for up to 12 passes of 6 ms at 86% on a 1 GiB guest
- * dirtying 50 pages/ms.
+ * If the rates misled (snap_throttle_settle_missed(): the set shrank by
+ * less than a quarter, or the throttle aimed at the floor left more than
+ * twice it), straight to the most the caller allows, once: the next pass
+ * either shrinks the set or ends precopy (worth_settling()). Before this,
+ * a paced guest held the set at 1.5 MiB for up to 12 passes of 6 ms at
+ * 86% on a 1 GiB guest dirtying 50 pages/ms, and with the first rule
+ * alone, settled at 67% over 5 passes (80 ms) that shrank the set by
+ * a third to a half each.
  */
 static int throttle_to_settle(struct engine *e, uint64_t dirty, uint64_t before)
 {
@@ -511,9 +513,10 @@ static int throttle_to_settle(struct engine *e, uint64_t dirty, uint64_t before)
 
 	if (!e->vm->ops->throttle || e->thr.pct >= e->thr.max)
 		return 0;
-	if (dirty > before / 4 * 3) {
+	if (snap_throttle_settle_missed(dirty, before, settle_floor(e), e->settle_aimed)) {
 		e->thr.pct = e->thr.max;
 	} else {
+		e->settle_aimed = true;
 		ret = sample_dirty_rate(e, &dirty_rate);
 		if (ret)
 			return ret;

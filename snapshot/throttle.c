@@ -65,6 +65,11 @@ unsigned int snap_throttle_limit(struct snap_throttle *t, double dirty_rate, dou
 	return t->pct;
 }
 
+bool snap_throttle_settle_missed(uint64_t dirty, uint64_t before, uint64_t floor, bool aimed)
+{
+	return dirty > before / 4 * 3 || (aimed && dirty > 2 * floor);
+}
+
 unsigned int snap_throttle_settle(struct snap_throttle *t, uint64_t dirty, uint64_t target,
 				  double dirty_rate, double write_rate)
 {

@@ -74,5 +74,14 @@ unsigned int snap_throttle_limit(struct snap_throttle *t, double dirty_rate, dou
  */
 unsigned int snap_throttle_settle(struct snap_throttle *t, uint64_t dirty, uint64_t target,
 				  double dirty_rate, double write_rate);
+/*
+ * Settling, the fetch found dirty bytes, the one before before: whether the
+ * rates misled, so that the throttle should go to its top at once. Either
+ * the set shrank by less than a quarter, or the throttle in force was aimed
+ * (snap_throttle_settle()) at leaving floor and left more than twice it.
+ * A guest that paces itself makes up for a throttle in the time left to it,
+ * and a few ms of sample can catch it idle.
+ */
+bool snap_throttle_settle_missed(uint64_t dirty, uint64_t before, uint64_t floor, bool aimed);
 
 #endif

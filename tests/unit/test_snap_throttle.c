@@ -121,6 +121,27 @@ TEST(throttle_to_settle_leaves_the_target)
 	EXPECT_EQ(snap_throttle_settle(&t, 1e6, 1e6, 1e9, 1e9), 0);
 }
 
+/*
+ * Settling's throttle misled: the set shrank by less than a quarter, or a
+ * throttle aimed at leaving the floor left more than twice the floor.
+ */
+TEST(settling_gives_up_on_the_rates_when_they_misled)
+{
+	const uint64_t floor = 1 << 20;
+
+	/* Shrinking by a quarter or more, with no throttle aimed yet: the rates go on. */
+	EXPECT_FALSE(snap_throttle_settle_missed(4 << 20, 8 << 20, floor, false));
+	EXPECT_FALSE(snap_throttle_settle_missed(6 << 20, 8 << 20, floor, false));
+	/* Less than a quarter: stuck. */
+	EXPECT_TRUE(snap_throttle_settle_missed((6 << 20) + 1, 8 << 20, floor, false));
+	EXPECT_TRUE(snap_throttle_settle_missed(9 << 20, 8 << 20, floor, false));
+	/* Aimed at the floor: within twice it, it worked; beyond, a paced guest made up for it. */
+	EXPECT_FALSE(snap_throttle_settle_missed(2 << 20, 8 << 20, floor, true));
+	EXPECT_TRUE(snap_throttle_settle_missed((2 << 20) + 1, 8 << 20, floor, true));
+	/* The first fetch has nothing before it. */
+	EXPECT_FALSE(snap_throttle_settle_missed(4 << 20, UINT64_MAX, floor, false));
+}
+
 TEST(dirty_limit_holds_the_rate_under_the_limit)
 {
 	struct snap_throttle t;
