@@ -11,7 +11,7 @@
 
 #include "snapshot/ioq.h"
 
-#define SNAP_COMBINE_MAX_BYTES (8ULL << 20) /* a combined write at most */
+#define SNAP_COMBINE_MAX_BYTES (1ULL << 20) /* a combined write at most (ioq.h: in flight) */
 #define SNAP_COMBINE_MAX_IOV   256	    /* buffers in one write */
 
 struct snap_combine_block;

@@ -13,6 +13,7 @@ void snap_ioq_init(struct snap_ioq *q, struct snap_image *img)
 
 	memset(q, 0, sizeof(*q));
 	q->img = img;
+	q->max_bytes = SNAP_IOQ_MAX_BYTES;
 	/* An NBD export keeps its own writes in flight (libnbd's asynchronous calls). */
 	if (img->nbd)
 		return;
@@ -64,6 +65,7 @@ static int reap_one(struct snap_ioq *q, struct error *err)
 	res = cqe->res;
 	io_uring_cqe_seen(&q->ring, cqe);
 	q->inflight--;
+	q->inflight_bytes -= s->len;
 	q->free[q->nr_free++] = s;
 	if (res < 0)
 		return err_set(err, res, "image %s: write of %zu bytes at offset %llu failed: %s",
@@ -81,7 +83,7 @@ static int get_slot(struct snap_ioq *q, struct snap_ioq_slot **s, struct io_urin
 {
 	int ret;
 
-	while (!q->nr_free) {
+	while (!q->nr_free || (q->max_bytes && q->inflight && q->inflight_bytes >= q->max_bytes)) {
 		ret = reap_one(q, err);
 		if (ret)
 			return ret;
@@ -101,6 +103,7 @@ static int submit(struct snap_ioq *q, struct snap_ioq_slot *s, struct error *err
 			       strerror(-ret));
 	}
 	q->inflight++;
+	q->inflight_bytes += s->len;
 	return 0;
 }
 

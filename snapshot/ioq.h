@@ -17,6 +17,17 @@
 #include "snapshot/image.h"
 
 #define SNAP_IOQ_DEPTH 128
+/*
+ * Bytes in flight at most. The engine re-arms a chunk's dirty logging when
+ * it queues the chunk, and a page the guest writes between that and the
+ * write reaching the device is handed over again in the next pass. With
+ * up to 128 writes of 8 MiB queued, pass 2 of a 1 GiB guest dirtying
+ * 50 pages/ms found 34 dirty pages per ms of pass 1; with 16 MiB (or 8) in
+ * writes of 1 MiB, 27-28, where the guest's own half (the pages behind the
+ * copy) is 25; pass 1 was no slower (Documentation/benchmarks.md). At
+ * 2 GB/s, 16 MiB is 8 ms of writes.
+ */
+#define SNAP_IOQ_MAX_BYTES (16ULL << 20)
 
 struct snap_ioq_slot {
 	const uint8_t *buf;
@@ -31,6 +42,7 @@ struct snap_ioq {
 	struct io_uring ring;
 	bool uring; /* false: synchronous pwrite */
 	unsigned int inflight;
+	uint64_t inflight_bytes, max_bytes; /* max_bytes 0: only the slots bound it */
 	unsigned int nr_free;
 	struct snap_ioq_slot slots[SNAP_IOQ_DEPTH];
 	struct snap_ioq_slot *free[SNAP_IOQ_DEPTH];

@@ -40,7 +40,7 @@
 #include "snapshot/ioq.h"
 #include "snapshot/precopy.h"
 
-#define CHUNK_BYTES (8ULL << 20) /* largest single write */
+#define CHUNK_BYTES (1ULL << 20) /* largest single write (ioq.h: what is in flight) */
 #define ZERO_BYTES  (8ULL << 20)
 /* A hole this small between two runs goes out as zeros inside their write. */
 #define HOLE_COMBINE_PAGES 64
