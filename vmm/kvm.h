@@ -113,6 +113,7 @@ struct kvm {
 	/* Throttling (vmm/throttle.c). Guarded by lock. */
 	unsigned int throttle_pct;
 	bool throttle_started, throttle_stop;
+	bool throttle_rose; /* the ticker starts a slice at once (vmm/throttle.c) */
 	pthread_t throttle_thread;
 	pthread_cond_t throttle_cond; /* the ticker sleeps on it while pct is 0 */
 

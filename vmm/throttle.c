@@ -7,7 +7,9 @@
  * (100 - pct) percent of the time. The sleep is a wait on kvm->cond, so a
  * pause, the end of the VM or a lower throttle cuts it short. The ticker
  * starts with the first throttle and sleeps on its own condition while the
- * throttle is 0.
+ * throttle is 0. A throttle that rises starts a slice at once: waiting for
+ * the next tick let the guest run up to a slice at the old speed, the
+ * first 10 ms of a snapshot pass of 50-70 ms.
  */
 #include "kvm.h"
 
@@ -50,8 +52,10 @@ static void *throttle__ticker(void *arg)
 		/* A timed wait, not nanosleep: futex is in the VM's seccomp allowlist. */
 		deadline_in(&until, THROTTLE_SLICE_MS * 1000ULL);
 		while (kvm->throttle_pct && !kvm->exited && !kvm->throttle_stop &&
+		       !kvm->throttle_rose &&
 		       pthread_cond_timedwait(&kvm->throttle_cond, &kvm->lock, &until) != ETIMEDOUT)
 			;
+		kvm->throttle_rose = false;
 		if (!kvm->throttle_pct || kvm->exited || kvm->throttle_stop)
 			continue;
 		kvm__for_each_cpu (kvm, cpu, i)
@@ -76,6 +80,7 @@ int kvm__set_throttle(struct kvm *kvm, unsigned int pct)
 		kvm->throttle_started = !ret;
 	}
 	if (!ret) {
+		kvm->throttle_rose = pct > kvm->throttle_pct;
 		kvm->throttle_pct = pct;
 		pthread_cond_broadcast(&kvm->throttle_cond);
 		/* Sleeping vCPUs look again: a lower throttle ends their sleep sooner. */
