@@ -27,7 +27,14 @@ struct engine {
 	struct error *err;
 	struct snap_stage *stage; /* the caller's, or an empty one: never stage */
 	uint64_t pending;	  /* bytes dirty at the last fetch: what a final batch would be */
-	uint64_t *kept[SNAP_MAX_REGIONS]; /* scratch of fetch_keeping(): a bitmap copy each */
+	uint64_t *kept[SNAP_MAX_REGIONS];  /* scratch of fetch_keeping(): a bitmap copy each */
+	uint64_t *carry[SNAP_MAX_REGIONS]; /* found behind a pass's copy (check_throttle()) */
+	bool carrying;			   /* carry holds pages for the next fetch */
+	/*
+	 * Pages the throttle in force was set to let the guest dirty in the
+	 * pass under way, checked a quarter into it (check_throttle()); 0: none.
+	 */
+	uint64_t aim;
 	struct snap_throttle thr;
 	uint64_t fetched_us;   /* when the dirty log was last fetched */
 	uint64_t copied_pages; /* handed to the sink from guest memory */
@@ -167,6 +174,7 @@ static struct snap_pass *new_pass(struct engine *e)
 	p->start_us = snap_mono_us() - e->t0;
 	p->cpu_us = snap_thread_cpu_us();
 	p->throttle_pct = e->thr.pct;
+	p->throttle_end_pct = e->thr.pct;
 	return p;
 }
 
@@ -308,6 +316,73 @@ static uint64_t merge_runs(const struct engine *e, const uint64_t *bm, uint64_t 
 	return len;
 }
 
+/* The dirty bitmaps into e->kept, before a fetch overwrites them. */
+static void keep_bitmaps(struct engine *e)
+{
+	unsigned int r;
+
+	for (r = 0; r < e->vm->cfg.nr_regions; r++)
+		memcpy(e->kept[r], e->vm->regions[r].dirty,
+		       SNAP_BITMAP_WORDS(region_pages(e->vm, r)) * 8);
+}
+
+/*
+ * A quarter into a pass whose throttle was aimed (e->aim: the pages the
+ * guest may dirty during it), what has the guest dirtied since the pass
+ * began? More than twice its share of the aim: the rates that sized the
+ * throttle misled, most often because the guest paces itself and makes up
+ * for the throttle in the time it still runs. The top throttle then, for
+ * the rest of the pass, rather than after it (snap_throttle_settle_missed()):
+ * on a 1 GiB guest dirtying 50 pages/ms, pass 2 ran 70 ms at about 70% and
+ * left 2,700-3,500 pages, which a third pass wrote at 99%
+ * (Documentation/benchmarks.md).
+ *
+ * The look is a fetch that keeps the pass's bitmaps (fetch_keeping()). What
+ * it finds in chunks not copied yet joins this pass; what it finds behind
+ * the copy, before chunk c0 of the k-th region, is carried to the fetch
+ * after the pass, as without manual protect this fetch re-armed it.
+ */
+static int check_throttle(struct engine *e, struct snap_pass *p, unsigned int k, uint64_t c0)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t fresh = 0, words, behind, i, *d;
+	double share;
+	unsigned int j, r;
+	int ret;
+
+	share = (double)e->aim * (double)p->dirty_pages / (double)(e->pending / SNAP_PAGE_SIZE);
+	e->aim = 0; /* once a pass */
+	keep_bitmaps(e);
+	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+	if (ret)
+		return ret;
+	for (j = 0; j < vm->cfg.nr_regions; j++) {
+		r = nth_region(e, j);
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
+		/* Words copied already; c0 starts a word (clear_chunk()). */
+		behind = j < k ? words : 0;
+		if (j == k)
+			behind = c0 / 64;
+		for (i = 0; i < words; i++) {
+			d = &vm->regions[r].dirty[i];
+			/* Ahead of the copy, the pass's own pages may still be reported. */
+			fresh +=
+			    (uint64_t)__builtin_popcountll(i < behind ? *d : *d & ~e->kept[r][i]);
+			if (i < behind && *d) {
+				e->carry[r][i] |= *d;
+				e->carrying = true;
+			}
+			*d |= e->kept[r][i];
+		}
+	}
+	if ((double)fresh <= 2 * share)
+		return 0;
+	p->throttle_raised_us = snap_mono_us() - e->t0 - p->start_us;
+	e->thr.pct = e->thr.max;
+	p->throttle_end_pct = e->thr.pct;
+	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
+}
+
 /*
  * Every dirty run of every region, straight from guest memory. rearm: the
  * last fetch left the pages it reported writable (vm->ops->clear); each
@@ -332,6 +407,12 @@ static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 			pos = c0;
 			if (!snap_bitmap_next_run(vr->dirty, c1, &pos, &len))
 				continue;
+			if (e->aim && e->pending && e->thr.pct < e->thr.max &&
+			    4 * p->dirty_pages >= e->pending / SNAP_PAGE_SIZE) {
+				ret = check_throttle(e, p, k, c0);
+				if (ret)
+					return ret;
+			}
 			if (rearm) {
 				ret = e->vm->ops->clear(e->vm->ctx, r, c0, c1 - c0, e->err);
 				if (ret)
@@ -349,6 +430,7 @@ static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 			}
 		}
 	}
+	e->aim = 0;
 	/* Also what makes a batch written while paused safe to resume after. */
 	ret = sink_drain(e);
 	p->bytes = e->rep->bytes_written - before;
@@ -416,9 +498,7 @@ static int fetch_keeping(struct engine *e, uint64_t *fetched)
 	unsigned int r;
 	int ret;
 
-	for (r = 0; r < vm->cfg.nr_regions; r++)
-		memcpy(e->kept[r], vm->regions[r].dirty,
-		       SNAP_BITMAP_WORDS(region_pages(vm, r)) * 8);
+	keep_bitmaps(e);
 	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
 	if (ret)
 		return ret;
@@ -434,14 +514,15 @@ static int fetch_keeping(struct engine *e, uint64_t *fetched)
 	return 0;
 }
 
-/* The scratch of fetch_keeping(), once per snapshot: nothing to allocate while paused. */
+/* The scratch of fetch_keeping() and the carry, once per snapshot: nothing to allocate while paused. */
 static int alloc_kept(struct engine *e)
 {
 	unsigned int r;
 
 	for (r = 0; r < e->vm->cfg.nr_regions; r++) {
 		e->kept[r] = malloc(SNAP_BITMAP_WORDS(region_pages(e->vm, r)) * 8);
-		if (!e->kept[r])
+		e->carry[r] = calloc(SNAP_BITMAP_WORDS(region_pages(e->vm, r)), 8);
+		if (!e->kept[r] || !e->carry[r])
 			return err_set(e->err, -ENOMEM, "out of memory for dirty bitmaps");
 	}
 	return 0;
@@ -524,6 +605,7 @@ static int throttle_to_settle(struct engine *e, uint64_t dirty, uint64_t before)
 						  (double)p->duration_us
 					    : 0;
 		snap_throttle_settle(&e->thr, dirty, settle_floor(e), dirty_rate, clean_rate);
+		e->aim = settle_floor(e) / SNAP_PAGE_SIZE;
 	}
 	return e->thr.pct == pct ? 0 : e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
@@ -608,6 +690,7 @@ static int throttle_after_pass(struct engine *e, uint64_t dirty)
 	 * 0.63 s with this (Documentation/benchmarks.md).
 	 */
 	snap_throttle_settle(&e->thr, seen, e->rep->threshold, dirty_rate, clean_rate);
+	e->aim = e->rep->threshold / SNAP_PAGE_SIZE;
 	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
 
@@ -622,6 +705,29 @@ static void prefault_stage(struct engine *e, bool before_pause)
 {
 	if (before_pause || !e->stage->worker)
 		snap_stage_prefault(e->stage, 2 * e->pending + (2ULL << 20));
+}
+
+/*
+ * The fetch after a pass: what the guest dirtied since the last one, and
+ * what check_throttle() found behind the pass's copy.
+ */
+static int fetch_after_pass(struct engine *e)
+{
+	struct snap_vm *vm = e->vm;
+	uint64_t words, i;
+	unsigned int r;
+	int ret = vm->ops->fetch_dirty(vm->ctx, e->err);
+
+	if (ret || !e->carrying)
+		return ret;
+	for (r = 0; r < vm->cfg.nr_regions; r++) {
+		words = SNAP_BITMAP_WORDS(region_pages(vm, r));
+		for (i = 0; i < words; i++)
+			vm->regions[r].dirty[i] |= e->carry[r][i];
+		memset(e->carry[r], 0, words * 8);
+	}
+	e->carrying = false;
+	return 0;
 }
 
 /* Passes until the dirty set fits the threshold or a limit is hit. */
@@ -657,7 +763,7 @@ static int precopy(struct engine *e)
 		 */
 		if (!l->threshold && e->stage->buf)
 			e->rep->threshold = MIN(e->rep->threshold, e->stage->cap / 2);
-		ret = e->vm->ops->fetch_dirty(e->vm->ctx, e->err);
+		ret = fetch_after_pass(e);
 		if (ret)
 			break;
 		e->fetched_us = snap_mono_us();
@@ -864,8 +970,10 @@ int snap_precopy_run(struct snap_vm *vm, const struct snap_sink *sink,
 	snap_stage_stop(e.stage);
 	if (ret && sink->ops->drain)
 		sink->ops->drain(sink->ctx, &ferr);
-	for (r = 0; r < SNAP_MAX_REGIONS; r++)
+	for (r = 0; r < SNAP_MAX_REGIONS; r++) {
 		free(e.kept[r]);
+		free(e.carry[r]);
+	}
 	rep->total_us = snap_mono_us() - e.t0;
 	return ret;
 }

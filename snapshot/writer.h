@@ -76,7 +76,10 @@ struct snap_pass {
 	uint64_t duration_us;
 	uint64_t start_us;	   /* from the start of the engine: the gaps between passes show */
 	uint64_t cpu_us;	   /* the engine thread's CPU time in the pass (0: unknown) */
-	unsigned int throttle_pct; /* vCPUs held this percent of the time during the pass */
+	unsigned int throttle_pct; /* vCPUs held this percent of the time as the pass began */
+	/* Raised within the pass (precopy.c, check_throttle()): to this, so long after its start. */
+	unsigned int throttle_end_pct;
+	uint64_t throttle_raised_us; /* 0: not raised */
 };
 
 #define SNAP_MAX_PASSES 64

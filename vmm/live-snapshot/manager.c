@@ -507,6 +507,10 @@ static void print_json(const struct manager_opts *o, const struct snap_config *c
 				       json_object_new_double(p->duration_us / 1000.0));
 		json_object_object_add(po, "throttle_pct",
 				       json_object_new_int((int)p->throttle_pct));
+		json_object_object_add(po, "throttle_end_pct",
+				       json_object_new_int((int)p->throttle_end_pct));
+		json_object_object_add(po, "throttle_raised_at_ms",
+				       json_object_new_double(p->throttle_raised_us / 1000.0));
 		json_object_object_add(
 		    po, "rate_mib_s", json_object_new_double(rate_mib_s(p->bytes, p->duration_us)));
 		json_object_array_add(passes, po);
@@ -545,12 +549,17 @@ static void print_human(const struct manager_opts *o, const struct snap_report *
 	       "duration ms", "throttle");
 	for (i = 0; i < rep->nr_passes; i++) {
 		const struct snap_pass *p = &rep->passes[i];
-		char name[16];
+		char name[16], thr[24];
 
 		snprintf(name, sizeof(name), i + 1 == rep->nr_passes ? "final" : "%u", i + 1);
-		printf("  %-6s %12" PRIu64 " %12.1f %10.0f %12.2f %8u%%\n", name, p->dirty_pages,
+		/* Raised within the pass: "70>99%". */
+		if (p->throttle_end_pct != p->throttle_pct)
+			snprintf(thr, sizeof(thr), "%u>%u%%", p->throttle_pct, p->throttle_end_pct);
+		else
+			snprintf(thr, sizeof(thr), "%u%%", p->throttle_pct);
+		printf("  %-6s %12" PRIu64 " %12.1f %10.0f %12.2f %9s\n", name, p->dirty_pages,
 		       p->bytes / 1048576.0, rate_mib_s(p->bytes, p->duration_us),
-		       p->duration_us / 1000.0, p->throttle_pct);
+		       p->duration_us / 1000.0, thr);
 	}
 	printf("downtime %.2f ms (pause %.3f ms), total %.2f s, %s %.1f MiB, %s, %s (%s)\n",
 	       rep->downtime_us / 1000.0, rep->pause_latency_us / 1000.0, rep->total_us / 1e6,
