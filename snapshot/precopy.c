@@ -31,8 +31,8 @@ struct engine {
 	uint64_t *carry[SNAP_MAX_REGIONS]; /* found behind a pass's copy (check_throttle()) */
 	bool carrying;			   /* carry holds pages for the next fetch */
 	/*
-	 * Pages the throttle in force was set to let the guest dirty in the
-	 * pass under way, checked a quarter into it (check_throttle()); 0: none.
+	 * Pages the pass under way may leave for the next (the settle floor or
+	 * the threshold), checked a quarter into it (check_throttle()); 0: none.
 	 */
 	uint64_t aim;
 	struct snap_throttle thr;
@@ -327,15 +327,16 @@ static void keep_bitmaps(struct engine *e)
 }
 
 /*
- * A quarter into a pass whose throttle was aimed (e->aim: the pages the
- * guest may dirty during it), what has the guest dirtied since the pass
- * began? More than twice its share of the aim: the rates that sized the
- * throttle misled, most often because the guest paces itself and makes up
- * for the throttle in the time it still runs. The top throttle then, for
- * the rest of the pass, rather than after it (snap_throttle_settle_missed()):
- * on a 1 GiB guest dirtying 50 pages/ms, pass 2 ran 70 ms at about 70% and
- * left 2,700-3,500 pages, which a third pass wrote at 99%
- * (Documentation/benchmarks.md).
+ * A quarter into a pass, what has the guest dirtied since it began? More
+ * than twice its share of what the pass may leave for the next (e->aim,
+ * the settle floor or the threshold), and the throttle rises now rather
+ * than after the pass (snap_throttle_in_pass()):
+ *  - to the top if a throttle was in force: on a 1 GiB guest dirtying
+ *    50 pages/ms, pass 2 ran 70 ms at about 70% and left 2,700-3,500
+ *    pages, which a third pass wrote at 99%; the guest paces itself;
+ *  - if none was, to what the pass's own rates need: pass 1's sequential
+ *    rate had let pass 2 of a guest dirtying 200 pages/ms run unthrottled
+ *    for 180 ms over scattered pages, and leave more than it had found.
  *
  * The look is a fetch that keeps the pass's bitmaps (fetch_keeping()). What
  * it finds in chunks not copied yet joins this pass; what it finds behind
@@ -345,12 +346,10 @@ static void keep_bitmaps(struct engine *e)
 static int check_throttle(struct engine *e, struct snap_pass *p, unsigned int k, uint64_t c0)
 {
 	struct snap_vm *vm = e->vm;
-	uint64_t fresh = 0, words, behind, i, *d;
-	double share;
+	uint64_t fresh = 0, words, behind, i, *d, aim = e->aim;
 	unsigned int j, r;
 	int ret;
 
-	share = (double)e->aim * (double)p->dirty_pages / (double)(e->pending / SNAP_PAGE_SIZE);
 	e->aim = 0; /* once a pass */
 	keep_bitmaps(e);
 	ret = vm->ops->fetch_dirty(vm->ctx, e->err);
@@ -375,10 +374,11 @@ static int check_throttle(struct engine *e, struct snap_pass *p, unsigned int k,
 			*d |= e->kept[r][i];
 		}
 	}
-	if ((double)fresh <= 2 * share)
+	snap_throttle_in_pass(&e->thr, fresh * SNAP_PAGE_SIZE, p->dirty_pages * SNAP_PAGE_SIZE,
+			      e->pending, aim * SNAP_PAGE_SIZE);
+	if (e->thr.pct == p->throttle_end_pct)
 		return 0;
 	p->throttle_raised_us = snap_mono_us() - e->t0 - p->start_us;
-	e->thr.pct = e->thr.max;
 	p->throttle_end_pct = e->thr.pct;
 	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
@@ -407,7 +407,8 @@ static int copy_dirty(struct engine *e, struct snap_pass *p, bool rearm)
 			pos = c0;
 			if (!snap_bitmap_next_run(vr->dirty, c1, &pos, &len))
 				continue;
-			if (e->aim && e->pending && e->thr.pct < e->thr.max &&
+			if (e->aim && e->pending && e->vm->ops->throttle &&
+			    e->thr.pct < e->thr.max &&
 			    4 * p->dirty_pages >= e->pending / SNAP_PAGE_SIZE) {
 				ret = check_throttle(e, p, k, c0);
 				if (ret)
@@ -605,7 +606,6 @@ static int throttle_to_settle(struct engine *e, uint64_t dirty, uint64_t before)
 						  (double)p->duration_us
 					    : 0;
 		snap_throttle_settle(&e->thr, dirty, settle_floor(e), dirty_rate, clean_rate);
-		e->aim = settle_floor(e) / SNAP_PAGE_SIZE;
 	}
 	return e->thr.pct == pct ? 0 : e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
@@ -690,7 +690,6 @@ static int throttle_after_pass(struct engine *e, uint64_t dirty)
 	 * 0.63 s with this (Documentation/benchmarks.md).
 	 */
 	snap_throttle_settle(&e->thr, seen, e->rep->threshold, dirty_rate, clean_rate);
-	e->aim = e->rep->threshold / SNAP_PAGE_SIZE;
 	return e->vm->ops->throttle(e->vm->ctx, e->thr.pct, e->err);
 }
 
@@ -789,6 +788,9 @@ static int precopy(struct engine *e)
 			prefault_stage(e, false);
 			ret = dirty <= e->rep->threshold ? throttle_to_settle(e, dirty, before)
 							 : throttle_after_pass(e, dirty);
+			e->aim =
+			    (dirty <= e->rep->threshold ? settle_floor(e) : e->rep->threshold) /
+			    SNAP_PAGE_SIZE;
 			if (!ret)
 				ret = copy_dirty(e, new_pass(e), true);
 			continue;

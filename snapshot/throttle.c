@@ -82,3 +82,16 @@ unsigned int snap_throttle_settle(struct snap_throttle *t, uint64_t dirty, uint6
 	t->pct = MIN(MAX(t->pct, pct_for_run((double)target / (full_speed * seconds))), t->max);
 	return t->pct;
 }
+
+unsigned int snap_throttle_in_pass(struct snap_throttle *t, uint64_t fresh, uint64_t done,
+				   uint64_t total, uint64_t aim)
+{
+	if (!total || (double)fresh <= 2 * (double)aim * (double)done / (double)total)
+		return t->pct;
+	if (t->pct) {
+		t->pct = t->max;
+		return t->pct;
+	}
+	return snap_throttle_settle(t, total - MIN(done, total), aim > fresh ? aim - fresh : 0,
+				    (double)fresh, (double)done);
+}

@@ -84,4 +84,17 @@ unsigned int snap_throttle_settle(struct snap_throttle *t, uint64_t dirty, uint6
  */
 bool snap_throttle_settle_missed(uint64_t dirty, uint64_t before, uint64_t floor, bool aimed);
 
+/*
+ * Within a pass that should leave at most aim bytes for the next: it has
+ * cleaned done of its total bytes, and the guest dirtied fresh bytes since
+ * it began. Within twice its share of the aim (aim x done / total): no
+ * change. Beyond it, with a throttle in force, the rates that sized it
+ * misled (a guest that paces itself makes up for a throttle): the max.
+ * Without one, the throttle at which the rest of the pass, at the rates so
+ * far, leaves what the guest has not used of the aim (snap_throttle_settle(),
+ * with both rates over the same time). The new throttle (also in t->pct).
+ */
+unsigned int snap_throttle_in_pass(struct snap_throttle *t, uint64_t fresh, uint64_t done,
+				   uint64_t total, uint64_t aim);
+
 #endif

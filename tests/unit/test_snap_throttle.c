@@ -40,6 +40,39 @@ TEST(throttle_starts_at_initial_then_steps_up_to_max)
 	EXPECT_EQ(t.pct, 99);
 }
 
+/*
+ * Within a pass: beyond twice its share of the aim, a throttle in force goes
+ * to the top, and none becomes what the rates so far need.
+ */
+TEST(throttle_in_pass_rises_when_the_pass_would_leave_too_much)
+{
+	struct snap_throttle t;
+
+	/* A quarter done, aim 100: a share of 25, so up to 50 dirtied is fine. */
+	snap_throttle_init(&t, 99);
+	t.pct = 70;
+	EXPECT_EQ(snap_throttle_in_pass(&t, 50, 250, 1000, 100), 70);
+	EXPECT_EQ(snap_throttle_in_pass(&t, 51, 250, 1000, 100), 99);
+	/* Capped by max. */
+	snap_throttle_init(&t, 80);
+	t.pct = 50;
+	EXPECT_EQ(snap_throttle_in_pass(&t, 200, 250, 1000, 100), 80);
+	/*
+	 * None in force: 60 dirtied while 250 were cleaned, so 180 in the 750
+	 * left at full speed; 40 of the aim left: run 40/180 of the time, 78%.
+	 */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_in_pass(&t, 60, 250, 1000, 100), 78);
+	/* The aim used up: the top. */
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_in_pass(&t, 100, 250, 1000, 100), 99);
+	/* Off stays off; nothing to go by, no change. */
+	snap_throttle_init(&t, 0);
+	EXPECT_EQ(snap_throttle_in_pass(&t, 1000, 250, 1000, 100), 0);
+	snap_throttle_init(&t, 99);
+	EXPECT_EQ(snap_throttle_in_pass(&t, 1000, 250, 0, 100), 0);
+}
+
 TEST(throttle_max_caps_it_and_zero_turns_it_off)
 {
 	struct snap_throttle t;
@@ -575,16 +608,17 @@ TEST_F(eng, settling_stops_when_the_set_stops_shrinking)
 
 /*
  * Settling, a guest that makes up for any throttle below 99%: pass 1 leaves
- * 512 pages; the pass after it runs under a throttle aimed at the floor of
- * 16 (none here: the sample saw no rate), and a quarter into it the guest
- * has dirtied 16 pages, four times its share. The top throttle at once,
- * within the pass: the next pass finds what the guest dirtied in that
- * quarter, not the 64 pages of the whole pass. The guest walks 520 pages,
- * so that by then it has dirtied pages 512-519, ahead of the copy, and
- * 0-7, behind it: what the look found there (the fake's fetch re-arms, as
- * KVM's does without manual protect) must still reach the image.
+ * 512 pages, and the pass after it may leave the floor of 16. It runs
+ * unthrottled (the sample saw no rate), and a quarter into it the guest
+ * has dirtied 16 pages, four times its share. The throttle rises at once,
+ * within the pass, to what the rest of it needs to leave no more: the top.
+ * The next pass finds what the guest dirtied in that quarter, not the 64
+ * pages of the whole pass. The guest walks 520 pages, so that by then it
+ * has dirtied pages 512-519, ahead of the copy, and 0-7, behind it: what
+ * the look found there (the fake's fetch re-arms, as KVM's does without
+ * manual protect) must still reach the image.
  */
-TEST_F(eng, a_throttle_that_does_not_bite_goes_to_the_top_within_the_pass)
+TEST_F(eng, a_pass_that_would_leave_too_much_is_throttled_within_it)
 {
 	struct error err = {0};
 	const struct snap_pass *p2;
@@ -606,7 +640,7 @@ TEST_F(eng, a_throttle_that_does_not_bite_goes_to_the_top_within_the_pass)
 		       (unsigned long long)self->rep.passes[i].throttle_raised_us);
 	ASSERT_GE(self->rep.nr_passes, 3);
 	p2 = &self->rep.passes[1];
-	EXPECT_LT(p2->throttle_pct, 99);
+	EXPECT_EQ(p2->throttle_pct, 0);
 	EXPECT_EQ(p2->throttle_end_pct, 99);
 	EXPECT_GT(p2->throttle_raised_us, 0);
 	/* 512 pages, and what the look found ahead of the copy. */
