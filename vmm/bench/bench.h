@@ -92,8 +92,8 @@ struct bench_run {
 	double pass1_mib_s;  /* pass 1 alone (every page once, the guest running) */
 	uint64_t pass_bytes[BENCH_MAX_PASSES];
 	double pass_ms[BENCH_MAX_PASSES];
-	unsigned int pass_throttle[BENCH_MAX_PASSES];
-	struct bench_sample *samples; /* malloc'd */
+	unsigned int pass_throttle[BENCH_MAX_PASSES]; /* the highest during each pass */
+	struct bench_sample *samples;		      /* malloc'd */
 	size_t nr_samples;
 };
 

@@ -19,6 +19,7 @@
 
 #include "bench/bench.h"
 #include "control/conn.h"
+#include "lib/align.h"
 #include "util/util.h"
 
 #define VM_START_MS    30000  /* until the control socket answers */
@@ -224,7 +225,9 @@ static int parse_report(const char *out, struct bench_run *r, struct error *err)
 		r->passes = (unsigned int)n;
 		for (i = 0; i < n; i++) {
 			struct json_object *p = json_object_array_get_idx(passes, i);
-			uint64_t t = json_u64(p, "throttle_pct");
+			/* The highest in force during the pass: it may rise within it. */
+			uint64_t t =
+			    MAX(json_u64(p, "throttle_pct"), json_u64(p, "throttle_end_pct"));
 
 			if (!i)
 				r->pass1_mib_s = json_double(p, "rate_mib_s");
