@@ -364,21 +364,29 @@ static void quiet(struct fake_vm *f)
 }
 
 /* Pages of the memfd that are holes: what the writer may leave unwritten. */
-static uint64_t hole_pages(int fd, uint64_t size)
+/* Pages in the memfd's holes; with longer_than, only in holes longer than that or at 0. */
+static uint64_t hole_pages_longer(int fd, uint64_t size, uint64_t longer_than)
 {
-	uint64_t holes = 0;
+	uint64_t holes = 0, n;
 	off_t off = 0, data;
 
 	while ((uint64_t)off < size) {
 		data = lseek(fd, off, SEEK_DATA);
 		if (data < 0)
 			data = (off_t)size;
-		holes += (uint64_t)(data - off) / 4096;
+		n = (uint64_t)(data - off) / 4096;
+		if (!off || n > longer_than)
+			holes += n;
 		if ((uint64_t)data >= size)
 			break;
 		off = lseek(fd, data, SEEK_HOLE);
 	}
 	return holes;
+}
+
+static uint64_t hole_pages(int fd, uint64_t size)
+{
+	return hole_pages_longer(fd, size, 0);
 }
 
 static uint64_t holes_at_pause;
@@ -496,7 +504,7 @@ TEST(new_image_slots_keep_their_zeros_until_a_snapshot_fails)
 	struct snap_options o = {.max_downtime_ms = 5}, fail = {.threshold = 1, .max_passes = 10};
 	struct snap_report rep;
 	struct error err = {0};
-	uint64_t holes;
+	uint64_t holes, long_holes;
 
 	memset(&fx, 0, sizeof(fx));
 	setup_fake(self, true, _r);
@@ -504,11 +512,19 @@ TEST(new_image_slots_keep_their_zeros_until_a_snapshot_fails)
 		return;
 	EXPECT_EQ(self->img.hdr.flags, SNAP_HDR_DATA_ZERO);
 	quiet(&self->f);
+	/*
+	 * A hole of up to 64 pages after a run (writer.c, HOLE_COMBINE_PAGES)
+	 * may go out as zeros inside the run's write; how many there are
+	 * depends on how long the mutator ran before it was quieted.
+	 */
 	holes = hole_pages(self->f.vm.regions[0].memfd, fake_regions[0].size);
-	TH_LOG("%llu hole pages", (unsigned long long)holes);
-	ASSERT_GT(holes, 0);
+	long_holes = hole_pages_longer(self->f.vm.regions[0].memfd, fake_regions[0].size, 64);
+	TH_LOG("%llu hole pages, %llu in holes longer than 64 pages", (unsigned long long)holes,
+	       (unsigned long long)long_holes);
+	ASSERT_GT(long_holes, 0);
 	EXPECT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
-	EXPECT_EQ(rep.zero_pages_kept, holes);
+	EXPECT_GE(rep.zero_pages_kept, long_holes);
+	EXPECT_LE(rep.zero_pages_kept, holes);
 	EXPECT_EQ(self->img.hdr.flags, 0);
 	EXPECT_EQ(image_matches(&self->f, self->path), 0);
 
