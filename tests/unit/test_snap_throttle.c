@@ -46,31 +46,33 @@ TEST(throttle_starts_at_initial_then_steps_up_to_max)
  */
 TEST(throttle_in_pass_rises_when_the_pass_would_leave_too_much)
 {
+	static const struct {
+		unsigned int max, pct;
+		uint64_t fresh, done, total, aim;
+		unsigned int want;
+	} cases[] = {
+	    /* A quarter done, aim 100: a share of 25, so up to 50 dirtied is fine. */
+	    {99, 70, 50, 250, 1000, 100, 70},
+	    {99, 70, 51, 250, 1000, 100, 99},
+	    {80, 50, 200, 250, 1000, 100, 80}, /* capped by max */
+	    /* None in force: 60 dirtied per 250 cleaned, 180 in the 750 left; 40 of the aim */
+	    /* left: run 40/180 of the time, 78%. */
+	    {99, 0, 60, 250, 1000, 100, 78},
+	    {99, 0, 100, 250, 1000, 100, 99}, /* the aim used up: the top */
+	    {0, 0, 1000, 250, 1000, 100, 0},  /* off stays off */
+	    {99, 0, 1000, 250, 0, 100, 0},    /* nothing to go by: no change */
+	};
 	struct snap_throttle t;
+	unsigned int i;
 
-	/* A quarter done, aim 100: a share of 25, so up to 50 dirtied is fine. */
-	snap_throttle_init(&t, 99);
-	t.pct = 70;
-	EXPECT_EQ(snap_throttle_in_pass(&t, 50, 250, 1000, 100), 70);
-	EXPECT_EQ(snap_throttle_in_pass(&t, 51, 250, 1000, 100), 99);
-	/* Capped by max. */
-	snap_throttle_init(&t, 80);
-	t.pct = 50;
-	EXPECT_EQ(snap_throttle_in_pass(&t, 200, 250, 1000, 100), 80);
-	/*
-	 * None in force: 60 dirtied while 250 were cleaned, so 180 in the 750
-	 * left at full speed; 40 of the aim left: run 40/180 of the time, 78%.
-	 */
-	snap_throttle_init(&t, 99);
-	EXPECT_EQ(snap_throttle_in_pass(&t, 60, 250, 1000, 100), 78);
-	/* The aim used up: the top. */
-	snap_throttle_init(&t, 99);
-	EXPECT_EQ(snap_throttle_in_pass(&t, 100, 250, 1000, 100), 99);
-	/* Off stays off; nothing to go by, no change. */
-	snap_throttle_init(&t, 0);
-	EXPECT_EQ(snap_throttle_in_pass(&t, 1000, 250, 1000, 100), 0);
-	snap_throttle_init(&t, 99);
-	EXPECT_EQ(snap_throttle_in_pass(&t, 1000, 250, 0, 100), 0);
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		snap_throttle_init(&t, cases[i].max);
+		t.pct = cases[i].pct;
+		EXPECT_EQ(snap_throttle_in_pass(&t, cases[i].fresh, cases[i].done, cases[i].total,
+						cases[i].aim),
+			  cases[i].want);
+		EXPECT_EQ(t.pct, cases[i].want);
+	}
 }
 
 TEST(throttle_max_caps_it_and_zero_turns_it_off)
@@ -607,6 +609,34 @@ TEST_F(eng, settling_stops_when_the_set_stops_shrinking)
 }
 
 /*
+ * Settling with a settle floor of floor pages, the guest catching up below
+ * 99% over 520 pages; the engine looks at chunk boundaries, every 64 pages.
+ * Every set after pass 1 is under the threshold, which no stage bounds.
+ */
+static int run_catching_up(struct _fixture_eng *self, uint64_t floor)
+{
+	struct error err = {0};
+	unsigned int i;
+	int ret;
+
+	self->lim.threshold = 0;
+	self->lim.max_downtime_ms = 60000;
+	self->lim.settle_floor = floor * 4096;
+	self->lim.clear_chunk = 64;
+	self->lim.max_throttle = 99;
+	self->po.stage = NULL;
+	self->f.catches_up = true;
+	self->f.ws = 520;
+	ret = snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err);
+	for (i = 0; i < self->rep.nr_passes; i++)
+		TH_LOG("pass %u: %llu pages, throttle %u%% to %u%% at %llu us", i + 1,
+		       (unsigned long long)self->rep.passes[i].dirty_pages,
+		       self->rep.passes[i].throttle_pct, self->rep.passes[i].throttle_end_pct,
+		       (unsigned long long)self->rep.passes[i].throttle_raised_us);
+	return ret;
+}
+
+/*
  * Settling, a guest that makes up for any throttle below 99%: pass 1 leaves
  * 512 pages, and the pass after it may leave the floor of 16. It runs
  * unthrottled (the sample saw no rate), and a quarter into it the guest
@@ -620,24 +650,9 @@ TEST_F(eng, settling_stops_when_the_set_stops_shrinking)
  */
 TEST_F(eng, a_pass_that_would_leave_too_much_is_throttled_within_it)
 {
-	struct error err = {0};
 	const struct snap_pass *p2;
-	unsigned int i;
 
-	self->lim.threshold = 0;
-	self->lim.max_downtime_ms = 60000; /* every set after pass 1 is under the threshold */
-	self->lim.settle_floor = 16 * 4096;
-	self->lim.clear_chunk = 64; /* the engine looks at chunk boundaries */
-	self->lim.max_throttle = 99;
-	self->po.stage = NULL; /* no stage: its size would bound the threshold */
-	self->f.catches_up = true;
-	self->f.ws = 520;
-	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
-	for (i = 0; i < self->rep.nr_passes; i++)
-		TH_LOG("pass %u: %llu pages, throttle %u%% to %u%% at %llu us", i + 1,
-		       (unsigned long long)self->rep.passes[i].dirty_pages,
-		       self->rep.passes[i].throttle_pct, self->rep.passes[i].throttle_end_pct,
-		       (unsigned long long)self->rep.passes[i].throttle_raised_us);
+	ASSERT_EQ(run_catching_up(self, 16), 0);
 	ASSERT_GE(self->rep.nr_passes, 3);
 	p2 = &self->rep.passes[1];
 	EXPECT_EQ(p2->throttle_pct, 0);
@@ -661,22 +676,10 @@ TEST_F(eng, a_pass_that_would_leave_too_much_is_throttled_within_it)
  */
 TEST_F(eng, a_guest_within_its_share_keeps_its_throttle)
 {
-	struct error err = {0};
 	unsigned int i;
 
-	self->lim.threshold = 0;
-	self->lim.max_downtime_ms = 60000;
-	self->lim.settle_floor = 128 * 4096;
-	self->lim.clear_chunk = 64;
-	self->lim.max_throttle = 99;
-	self->po.stage = NULL;
-	self->f.catches_up = true;
-	self->f.ws = 520;
-	ASSERT_EQ(snap_precopy_run(&self->f.vm, &self->sink, &self->po, &self->rep, &err), 0);
+	ASSERT_EQ(run_catching_up(self, 128), 0);
 	for (i = 0; i < self->rep.nr_passes; i++) {
-		TH_LOG("pass %u: %llu pages, throttle %u%% to %u%%", i + 1,
-		       (unsigned long long)self->rep.passes[i].dirty_pages,
-		       self->rep.passes[i].throttle_pct, self->rep.passes[i].throttle_end_pct);
 		EXPECT_EQ(self->rep.passes[i].throttle_end_pct, self->rep.passes[i].throttle_pct);
 		EXPECT_EQ(self->rep.passes[i].throttle_raised_us, 0);
 	}
