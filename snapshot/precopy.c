@@ -515,7 +515,7 @@ static int fetch_keeping(struct engine *e, uint64_t *fetched)
 	return 0;
 }
 
-/* The scratch of fetch_keeping() and the carry, once per snapshot: nothing to allocate while paused. */
+/* fetch_keeping()'s scratch and the carry, once a snapshot: nothing to allocate paused. */
 static int alloc_kept(struct engine *e)
 {
 	unsigned int r;
