@@ -296,7 +296,7 @@ int snap_append_write(struct snap_append_file *f, struct snap_vm *vm,
 	struct actx a = {.f = f, .cfg = &vm->cfg, .rep = rep};
 	struct snap_sink sink = {.ctx = &a, .ops = &append_sink_ops};
 	struct snap_precopy_opts po = {.limits = opts};
-	struct snap_stage stage = {0};
+	struct snap_stage own = {0};
 	uint64_t state_cap = snap_state_area_size(vm->cfg.vcpus), t0 = snap_mono_us();
 	uint8_t *state = NULL;
 	size_t state_used = 0;
@@ -307,8 +307,8 @@ int snap_append_write(struct snap_append_file *f, struct snap_vm *vm,
 	ret = snap_config_check(&vm->cfg, err);
 	if (!ret)
 		ret = alloc_ctx(&a, err);
-	if (!ret)
-		ret = snap_stage_alloc(&stage, SNAP_STAGE_BYTES, err);
+	if (!ret && !opts->stage)
+		ret = snap_stage_alloc(&own, SNAP_STAGE_BYTES, err);
 	if (!ret) {
 		state = aligned_alloc(SNAP_PAGE_SIZE, state_cap);
 		if (!state)
@@ -328,7 +328,7 @@ int snap_append_write(struct snap_append_file *f, struct snap_vm *vm,
 	po.state = state;
 	po.state_cap = state_cap;
 	po.state_used = &state_used;
-	po.stage = &stage;
+	po.stage = opts->stage ? opts->stage : &own;
 	ret = snap_precopy_run(vm, &sink, &po, rep, err);
 	/* The VM runs on; the state and END follow the last pass, then durable. */
 	if (!ret)
@@ -342,7 +342,7 @@ int snap_append_write(struct snap_append_file *f, struct snap_vm *vm,
 out:
 	rep->bytes_written = rep->image_size = f->file_bytes;
 	rep->total_us = snap_mono_us() - t0;
-	snap_stage_free(&stage); /* as the image writer: after the file is durable */
+	snap_stage_free(&own); /* as the image writer: after the file is durable */
 	free_ctx(&a);
 	free(state);
 	return ret;

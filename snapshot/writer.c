@@ -526,7 +526,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	struct snap_sink sink = {
 	    .ctx = &w, .ops = &image_sink_ops, .order = order, .merge_gap = opts->merge_gap};
 	struct snap_precopy_opts po = {.limits = opts};
-	struct snap_stage stage = {0};
+	struct snap_stage own = {0};
 	uint8_t *state = NULL;
 	size_t state_used = 0;
 	int ret;
@@ -540,8 +540,8 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 	ret = check_vm(img, vm, err);
 	if (!ret)
 		ret = alloc_ctx(&w, err);
-	if (!ret)
-		ret = snap_stage_alloc(&stage, SNAP_STAGE_BYTES, err);
+	if (!ret && !opts->stage)
+		ret = snap_stage_alloc(&own, SNAP_STAGE_BYTES, err);
 	if (!ret) {
 		state = aligned_alloc(SNAP_PAGE_SIZE, img->layout.state_size);
 		if (!state)
@@ -561,7 +561,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 		vm->ops->finish(vm->ctx, NULL, &ferr);
 		goto out;
 	}
-	po.stage = &stage;
+	po.stage = opts->stage ? opts->stage : &own;
 	po.state = state;
 	po.state_cap = img->layout.state_size;
 	po.state_used = &state_used;
@@ -577,7 +577,7 @@ int snap_write(struct snap_image *img, struct snap_vm *vm, const struct snap_opt
 out:
 	rep->total_us = snap_mono_us() - w.t0;
 	/* The image is complete (or failed): unmapping the stage need not delay that. */
-	snap_stage_free(&stage);
+	snap_stage_free(&own);
 	free(state);
 	free_ctx(&w);
 	return ret;

@@ -101,6 +101,8 @@ struct snap_progress {
 #define SNAP_CLEAR_CHUNK_MIN	  8192	       /* pages: 32 MiB */
 #define SNAP_SETTLE_FLOOR_DEFAULT (1ULL << 20) /* bytes: a memcpy of well under a ms */
 
+struct snap_stage;
+
 struct snap_options {
 	uint64_t threshold;	  /* bytes; 0 = derive from max_downtime_ms */
 	uint64_t max_downtime_ms; /* default 20 */
@@ -125,6 +127,12 @@ struct snap_options {
 	uint64_t settle_floor;
 	void (*progress)(const struct snap_progress *p, void *arg);
 	void *progress_arg;
+	/*
+	 * The caller's stage (snapshot/stage.h), mapped, kept across the
+	 * snapshots of a series: what it faulted in stays faulted in. NULL: the
+	 * writer maps one of its own for each snapshot.
+	 */
+	struct snap_stage *stage;
 };
 
 struct snap_report {
