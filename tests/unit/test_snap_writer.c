@@ -150,8 +150,7 @@ TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 	    .threshold = 1, .max_passes = 12, .hash_threads = 2, .merge_gap = 8};
 	struct snap_report rep;
 	struct error err = {0};
-	unsigned int round, i;
-	bool merged;
+	unsigned int round, i, merged = 0;
 
 	ops.clear = fake_op_clear;
 	self->f.vm.ops = &ops;
@@ -164,15 +163,21 @@ TEST_F(writer, live_snapshot_with_manual_protect_is_the_memory_at_the_pause)
 		       (unsigned long long)self->f.writes);
 		EXPECT_EQ(rep.nr_passes, 13);
 		EXPECT_EQ(rep.hash_threads, 2);
-		/* Some pass merged clean pages into its writes (else this proves little). */
-		for (i = 1, merged = false; i < rep.nr_passes - 1; i++)
-			merged |= rep.passes[i].bytes > rep.passes[i].dirty_pages * SNAP_PAGE_SIZE;
-		EXPECT_TRUE(merged);
+		/* Passes that merged clean pages into their writes. */
+		for (i = 1; i < rep.nr_passes - 1; i++)
+			merged += rep.passes[i].bytes > rep.passes[i].dirty_pages * SNAP_PAGE_SIZE;
 		EXPECT_GT(self->f.clears, 0);
 		ASSERT_EQ(image_matches(&self->f, self->path), 0);
 		/* image_matches() closed the writer's image. */
 		ASSERT_EQ(snap_image_open(self->path, SNAP_OPEN_RDWR, NULL, &self->img, &err), 0);
 	}
+	/*
+	 * Some pass merged clean pages into its writes, else this proves little.
+	 * Not every round: a mutator that ran long (a loaded machine) can leave
+	 * no clean page between the dirty ones of a round.
+	 */
+	TH_LOG("%u passes merged clean pages", merged);
+	EXPECT_GT(merged, 0);
 }
 
 /*
@@ -223,6 +228,34 @@ TEST_F(writer, second_snapshot_overwrites_in_place)
 	ASSERT_EQ(stat(self->path, &st), 0);
 	EXPECT_EQ(st.st_size, size);
 	EXPECT_EQ(image_matches(&self->f, self->path), 0);
+}
+
+/*
+ * A series (--every) hands the writer its own stage: the writer uses it and
+ * leaves it mapped, with what it faulted in, for the next snapshot.
+ */
+TEST_F(writer, a_callers_stage_is_used_and_kept)
+{
+	struct snap_stage stage = {0};
+	struct snap_options o = {.max_downtime_ms = 5, .stage = &stage};
+	struct snap_report rep;
+	struct error err = {0};
+	uint8_t *buf;
+
+	ASSERT_EQ(snap_stage_alloc(&stage, SNAP_STAGE_BYTES, &err), 0);
+	buf = stage.buf;
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	/* Still mapped, and faulted in before the pause at least. */
+	EXPECT_TRUE(stage.buf == buf);
+	EXPECT_FALSE(stage.worker);
+	EXPECT_GE(stage.ready, 2ULL << 20);
+	buf[0] = 1;
+	usleep(20000);
+	ASSERT_EQ(snap_write(&self->img, &self->f.vm, &o, &rep, &err), 0);
+	EXPECT_EQ(rep.generation, 2);
+	EXPECT_EQ(image_matches(&self->f, self->path), 0);
+	EXPECT_TRUE(stage.buf == buf);
+	snap_stage_free(&stage);
 }
 
 TEST_F(writer, threshold_and_pass_limit)
