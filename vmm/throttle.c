@@ -80,7 +80,9 @@ int kvm__set_throttle(struct kvm *kvm, unsigned int pct)
 		kvm->throttle_started = !ret;
 	}
 	if (!ret) {
-		kvm->throttle_rose = pct > kvm->throttle_pct;
+		/* Until the ticker takes it: a repeated or lower pct must not cancel it. */
+		if (pct > kvm->throttle_pct)
+			kvm->throttle_rose = true;
 		kvm->throttle_pct = pct;
 		pthread_cond_broadcast(&kvm->throttle_cond);
 		/* Sleeping vCPUs look again: a lower throttle ends their sleep sooner. */
