@@ -786,11 +786,14 @@ static int precopy(struct engine *e)
 			 * would let the guest dirty more for the final batch.
 			 */
 			prefault_stage(e, false);
-			ret = dirty <= e->rep->threshold ? throttle_to_settle(e, dirty, before)
-							 : throttle_after_pass(e, dirty);
-			e->aim =
-			    (dirty <= e->rep->threshold ? settle_floor(e) : e->rep->threshold) /
-			    SNAP_PAGE_SIZE;
+			/* And what the next pass may leave, which check_throttle() holds it to. */
+			if (dirty <= e->rep->threshold) {
+				ret = throttle_to_settle(e, dirty, before);
+				e->aim = settle_floor(e) / SNAP_PAGE_SIZE;
+			} else {
+				ret = throttle_after_pass(e, dirty);
+				e->aim = e->rep->threshold / SNAP_PAGE_SIZE;
+			}
 			if (!ret)
 				ret = copy_dirty(e, new_pass(e), true);
 			continue;
@@ -884,6 +887,15 @@ static int copy_paused(struct engine *e)
 	return ret;
 }
 
+/* The µs since *t, which moves to now: one step of a timed sequence. */
+static uint64_t lap_us(uint64_t *t)
+{
+	uint64_t now = snap_mono_us(), us = now - *t;
+
+	*t = now;
+	return us;
+}
+
 /* The pause: last batch, state, the sink's hook, resume. */
 static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *staged)
 {
@@ -905,16 +917,13 @@ static int pause_and_finish(struct engine *e, bool logged, bool *resumed, bool *
 	if (!ret && e->o->state)
 		ret = vm->ops->save_state(vm->ctx, e->o->state, e->o->state_cap, e->o->state_used,
 					  e->err);
-	e->rep->pause_state_us = snap_mono_us() - t;
-	t += e->rep->pause_state_us;
+	e->rep->pause_state_us = lap_us(&t);
 	if (!ret && e->sink->ops->paused)
 		ret = e->sink->ops->paused(e->sink->ctx, e->err);
-	e->rep->pause_sink_us = snap_mono_us() - t;
-	t += e->rep->pause_sink_us;
+	e->rep->pause_sink_us = lap_us(&t);
 	if (!ret)
 		ret = unthrottle(e, e->err);
-	e->rep->pause_unthrottle_us = snap_mono_us() - t;
-	t += e->rep->pause_unthrottle_us;
+	e->rep->pause_unthrottle_us = lap_us(&t);
 	if (ret)
 		return ret;
 	/* The final batch is out of guest memory (or has landed): resume. */
